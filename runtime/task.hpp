@@ -1,0 +1,53 @@
+#pragma once
+/// The task model: what a user submits (task_spec) and what the journal keeps
+/// as the current row of a task (task_record).
+
+#include "runtime/task_state.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace taskrt {
+
+/// Queue a task lands in when the submitter names none.
+inline constexpr const char* default_queue = "default";
+
+/// What a submitter gives: the task name and its JSON arguments plus
+/// scheduling hints. Empty strings mean "not given".
+struct task_spec {
+  std::string name;
+  std::string args = "{}";   ///< JSON text
+  std::string queue;         ///< empty: the registration's queue or "default"
+  int32_t priority = 0;      ///< higher runs first
+  std::string lock;          ///< at most one RUNNING task per lock; empty: none
+  int64_t run_at_us = 0;     ///< earliest start (µs since epoch); 0: now
+  std::string policy;        ///< retry policy JSON; empty: registration or cluster default
+  double time_limit_s = 0;   ///< per-attempt limit; 0: registration's or none
+  int64_t parent_id = 0;     ///< the submitting task, for child tasks
+  std::string origin;        ///< who submitted: "cli user@host", "actor", ...
+};
+
+/// The current row of a task, as the journal keeps it.
+struct task_record {
+  int64_t id = 0;
+  std::string name;
+  std::string args = "{}";
+  std::string queue = default_queue;
+  int32_t priority = 0;
+  std::string lock;
+  task_state state = task_state::queued;
+  int32_t attempt = 0;       ///< attempts started so far (0 before the first)
+  int32_t retry_base = 0;    ///< attempts before the current retry budget
+  int64_t lease_epoch = 0;   ///< grows on every start; fences stale results
+  std::string policy;        ///< the resolved retry policy JSON
+  int64_t run_at_us = 0;
+  double time_limit_s = 0;
+  std::string node;          ///< node of the current/last attempt
+  std::string result;        ///< JSON text of the result (SUCCEEDED)
+  std::string last_error;    ///< JSON text of the last error_info
+  int64_t parent_id = 0;
+  int64_t created_us = 0;
+  int64_t updated_us = 0;
+};
+
+} // namespace taskrt

@@ -1,0 +1,73 @@
+#pragma once
+/// Task states and the one table of legal transitions that every component asks.
+///
+/// ```
+///             submit                   start (attempt n)
+///    ───────► QUEUED ───────────────────────────► RUNNING ──► SUCCEEDED
+///               ▲  │ cancel                        │  │  │
+///               │  ▼                               │  │  └──► CANCELLED (cooperative)
+///               │ CANCELLED                        │  └─────► FAILED  (error)
+///               │                                  └────────► LOST    (worker/node died,
+///               │                                                      stuck past timeout)
+///               ├── retry        (FAILED/LOST → QUEUED, attempt n+1, run_at = now + delay)
+///               ├── manual_retry (FAILED/LOST/CANCELLED → QUEUED, history kept)
+///               └── requeue      (RUNNING → QUEUED: a draining node hands an
+///                                 attempt back before it started user code)
+/// ```
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace taskrt {
+
+/// The state of a task. The underlying values are stored in Postgres and sent
+/// over the wire: never renumber them.
+enum class task_state : uint8_t {
+  queued = 1,
+  running = 2,
+  succeeded = 3,
+  failed = 4,
+  cancelled = 5,
+  lost = 6,
+};
+
+/// What caused a transition; each one is a journaled event.
+enum class transition_kind : uint8_t {
+  submit = 1,       ///< (none) → QUEUED
+  start = 2,        ///< QUEUED → RUNNING
+  succeed = 3,      ///< RUNNING → SUCCEEDED
+  fail = 4,         ///< RUNNING → FAILED
+  cancel = 5,       ///< QUEUED/RUNNING → CANCELLED
+  lose = 6,         ///< RUNNING → LOST
+  retry = 7,        ///< FAILED/LOST → QUEUED (retry actor)
+  manual_retry = 8, ///< FAILED/LOST/CANCELLED → QUEUED (operator)
+  requeue = 9,      ///< RUNNING → QUEUED (attempt handed back unstarted)
+};
+
+/// "QUEUED", "RUNNING", ...
+const char* to_string(task_state s);
+
+/// "submit", "start", ...
+const char* to_string(transition_kind k);
+
+/// Parses a state name, case-insensitively ("failed" or "FAILED").
+std::optional<task_state> parse_task_state(const std::string& name);
+
+/// Parses a transition name as printed by to_string(transition_kind).
+std::optional<transition_kind> parse_transition_kind(const std::string& name);
+
+/// True for SUCCEEDED, FAILED, CANCELLED and LOST: states that end an attempt.
+/// FAILED and LOST stay final only if no retry follows.
+bool is_terminal(task_state s);
+
+/// The state a transition leads to.
+task_state target_state(transition_kind k);
+
+/// Checks `kind` against the transition table, starting from `from`
+/// (`std::nullopt` for a task that does not exist yet). Returns an error
+/// message naming both ends when the transition is illegal, nothing when legal.
+std::optional<std::string> check_transition(std::optional<task_state> from,
+                                            transition_kind kind);
+
+} // namespace taskrt
