@@ -46,7 +46,8 @@ template <class T>
 std_type row(const char* name) {
   return {name,
           [](const std::exception& e) {
-            return dynamic_cast<const T*>(&e) != nullptr;
+            const std::exception* p = &e;
+            return dynamic_cast<const T*>(p) != nullptr;
           },
           [](const std::string& msg) {
             if constexpr (std::is_constructible_v<T, std::string>)

@@ -122,7 +122,7 @@ std::string to_rfc3339(timestamp t) {
 
 std::optional<timestamp> parse_rfc3339(const std::string& s) {
   size_t pos = 0;
-  int y, mo, d, h, mi, se;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
   if (!read_int(s, pos, 4, y) || !expect(s, pos, '-')
       || !read_int(s, pos, 2, mo) || !expect(s, pos, '-')
       || !read_int(s, pos, 2, d))

@@ -1,0 +1,61 @@
+#include "runtime/protocol.hpp"
+
+namespace taskrt {
+
+namespace {
+
+const caf::atom_value category = caf::atom("taskrt");
+
+} // namespace
+
+const char* to_string(errc x) {
+  switch (x) {
+    case errc::not_found: return "not_found";
+    case errc::illegal_state: return "illegal_state";
+    case errc::bad_request: return "bad_request";
+    case errc::unavailable: return "unavailable";
+    case errc::shutting_down: return "shutting_down";
+  }
+  return "unknown";
+}
+
+caf::error make_error(errc code, std::string message) {
+  return caf::error{static_cast<uint8_t>(code), category,
+                    caf::make_message(std::move(message))};
+}
+
+std::string error_message(const caf::error& err) {
+  if (!err)
+    return "no error";
+  const auto& ctx = err.context();
+  if (err.category() == category && ctx.match_elements<std::string>())
+    return ctx.get_as<std::string>(0);
+  auto text = caf::to_string(err);
+  return text;
+}
+
+uint8_t taskrt_code(const caf::error& err) {
+  return err && err.category() == category ? err.code() : 0;
+}
+
+void register_protocol(caf::actor_system_config& cfg) {
+  cfg.add_message_type<task_state>("taskrt::task_state");
+  cfg.add_message_type<task_spec>("taskrt::task_spec");
+  cfg.add_message_type<task_outcome>("taskrt::task_outcome");
+  cfg.add_message_type<manual_retry_msg>("taskrt::manual_retry_msg");
+  cfg.add_message_type<head_status>("taskrt::head_status");
+  cfg.add_message_type<dispatch_msg>("taskrt::dispatch_msg");
+  cfg.add_message_type<attempt_done_msg>("taskrt::attempt_done_msg");
+  cfg.add_message_type<attempt_event_msg>("taskrt::attempt_event_msg");
+  cfg.add_message_type<worker_info>("taskrt::worker_info");
+  cfg.add_error_category(category,
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           std::string text = "taskrt.";
+                           text += to_string(static_cast<errc>(code));
+                           if (ctx.match_elements<std::string>())
+                             text += ": " + ctx.get_as<std::string>(0);
+                           return text;
+                         });
+}
+
+} // namespace taskrt

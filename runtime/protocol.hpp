@@ -1,0 +1,204 @@
+#pragma once
+/// The taskrt protocol in one place: atoms, message structs, typed actor
+/// interfaces, the error category, and the one function that registers every
+/// type on an actor_system_config. Every node must call register_protocol():
+/// a type unknown to the receiver arrives as an empty message.
+
+#include "runtime/task.hpp"
+#include "runtime/task_state.hpp"
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace taskrt {
+
+// -- atoms (at most 10 characters) --------------------------------------------
+
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using await_atom = caf::atom_constant<caf::atom("await")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using mretry_atom = caf::atom_constant<caf::atom("mretry")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using unready_atom = caf::atom_constant<caf::atom("unready")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using line_atom = caf::atom_constant<caf::atom("line")>;
+using exited_atom = caf::atom_constant<caf::atom("exited")>;
+using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
+using event_atom = caf::atom_constant<caf::atom("event")>;
+
+// -- errors --------------------------------------------------------------------
+
+/// Error codes of the "taskrt" caf::error category.
+enum class errc : uint8_t {
+  not_found = 1,      ///< no task with that id
+  illegal_state = 2,  ///< the task's state does not allow the operation
+  bad_request = 3,    ///< malformed input (bad JSON, unknown task name, ...)
+  unavailable = 4,    ///< storage or head not reachable; try again
+  shutting_down = 5,  ///< the head is draining and accepts no new work
+};
+
+/// "not_found", "illegal_state", ...
+const char* to_string(errc x);
+
+/// A caf::error of the taskrt category carrying a human-readable message.
+caf::error make_error(errc code, std::string message);
+
+/// The message of an error made by make_error (or CAF's rendering of any
+/// other error).
+std::string error_message(const caf::error& err);
+
+/// The errc of a taskrt error, or 0 for errors of other categories.
+uint8_t taskrt_code(const caf::error& err);
+
+// -- messages ------------------------------------------------------------------
+
+/// The final outcome of a task, as `await` returns it.
+struct task_outcome {
+  int64_t id = 0;
+  task_state state = task_state::queued;
+  int32_t attempt = 0;
+  std::string result; ///< JSON text (SUCCEEDED)
+  std::string error;  ///< JSON text of the last error_info (FAILED/LOST)
+};
+
+/// A manual retry of a FAILED, LOST or CANCELLED task. Zero/empty fields
+/// leave the task's values unchanged.
+struct manual_retry_msg {
+  int64_t id = 0;
+  int64_t run_at_us = 0;
+  bool set_priority = false;
+  int32_t priority = 0;
+  std::string queue;
+  std::string lock;
+  std::string origin;
+};
+
+/// A short summary of the head, for `taskrt status` and scripts.
+struct head_status {
+  std::string node_id;
+  int64_t started_us = 0;
+  int32_t workers = 0;
+  int32_t busy = 0;
+  int64_t queued = 0;
+  int64_t running = 0;
+  bool draining = false;
+};
+
+/// Scheduler → worker: run one attempt.
+struct dispatch_msg {
+  int64_t task_id = 0;
+  int32_t attempt = 0;
+  int64_t lease_epoch = 0;
+  std::string name;
+  std::string args;       ///< JSON text
+  std::string checkpoint; ///< JSON text of the latest checkpoint; empty: none
+  bool last_attempt = false;
+  double time_limit_s = 0;
+  double stuck_timeout_s = 300;
+};
+
+/// Worker → scheduler: an attempt ended. `outcome` is SUCCEEDED, FAILED,
+/// CANCELLED, LOST, or QUEUED (handed back before user code ran).
+struct attempt_done_msg {
+  int64_t task_id = 0;
+  int32_t attempt = 0;
+  int64_t lease_epoch = 0;
+  task_state outcome = task_state::succeeded;
+  std::string result; ///< JSON text
+  std::string error;  ///< JSON text of an error_info
+  std::string detail; ///< JSON object: node, pid, signal, reason
+};
+
+/// Worker → scheduler: progress or a checkpoint of a running attempt.
+struct attempt_event_msg {
+  int64_t task_id = 0;
+  int32_t attempt = 0;
+  int64_t lease_epoch = 0;
+  std::string kind; ///< "progress" or "checkpoint"
+  std::string data; ///< JSON text
+};
+
+/// Worker → scheduler: a worker slot, with the queues it serves (empty: all).
+struct worker_info {
+  std::string node;
+  int32_t index = 0;
+  int32_t pid = 0;
+  std::vector<std::string> queues;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dispatch_msg& x) {
+  return f(caf::meta::type_name("taskrt::dispatch_msg"), x.task_id, x.attempt,
+           x.lease_epoch, x.name, x.args, x.checkpoint, x.last_attempt,
+           x.time_limit_s, x.stuck_timeout_s);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_done_msg& x) {
+  return f(caf::meta::type_name("taskrt::attempt_done_msg"), x.task_id,
+           x.attempt, x.lease_epoch, x.outcome, x.result, x.error, x.detail);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_event_msg& x) {
+  return f(caf::meta::type_name("taskrt::attempt_event_msg"), x.task_id,
+           x.attempt, x.lease_epoch, x.kind, x.data);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
+  return f(caf::meta::type_name("taskrt::worker_info"), x.node, x.index,
+           x.pid, x.queues);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_spec& x) {
+  return f(caf::meta::type_name("taskrt::task_spec"), x.name, x.args, x.queue,
+           x.priority, x.lock, x.run_at_us, x.policy, x.time_limit_s,
+           x.parent_id, x.origin);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_outcome& x) {
+  return f(caf::meta::type_name("taskrt::task_outcome"), x.id, x.state,
+           x.attempt, x.result, x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, manual_retry_msg& x) {
+  return f(caf::meta::type_name("taskrt::manual_retry_msg"), x.id,
+           x.run_at_us, x.set_priority, x.priority, x.queue, x.lock, x.origin);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, head_status& x) {
+  return f(caf::meta::type_name("taskrt::head_status"), x.node_id,
+           x.started_us, x.workers, x.busy, x.queued, x.running, x.draining);
+}
+
+// -- typed interfaces ------------------------------------------------------------
+
+/// The head as clients see it, local or remote:
+/// - submit: replies with the task id once QUEUED is committed;
+/// - await: replies with the outcome once the task is final;
+/// - cancel: QUEUED → CANCELLED at once; RUNNING → flag set; replies with the
+///   state after the call;
+/// - mretry: manual retry, replies with the task id;
+/// - status: a summary; stop: drain and exit.
+using head_actor = caf::typed_actor<
+  caf::replies_to<submit_atom, task_spec>::with<int64_t>,
+  caf::replies_to<await_atom, int64_t>::with<task_outcome>,
+  caf::replies_to<cancel_atom, int64_t>::with<task_state>,
+  caf::replies_to<mretry_atom, manual_retry_msg>::with<int64_t>,
+  caf::replies_to<status_atom>::with<head_status>,
+  caf::reacts_to<stop_atom>>;
+
+/// Registers every taskrt message type and the error category on `cfg`.
+void register_protocol(caf::actor_system_config& cfg);
+
+} // namespace taskrt
