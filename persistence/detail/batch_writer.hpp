@@ -1,0 +1,15 @@
+#pragma once
+/// Writes one journal_store::batch inside a transaction (private).
+
+#include "persistence/detail/pqxx.hpp"
+#include "persistence/journal_store.hpp"
+
+namespace taskrt::detail {
+
+/// Writes `b` in `tx` (the caller commits): one statement for all submits,
+/// one per round of transitions (a round holds each task at most once), one
+/// for notes and checkpoints.
+journal_store::batch_result write_batch(pqxx::work& tx,
+                                        const journal_store::batch& b);
+
+} // namespace taskrt::detail

@@ -1,0 +1,179 @@
+#include "persistence/detail/sql_text.hpp"
+
+#include "runtime/time.hpp"
+
+#include <vector>
+
+namespace taskrt::detail {
+
+namespace {
+
+std::string text_at(const pqxx::row& r, const char* col) {
+  return r[col].is_null() ? std::string{} : r[col].as<std::string>();
+}
+
+task_state state_at(const pqxx::row& r, const char* col) {
+  return parse_task_state(r[col].as<std::string>()).value_or(task_state::queued);
+}
+
+std::optional<task_state> opt_state_at(const pqxx::row& r, const char* col) {
+  if (r[col].is_null())
+    return std::nullopt;
+  return parse_task_state(r[col].as<std::string>());
+}
+
+} // namespace
+
+std::string ts_lit(int64_t us) {
+  return "'" + to_rfc3339(from_micros(us)) + "'::timestamptz";
+}
+
+std::string us_of(const std::string& column) {
+  return "(extract(epoch from " + column + ") * 1000000)::bigint";
+}
+
+std::string text_lit(pqxx::transaction_base& tx, const std::string& s) {
+  return tx.quote(s) + "::text";
+}
+
+std::string text_or_null(pqxx::transaction_base& tx, const std::string& s) {
+  return s.empty() ? std::string{"NULL::text"} : text_lit(tx, s);
+}
+
+std::string json_or_null(pqxx::transaction_base& tx, const std::string& json) {
+  return json.empty() ? std::string{"NULL::jsonb"} : tx.quote(json) + "::jsonb";
+}
+
+std::string int_or_null(const std::optional<int32_t>& v) {
+  return v ? std::to_string(*v) + "::integer" : std::string{"NULL::integer"};
+}
+
+const std::string& task_columns() {
+  static const std::string cols
+    = "id, name, args::text AS args, queue, priority, lock, state, attempt,"
+      " retry_base, lease_epoch, policy::text AS policy, "
+      + us_of("run_at") + " AS run_at_us, time_limit_s, node,"
+      " result::text AS result, last_error::text AS last_error, parent_id, "
+      + us_of("created_at") + " AS created_us, " + us_of("updated_at")
+      + " AS updated_us";
+  return cols;
+}
+
+task_record task_from_row(const pqxx::row& r) {
+  task_record t;
+  t.id = r["id"].as<int64_t>();
+  t.name = r["name"].as<std::string>();
+  t.args = r["args"].as<std::string>();
+  t.queue = r["queue"].as<std::string>();
+  t.priority = r["priority"].as<int32_t>();
+  t.lock = text_at(r, "lock");
+  t.state = state_at(r, "state");
+  t.attempt = r["attempt"].as<int32_t>();
+  t.retry_base = r["retry_base"].as<int32_t>();
+  t.lease_epoch = r["lease_epoch"].as<int64_t>();
+  t.policy = text_at(r, "policy");
+  t.run_at_us = r["run_at_us"].as<int64_t>();
+  t.time_limit_s = r["time_limit_s"].as<double>();
+  t.node = text_at(r, "node");
+  t.result = text_at(r, "result");
+  t.last_error = text_at(r, "last_error");
+  t.parent_id = r["parent_id"].is_null() ? 0 : r["parent_id"].as<int64_t>();
+  t.created_us = r["created_us"].as<int64_t>();
+  t.updated_us = r["updated_us"].as<int64_t>();
+  return t;
+}
+
+const std::string& event_columns() {
+  static const std::string cols
+    = "id, task_id, attempt, kind, from_state, to_state, " + us_of("at")
+      + " AS at_us, node, detail::text AS detail";
+  return cols;
+}
+
+event_row event_from_row(const pqxx::row& r) {
+  event_row e;
+  e.id = r["id"].as<int64_t>();
+  e.task_id = r["task_id"].as<int64_t>();
+  e.attempt = r["attempt"].as<int32_t>();
+  e.kind = r["kind"].as<std::string>();
+  e.from_state = opt_state_at(r, "from_state");
+  e.to_state = opt_state_at(r, "to_state");
+  e.at_us = r["at_us"].as<int64_t>();
+  e.node = text_at(r, "node");
+  e.detail = r["detail"].as<std::string>();
+  return e;
+}
+
+const std::string& checkpoint_columns() {
+  static const std::string cols
+    = "id, task_id, attempt, data, " + us_of("at") + " AS at_us";
+  return cols;
+}
+
+checkpoint_row checkpoint_from_row(const pqxx::row& r) {
+  checkpoint_row c;
+  c.id = r["id"].as<int64_t>();
+  c.task_id = r["task_id"].as<int64_t>();
+  c.attempt = r["attempt"].as<int32_t>();
+  c.data = r["data"].as<std::string>();
+  c.at_us = r["at_us"].as<int64_t>();
+  return c;
+}
+
+const std::string& node_columns() {
+  static const std::string cols
+    = "id, address, slots, running, state, " + us_of("last_heartbeat")
+      + " AS last_heartbeat_us, " + us_of("started") + " AS started_us";
+  return cols;
+}
+
+node_row node_from_row(const pqxx::row& r) {
+  node_row n;
+  n.id = r["id"].as<std::string>();
+  n.address = r["address"].as<std::string>();
+  n.slots = r["slots"].as<int32_t>();
+  n.running = r["running"].as<int32_t>();
+  n.state = r["state"].as<std::string>();
+  n.last_heartbeat_us = r["last_heartbeat_us"].as<int64_t>();
+  n.started_us = r["started_us"].as<int64_t>();
+  return n;
+}
+
+std::string where_clause(pqxx::transaction_base& tx, const task_filter& f) {
+  std::vector<std::string> conds;
+  if (!f.states.empty()) {
+    std::string in = "state IN (";
+    for (size_t i = 0; i < f.states.size(); ++i)
+      in += (i ? ", '" : "'") + std::string{to_string(f.states[i])} + "'";
+    conds.push_back(in + ")");
+  }
+  if (!f.name.empty())
+    conds.push_back("name = " + tx.quote(f.name));
+  if (!f.queue.empty())
+    conds.push_back("queue = " + tx.quote(f.queue));
+  if (!f.lock.empty())
+    conds.push_back("lock = " + tx.quote(f.lock));
+  if (!f.node.empty())
+    conds.push_back("node = " + tx.quote(f.node));
+  if (!f.error_kind.empty())
+    conds.push_back("last_error->>'kind' = " + tx.quote(f.error_kind));
+  if (f.since_us != 0)
+    conds.push_back("created_at >= " + ts_lit(f.since_us));
+  if (f.until_us != 0)
+    conds.push_back("created_at < " + ts_lit(f.until_us));
+  std::string out;
+  for (size_t i = 0; i < conds.size(); ++i)
+    out += (i ? " AND " : " WHERE ") + conds[i];
+  return out;
+}
+
+std::string order_clause(task_order o) {
+  switch (o) {
+    case task_order::id_asc: return " ORDER BY id ASC";
+    case task_order::updated_desc: return " ORDER BY updated_at DESC, id DESC";
+    case task_order::id_desc: break;
+  }
+  return " ORDER BY id DESC";
+}
+
+} // namespace taskrt::detail

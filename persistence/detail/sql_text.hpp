@@ -1,0 +1,65 @@
+#pragma once
+/// SQL literal and row helpers (private to taskrt_persistence).
+
+#include "persistence/checkpoint_row.hpp"
+#include "persistence/detail/pqxx.hpp"
+#include "persistence/event_row.hpp"
+#include "persistence/node_row.hpp"
+#include "persistence/task_filter.hpp"
+#include "runtime/task.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace taskrt::detail {
+
+/// A timestamptz literal for `us` µs since the epoch (exact, no float math).
+std::string ts_lit(int64_t us);
+
+/// SQL expression turning timestamptz `column` into µs since the epoch.
+std::string us_of(const std::string& column);
+
+/// A quoted text literal with an explicit cast.
+std::string text_lit(pqxx::transaction_base& tx, const std::string& s);
+
+/// A text literal, or NULL::text for an empty string.
+std::string text_or_null(pqxx::transaction_base& tx, const std::string& s);
+
+/// A jsonb literal, or NULL::jsonb for an empty string.
+std::string json_or_null(pqxx::transaction_base& tx, const std::string& json);
+
+/// An integer literal, or NULL::integer.
+std::string int_or_null(const std::optional<int32_t>& v);
+
+/// The select list matching task_from_row().
+const std::string& task_columns();
+
+/// Reads a row selected with task_columns().
+task_record task_from_row(const pqxx::row& r);
+
+/// The select list matching event_from_row().
+const std::string& event_columns();
+
+/// Reads a row selected with event_columns().
+event_row event_from_row(const pqxx::row& r);
+
+/// The select list matching checkpoint_from_row().
+const std::string& checkpoint_columns();
+
+/// Reads a row selected with checkpoint_columns().
+checkpoint_row checkpoint_from_row(const pqxx::row& r);
+
+/// The select list matching node_from_row().
+const std::string& node_columns();
+
+/// Reads a row selected with node_columns().
+node_row node_from_row(const pqxx::row& r);
+
+/// "WHERE ..." (or empty) for the conditions of `f` on table tasks.
+std::string where_clause(pqxx::transaction_base& tx, const task_filter& f);
+
+/// "ORDER BY ..." for `o`.
+std::string order_clause(task_order o);
+
+} // namespace taskrt::detail

@@ -1,0 +1,168 @@
+#pragma once
+/// The journal store: the only code that talks to Postgres. Synchronous and
+/// single-threaded: one owner (the persistence actor, the CLI) calls it.
+
+#include "persistence/checkpoint_row.hpp"
+#include "persistence/event_row.hpp"
+#include "persistence/node_row.hpp"
+#include "persistence/store_error.hpp"
+#include "persistence/task_filter.hpp"
+#include "runtime/task.hpp"
+#include "runtime/task_state.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace taskrt {
+
+/// Journals task transitions in batched, guarded group commits and answers
+/// recovery and CLI queries. Every method throws store_error on failure; after
+/// a transient one the next call reconnects.
+class journal_store {
+public:
+  /// Connects to `dsn` (URI or key=value form). Throws store_error; the
+  /// message never contains the password.
+  explicit journal_store(const std::string& dsn);
+
+  ~journal_store();
+
+  journal_store(journal_store&&) noexcept;
+  journal_store& operator=(journal_store&&) noexcept;
+  journal_store(const journal_store&) = delete;
+  journal_store& operator=(const journal_store&) = delete;
+
+  /// Applies the schema migrations not applied yet (tracked in table
+  /// schema_version). Idempotent and safe against concurrent callers.
+  void migrate();
+
+  /// The schema version the database is at (0 before migrate()).
+  int schema_version();
+
+  // -- writes: each commit() is one transaction ------------------------------
+
+  /// A new task. It is journaled QUEUED at attempt 0 with a "submit" event.
+  struct submit_item {
+    task_spec spec;
+    std::string resolved_policy; ///< retry policy JSON; empty: spec.policy
+    std::string queue;           ///< resolved queue; empty: spec.queue or "default"
+    double time_limit_s = 0;     ///< resolved limit; 0: spec.time_limit_s
+    int64_t now_us = 0;          ///< submit time; also run_at when spec has none
+  };
+
+  /// A guarded transition of an existing task.
+  struct transition_item {
+    int64_t task_id = 0;
+    transition_kind kind = transition_kind::start;
+    task_state expected_state = task_state::queued; ///< guard
+    int32_t expected_attempt = 0;                   ///< guard
+    int32_t new_attempt = 0;     ///< attempt after the transition
+    int64_t lease_epoch = 0;     ///< lease epoch after the transition
+    int64_t run_at_us = 0;       ///< 0: unchanged
+    std::optional<int32_t> priority;
+    std::optional<std::string> queue;
+    std::optional<std::string> lock; ///< "" clears the lock
+    std::optional<int32_t> retry_base;
+    std::string node;   ///< empty: unchanged
+    std::string result; ///< JSON text; empty: unchanged
+    std::string error;  ///< JSON text of error_info; empty: unchanged
+    nlohmann::json detail = nlohmann::json::object(); ///< goes to the event
+    int64_t at_us = 0;
+  };
+
+  /// An event without a state change: "stale_result", "retry_decision",
+  /// "checkpoint", "progress", "rejected", ...
+  struct note_item {
+    int64_t task_id = 0;
+    int32_t attempt = 0;
+    std::string kind;
+    nlohmann::json detail = nlohmann::json::object();
+    int64_t at_us = 0;
+    std::string node;
+  };
+
+  /// A checkpoint saved by an attempt.
+  struct checkpoint_item {
+    int64_t task_id = 0;
+    int32_t attempt = 0;
+    std::string data; ///< no NUL bytes
+    int64_t at_us = 0;
+  };
+
+  /// What one commit() writes. Journal order within a batch: submits, then
+  /// transitions in vector order, then notes, then checkpoints. Several
+  /// transitions of the same task may follow each other; each one's guard
+  /// sees the effect of the ones before it.
+  struct batch {
+    std::vector<submit_item> submits;
+    std::vector<transition_item> transitions;
+    std::vector<note_item> notes;
+    std::vector<checkpoint_item> checkpoints;
+
+    /// True when there is nothing to write.
+    bool empty() const {
+      return submits.empty() && transitions.empty() && notes.empty()
+             && checkpoints.empty();
+    }
+  };
+
+  /// The outcome of one commit().
+  struct batch_result {
+    std::vector<int64_t> submitted_ids; ///< one per submit, in order
+    /// One per transition: false when its guard failed or the transition is
+    /// illegal from the expected state; nothing but a "rejected" note (for
+    /// illegal ones) is written for it.
+    std::vector<bool> applied;
+  };
+
+  /// Writes `b` in one transaction with a handful of round trips whatever its
+  /// size (multi-row statements, never one statement per item).
+  batch_result commit(const batch& b);
+
+  // -- recovery ---------------------------------------------------------------
+
+  /// Every QUEUED and RUNNING task, by id.
+  std::vector<task_record> load_unfinished();
+
+  /// The data of the newest checkpoint of `task_id`.
+  std::optional<std::string> latest_checkpoint(int64_t task_id);
+
+  // -- node registry ----------------------------------------------------------
+
+  /// Inserts or replaces the row of `n.id`.
+  void upsert_node(const node_row& n);
+
+  /// Every known node, by id.
+  std::vector<node_row> nodes();
+
+  // -- reads for the CLI ------------------------------------------------------
+
+  /// Tasks matching `f`, in `f.order`.
+  std::vector<task_record> list_tasks(const task_filter& f);
+
+  /// The task `id`, if it exists.
+  std::optional<task_record> get_task(int64_t id);
+
+  /// The journal of `task_id`, in journal order.
+  std::vector<event_row> events(int64_t task_id);
+
+  /// The checkpoints of `task_id`, oldest first.
+  std::vector<checkpoint_row> checkpoints(int64_t task_id);
+
+  /// Deletes the final tasks (SUCCEEDED, FAILED, CANCELLED, LOST) matching
+  /// `f` with their events and checkpoints; returns how many tasks went.
+  int64_t purge(const task_filter& f);
+
+  /// Round-trip time of a trivial query, in milliseconds.
+  double ping_ms();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace taskrt

@@ -1,0 +1,76 @@
+#include "tests/pg/pg_fixture.hpp"
+
+#include "persistence/detail/pqxx.hpp"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace taskrt::test {
+
+namespace {
+
+std::string run_capture(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p)
+    throw std::runtime_error("popen failed: " + cmd);
+  std::array<char, 256> buf{};
+  while (std::fgets(buf.data(), buf.size(), p))
+    out += buf.data();
+  if (::pclose(p) != 0)
+    throw std::runtime_error("command failed: " + cmd);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+    out.pop_back();
+  return out;
+}
+
+} // namespace
+
+std::string pg_script() {
+  return std::string{TASKRT_SOURCE_DIR} + "/scripts/pg";
+}
+
+private_postgres::private_postgres() {
+  char tmpl[] = "/tmp/taskrt-pgtest.XXXXXX";
+  if (!::mkdtemp(tmpl))
+    throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  dsn_ = run_capture(pg_script() + " start '" + dir_ + "'");
+}
+
+private_postgres::~private_postgres() {
+  const auto cmd = pg_script() + " stop '" + dir_ + "' --remove >/dev/null";
+  if (std::system(cmd.c_str()) != 0)
+    std::fprintf(stderr, "pg_fixture: could not stop/remove %s\n", dir_.c_str());
+}
+
+const std::string& test_dsn() {
+  static const std::string from_env = [] {
+    const char* v = std::getenv("TASKRT_TEST_DSN");
+    return std::string{v ? v : ""};
+  }();
+  if (!from_env.empty())
+    return from_env;
+  static private_postgres pg;
+  return pg.dsn();
+}
+
+std::string fresh_schema_dsn(const std::string& name) {
+  const auto& base = test_dsn();
+  const auto schema = "t_" + name + "_" + std::to_string(::getpid());
+  {
+    pqxx::connection c{base};
+    pqxx::nontransaction tx{c};
+    tx.exec0("DROP SCHEMA IF EXISTS " + tx.quote_name(schema) + " CASCADE");
+    tx.exec0("CREATE SCHEMA " + tx.quote_name(schema));
+  }
+  if (base.rfind("postgres", 0) == 0 && base.find("://") != std::string::npos)
+    return base + (base.find('?') == std::string::npos ? "?" : "&")
+           + "options=-csearch_path%3D" + schema;
+  return base + " options='-csearch_path=" + schema + "'";
+}
+
+} // namespace taskrt::test
