@@ -1,0 +1,725 @@
+#include "actors/scheduler.hpp"
+
+#include "runtime/task_error.hpp"
+#include "runtime/time.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace taskrt {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// A task the scheduler holds in memory: every QUEUED or RUNNING task, and a
+/// FAILED/LOST one while its retry decision is pending.
+struct live_task {
+  task_record rec;
+  retry_policy policy;
+  std::string checkpoint;
+  bool cancel_requested = false;
+  caf::actor worker;
+  std::vector<attempt_record> history;
+};
+
+/// Order of ready tasks within a queue: priority desc, run_at, id.
+struct ready_key {
+  int32_t priority;
+  int64_t run_at;
+  int64_t id;
+  bool operator<(const ready_key& o) const {
+    if (priority != o.priority)
+      return priority > o.priority;
+    if (run_at != o.run_at)
+      return run_at < o.run_at;
+    return id < o.id;
+  }
+};
+
+struct idle_worker {
+  caf::actor handle;
+  worker_info info;
+};
+
+struct scheduler_state {
+  scheduler_config cfg;
+  std::unordered_map<int64_t, live_task> tasks;
+  std::map<std::string, std::set<ready_key>> ready;
+  std::set<std::pair<int64_t, int64_t>> delayed; // (run_at, id)
+  std::unordered_set<std::string> locks;
+  std::deque<idle_worker> idle;
+  std::set<caf::actor> workers; // every worker that ever said ready
+  std::unordered_map<int64_t, std::vector<caf::typed_response_promise<task_outcome>>>
+    waiters;
+  int64_t running = 0;
+  int64_t started_us = 0;
+  bool recovered = false;
+  bool draining = false;
+  std::vector<caf::response_promise> deferred; // requests before recovery
+  static inline const char* name = "taskrt.scheduler";
+};
+
+using scheduler_actor_t = caf::stateful_actor<scheduler_state>;
+
+task_outcome outcome_of(const task_record& r) {
+  return {r.id, r.state, r.attempt, r.result, r.last_error};
+}
+
+void enqueue(scheduler_state& st, live_task& t) {
+  const auto& r = t.rec;
+  if (r.run_at_us > to_micros(now()))
+    st.delayed.emplace(r.run_at_us, r.id);
+  else
+    st.ready[r.queue].insert({r.priority, r.run_at_us, r.id});
+}
+
+void unqueue(scheduler_state& st, const live_task& t) {
+  const auto& r = t.rec;
+  st.delayed.erase({r.run_at_us, r.id});
+  auto q = st.ready.find(r.queue);
+  if (q != st.ready.end())
+    q->second.erase({r.priority, r.run_at_us, r.id});
+}
+
+/// Sends `b` to persistence and runs `then` with the result after the commit.
+template <class F>
+void journal(scheduler_actor_t* self, journal_store::batch b, F then) {
+  self->request(self->state.cfg.persistence, caf::infinite, std::move(b))
+    .then([then](journal_store::batch_result& r) mutable { then(r); });
+}
+
+journal_store::transition_item make_transition(const task_record& r,
+                                               transition_kind kind,
+                                               task_state expected,
+                                               int32_t expected_attempt) {
+  journal_store::transition_item t;
+  t.task_id = r.id;
+  t.kind = kind;
+  t.expected_state = expected;
+  t.expected_attempt = expected_attempt;
+  t.new_attempt = r.attempt;
+  t.lease_epoch = r.lease_epoch;
+  t.run_at_us = r.run_at_us;
+  t.at_us = to_micros(now());
+  t.detail = json::object();
+  return t;
+}
+
+/// A task reached a final state (committed): answer its waiters, forget it.
+void finalize(scheduler_actor_t* self, int64_t id) {
+  auto& st = self->state;
+  auto i = st.tasks.find(id);
+  if (i == st.tasks.end())
+    return;
+  auto out = outcome_of(i->second.rec);
+  st.tasks.erase(i);
+  auto w = st.waiters.find(id);
+  if (w != st.waiters.end()) {
+    for (auto& p : w->second)
+      p.deliver(out);
+    st.waiters.erase(w);
+  }
+}
+
+void try_dispatch(scheduler_actor_t* self);
+
+/// Picks the best ready task that `w` may run, or 0.
+int64_t pick_for(scheduler_state& st, const idle_worker& w) {
+  const ready_key* best = nullptr;
+  auto consider = [&](const std::set<ready_key>& q) {
+    for (const auto& k : q) {
+      if (best && !(k < *best))
+        return;
+      const auto& lock = st.tasks.at(k.id).rec.lock;
+      if (!lock.empty() && st.locks.count(lock))
+        continue;
+      best = &k;
+      return;
+    }
+  };
+  if (w.info.queues.empty()) {
+    for (const auto& kv : st.ready)
+      consider(kv.second);
+  } else {
+    for (const auto& q : w.info.queues) {
+      auto i = st.ready.find(q);
+      if (i != st.ready.end())
+        consider(i->second);
+    }
+  }
+  return best ? best->id : 0;
+}
+
+void start_attempt(scheduler_actor_t* self, live_task& t, idle_worker w) {
+  auto& st = self->state;
+  auto& r = t.rec;
+  unqueue(st, t);
+  const int32_t prev_attempt = r.attempt;
+  r.attempt += 1;
+  r.lease_epoch += 1;
+  r.state = task_state::running;
+  r.node = w.info.node;
+  if (!r.lock.empty())
+    st.locks.insert(r.lock);
+  t.worker = w.handle;
+  ++st.running;
+  auto tr = make_transition(r, transition_kind::start, task_state::queued,
+                            prev_attempt);
+  tr.node = r.node;
+  tr.detail = {{"node", w.info.node}, {"worker", w.info.index}, {"pid", w.info.pid}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  journal(self, std::move(b), [](journal_store::batch_result&) {});
+  dispatch_msg d;
+  d.task_id = r.id;
+  d.attempt = r.attempt;
+  d.lease_epoch = r.lease_epoch;
+  d.name = r.name;
+  d.args = r.args;
+  d.checkpoint = t.checkpoint;
+  d.last_attempt = is_last_attempt(t.policy, r.attempt - r.retry_base);
+  d.time_limit_s = r.time_limit_s;
+  d.stuck_timeout_s = st.cfg.stuck_timeout_s;
+  self->send(w.handle, std::move(d));
+}
+
+void try_dispatch(scheduler_actor_t* self) {
+  auto& st = self->state;
+  if (!st.recovered || st.draining)
+    return;
+  const auto t = to_micros(now());
+  while (!st.delayed.empty() && st.delayed.begin()->first <= t) {
+    auto id = st.delayed.begin()->second;
+    st.delayed.erase(st.delayed.begin());
+    auto& rec = st.tasks.at(id).rec;
+    st.ready[rec.queue].insert({rec.priority, rec.run_at_us, id});
+  }
+  for (size_t n = st.idle.size(); n > 0 && !st.idle.empty(); --n) {
+    auto w = std::move(st.idle.front());
+    st.idle.pop_front();
+    auto id = pick_for(st, w);
+    if (id == 0) {
+      st.idle.push_back(std::move(w)); // nothing for this worker's queues
+      continue;
+    }
+    start_attempt(self, st.tasks.at(id), std::move(w));
+    n = st.idle.size() + 1;
+  }
+}
+
+void release(scheduler_state& st, live_task& t) {
+  if (!t.rec.lock.empty())
+    st.locks.erase(t.rec.lock);
+  t.worker = nullptr;
+  --st.running;
+}
+
+/// FAILED or LOST is committed: ask the retry actor, then requeue or finish.
+void decide(scheduler_actor_t* self, int64_t id, const error_info& err) {
+  auto& st = self->state;
+  auto& t = st.tasks.at(id);
+  if (t.cancel_requested) {
+    finalize(self, id);
+    return;
+  }
+  retry_request req;
+  req.policy = t.policy;
+  req.input.task_id = id;
+  req.input.attempt = t.rec.attempt;
+  req.input.retry_base = t.rec.retry_base;
+  req.input.error = err;
+  req.input.failed_at = now();
+  req.input.priority = t.rec.priority;
+  req.input.queue = t.rec.queue;
+  req.input.lock = t.rec.lock;
+  req.input.history = t.history;
+  self->request(st.cfg.retry, caf::infinite, std::move(req))
+    .then([self, id](retry_decision& d) {
+      auto& st = self->state;
+      auto i = st.tasks.find(id);
+      if (i == st.tasks.end())
+        return;
+      auto& t = i->second;
+      if (!d.retry || t.cancel_requested) {
+        finalize(self, id);
+        return;
+      }
+      const auto from = t.rec.state;
+      t.rec.state = task_state::queued;
+      t.rec.run_at_us = to_micros(d.retry_at);
+      if (d.priority)
+        t.rec.priority = *d.priority;
+      if (d.queue)
+        t.rec.queue = *d.queue;
+      if (d.lock)
+        t.rec.lock = *d.lock;
+      auto tr = make_transition(t.rec, transition_kind::retry, from, t.rec.attempt);
+      tr.priority = d.priority;
+      tr.queue = d.queue;
+      tr.lock = d.lock;
+      tr.detail = d.to_json();
+      journal_store::batch b;
+      b.transitions.push_back(std::move(tr));
+      journal(self, std::move(b), [self, id](journal_store::batch_result&) {
+        auto& st = self->state;
+        auto i = st.tasks.find(id);
+        if (i == st.tasks.end())
+          return;
+        enqueue(st, i->second);
+        try_dispatch(self);
+      });
+    });
+}
+
+/// Ends a RUNNING attempt with `outcome` (journaled), then continues.
+void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
+                 const std::string& result, const std::string& error,
+                 json detail) {
+  auto& st = self->state;
+  const int64_t id = t.rec.id;
+  if (t.worker)
+    release(st, t);
+  static const std::map<task_state, transition_kind> kinds = {
+    {task_state::succeeded, transition_kind::succeed},
+    {task_state::failed, transition_kind::fail},
+    {task_state::lost, transition_kind::lose},
+    {task_state::cancelled, transition_kind::cancel},
+    {task_state::queued, transition_kind::requeue},
+  };
+  auto tr = make_transition(t.rec, kinds.at(outcome), task_state::running,
+                            t.rec.attempt);
+  t.rec.state = outcome;
+  if (outcome == task_state::succeeded)
+    t.rec.result = tr.result = result.empty() ? "null" : result;
+  error_info err;
+  if (!error.empty()) {
+    t.rec.last_error = tr.error = error;
+    auto j = json::parse(error, nullptr, false);
+    if (j.is_object()) {
+      err.kind = j.value("kind", "error");
+      err.ancestors = j.value("ancestors", std::vector<std::string>{});
+      err.message = j.value("message", "");
+      detail["error"] = j;
+    }
+  }
+  tr.detail = std::move(detail);
+  if (outcome == task_state::failed || outcome == task_state::lost)
+    t.history.push_back({t.rec.attempt,
+                         outcome == task_state::failed ? "failed" : "lost",
+                         err.kind});
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  journal(self, std::move(b),
+          [self, id, outcome, err](journal_store::batch_result&) {
+            auto& st = self->state;
+            auto i = st.tasks.find(id);
+            if (i == st.tasks.end())
+              return;
+            switch (outcome) {
+              case task_state::queued:
+                enqueue(st, i->second);
+                try_dispatch(self);
+                break;
+              case task_state::failed:
+              case task_state::lost:
+                decide(self, id, err);
+                break;
+              default:
+                finalize(self, id);
+            }
+          });
+}
+
+void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
+  auto& st = self->state;
+  auto i = st.tasks.find(msg.task_id);
+  if (i == st.tasks.end() || i->second.rec.state != task_state::running
+      || i->second.rec.attempt != msg.attempt
+      || i->second.rec.lease_epoch != msg.lease_epoch) {
+    // Fenced: a late or duplicate result of an attempt that is no longer
+    // current. Journal it and drop it.
+    json detail = {{"outcome", to_string(msg.outcome)},
+                   {"lease_epoch", msg.lease_epoch},
+                   {"reason", "attempt is not current"}};
+    journal_store::batch b;
+    b.notes.push_back({msg.task_id, msg.attempt, "stale_result", detail,
+                       to_micros(now()), st.cfg.node_id});
+    journal(self, std::move(b), [](journal_store::batch_result&) {});
+    return;
+  }
+  auto detail = json::parse(msg.detail, nullptr, false);
+  if (!detail.is_object())
+    detail = json::object();
+  end_attempt(self, i->second, msg.outcome, msg.result, msg.error,
+              std::move(detail));
+  try_dispatch(self);
+}
+
+caf::result<int64_t> on_submit(scheduler_actor_t* self, task_spec& spec) {
+  auto& st = self->state;
+  if (st.draining)
+    return make_error(errc::shutting_down, "the head is draining and accepts no new tasks");
+  const auto* def = st.cfg.registry->find(spec.name);
+  if (!def) {
+    std::string known;
+    for (const auto& n : st.cfg.registry->names())
+      known += (known.empty() ? "" : ", ") + n;
+    return make_error(errc::bad_request, "unknown task '" + spec.name
+                                           + "' (registered: " + known + ")");
+  }
+  if (spec.args.empty())
+    spec.args = "{}";
+  auto args = json::parse(spec.args, nullptr, false);
+  if (args.is_discarded())
+    return make_error(errc::bad_request, "args: not valid JSON");
+  auto policy_text = !spec.policy.empty() ? spec.policy : def->policy;
+  retry_policy policy = retry_policy::cluster_default();
+  if (!policy_text.empty()) {
+    auto parsed = parse_retry_policy(policy_text);
+    if (auto e = std::get_if<std::string>(&parsed))
+      return make_error(errc::bad_request, *e);
+    policy = std::get<retry_policy>(parsed);
+  }
+  if (spec.priority < -1'000'000 || spec.priority > 1'000'000)
+    return make_error(errc::bad_request, "priority must be within ±1000000");
+  if (spec.time_limit_s < 0)
+    return make_error(errc::bad_request, "time_limit_s must not be negative");
+  journal_store::submit_item item;
+  item.spec = spec;
+  item.spec.args = args.dump();
+  item.resolved_policy = policy.to_json().dump();
+  item.queue = !spec.queue.empty() ? spec.queue
+               : !def->queue.empty() ? def->queue
+                                     : default_queue;
+  item.time_limit_s = spec.time_limit_s > 0 ? spec.time_limit_s : def->time_limit_s;
+  item.now_us = to_micros(now());
+  if (item.spec.run_at_us == 0)
+    item.spec.run_at_us = item.now_us;
+  task_record rec;
+  rec.name = spec.name;
+  rec.args = item.spec.args;
+  rec.queue = item.queue;
+  rec.priority = spec.priority;
+  rec.lock = spec.lock;
+  rec.policy = item.resolved_policy;
+  rec.run_at_us = item.spec.run_at_us;
+  rec.time_limit_s = item.time_limit_s;
+  rec.parent_id = spec.parent_id;
+  rec.created_us = item.now_us;
+  journal_store::batch b;
+  b.submits.push_back(std::move(item));
+  auto rp = self->make_response_promise<int64_t>();
+  journal(self, std::move(b),
+          [self, rp, rec, policy](journal_store::batch_result& r) mutable {
+            auto& st = self->state;
+            rec.id = r.submitted_ids.at(0);
+            auto& t = st.tasks[rec.id];
+            t.rec = std::move(rec);
+            t.policy = std::move(policy);
+            enqueue(st, t);
+            rp.deliver(t.rec.id);
+            try_dispatch(self);
+          });
+  return rp;
+}
+
+/// Runs `fn(record)` with the row of a task that is not in memory (final).
+template <class F, class E>
+void with_stored_task(scheduler_actor_t* self, int64_t id, F fn, E on_missing) {
+  self->request(self->state.cfg.persistence, caf::infinite, caf::get_atom::value, id)
+    .then([fn, on_missing](std::vector<task_record>& rows) mutable {
+      if (rows.empty())
+        on_missing();
+      else
+        fn(rows.front());
+    });
+}
+
+caf::error not_found(int64_t id) {
+  return make_error(errc::not_found, "no task with id " + std::to_string(id));
+}
+
+caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& m) {
+  auto& st = self->state;
+  auto i = st.tasks.find(m.id);
+  if (i != st.tasks.end())
+    return make_error(errc::illegal_state,
+                      "task " + std::to_string(m.id) + " is "
+                        + to_string(i->second.rec.state)
+                        + "; only FAILED, LOST or CANCELLED tasks can be retried");
+  auto rp = self->make_response_promise<int64_t>();
+  with_stored_task(
+    self, m.id,
+    [self, rp, m](task_record rec) mutable {
+      auto& st = self->state;
+      if (auto e = check_transition(rec.state, transition_kind::manual_retry)) {
+        rp.deliver(make_error(errc::illegal_state,
+                              "task " + std::to_string(rec.id) + " is "
+                                + to_string(rec.state)
+                                + "; only FAILED, LOST or CANCELLED tasks can be retried"));
+        return;
+      }
+      if (st.tasks.count(rec.id)) {
+        rp.deliver(make_error(errc::illegal_state, "task is already being retried"));
+        return;
+      }
+      auto parsed = parse_retry_policy(rec.policy);
+      auto policy = std::holds_alternative<retry_policy>(parsed)
+                      ? std::get<retry_policy>(parsed)
+                      : retry_policy::cluster_default();
+      const auto from = rec.state;
+      rec.state = task_state::queued;
+      rec.retry_base = rec.attempt; // the budget starts afresh from here
+      rec.run_at_us = m.run_at_us > 0 ? m.run_at_us : to_micros(now());
+      auto tr = make_transition(rec, transition_kind::manual_retry, from, rec.attempt);
+      tr.retry_base = rec.retry_base;
+      if (m.set_priority)
+        rec.priority = *(tr.priority = m.priority);
+      if (!m.queue.empty())
+        rec.queue = *(tr.queue = m.queue);
+      if (!m.lock.empty())
+        rec.lock = *(tr.lock = m.lock);
+      tr.detail = {{"origin", m.origin}, {"run_at", to_rfc3339(from_micros(rec.run_at_us))}};
+      auto& t = st.tasks[rec.id];
+      t.rec = rec;
+      t.policy = policy;
+      journal_store::batch b;
+      b.transitions.push_back(std::move(tr));
+      journal(self, std::move(b), [self, rp, id = rec.id](journal_store::batch_result& r) mutable {
+        auto& st = self->state;
+        if (r.applied.empty() || !r.applied[0]) {
+          st.tasks.erase(id);
+          rp.deliver(make_error(errc::illegal_state, "the task changed concurrently; try again"));
+          return;
+        }
+        enqueue(st, st.tasks.at(id));
+        rp.deliver(id);
+        try_dispatch(self);
+      });
+    },
+    [rp, id = m.id]() mutable { rp.deliver(not_found(id)); });
+  return rp;
+}
+
+caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
+                                  const std::string& origin) {
+  auto& st = self->state;
+  auto i = st.tasks.find(id);
+  if (i == st.tasks.end()) {
+    auto rp = self->make_response_promise<task_state>();
+    with_stored_task(
+      self, id,
+      [rp](const task_record& rec) mutable {
+        rp.deliver(make_error(errc::illegal_state,
+                              "task " + std::to_string(rec.id) + " is already "
+                                + to_string(rec.state)));
+      },
+      [rp, id]() mutable { rp.deliver(not_found(id)); });
+    return rp;
+  }
+  auto& t = i->second;
+  if (t.rec.state == task_state::queued) {
+    unqueue(st, t);
+    t.rec.state = task_state::cancelled;
+    auto tr = make_transition(t.rec, transition_kind::cancel, task_state::queued,
+                              t.rec.attempt);
+    tr.detail = {{"origin", origin}};
+    journal_store::batch b;
+    b.transitions.push_back(std::move(tr));
+    auto rp = self->make_response_promise<task_state>();
+    journal(self, std::move(b), [self, rp, id](journal_store::batch_result&) mutable {
+      finalize(self, id);
+      rp.deliver(task_state::cancelled);
+    });
+    return rp;
+  }
+  t.cancel_requested = true;
+  journal_store::batch b;
+  b.notes.push_back({id, t.rec.attempt, "cancel_requested",
+                     {{"origin", origin}}, to_micros(now()), st.cfg.node_id});
+  journal(self, std::move(b), [](journal_store::batch_result&) {});
+  if (t.rec.state == task_state::running && t.worker)
+    self->send(t.worker, cancel_atom::value, id);
+  return t.rec.state;
+}
+
+void recover(scheduler_actor_t* self) {
+  auto& st = self->state;
+  self->request(st.cfg.persistence, caf::infinite, load_atom::value)
+    .then([self](recovery_data& data) {
+      auto& st = self->state;
+      size_t queued = 0, lost = 0;
+      for (auto& rec : data.tasks) {
+        auto& t = st.tasks[rec.id];
+        auto parsed = parse_retry_policy(rec.policy);
+        t.policy = std::holds_alternative<retry_policy>(parsed)
+                     ? std::get<retry_policy>(parsed)
+                     : retry_policy::cluster_default();
+        auto cp = data.checkpoints.find(rec.id);
+        if (cp != data.checkpoints.end())
+          t.checkpoint = cp->second;
+        t.rec = std::move(rec);
+        if (t.rec.state == task_state::queued) {
+          enqueue(st, t);
+          ++queued;
+        }
+      }
+      // RUNNING attempts of the previous head: their workers died with it.
+      for (auto& kv : st.tasks) {
+        auto& t = kv.second;
+        if (t.rec.state != task_state::running)
+          continue;
+        ++lost;
+        json err = {{"kind", lost_kind},
+                    {"ancestors", json::array()},
+                    {"message", "the head restarted; the attempt's worker is gone"}};
+        end_attempt(self, t, task_state::lost, "", err.dump(),
+                    {{"reason", "head restarted"}, {"node", t.rec.node}});
+      }
+      st.recovered = true;
+      spdlog::info("scheduler recovered queued={} lost={}", queued, lost);
+      try_dispatch(self);
+    });
+}
+
+void finish_drain(scheduler_actor_t* self) {
+  auto& st = self->state;
+  for (auto& w : st.workers)
+    self->send_exit(w, caf::exit_reason::user_shutdown);
+  // An empty batch commits after everything sent before it.
+  journal(self, journal_store::batch{}, [self](journal_store::batch_result&) {
+    spdlog::info("scheduler drained; journal flushed");
+    self->quit();
+  });
+}
+
+void on_stop(scheduler_actor_t* self) {
+  auto& st = self->state;
+  if (st.draining)
+    return;
+  st.draining = true;
+  spdlog::info("scheduler draining running={} grace_s={}", st.running,
+               st.cfg.drain_grace_s);
+  if (st.running == 0) {
+    finish_drain(self);
+    return;
+  }
+  self->delayed_send(self,
+                     std::chrono::milliseconds(
+                       static_cast<int64_t>(st.cfg.drain_grace_s * 1000)),
+                     stop_atom::value, true);
+}
+
+} // namespace
+
+caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
+  return sys.spawn([cfg](scheduler_actor_t* self) -> caf::behavior {
+    auto& st = self->state;
+    st.cfg = cfg;
+    st.started_us = to_micros(now());
+    recover(self);
+    self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
+    return {
+      [self](submit_atom, task_spec& spec) { return on_submit(self, spec); },
+      [self](await_atom, int64_t id) -> caf::result<task_outcome> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<task_outcome>();
+        if (st.tasks.count(id)) {
+          st.waiters[id].push_back(rp);
+          return rp;
+        }
+        with_stored_task(
+          self, id,
+          [self, rp, id](const task_record& rec) mutable {
+            auto& st = self->state;
+            if (is_terminal(rec.state) || !st.recovered)
+              rp.deliver(outcome_of(rec));
+            else if (st.tasks.count(id))
+              st.waiters[id].push_back(rp);
+            else
+              rp.deliver(outcome_of(rec));
+          },
+          [rp, id]() mutable { rp.deliver(not_found(id)); });
+        return rp;
+      },
+      [self](cancel_atom, int64_t id) { return on_cancel(self, id, "client"); },
+      [self](mretry_atom, manual_retry_msg& m) { return on_manual_retry(self, m); },
+      [self](status_atom) {
+        auto& st = self->state;
+        head_status s;
+        s.node_id = st.cfg.node_id;
+        s.started_us = st.started_us;
+        s.workers = static_cast<int32_t>(st.workers.size());
+        s.busy = static_cast<int32_t>(st.running);
+        s.running = st.running;
+        s.queued = static_cast<int64_t>(st.tasks.size()) - st.running;
+        s.draining = st.draining;
+        return s;
+      },
+      [self](stop_atom) { on_stop(self); },
+      [self](stop_atom, bool) {
+        // Grace period over: hand the remaining attempts back (requeue), so
+        // the next start runs them without spending their retry budget.
+        auto& st = self->state;
+        for (auto& kv : st.tasks)
+          if (kv.second.rec.state == task_state::running)
+            end_attempt(self, kv.second, task_state::queued, "", "",
+                        {{"reason", "drain: grace period expired"}});
+        finish_drain(self);
+      },
+      [self](ready_atom, worker_info& info) {
+        auto& st = self->state;
+        auto w = caf::actor_cast<caf::actor>(self->current_sender());
+        st.workers.insert(w);
+        st.idle.push_back({w, std::move(info)});
+        if (st.draining && st.running == 0)
+          return;
+        try_dispatch(self);
+      },
+      [self](unready_atom, const worker_info&) {
+        auto& st = self->state;
+        auto w = caf::actor_cast<caf::actor>(self->current_sender());
+        for (auto i = st.idle.begin(); i != st.idle.end(); ++i)
+          if (i->handle == w) {
+            st.idle.erase(i);
+            break;
+          }
+      },
+      [self](attempt_done_msg& msg) {
+        on_done(self, msg);
+        auto& st = self->state;
+        if (st.draining && st.running == 0)
+          finish_drain(self);
+      },
+      [self](event_atom, attempt_event_msg& ev) {
+        auto& st = self->state;
+        auto i = st.tasks.find(ev.task_id);
+        if (i == st.tasks.end() || i->second.rec.attempt != ev.attempt
+            || i->second.rec.lease_epoch != ev.lease_epoch)
+          return;
+        if (ev.kind == "checkpoint") {
+          i->second.checkpoint = ev.data;
+          journal_store::batch b;
+          b.checkpoints.push_back({ev.task_id, ev.attempt, ev.data, to_micros(now())});
+          b.notes.push_back({ev.task_id, ev.attempt, "checkpoint",
+                             json::parse(ev.data, nullptr, false), to_micros(now()),
+                             st.cfg.node_id});
+          journal(self, std::move(b), [](journal_store::batch_result&) {});
+        }
+      },
+      [self](tick_atom) {
+        try_dispatch(self);
+        self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
+      },
+    };
+  });
+}
+
+} // namespace taskrt

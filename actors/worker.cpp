@@ -1,0 +1,366 @@
+#include "actors/worker.hpp"
+
+#include "actors/worker_process.hpp"
+#include "runtime/task_error.hpp"
+#include "runtime/time.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace taskrt {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Why the worker killed its own process, if it did.
+enum class kill_reason { none, timeout, stuck, shutdown };
+
+struct worker_state {
+  worker_config cfg;
+  pid_t pid = -1;
+  int to_child = -1;
+  bool child_ready = false;
+  bool has_attempt = false;
+  dispatch_msg current;
+  timestamp started;
+  timestamp last_progress;
+  kill_reason killing = kill_reason::none;
+  int crashes_in_row = 0;
+  bool stopping = false;
+  static inline const char* name = "taskrt.worker";
+};
+
+using worker_actor_t = caf::stateful_actor<worker_state>;
+
+std::string signal_name(int sig) {
+  switch (sig) {
+    case SIGABRT: return "SIGABRT";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGKILL: return "SIGKILL";
+    case SIGTERM: return "SIGTERM";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    default: return "signal " + std::to_string(sig);
+  }
+}
+
+void write_line(worker_state& st, const json& j) {
+  if (st.to_child < 0)
+    return;
+  auto line = j.dump() + "\n";
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    auto n = ::write(st.to_child, p, left);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return; // the child is gone; its exit is reported by the reader
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+/// Forks and execs the worker process with its pipes on fds 3 and 4, and a
+/// reader thread that turns its lines into messages to `self`.
+bool start_child(worker_actor_t* self) {
+  auto& st = self->state;
+  int to_child[2], from_child[2];
+  if (::pipe2(to_child, O_CLOEXEC) != 0)
+    return false;
+  if (::pipe2(from_child, O_CLOEXEC) != 0) {
+    ::close(to_child[0]);
+    ::close(to_child[1]);
+    return false;
+  }
+  std::vector<std::string> args{st.cfg.exe};
+  args.insert(args.end(), st.cfg.argv.begin(), st.cfg.argv.end());
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]})
+      ::close(fd);
+    return false;
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    int in = ::fcntl(to_child[0], F_DUPFD, 10);
+    int out = ::fcntl(from_child[1], F_DUPFD, 10);
+    ::dup2(in, worker_in_fd);
+    ::dup2(out, worker_out_fd);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::syscall(SYS_close_range, 5u, ~0u, 0u);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  st.pid = pid;
+  st.to_child = to_child[1];
+  st.child_ready = false;
+  st.killing = kill_reason::none;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  int rfd = from_child[0];
+  std::thread{[me, rfd, pid] {
+    std::string buf;
+    char chunk[8192];
+    for (;;) {
+      auto n = ::read(rfd, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      buf.append(chunk, static_cast<size_t>(n));
+      size_t pos;
+      while ((pos = buf.find('\n')) != std::string::npos) {
+        caf::anon_send(me, line_atom::value, buf.substr(0, pos));
+        buf.erase(0, pos + 1);
+      }
+    }
+    ::close(rfd);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    caf::anon_send(me, exited_atom::value, static_cast<int32_t>(pid),
+                   static_cast<int32_t>(status));
+  }}.detach();
+  return true;
+}
+
+void send_done(worker_actor_t* self, task_state outcome, const json& result,
+               const json& error, json detail) {
+  auto& st = self->state;
+  detail["node"] = st.cfg.node;
+  detail["worker"] = st.cfg.index;
+  detail["pid"] = st.pid;
+  attempt_done_msg msg;
+  msg.task_id = st.current.task_id;
+  msg.attempt = st.current.attempt;
+  msg.lease_epoch = st.current.lease_epoch;
+  msg.outcome = outcome;
+  msg.result = result.is_null() ? "" : result.dump();
+  msg.error = error.is_null() ? "" : error.dump();
+  msg.detail = detail.dump();
+  st.has_attempt = false;
+  self->send(st.cfg.scheduler, std::move(msg));
+}
+
+void kill_child(worker_actor_t* self, kill_reason why) {
+  auto& st = self->state;
+  if (st.pid > 0 && st.killing == kill_reason::none) {
+    st.killing = why;
+    ::kill(st.pid, SIGKILL);
+  }
+}
+
+worker_info info_of(worker_state& st) {
+  return worker_info{st.cfg.node, st.cfg.index, static_cast<int32_t>(st.pid),
+                     st.cfg.queues};
+}
+
+void on_line(worker_actor_t* self, const std::string& line) {
+  auto& st = self->state;
+  auto msg = json::parse(line, nullptr, false);
+  if (msg.is_discarded())
+    return;
+  const auto op = msg.value("op", "");
+  if (op == "ready") {
+    st.child_ready = true;
+    if (!st.stopping)
+      self->send(st.cfg.scheduler, ready_atom::value, info_of(st));
+    return;
+  }
+  const bool matches = st.has_attempt
+                       && msg.value("task_id", int64_t{0}) == st.current.task_id
+                       && msg.value("attempt", 0) == st.current.attempt;
+  if (op == "done" && matches) {
+    const auto outcome = msg.value("outcome", "failed");
+    st.crashes_in_row = 0;
+    auto state = outcome == "succeeded"   ? task_state::succeeded
+                 : outcome == "cancelled" ? task_state::cancelled
+                                          : task_state::failed;
+    send_done(self, state, msg.value("result", json{}),
+              msg.value("error", json{}), json::object());
+  } else if ((op == "progress" || op == "checkpoint") && matches) {
+    st.last_progress = now();
+    attempt_event_msg ev{st.current.task_id, st.current.attempt,
+                         st.current.lease_epoch, op,
+                         msg.value("data", json{}).dump()};
+    self->send(st.cfg.scheduler, event_atom::value, std::move(ev));
+  } else if (op == "submit") {
+    auto req = msg.value("req", int64_t{0});
+    const auto& j = msg.at("spec");
+    task_spec spec;
+    spec.name = j.value("name", "");
+    spec.args = j.value("args", "{}");
+    spec.queue = j.value("queue", "");
+    spec.priority = j.value("priority", 0);
+    spec.lock = j.value("lock", "");
+    spec.run_at_us = j.value("run_at_us", int64_t{0});
+    spec.policy = j.value("policy", "");
+    spec.time_limit_s = j.value("time_limit_s", 0.0);
+    spec.parent_id = j.value("parent_id", int64_t{0});
+    spec.origin = "task " + std::to_string(spec.parent_id);
+    auto head = caf::actor_cast<head_actor>(st.cfg.head);
+    self->request(head, caf::infinite, submit_atom::value, std::move(spec))
+      .then(
+        [self, req](int64_t id) {
+          write_line(self->state, {{"op", "submitted"}, {"req", req}, {"id", id}});
+        },
+        [self, req](caf::error& err) {
+          write_line(self->state, {{"op", "submit_failed"},
+                                   {"req", req},
+                                   {"error", error_message(err)}});
+        });
+  }
+}
+
+void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
+  auto& st = self->state;
+  if (pid != st.pid)
+    return;
+  ::close(st.to_child);
+  st.to_child = -1;
+  st.pid = -1;
+  const bool was_ready = st.child_ready;
+  st.child_ready = false;
+  json detail = json::object();
+  if (WIFSIGNALED(status)) {
+    detail["signal"] = signal_name(WTERMSIG(status));
+  } else {
+    detail["exit_code"] = WEXITSTATUS(status);
+  }
+  const auto why = st.killing;
+  if (st.has_attempt) {
+    detail["pid"] = pid;
+    if (why == kill_reason::timeout) {
+      detail["reason"] = "time limit exceeded";
+      json err = {{"kind", timeout_kind},
+                  {"ancestors", json::array()},
+                  {"message", "attempt exceeded its time limit of "
+                                + std::to_string(st.current.time_limit_s) + " s"}};
+      send_done(self, task_state::failed, {}, err, detail);
+    } else {
+      std::string reason = why == kill_reason::stuck
+                             ? "no progress for the stuck timeout"
+                             : "worker process died";
+      detail["reason"] = reason;
+      json err = {{"kind", lost_kind},
+                  {"ancestors", json::array()},
+                  {"message", reason + " ("
+                                + detail.value("signal",
+                                               "exit code " + std::to_string(
+                                                 detail.value("exit_code", 0)))
+                                + ")"}};
+      send_done(self, task_state::lost, {}, err, detail);
+    }
+  } else if (was_ready && !st.stopping) {
+    self->send(st.cfg.scheduler, unready_atom::value, info_of(st));
+  }
+  if (st.stopping) {
+    self->quit();
+    return;
+  }
+  // Restart: at once after a deliberate kill, with growing backoff while the
+  // process keeps dying on its own.
+  std::chrono::milliseconds delay{0};
+  if (why == kill_reason::none) {
+    ++st.crashes_in_row;
+    delay = std::chrono::milliseconds(
+      std::min<int64_t>(10'000, 50LL << std::min(st.crashes_in_row, 8)));
+  }
+  spdlog::warn("worker exited node={} worker={} pid={} status={} restart_in_ms={}",
+               st.cfg.node, st.cfg.index, pid, detail.dump(), delay.count());
+  self->delayed_send(self, delay, spawn_atom::value);
+}
+
+} // namespace
+
+caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
+  return sys.spawn([cfg](worker_actor_t* self) -> caf::behavior {
+    self->state.cfg = cfg;
+    self->set_exit_handler([self](caf::exit_msg& msg) {
+      self->state.stopping = true;
+      if (self->state.pid > 0)
+        ::kill(self->state.pid, SIGKILL);
+      else
+        self->quit(msg.reason);
+    });
+    if (!start_child(self))
+      self->delayed_send(self, std::chrono::seconds(1), spawn_atom::value);
+    self->delayed_send(self, std::chrono::milliseconds(250), tick_atom::value);
+    return {
+      [self](dispatch_msg& msg) {
+        auto& st = self->state;
+        st.current = std::move(msg);
+        st.has_attempt = true;
+        st.started = now();
+        st.last_progress = st.started;
+        if (!st.child_ready || st.stopping) {
+          // Handed back unstarted: the process died after saying ready.
+          send_done(self, task_state::queued, {}, {},
+                    {{"reason", "worker process not ready"}});
+          return;
+        }
+        st.child_ready = false;
+        write_line(st, {{"op", "run"},
+                        {"task_id", st.current.task_id},
+                        {"attempt", st.current.attempt},
+                        {"lease_epoch", st.current.lease_epoch},
+                        {"name", st.current.name},
+                        {"args", st.current.args},
+                        {"checkpoint", st.current.checkpoint},
+                        {"last_attempt", st.current.last_attempt}});
+      },
+      [self](cancel_atom, int64_t task_id) {
+        auto& st = self->state;
+        if (st.has_attempt && st.current.task_id == task_id)
+          write_line(st, {{"op", "cancel"}, {"task_id", task_id}});
+      },
+      [self](line_atom, const std::string& line) { on_line(self, line); },
+      [self](exited_atom, int32_t pid, int32_t status) {
+        on_exit(self, pid, status);
+      },
+      [self](spawn_atom) {
+        if (!self->state.stopping && self->state.pid < 0 && !start_child(self))
+          self->delayed_send(self, std::chrono::seconds(1), spawn_atom::value);
+      },
+      [self](tick_atom) {
+        auto& st = self->state;
+        if (st.has_attempt && st.pid > 0) {
+          auto t = now();
+          auto secs = [&](timestamp since) {
+            return std::chrono::duration<double>(t - since).count();
+          };
+          if (st.current.time_limit_s > 0
+              && secs(st.started) > st.current.time_limit_s)
+            kill_child(self, kill_reason::timeout);
+          else if (st.current.stuck_timeout_s > 0
+                   && secs(st.last_progress) > st.current.stuck_timeout_s)
+            kill_child(self, kill_reason::stuck);
+        }
+        self->delayed_send(self, std::chrono::milliseconds(250), tick_atom::value);
+      },
+    };
+  });
+}
+
+} // namespace taskrt

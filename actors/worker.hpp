@@ -1,0 +1,36 @@
+#pragma once
+/// The worker actor: owns one worker process and runs one attempt at a time.
+///
+/// ```
+///   spawn child ──► STARTING ──ready──► IDLE ──dispatch──► BUSY ──done──► IDLE
+///                      ▲                                    │
+///                      │ restart (backoff while it keeps    │ exit / signal / killed for
+///                      └──────────── crashing) ◄────────────┘ timeout or stuck
+/// ```
+/// An attempt whose process dies ends LOST with the signal recorded; one over
+/// its time limit ends FAILED ("taskrt.timeout"); one without progress for the
+/// stuck timeout ends LOST ("stuck"). The process is then restarted.
+
+#include "runtime/protocol.hpp"
+
+#include <string>
+#include <vector>
+
+namespace taskrt {
+
+/// How to start a worker actor.
+struct worker_config {
+  std::string node;                 ///< node id, recorded on attempts
+  int32_t index = 0;                ///< slot number within the node
+  std::vector<std::string> queues;  ///< queues served; empty: all
+  std::string exe;                  ///< binary to re-execute
+  std::vector<std::string> argv;    ///< its arguments (e.g. {"worker-process"})
+  caf::actor scheduler;             ///< where results go
+  caf::actor head;                  ///< where child tasks are submitted
+};
+
+/// Spawns a worker actor (a scheduled actor; its process I/O runs on a thread
+/// of its own).
+caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg);
+
+} // namespace taskrt

@@ -1,0 +1,42 @@
+#pragma once
+/// What every command of the `taskrt` binary shares: the registered tasks and
+/// strategies, the exit code, and how to find the head and the database.
+
+#include "runtime/retry_policy.hpp"
+#include "runtime/task_registry.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+namespace taskrt::cli {
+
+/// Exit codes of every command.
+enum exit_code : int { ok = 0, failed = 1, usage = 2 };
+
+/// Shared state of one `taskrt` invocation.
+struct cli_env {
+  task_registry tasks;
+  strategy_registry strategies;
+  int exit_code = ok;
+  std::string exe; ///< this binary, re-executed for worker processes
+};
+
+/// Prints "taskrt: MESSAGE" on stderr and returns `code`.
+int fail(int code, const std::string& message);
+
+/// The DSN for read commands: --db, else $TASKRT_DATABASE_URL, else the state
+/// file of the head in `data_dir`. Empty when none is known.
+std::string resolve_dsn(const std::string& flag, const std::string& data_dir);
+
+/// The head address "host:port": --address, else $TASKRT_ADDRESS, else the
+/// state file. Empty when none is known.
+std::string resolve_address(const std::string& flag, const std::string& data_dir);
+
+/// Splits "host:port"; false when malformed.
+bool split_address(const std::string& addr, std::string& host, uint16_t& port);
+
+/// "user@host" of whoever runs the CLI, recorded with operations.
+std::string origin();
+
+} // namespace taskrt::cli

@@ -1,0 +1,248 @@
+#include "cli/runtime_commands.hpp"
+
+#include "actors/worker_process.hpp"
+#include "cluster/client.hpp"
+#include "cluster/head_node.hpp"
+#include "runtime/time.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+namespace taskrt::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Connects to the head named by --address/$TASKRT_ADDRESS/the state file.
+std::unique_ptr<client> connect(const std::string& address_flag,
+                                const std::string& data_dir, std::string& err) {
+  auto addr = resolve_address(address_flag, data_dir);
+  if (addr.empty()) {
+    err = "no head found: start one with `taskrt start --head`, or pass "
+          "--address HOST:PORT (or set TASKRT_ADDRESS)";
+    return nullptr;
+  }
+  std::string host;
+  uint16_t port = 0;
+  if (!split_address(addr, host, port)) {
+    err = "bad address '" + addr + "': expected HOST:PORT";
+    return nullptr;
+  }
+  auto c = std::make_unique<client>(host, port);
+  if (!c->connected()) {
+    err = c->connect_error();
+    return nullptr;
+  }
+  return c;
+}
+
+} // namespace
+
+void add_start_command(CLI::App& app, cli_env& env) {
+  auto opts = std::make_shared<head_options>();
+  auto head = std::make_shared<bool>(false);
+  auto queues = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("start", "Start a head node with local workers");
+  cmd->footer(R"(Examples:
+  taskrt start --head                      # embedded Postgres under ~/.local/share/taskrt
+  taskrt start --head --workers 4 --port 7400
+  taskrt start --head --db postgresql://taskrt@db:5432/taskrt
+  TASKRT_DATABASE_URL=postgresql://... taskrt start --head --queues default,mail)");
+  cmd->add_flag("--head", *head, "Start the head (scheduler, journal, local workers)");
+  cmd->add_option("--port", opts->port, "Port to listen on (0: any free port)");
+  cmd->add_option("--db", opts->dsn,
+                  "Postgres DSN (default: $TASKRT_DATABASE_URL, else an embedded "
+                  "Postgres in the data dir)");
+  cmd->add_option("--data-dir", opts->data_dir,
+                  "State file and embedded Postgres (default: ~/.local/share/taskrt)");
+  cmd->add_option("--workers", opts->workers, "Local worker processes (default: cores)")
+    ->check(CLI::Range(0, 1024));
+  cmd->add_option("--node-id", opts->node_id, "Name of this node")->capture_default_str();
+  cmd->add_option("--queues", *queues, "Comma-separated queues the local workers serve (default: all)");
+  cmd->add_option("--stuck-timeout", opts->stuck_timeout_s,
+                  "Seconds without progress before a running attempt is LOST")
+    ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--drain-grace", opts->drain_grace_s,
+                  "Seconds running attempts get on stop before they are handed back")
+    ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->callback([&env, opts, head, queues] {
+    if (!*head) {
+      env.exit_code = fail(usage, "start: only --head is available in this version; "
+                                  "remote worker nodes (--address) are not implemented yet");
+      return;
+    }
+    if (opts->dsn.empty())
+      if (const char* e = std::getenv("TASKRT_DATABASE_URL"); e && *e)
+        opts->dsn = e;
+    std::stringstream ss{*queues};
+    for (std::string q; std::getline(ss, q, ',');)
+      if (!q.empty())
+        opts->queues.push_back(q);
+    opts->exe = env.exe;
+    env.exit_code = run_head(*opts, env.tasks, env.strategies);
+  });
+}
+
+void add_stop_command(CLI::App& app, cli_env& env) {
+  auto address = std::make_shared<std::string>();
+  auto data_dir = std::make_shared<std::string>();
+  auto timeout = std::make_shared<double>(120);
+  auto* cmd = app.add_subcommand("stop", "Drain and stop the head");
+  cmd->footer(R"(Running attempts get the head's drain grace period; unfinished ones are
+handed back (QUEUED) and run after the next start. Waits until the head exits.
+Examples:
+  taskrt stop
+  taskrt stop --address 127.0.0.1:7400 --timeout 60)");
+  cmd->add_option("--address", *address, "Head HOST:PORT (default: from the state file)");
+  cmd->add_option("--data-dir", *data_dir, "Where the head's state file is");
+  cmd->add_option("--timeout", *timeout, "Seconds to wait for the head to exit")
+    ->capture_default_str();
+  cmd->callback([&env, address, data_dir, timeout] {
+    std::string err;
+    auto c = connect(*address, *data_dir, err);
+    if (!c) {
+      env.exit_code = fail(failed, err);
+      return;
+    }
+    c->stop();
+    std::fprintf(stderr, "stopping the head");
+    auto until = std::chrono::steady_clock::now()
+                 + std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
+    while (std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      std::fprintf(stderr, ".");
+      if (!c->status()) {
+        std::fprintf(stderr, " stopped\n");
+        env.exit_code = ok;
+        return;
+      }
+    }
+    std::fprintf(stderr, "\n");
+    env.exit_code = fail(failed, "the head did not stop within the timeout");
+  });
+}
+
+void add_submit_command(CLI::App& app, cli_env& env) {
+  struct args_t {
+    std::string name, args = "{}", queue, lock, at, policy, address, data_dir, output = "table";
+    int32_t priority = 0;
+    double in = -1, time_limit = 0;
+    bool wait = false;
+  };
+  auto a = std::make_shared<args_t>();
+  auto* cmd = app.add_subcommand("submit", "Submit a task by name");
+  cmd->footer(R"(Prints the task id once the task is durably QUEUED. With --wait, waits for
+the final state and exits 0 for SUCCEEDED, 1 otherwise.
+Examples:
+  taskrt submit echo --args '{"hello":"world"}' --wait
+  taskrt submit fail --args '{"kind":"std::runtime_error","times":2}' --policy '{"retries":3,"wait":1}'
+  taskrt submit sleep --args '{"ms":5000}' --in 30 --priority 5 --lock account-42
+  taskrt submit echo -o json)");
+  cmd->add_option("name", a->name, "Registered task name")->required();
+  cmd->add_option("--args", a->args, "JSON arguments")->capture_default_str();
+  cmd->add_option("--queue", a->queue, "Queue (default: the task's, else \"default\")");
+  cmd->add_option("--priority", a->priority, "Higher runs first")->capture_default_str();
+  cmd->add_option("--lock", a->lock, "At most one RUNNING task per lock");
+  auto* in = cmd->add_option("--in", a->in, "Start no earlier than SECONDS from now")
+               ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--at", a->at, "Start no earlier than an RFC 3339 time")->excludes(in);
+  cmd->add_option("--policy", a->policy, "Retry policy JSON (see `taskrt retry-plan --help`)");
+  cmd->add_option("--time-limit", a->time_limit, "Per-attempt limit in seconds")
+    ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--wait", a->wait, "Wait for the final state");
+  cmd->add_option("--address", a->address, "Head HOST:PORT (default: from the state file)");
+  cmd->add_option("--data-dir", a->data_dir, "Where the head's state file is");
+  cmd->add_option("-o,--output", a->output, "table or json")
+    ->check(CLI::IsMember({"table", "json"}));
+  cmd->callback([&env, a] {
+    task_spec spec;
+    spec.name = a->name;
+    if (json::parse(a->args, nullptr, false).is_discarded()) {
+      env.exit_code = fail(usage, "--args: not valid JSON: " + a->args);
+      return;
+    }
+    spec.args = a->args;
+    spec.queue = a->queue;
+    spec.priority = a->priority;
+    spec.lock = a->lock;
+    spec.policy = a->policy;
+    spec.time_limit_s = a->time_limit;
+    spec.origin = origin();
+    if (a->in >= 0)
+      spec.run_at_us = to_micros(add_seconds_clamped(now(), a->in));
+    if (!a->at.empty()) {
+      auto t = parse_rfc3339(a->at);
+      if (!t) {
+        env.exit_code = fail(usage, "--at: not an RFC 3339 time: " + a->at);
+        return;
+      }
+      spec.run_at_us = to_micros(*t);
+    }
+    std::string err;
+    auto c = connect(a->address, a->data_dir, err);
+    if (!c) {
+      env.exit_code = fail(failed, err);
+      return;
+    }
+    auto id = c->submit(spec);
+    if (!id) {
+      env.exit_code = fail(taskrt_code(id.error()) == static_cast<uint8_t>(errc::bad_request)
+                             ? usage : failed,
+                           "submit: " + error_message(id.error()));
+      return;
+    }
+    const bool as_json = a->output == "json";
+    if (!a->wait) {
+      if (as_json)
+        std::printf("%s\n", json{{"id", *id}}.dump().c_str());
+      else
+        std::printf("%lld\n", static_cast<long long>(*id));
+      env.exit_code = ok;
+      return;
+    }
+    if (!as_json)
+      std::fprintf(stderr, "task %lld queued; waiting...\n", static_cast<long long>(*id));
+    auto out = c->await(*id);
+    if (!out) {
+      env.exit_code = fail(failed, "await: " + error_message(out.error()));
+      return;
+    }
+    auto parse = [](const std::string& s) {
+      return s.empty() ? json(nullptr) : json::parse(s, nullptr, false);
+    };
+    if (as_json) {
+      std::printf("%s\n", json{{"id", out->id},
+                               {"state", to_string(out->state)},
+                               {"attempt", out->attempt},
+                               {"result", parse(out->result)},
+                               {"error", parse(out->error)}}
+                            .dump()
+                            .c_str());
+    } else {
+      std::printf("%lld %s after %d attempt(s)\n", static_cast<long long>(out->id),
+                  to_string(out->state), out->attempt);
+      if (!out->result.empty())
+        std::printf("result: %s\n", out->result.c_str());
+      if (!out->error.empty())
+        std::printf("error: %s\n", out->error.c_str());
+    }
+    env.exit_code = out->state == task_state::succeeded ? ok : failed;
+  });
+}
+
+void add_worker_process_command(CLI::App& app, cli_env& env) {
+  auto* cmd = app.add_subcommand("worker-process", "");
+  cmd->group(""); // hidden: started by the head, never by people
+  cmd->callback([&env] { env.exit_code = run_worker_process(env.tasks); });
+}
+
+} // namespace taskrt::cli

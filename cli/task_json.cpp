@@ -1,0 +1,114 @@
+#include "cli/task_json.hpp"
+
+#include "runtime/time.hpp"
+
+#include <map>
+
+namespace taskrt::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+json parse_or_null(const std::string& text) {
+  if (text.empty())
+    return nullptr;
+  auto j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(text) : j;
+}
+
+json time_or_null(int64_t us) {
+  return us == 0 ? json(nullptr) : json(to_rfc3339(from_micros(us)));
+}
+
+} // namespace
+
+json task_summary_json(const task_record& t) {
+  auto err = parse_or_null(t.last_error);
+  return {{"id", t.id},
+          {"name", t.name},
+          {"state", to_string(t.state)},
+          {"attempt", t.attempt},
+          {"queue", t.queue},
+          {"priority", t.priority},
+          {"lock", t.lock.empty() ? json(nullptr) : json(t.lock)},
+          {"node", t.node.empty() ? json(nullptr) : json(t.node)},
+          {"run_at", time_or_null(t.run_at_us)},
+          {"created_at", time_or_null(t.created_us)},
+          {"updated_at", time_or_null(t.updated_us)},
+          {"error_kind", err.is_object() ? err.value("kind", json(nullptr)) : json(nullptr)}};
+}
+
+json attempts_json(const std::vector<event_row>& events) {
+  std::map<int32_t, json> by_attempt;
+  for (const auto& e : events) {
+    if (e.attempt <= 0)
+      continue;
+    auto detail = parse_or_null(e.detail);
+    auto& a = by_attempt[e.attempt];
+    if (a.is_null())
+      a = {{"attempt", e.attempt}, {"node", nullptr}, {"worker_pid", nullptr},
+           {"started", nullptr}, {"ended", nullptr}, {"outcome", nullptr},
+           {"error_kind", nullptr}, {"message", nullptr}, {"signal", nullptr},
+           {"retry_decision", nullptr}};
+    if (e.kind == "start") {
+      a["started"] = time_or_null(e.at_us);
+      a["node"] = e.node.empty() ? detail.value("node", json(nullptr)) : json(e.node);
+      if (detail.is_object() && detail.contains("pid"))
+        a["worker_pid"] = detail["pid"];
+    } else if (e.kind == "succeed" || e.kind == "fail" || e.kind == "lose"
+               || e.kind == "cancel" || e.kind == "requeue") {
+      if (e.kind == "cancel" && e.from_state == task_state::queued)
+        continue;
+      a["ended"] = time_or_null(e.at_us);
+      a["outcome"] = e.to_state ? json(to_string(*e.to_state)) : json(nullptr);
+      if (detail.is_object()) {
+        if (detail.contains("error") && detail["error"].is_object()) {
+          a["error_kind"] = detail["error"].value("kind", json(nullptr));
+          a["message"] = detail["error"].value("message", json(nullptr));
+        }
+        if (detail.contains("signal"))
+          a["signal"] = detail["signal"];
+        if (detail.contains("pid"))
+          a["worker_pid"] = detail["pid"];
+      }
+    } else if (e.kind == "retry_decision") {
+      a["retry_decision"] = detail;
+    }
+  }
+  json out = json::array();
+  for (auto& kv : by_attempt)
+    out.push_back(std::move(kv.second));
+  return out;
+}
+
+json task_detail_json(const task_record& t, const std::vector<event_row>& events,
+                      const std::vector<checkpoint_row>& checkpoints) {
+  auto j = task_summary_json(t);
+  j["args"] = parse_or_null(t.args);
+  j["policy"] = parse_or_null(t.policy);
+  j["result"] = parse_or_null(t.result);
+  j["last_error"] = parse_or_null(t.last_error);
+  j["retry_base"] = t.retry_base;
+  j["time_limit_s"] = t.time_limit_s;
+  j["parent_id"] = t.parent_id == 0 ? json(nullptr) : json(t.parent_id);
+  json evs = json::array();
+  for (const auto& e : events)
+    evs.push_back({{"at", time_or_null(e.at_us)},
+                   {"attempt", e.attempt},
+                   {"kind", e.kind},
+                   {"from", e.from_state ? json(to_string(*e.from_state)) : json(nullptr)},
+                   {"to", e.to_state ? json(to_string(*e.to_state)) : json(nullptr)},
+                   {"node", e.node.empty() ? json(nullptr) : json(e.node)},
+                   {"detail", parse_or_null(e.detail)}});
+  j["events"] = std::move(evs);
+  j["attempts"] = attempts_json(events);
+  json cps = json::array();
+  for (const auto& c : checkpoints)
+    cps.push_back({{"attempt", c.attempt}, {"at", time_or_null(c.at_us)},
+                   {"data", parse_or_null(c.data)}});
+  j["checkpoints"] = std::move(cps);
+  return j;
+}
+
+} // namespace taskrt::cli

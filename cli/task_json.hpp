@@ -1,0 +1,28 @@
+#pragma once
+/// The JSON shapes the CLI prints for tasks (field names are stable; see
+/// docs/cli.md).
+
+#include "persistence/checkpoint_row.hpp"
+#include "persistence/event_row.hpp"
+#include "runtime/task.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <vector>
+
+namespace taskrt::cli {
+
+/// One task of `tasks list`: id, name, state, attempt, queue, priority, lock,
+/// node, run_at, created_at, updated_at, error_kind.
+nlohmann::json task_summary_json(const task_record& t);
+
+/// `tasks describe`: the summary plus args, policy, result, last_error,
+/// events, attempts and checkpoints.
+nlohmann::json task_detail_json(const task_record& t,
+                                const std::vector<event_row>& events,
+                                const std::vector<checkpoint_row>& checkpoints);
+
+/// One attempt per start event, with how it ended and the retry decision.
+nlohmann::json attempts_json(const std::vector<event_row>& events);
+
+} // namespace taskrt::cli

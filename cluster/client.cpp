@@ -1,0 +1,91 @@
+#include "cluster/client.hpp"
+
+#include <caf/io/all.hpp>
+
+namespace taskrt {
+
+struct client::impl {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  head_actor head;
+  std::string error;
+
+  impl() {
+    register_protocol(cfg);
+    cfg.load<caf::io::middleman>();
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+
+  template <class T, class... Ts>
+  caf::expected<T> ask(std::chrono::seconds timeout, Ts&&... xs) {
+    if (!head)
+      return make_error(errc::unavailable, error);
+    caf::scoped_actor self{*sys};
+    caf::expected<T> result{make_error(errc::unavailable, "no reply")};
+    self->request(head, timeout, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { result = std::move(x); },
+               [&](caf::error& e) {
+                 result = taskrt_code(e) != 0
+                            ? std::move(e)
+                            : make_error(errc::unavailable,
+                                         "the head did not answer: " + sys->render(e));
+               });
+    return result;
+  }
+};
+
+client::client(const std::string& host, uint16_t port) : impl_(new impl) {
+  auto h = impl_->sys->middleman().remote_actor<head_actor>(host, port);
+  if (h)
+    impl_->head = *h;
+  else
+    impl_->error = "cannot reach the head at " + host + ":" + std::to_string(port)
+                   + " (" + impl_->sys->render(h.error()) + ")";
+}
+
+client::~client() {
+  impl_->head = nullptr;
+}
+
+bool client::connected() const {
+  return static_cast<bool>(impl_->head);
+}
+
+const std::string& client::connect_error() const {
+  return impl_->error;
+}
+
+head_actor client::head() const {
+  return impl_->head;
+}
+
+caf::actor_system& client::system() {
+  return *impl_->sys;
+}
+
+caf::expected<int64_t> client::submit(const task_spec& spec) {
+  return impl_->ask<int64_t>(std::chrono::seconds(60), submit_atom::value, spec);
+}
+
+caf::expected<task_outcome> client::await(int64_t id, std::chrono::seconds timeout) {
+  return impl_->ask<task_outcome>(timeout, await_atom::value, id);
+}
+
+caf::expected<task_state> client::cancel(int64_t id) {
+  return impl_->ask<task_state>(std::chrono::seconds(60), cancel_atom::value, id);
+}
+
+caf::expected<int64_t> client::retry(const manual_retry_msg& msg) {
+  return impl_->ask<int64_t>(std::chrono::seconds(60), mretry_atom::value, msg);
+}
+
+caf::expected<head_status> client::status() {
+  return impl_->ask<head_status>(std::chrono::seconds(10), status_atom::value);
+}
+
+void client::stop() {
+  if (impl_->head)
+    caf::anon_send(impl_->head, stop_atom::value);
+}
+
+} // namespace taskrt

@@ -1,0 +1,60 @@
+#pragma once
+/// A small blocking client of the head for plain programs and the CLI.
+/// Actors should instead hold a head_actor handle and use request/then.
+///
+///   taskrt::client c{"127.0.0.1", 7400};
+///   auto id = c.submit(spec);          // after QUEUED is committed
+///   auto out = c.await(*id);           // the final outcome
+
+#include "runtime/protocol.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace taskrt {
+
+/// A connection to a head (its own actor system with the middleman).
+class client {
+public:
+  /// Connects to the head at host:port; connected() tells whether it worked.
+  client(const std::string& host, uint16_t port);
+  ~client();
+
+  /// True when the head was reached.
+  bool connected() const;
+
+  /// Why the connection failed (empty when connected).
+  const std::string& connect_error() const;
+
+  /// The typed handle of the head (for spawning actors on this system).
+  head_actor head() const;
+
+  /// The client's actor system.
+  caf::actor_system& system();
+
+  /// Submits a task; its id once QUEUED is committed.
+  caf::expected<int64_t> submit(const task_spec& spec);
+
+  /// Waits until the task is final (or `timeout` passes).
+  caf::expected<task_outcome> await(int64_t id,
+                                    std::chrono::seconds timeout = std::chrono::hours(24));
+
+  /// Cancels; the state after the call.
+  caf::expected<task_state> cancel(int64_t id);
+
+  /// Manual retry; the task id.
+  caf::expected<int64_t> retry(const manual_retry_msg& msg);
+
+  /// A summary of the head.
+  caf::expected<head_status> status();
+
+  /// Asks the head to drain and exit.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace taskrt

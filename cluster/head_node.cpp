@@ -1,0 +1,233 @@
+#include "cluster/head_node.hpp"
+
+#include "actors/persistence_actor.hpp"
+#include "actors/retry_actor.hpp"
+#include "actors/scheduler.hpp"
+#include "actors/worker.hpp"
+#include "cluster/dsn.hpp"
+#include "persistence/store_error.hpp"
+#include "runtime/protocol.hpp"
+#include "runtime/time.hpp"
+
+#include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace taskrt {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string run_capture(const std::string& cmd, int& status) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) {
+    status = -1;
+    return out;
+  }
+  char buf[512];
+  while (std::fgets(buf, sizeof(buf), p))
+    out += buf;
+  status = ::pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+    out.pop_back();
+  return out;
+}
+
+std::string pg_script() {
+  if (const char* s = std::getenv("TASKRT_PG_SCRIPT"))
+    return s;
+  return std::string{TASKRT_SOURCE_DIR} + "/scripts/pg";
+}
+
+void write_state_file(const std::string& dir, const head_state_file& s) {
+  ::mkdir(dir.c_str(), 0700);
+  json j = {{"host", s.host},       {"port", s.port},
+            {"pid", s.pid},         {"dsn", s.dsn},
+            {"node_id", s.node_id}, {"started_at", s.started_at}};
+  auto path = dir + "/head.json";
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream f{tmp};
+    f << j.dump(2) << "\n";
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+} // namespace
+
+std::string default_data_dir() {
+  if (const char* d = std::getenv("TASKRT_DATA_DIR"))
+    return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"))
+    return std::string{x} + "/taskrt";
+  const char* home = std::getenv("HOME");
+  return std::string{home ? home : "/tmp"} + "/.local/share/taskrt";
+}
+
+std::optional<head_state_file> read_state_file(const std::string& data_dir) {
+  std::ifstream f{data_dir + "/head.json"};
+  if (!f)
+    return std::nullopt;
+  auto j = json::parse(f, nullptr, false);
+  if (!j.is_object())
+    return std::nullopt;
+  head_state_file s;
+  s.host = j.value("host", "127.0.0.1");
+  s.port = j.value("port", uint16_t{0});
+  s.pid = j.value("pid", 0);
+  s.dsn = j.value("dsn", "");
+  s.node_id = j.value("node_id", "");
+  s.started_at = j.value("started_at", "");
+  return s;
+}
+
+std::string start_embedded_postgres(const std::string& dir) {
+  int status = 0;
+  auto cmd = "'" + pg_script() + "' start '" + dir + "' 2>&1";
+  auto out = run_capture(cmd, status);
+  if (status != 0)
+    throw std::runtime_error("could not start the embedded Postgres in " + dir
+                             + ": " + out);
+  auto nl = out.find_last_of('\n');
+  return nl == std::string::npos ? out : out.substr(nl + 1);
+}
+
+int run_head(head_options opts, const task_registry& registry,
+             const strategy_registry& strategies) {
+  // Signals go to one thread that asks the scheduler to drain.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (opts.data_dir.empty())
+    opts.data_dir = default_data_dir();
+  ::mkdir(opts.data_dir.c_str(), 0700);
+  if (opts.dsn.empty()) {
+    try {
+      opts.dsn = start_embedded_postgres(opts.data_dir + "/postgres");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "taskrt: %s\n", e.what());
+      return 1;
+    }
+    spdlog::info("embedded Postgres at {}", redact_dsn(opts.dsn));
+  }
+  std::shared_ptr<journal_store> store;
+  try {
+    store = std::make_shared<journal_store>(opts.dsn);
+    store->migrate();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "taskrt: cannot use the database %s: %s\n",
+                 redact_dsn(opts.dsn).c_str(), e.what());
+    return 1;
+  }
+  if (opts.workers <= 0)
+    opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  caf::actor_system_config cfg;
+  register_protocol(cfg);
+  cfg.load<caf::io::middleman>();
+  caf::actor_system sys{cfg};
+
+  auto persistence = spawn_persistence(sys, store);
+  auto retry = spawn_retry_actor(sys, persistence, &strategies);
+  scheduler_config scfg;
+  scfg.node_id = opts.node_id;
+  scfg.stuck_timeout_s = opts.stuck_timeout_s;
+  scfg.drain_grace_s = opts.drain_grace_s;
+  scfg.registry = &registry;
+  scfg.persistence = persistence;
+  scfg.retry = retry;
+  auto scheduler = spawn_scheduler(sys, scfg);
+  auto head = caf::actor_cast<head_actor>(scheduler);
+
+  std::vector<caf::actor> workers;
+  for (int i = 0; i < opts.workers; ++i) {
+    worker_config w;
+    w.node = opts.node_id;
+    w.index = i;
+    w.queues = opts.queues;
+    w.exe = opts.exe;
+    w.argv = {"worker-process"};
+    w.scheduler = scheduler;
+    w.head = scheduler;
+    workers.push_back(spawn_worker(sys, w));
+  }
+
+  auto port = sys.middleman().publish(head, opts.port, opts.host.c_str(), true);
+  if (!port) {
+    std::fprintf(stderr, "taskrt: cannot listen on %s:%u: %s\n", opts.host.c_str(),
+                 opts.port, sys.render(port.error()).c_str());
+    anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    for (auto& w : workers)
+      anon_send_exit(w, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
+                     opts.node_id, to_rfc3339(now())};
+  write_state_file(opts.data_dir, sf);
+  std::printf("taskrt head %s listening on %s:%u with %d workers\n"
+              "  database: %s\n  state file: %s/head.json (the CLI finds the head through it)\n"
+              "  try: taskrt submit echo --args '{\"hello\":1}' --wait\n",
+              opts.node_id.c_str(), opts.host.c_str(), *port, opts.workers,
+              redact_dsn(opts.dsn).c_str(), opts.data_dir.c_str());
+  std::fflush(stdout);
+
+  std::thread signal_thread{[scheduler, sigs] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == 0)
+      return;
+    spdlog::info("received signal {}; draining", sig);
+    caf::anon_send(scheduler, stop_atom::value);
+  }};
+  signal_thread.detach();
+
+  int exit_code = 0;
+  {
+    caf::scoped_actor self{sys};
+    for (auto& a : {persistence, retry, scheduler})
+      self->monitor(a);
+    bool running = true;
+    while (running) {
+      self->receive([&](caf::down_msg& d) {
+        if (d.source == scheduler && d.reason == caf::exit_reason::normal) {
+          running = false;
+          return;
+        }
+        spdlog::critical("head service {} died: {}; exiting so a restart "
+                         "recovers from Postgres",
+                         d.source == persistence ? "persistence"
+                         : d.source == retry     ? "retry"
+                                                 : "scheduler",
+                         sys.render(d.reason));
+        exit_code = 1;
+        running = false;
+      });
+    }
+  }
+  sys.middleman().unpublish(head, *port);
+  for (auto& w : workers)
+    anon_send_exit(w, caf::exit_reason::user_shutdown);
+  anon_send_exit(retry, caf::exit_reason::user_shutdown);
+  anon_send_exit(persistence, caf::exit_reason::user_shutdown);
+  ::unlink((opts.data_dir + "/head.json").c_str());
+  spdlog::info("head stopped exit_code={}", exit_code);
+  return exit_code;
+}
+
+} // namespace taskrt

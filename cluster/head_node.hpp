@@ -1,0 +1,59 @@
+#pragma once
+/// The head node: connects to Postgres (or starts the embedded one), runs the
+/// migrations, spawns the root services (persistence, retry, scheduler) and
+/// the local workers, publishes the head on its port, writes the state file
+/// the CLI reads, and runs until SIGTERM/SIGINT or `taskrt stop` has drained it.
+///
+/// Root supervision: the services are monitored; if one of them dies the head
+/// exits with status 1 (escalation) — a restart recovers everything from
+/// Postgres. A crashing worker process is restarted by its worker actor.
+
+#include "runtime/retry_policy.hpp"
+#include "runtime/task_registry.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace taskrt {
+
+/// Options of `taskrt start --head`.
+struct head_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;              ///< 0: pick a free one
+  std::string dsn;                ///< empty: embedded Postgres in data_dir
+  std::string data_dir;           ///< state file, embedded Postgres
+  int workers = 0;                ///< 0: number of cores
+  std::string node_id = "head";
+  std::vector<std::string> queues; ///< queues the local workers serve; empty: all
+  double stuck_timeout_s = 300;
+  double drain_grace_s = 30;
+  std::string exe;                ///< binary re-executed for worker processes
+};
+
+/// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).
+struct head_state_file {
+  std::string host;
+  uint16_t port = 0;
+  int pid = 0;
+  std::string dsn;
+  std::string node_id;
+  std::string started_at;
+};
+
+/// The default data directory: $TASKRT_DATA_DIR, else
+/// $XDG_DATA_HOME/taskrt, else ~/.local/share/taskrt.
+std::string default_data_dir();
+
+/// Reads DATA_DIR/head.json; nothing if absent or unreadable.
+std::optional<head_state_file> read_state_file(const std::string& data_dir);
+
+/// Runs a head until it is stopped; returns the process exit code.
+int run_head(head_options opts, const task_registry& registry,
+             const strategy_registry& strategies);
+
+/// Starts (or reuses) the embedded Postgres under `dir`; returns its DSN or
+/// throws std::runtime_error with the reason.
+std::string start_embedded_postgres(const std::string& dir);
+
+} // namespace taskrt

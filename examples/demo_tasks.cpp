@@ -1,0 +1,128 @@
+#include "examples/demo_tasks.hpp"
+
+#include "runtime/task_error.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace taskrt {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Reads an optional non-negative integer argument, naming it when wrong.
+int64_t int_arg(const json& args, const char* key, int64_t fallback) {
+  if (!args.is_object() || !args.contains(key))
+    return fallback;
+  const auto& v = args.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < 0)
+    throw std::invalid_argument(std::string{"argument \""} + key
+                                + "\" must be a non-negative integer");
+  return v.get<int64_t>();
+}
+
+json echo(task_context&, const json& args) {
+  return args;
+}
+
+json sleep_task(task_context& ctx, const json& args) {
+  const auto ms = int_arg(args, "ms", 1000);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  auto last_progress = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < until) {
+    if (ctx.cancelled())
+      return {{"cancelled", true}};
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(ms, 10)));
+    if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(1)) {
+      ctx.progress({{"remaining_ms",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                       until - std::chrono::steady_clock::now())
+                       .count()}});
+      last_progress = std::chrono::steady_clock::now();
+    }
+  }
+  return {{"slept_ms", ms}};
+}
+
+json fail(task_context& ctx, const json& args) {
+  const auto kind = args.is_object() ? args.value("kind", "error") : "error";
+  const auto message = args.is_object() ? args.value("message", "demo failure")
+                                        : "demo failure";
+  const auto times = int_arg(args, "times", -1);
+  if (times < 0 || ctx.attempt() <= times)
+    throw_error_of_kind(kind, message + " (attempt " + std::to_string(ctx.attempt()) + ")");
+  return {{"succeeded_on_attempt", ctx.attempt()}};
+}
+
+[[noreturn]] void die(const std::string& signal) {
+  if (signal == "segv") {
+    std::raise(SIGSEGV);
+  }
+  std::abort();
+}
+
+json crash(task_context& ctx, const json& args) {
+  const auto times = int_arg(args, "times", -1);
+  const auto signal = args.is_object() ? args.value("signal", "abort") : "abort";
+  if (signal != "abort" && signal != "segv")
+    throw std::invalid_argument("argument \"signal\" must be \"abort\" or \"segv\"");
+  if (times < 0 || ctx.attempt() <= times)
+    die(signal);
+  return {{"survived_on_attempt", ctx.attempt()}};
+}
+
+json hang(task_context&, const json& args) {
+  const auto ms = int_arg(args, "ms", 3'600'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return {{"hung_ms", ms}};
+}
+
+json checkpoint(task_context& ctx, const json& args) {
+  const auto steps = int_arg(args, "steps", 10);
+  const auto crash_at = int_arg(args, "crash_at", -1);
+  int64_t step = 0;
+  bool resumed = false;
+  if (auto cp = ctx.load_checkpoint()) {
+    step = cp->value("step", int64_t{0});
+    resumed = true;
+  }
+  const int64_t resumed_from = step;
+  while (step < steps) {
+    ++step;
+    ctx.save_checkpoint({{"step", step}});
+    // Crash once: only an attempt that did not resume reaches the crash.
+    if (step == crash_at && !resumed)
+      std::abort();
+  }
+  return {{"steps", steps}, {"resumed_from", resumed_from}, {"attempt", ctx.attempt()}};
+}
+
+json fanout(task_context& ctx, const json& args) {
+  const auto n = int_arg(args, "n", 3);
+  json ids = json::array();
+  for (int64_t i = 0; i < n; ++i) {
+    task_spec child;
+    child.name = "echo";
+    child.args = json{{"child", i}}.dump();
+    ids.push_back(ctx.submit(child));
+  }
+  return {{"children", ids}};
+}
+
+} // namespace
+
+void register_demo_tasks(task_registry& registry) {
+  registry.add("echo", echo);
+  registry.add("sleep", sleep_task);
+  registry.add("fail", fail);
+  registry.add("crash", crash);
+  registry.add("hang", hang);
+  registry.add("checkpoint", checkpoint);
+  registry.add("fanout", fanout);
+}
+
+} // namespace taskrt

@@ -1,0 +1,75 @@
+#pragma once
+/// A real `taskrt start --head` process for end-to-end tests: its own data dir,
+/// a fresh Postgres schema, loopback only.
+
+#include "cluster/client.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace taskrt::test {
+
+/// What a CLI run printed and returned.
+struct cli_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs build/bin/taskrt with `args` (each one shell-quoted) and waits.
+cli_result run_cli(const std::vector<std::string>& args,
+                   const std::vector<std::string>& env = {});
+
+/// A head process started with `taskrt start --head --db DSN`.
+class head_process {
+public:
+  /// Starts the head with `extra` arguments (e.g. {"--workers","2"}) and waits
+  /// until its state file appears. Throws std::runtime_error on failure.
+  head_process(std::string dsn, std::vector<std::string> extra);
+
+  /// SIGTERM (drain), then SIGKILL if it does not exit; removes the data dir.
+  ~head_process();
+
+  head_process(const head_process&) = delete;
+  head_process& operator=(const head_process&) = delete;
+
+  /// kill -9 of the head process (its workers die with it).
+  void kill9();
+
+  /// Starts the head again with the same DSN, data dir and arguments.
+  void restart();
+
+  /// SIGTERM and wait; returns the exit status (or -1 on timeout).
+  int terminate(int timeout_s = 60);
+
+  /// A blocking client connected to the head (reconnects after restart()).
+  client& connect();
+
+  /// "127.0.0.1:PORT"
+  std::string address() const;
+
+  /// The data dir (state file, head log).
+  const std::string& data_dir() const { return dir_; }
+
+  /// The DSN the head uses.
+  const std::string& dsn() const { return dsn_; }
+
+  /// The head's log so far.
+  std::string log() const;
+
+private:
+  void start();
+
+  std::string dsn_;
+  std::vector<std::string> extra_;
+  std::string dir_;
+  int pid_ = -1;
+  uint16_t port_ = 0;
+  std::unique_ptr<client> client_;
+};
+
+/// Path of the taskrt binary under test.
+std::string taskrt_bin();
+
+} // namespace taskrt::test
