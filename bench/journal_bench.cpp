@@ -20,10 +20,24 @@ using namespace taskrt;
 
 namespace {
 
+using clock_type = std::chrono::steady_clock;
+
+/// Seconds since `t`.
+double since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+/// Time spent per kind of commit.
+struct phase_times {
+  double submit = 0;
+  double start = 0;
+  double succeed = 0;
+};
+
 /// Runs `tasks` lifecycles in batches of `size`; returns transitions/s
 /// (3 per lifecycle: submit, start, succeed).
-double run(journal_store& s, size_t size, size_t tasks) {
-  const auto t0 = std::chrono::steady_clock::now();
+double run(journal_store& s, size_t size, size_t tasks, phase_times& pt) {
+  const auto t0 = clock_type::now();
   size_t done = 0;
   while (done < tasks) {
     const auto n = std::min(size, tasks - done);
@@ -36,7 +50,9 @@ double run(journal_store& s, size_t size, size_t tasks) {
       it.now_us = now_us;
       sb.submits.push_back(std::move(it));
     }
+    auto tp = clock_type::now();
     const auto ids = s.commit(sb).submitted_ids;
+    pt.submit += since(tp);
     journal_store::batch start, finish;
     for (auto id : ids) {
       journal_store::transition_item t;
@@ -56,16 +72,18 @@ double run(journal_store& s, size_t size, size_t tasks) {
       t.result = R"({"ok":true})";
       finish.transitions.push_back(std::move(t));
     }
-    for (auto* b : {&start, &finish})
+    for (auto* b : {&start, &finish}) {
+      tp = clock_type::now();
       for (bool ok : s.commit(*b).applied)
         if (!ok) {
           std::fprintf(stderr, "journal_bench: a transition was not applied\n");
           std::exit(1);
         }
+      (b == &start ? pt.start : pt.succeed) += since(tp);
+    }
     done += n;
   }
-  const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
-  return 3.0 * static_cast<double>(tasks) / dt.count();
+  return 3.0 * static_cast<double>(tasks) / since(t0);
 }
 
 } // namespace
@@ -81,12 +99,17 @@ int main(int argc, char** argv) {
   try {
     journal_store s{dsn};
     s.migrate();
-    std::printf("%-10s %10s %14s %14s\n", "batch", "tasks", "transitions/s", "tasks/s");
+    std::printf("%-6s %7s %14s %9s   %s\n", "batch", "tasks", "transitions/s",
+                "tasks/s", "ms per commit: submit/start/succeed");
     for (size_t size : {1, 10, 100, 1000}) {
       // Bounded: about a few seconds per size on a 2-core machine.
       const size_t tasks = per_size ? per_size : size == 1 ? 1000 : size == 10 ? 5000 : 20000;
-      const double tps = run(s, size, tasks);
-      std::printf("%-10zu %10zu %14.0f %14.0f\n", size, tasks, tps, tps / 3);
+      phase_times pt;
+      const double tps = run(s, size, tasks, pt);
+      const double commits = static_cast<double>((tasks + size - 1) / size) / 1000.0;
+      std::printf("%-6zu %7zu %14.0f %9.0f   %.2f/%.2f/%.2f\n", size, tasks, tps,
+                  tps / 3, pt.submit / commits, pt.start / commits,
+                  pt.succeed / commits);
       std::fflush(stdout);
     }
     task_filter mine;

@@ -1,5 +1,6 @@
 #include "persistence/detail/batch_writer.hpp"
 
+#include "persistence/detail/array_literal.hpp"
 #include "persistence/detail/sql_text.hpp"
 
 #include <algorithm>
@@ -16,116 +17,148 @@ using batch_result = journal_store::batch_result;
 using transition_item = journal_store::transition_item;
 using note_item = journal_store::note_item;
 
-std::string state_lit(task_state s) {
-  return "'" + std::string{to_string(s)} + "'::text";
-}
-
 std::string json_text(const nlohmann::json& j) {
   return j.is_null() ? std::string{"{}"} : j.dump();
 }
 
 std::vector<int64_t> write_submits(pqxx::work& tx, const batch& b) {
-  const auto& items = b.submits;
-  std::string sql;
-  sql.reserve(items.size() * 256 + 1024);
-  sql += "WITH v(ord, name, args, queue, priority, lock, policy, run_at,"
-         " time_limit_s, parent_id, origin, at, detail) AS (VALUES ";
-  for (size_t i = 0; i < items.size(); ++i) {
-    const auto& it = items[i];
+  array_literal ord, name, args, queue, priority, lock, policy, run_at, limit,
+    parent, origin, at, detail;
+  for (size_t i = 0; i < b.submits.size(); ++i) {
+    const auto& it = b.submits[i];
     const auto& s = it.spec;
-    const auto& queue = !it.queue.empty()   ? it.queue
-                        : !s.queue.empty() ? s.queue
-                                           : std::string{default_queue};
-    const auto& policy = it.resolved_policy.empty() ? s.policy : it.resolved_policy;
-    const double limit = it.time_limit_s != 0 ? it.time_limit_s : s.time_limit_s;
-    nlohmann::json detail = nlohmann::json::object();
-    if (!s.origin.empty())
-      detail["origin"] = s.origin;
+    ord.add(static_cast<int64_t>(i));
+    name.add(s.name);
+    args.add(s.args.empty() ? std::string{"{}"} : s.args);
+    queue.add(!it.queue.empty()  ? it.queue
+              : !s.queue.empty() ? s.queue
+                                 : std::string{default_queue});
+    priority.add(int64_t{s.priority});
+    lock.add_or_null(s.lock);
+    policy.add_or_null(it.resolved_policy.empty() ? s.policy : it.resolved_policy);
+    run_at.add(ts_text(s.run_at_us != 0 ? s.run_at_us : it.now_us));
+    limit.add(pqxx::to_string(it.time_limit_s != 0 ? it.time_limit_s : s.time_limit_s));
     if (s.parent_id != 0)
-      detail["parent_id"] = s.parent_id;
-    if (i)
-      sql += ", ";
-    sql += "(" + std::to_string(i) + "::integer, " + text_lit(tx, s.name) + ", "
-           + tx.quote(s.args.empty() ? std::string{"{}"} : s.args) + "::jsonb, "
-           + text_lit(tx, queue) + ", " + std::to_string(s.priority) + "::integer, "
-           + text_or_null(tx, s.lock) + ", " + json_or_null(tx, policy) + ", "
-           + ts_lit(s.run_at_us != 0 ? s.run_at_us : it.now_us) + ", "
-           + tx.quote(limit) + "::float8, "
-           + (s.parent_id != 0 ? std::to_string(s.parent_id) + "::bigint"
-                               : std::string{"NULL::bigint"})
-           + ", " + text_or_null(tx, s.origin) + ", " + ts_lit(it.now_us) + ", "
-           + tx.quote(detail.dump()) + "::jsonb)";
+      parent.add(s.parent_id);
+    else
+      parent.add_null();
+    origin.add_or_null(s.origin);
+    at.add(ts_text(it.now_us));
+    nlohmann::json d = nlohmann::json::object();
+    if (!s.origin.empty())
+      d["origin"] = s.origin;
+    if (s.parent_id != 0)
+      d["parent_id"] = s.parent_id;
+    detail.add(d.dump());
   }
-  sql += "), ids AS (SELECT ord, nextval('tasks_id_seq') AS id FROM v ORDER BY ord),"
-         " ins AS (INSERT INTO tasks (id, name, args, queue, priority, lock, state,"
-         " attempt, retry_base, lease_epoch, policy, run_at, time_limit_s,"
-         " parent_id, origin, created_at, updated_at)"
-         " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, 'QUEUED',"
-         " 0, 0, 0, v.policy, v.run_at, v.time_limit_s, v.parent_id, v.origin,"
-         " v.at, v.at FROM v JOIN ids USING (ord)),"
-         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
-         " to_state, at, node, detail)"
-         " SELECT ids.id, 0, 'submit', NULL, 'QUEUED', v.at, NULL, v.detail"
-         " FROM v JOIN ids USING (ord) ORDER BY ord)"
-         " SELECT ord, id FROM ids";
+  const auto sql
+    = "WITH v AS (SELECT * FROM unnest(" + ord.sql(tx, "integer") + ", "
+      + name.sql(tx, "text") + ", " + args.sql(tx, "jsonb") + ", "
+      + queue.sql(tx, "text") + ", " + priority.sql(tx, "integer") + ", "
+      + lock.sql(tx, "text") + ", " + policy.sql(tx, "jsonb") + ", "
+      + run_at.sql(tx, "timestamptz") + ", " + limit.sql(tx, "float8") + ", "
+      + parent.sql(tx, "bigint") + ", " + origin.sql(tx, "text") + ", "
+      + at.sql(tx, "timestamptz") + ", " + detail.sql(tx, "jsonb")
+      + ") AS v(ord, name, args, queue, priority, lock, policy, run_at,"
+        " time_limit_s, parent_id, origin, at, detail)),"
+        " ids AS (SELECT ord, nextval('tasks_id_seq') AS id FROM v ORDER BY ord),"
+        " ins AS (INSERT INTO tasks (id, name, args, queue, priority, lock, state,"
+        " attempt, retry_base, lease_epoch, policy, run_at, time_limit_s,"
+        " parent_id, origin, created_at, updated_at)"
+        " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, 'QUEUED',"
+        " 0, 0, 0, v.policy, v.run_at, v.time_limit_s, v.parent_id, v.origin,"
+        " v.at, v.at FROM v JOIN ids USING (ord)),"
+        " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
+        " to_state, at, node, detail)"
+        " SELECT ids.id, 0, 'submit', NULL, 'QUEUED', v.at, NULL, v.detail"
+        " FROM v JOIN ids USING (ord) ORDER BY ord)"
+        " SELECT ord, id FROM ids";
   const auto res = tx.exec(sql);
-  std::vector<int64_t> ids(items.size(), 0);
+  std::vector<int64_t> ids(b.submits.size(), 0);
   for (const auto& row : res)
     ids.at(row[0].as<size_t>()) = row[1].as<int64_t>();
   return ids;
 }
 
-/// One multi-row guarded UPDATE + event INSERT for `round` (indexes into
+/// One guarded multi-row UPDATE + event INSERT for `round` (indexes into
 /// `items`, each task at most once). Marks applied ones in `applied`.
 void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
                  const std::vector<size_t>& round, std::vector<bool>& applied) {
-  std::string sql;
-  sql.reserve(round.size() * 320 + 1024);
-  sql += "WITH v(idx, task_id, kind, exp_state, exp_attempt, new_state,"
-         " new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,"
-         " retry_base, node, result, error, detail, at) AS (VALUES ";
-  bool first = true;
+  array_literal idx, task_id, kind, exp_state, exp_attempt, new_state,
+    new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,
+    retry_base, node, result, error, detail, at;
   for (auto i : round) {
     const auto& t = items[i];
-    if (!first)
-      sql += ", ";
-    first = false;
-    sql += "(" + std::to_string(i) + "::integer, " + std::to_string(t.task_id)
-           + "::bigint, '" + to_string(t.kind) + "'::text, "
-           + state_lit(t.expected_state) + ", "
-           + std::to_string(t.expected_attempt) + "::integer, "
-           + state_lit(target_state(t.kind)) + ", "
-           + std::to_string(t.new_attempt) + "::integer, "
-           + std::to_string(t.lease_epoch) + "::bigint, "
-           + (t.run_at_us != 0 ? ts_lit(t.run_at_us) : std::string{"NULL::timestamptz"})
-           + ", " + int_or_null(t.priority) + ", "
-           + (t.queue && !t.queue->empty() ? text_lit(tx, *t.queue) : std::string{"NULL::text"})
-           + ", " + (t.lock ? "true" : "false") + ", "
-           + (t.lock ? text_lit(tx, *t.lock) : std::string{"NULL::text"}) + ", "
-           + int_or_null(t.retry_base) + ", " + text_or_null(tx, t.node) + ", "
-           + json_or_null(tx, t.result) + ", " + json_or_null(tx, t.error) + ", "
-           + tx.quote(json_text(t.detail)) + "::jsonb, " + ts_lit(t.at_us) + ")";
+    idx.add(static_cast<int64_t>(i));
+    task_id.add(t.task_id);
+    kind.add(to_string(t.kind));
+    exp_state.add(to_string(t.expected_state));
+    exp_attempt.add(int64_t{t.expected_attempt});
+    new_state.add(to_string(target_state(t.kind)));
+    new_attempt.add(int64_t{t.new_attempt});
+    lease_epoch.add(t.lease_epoch);
+    if (t.run_at_us != 0)
+      run_at.add(ts_text(t.run_at_us));
+    else
+      run_at.add_null();
+    if (t.priority)
+      priority.add(int64_t{*t.priority});
+    else
+      priority.add_null();
+    queue.add_or_null(t.queue ? *t.queue : std::string{});
+    lock_set.add_bool(t.lock.has_value());
+    if (t.lock)
+      lock.add(*t.lock);
+    else
+      lock.add_null();
+    if (t.retry_base)
+      retry_base.add(int64_t{*t.retry_base});
+    else
+      retry_base.add_null();
+    node.add_or_null(t.node);
+    result.add_or_null(t.result);
+    error.add_or_null(t.error);
+    detail.add(json_text(t.detail));
+    at.add(ts_text(t.at_us));
   }
-  sql += "), upd AS (UPDATE tasks t SET state = v.new_state,"
-         " attempt = v.new_attempt, lease_epoch = v.lease_epoch,"
-         " run_at = coalesce(v.run_at, t.run_at),"
-         " priority = coalesce(v.priority, t.priority),"
-         " queue = coalesce(v.queue, t.queue),"
-         " lock = CASE WHEN v.lock_set THEN nullif(v.lock, '') ELSE t.lock END,"
-         " retry_base = coalesce(v.retry_base, t.retry_base),"
-         " node = coalesce(v.node, t.node),"
-         " result = coalesce(v.result, t.result),"
-         " last_error = coalesce(v.error, t.last_error),"
-         " updated_at = v.at"
-         " FROM v WHERE t.id = v.task_id AND t.state = v.exp_state"
-         " AND t.attempt = v.exp_attempt"
-         " RETURNING v.idx, v.task_id, v.kind, v.exp_state, v.new_state,"
-         " v.new_attempt, v.at, t.node AS node, v.detail),"
-         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
-         " to_state, at, node, detail)"
-         " SELECT task_id, new_attempt, kind, exp_state, new_state, at, node,"
-         " detail FROM upd ORDER BY idx)"
-         " SELECT idx FROM upd";
+  // Each row of v is one primary-key lookup: without hash and merge joins
+  // the planner cannot pick a sequential scan of the whole (often bloated)
+  // table, whatever its statistics say. SET LOCAL ends with the transaction.
+  const auto sql
+    = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+      " WITH v AS (SELECT * FROM unnest(" + idx.sql(tx, "integer") + ", "
+      + task_id.sql(tx, "bigint") + ", " + kind.sql(tx, "text") + ", " + exp_state.sql(tx, "text") + ", "
+      + exp_attempt.sql(tx, "integer") + ", " + new_state.sql(tx, "text") + ", "
+      + new_attempt.sql(tx, "integer") + ", " + lease_epoch.sql(tx, "bigint")
+      + ", " + run_at.sql(tx, "timestamptz") + ", " + priority.sql(tx, "integer")
+      + ", " + queue.sql(tx, "text") + ", " + lock_set.sql(tx, "boolean") + ", "
+      + lock.sql(tx, "text") + ", " + retry_base.sql(tx, "integer") + ", "
+      + node.sql(tx, "text") + ", " + result.sql(tx, "jsonb") + ", "
+      + error.sql(tx, "jsonb") + ", " + detail.sql(tx, "jsonb") + ", "
+      + at.sql(tx, "timestamptz")
+      + ") AS v(idx, task_id, kind, exp_state, exp_attempt, new_state,"
+        " new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,"
+        " retry_base, node, result, error, detail, at)),"
+        " upd AS (UPDATE tasks t SET state = v.new_state,"
+        " attempt = v.new_attempt, lease_epoch = v.lease_epoch,"
+        " run_at = coalesce(v.run_at, t.run_at),"
+        " priority = coalesce(v.priority, t.priority),"
+        " queue = coalesce(v.queue, t.queue),"
+        " lock = CASE WHEN v.lock_set THEN nullif(v.lock, '') ELSE t.lock END,"
+        " retry_base = coalesce(v.retry_base, t.retry_base),"
+        " node = coalesce(v.node, t.node),"
+        " result = coalesce(v.result, t.result),"
+        " last_error = coalesce(v.error, t.last_error),"
+        " updated_at = v.at"
+        " FROM v WHERE t.id = v.task_id"
+        " AND t.state = v.exp_state AND t.attempt = v.exp_attempt"
+        " RETURNING v.idx, v.task_id, v.kind, v.exp_state, v.new_state,"
+        " v.new_attempt, v.at, t.node AS node, v.detail),"
+        " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
+        " to_state, at, node, detail)"
+        " SELECT task_id, new_attempt, kind, exp_state, new_state, at, node,"
+        " detail FROM upd ORDER BY idx)"
+        " SELECT idx FROM upd";
   for (const auto& row : tx.exec(sql))
     applied.at(row[0].as<size_t>()) = true;
 }

@@ -24,8 +24,12 @@ std::optional<task_state> opt_state_at(const pqxx::row& r, const char* col) {
 
 } // namespace
 
+std::string ts_text(int64_t us) {
+  return to_rfc3339(from_micros(us));
+}
+
 std::string ts_lit(int64_t us) {
-  return "'" + to_rfc3339(from_micros(us)) + "'::timestamptz";
+  return "'" + ts_text(us) + "'::timestamptz";
 }
 
 std::string us_of(const std::string& column) {

@@ -17,6 +17,9 @@ namespace taskrt::detail {
 /// A timestamptz literal for `us` µs since the epoch (exact, no float math).
 std::string ts_lit(int64_t us);
 
+/// `us` as RFC 3339 text, which Postgres parses into a timestamptz exactly.
+std::string ts_text(int64_t us);
+
 /// SQL expression turning timestamptz `column` into µs since the epoch.
 std::string us_of(const std::string& column);
 
