@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <unistd.h>
+#include <vector>
 
 namespace taskrt::test {
 
@@ -26,6 +27,24 @@ std::string run_capture(const std::string& cmd) {
     out.pop_back();
   return out;
 }
+
+/// Drops the schemas fresh_schema_dsn() created when the process ends. Uses
+/// psql: libpqxx's own function-local statics may be gone by then.
+struct schema_janitor {
+  std::string dsn;
+  std::vector<std::string> schemas;
+
+  ~schema_janitor() {
+    if (schemas.empty())
+      return;
+    std::string sql = "SET client_min_messages = warning;";
+    for (const auto& s : schemas)
+      sql += " DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE;";
+    const auto cmd = "psql -X -q '" + dsn + "' -c '" + sql + "' >/dev/null";
+    if (std::system(cmd.c_str()) != 0)
+      std::fprintf(stderr, "pg_fixture: could not drop the test schemas\n");
+  }
+};
 
 } // namespace
 
@@ -60,7 +79,10 @@ const std::string& test_dsn() {
 
 std::string fresh_schema_dsn(const std::string& name) {
   const auto& base = test_dsn();
+  // Constructed after test_dsn()'s cluster, so destroyed before it stops.
+  static schema_janitor janitor{base, {}};
   const auto schema = "t_" + name + "_" + std::to_string(::getpid());
+  janitor.schemas.push_back(schema);
   {
     pqxx::connection c{base};
     pqxx::nontransaction tx{c};

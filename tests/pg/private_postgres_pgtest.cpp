@@ -1,4 +1,4 @@
-#include "tests/pg/pg_fixture.hpp"
+#include "tests/pg/store_helpers.hpp"
 
 #include "persistence/detail/pqxx.hpp"
 
@@ -74,4 +74,26 @@ TEST_CASE("scripts/pg start, status, start again, stop --remove", "[pg]") {
   CHECK(run(script + " status " + dir + " >/dev/null") == 3);
   CHECK(run(script + " dsn " + dir + " 2>/dev/null") == 1);
   std::remove((dir + ".out").c_str());
+}
+
+TEST_CASE("a store survives a Postgres restart", "[pg][journal]") {
+  private_postgres pg;
+  taskrt::journal_store s{pg.dsn()};
+  s.migrate();
+  taskrt::journal_store::batch b;
+  b.submits.push_back(submit_of("before"));
+  REQUIRE(s.commit(b).submitted_ids.size() == 1);
+  REQUIRE(run(pg_script() + " stop " + pg.dir() + " >/dev/null") == 0);
+  b.submits[0].spec.name = "during";
+  try {
+    s.commit(b);
+    FAIL("committed while Postgres was down");
+  } catch (const taskrt::store_error& e) {
+    CHECK(e.transient());
+  }
+  REQUIRE(run(pg_script() + " start " + pg.dir() + " >/dev/null") == 0);
+  b.submits[0].spec.name = "after";
+  CHECK(s.commit(b).submitted_ids.size() == 1); // reconnected by itself
+  taskrt::task_filter f;
+  CHECK(s.list_tasks(f).size() == 2);
 }
