@@ -215,10 +215,11 @@ int64_t journal_store::purge(const task_filter& f) {
       sel += detail::order_clause(g.order) + " LIMIT " + std::to_string(g.limit);
     auto n = tx.exec1("WITH d AS (DELETE FROM tasks WHERE id IN (" + sel
                       + ") RETURNING id),"
-                        " e AS (DELETE FROM task_events WHERE task_id IN"
-                        " (SELECT id FROM d)),"
-                        " c AS (DELETE FROM checkpoints WHERE task_id IN"
-                        " (SELECT id FROM d))"
+                        // = ANY(ARRAY(...)): index lookups, no journal scan.
+                        " e AS (DELETE FROM task_events WHERE task_id ="
+                        " ANY(ARRAY(SELECT id FROM d))),"
+                        " c AS (DELETE FROM checkpoints WHERE task_id ="
+                        " ANY(ARRAY(SELECT id FROM d)))"
                         " SELECT count(*) FROM d")[0]
                .as<int64_t>();
     tx.commit();
