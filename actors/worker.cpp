@@ -150,7 +150,8 @@ void send_done(worker_actor_t* self, task_state outcome, const json& result,
   auto& st = self->state;
   detail["node"] = st.cfg.node;
   detail["worker"] = st.cfg.index;
-  detail["pid"] = st.pid;
+  if (!detail.contains("pid"))
+    detail["pid"] = st.pid;
   attempt_done_msg msg;
   msg.task_id = st.current.task_id;
   msg.attempt = st.current.attempt;

@@ -220,19 +220,19 @@ Examples:
       return s.empty() ? json(nullptr) : json::parse(s, nullptr, false);
     };
     if (as_json) {
-      std::printf("%s\n", json{{"id", out->id},
-                               {"state", to_string(out->state)},
-                               {"attempt", out->attempt},
-                               {"result", parse(out->result)},
-                               {"error", parse(out->error)}}
-                            .dump()
-                            .c_str());
+      json j = json::object();
+      j["id"] = out->id;
+      j["state"] = to_string(out->state);
+      j["attempt"] = out->attempt;
+      j["result"] = parse(out->result);
+      j["error"] = parse(out->error);
+      std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("%lld %s after %d attempt(s)\n", static_cast<long long>(out->id),
                   to_string(out->state), out->attempt);
       if (!out->result.empty())
         std::printf("result: %s\n", out->result.c_str());
-      if (!out->error.empty())
+      if (!out->error.empty() && out->state != task_state::succeeded)
         std::printf("error: %s\n", out->error.c_str());
     }
     env.exit_code = out->state == task_state::succeeded ? ok : failed;

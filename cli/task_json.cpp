@@ -36,7 +36,12 @@ json task_summary_json(const task_record& t) {
           {"run_at", time_or_null(t.run_at_us)},
           {"created_at", time_or_null(t.created_us)},
           {"updated_at", time_or_null(t.updated_us)},
-          {"error_kind", err.is_object() ? err.value("kind", json(nullptr)) : json(nullptr)}};
+          // The kind of the error that ended the task; a task that succeeded
+          // after failures keeps them in its attempts, not here.
+          {"error_kind", err.is_object() && (t.state == task_state::failed
+                                             || t.state == task_state::lost)
+                           ? err.value("kind", json(nullptr))
+                           : json(nullptr)}};
 }
 
 json attempts_json(const std::vector<event_row>& events) {

@@ -95,7 +95,10 @@ std::optional<head_state_file> read_state_file(const std::string& data_dir) {
 
 std::string start_embedded_postgres(const std::string& dir) {
   int status = 0;
-  auto cmd = "'" + pg_script() + "' start '" + dir + "' 2>&1";
+  // The embedded default lives under ~/.local/share/taskrt; as root that is
+  // under /root (mode 700), which the postgres user must be able to traverse.
+  // The script adds o+x (traverse only) to exactly the directories that need it.
+  auto cmd = "TASKRT_PG_GRANT_TRAVERSE=1 '" + pg_script() + "' start '" + dir + "' 2>&1";
   auto out = run_capture(cmd, status);
   if (status != 0)
     throw std::runtime_error("could not start the embedded Postgres in " + dir
@@ -180,7 +183,7 @@ int run_head(head_options opts, const task_registry& registry,
   head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
                      opts.node_id, to_rfc3339(now())};
   write_state_file(opts.data_dir, sf);
-  std::printf("taskrt head %s listening on %s:%u with %d workers\n"
+  std::printf("taskrt head (node %s) listening on %s:%u with %d workers\n"
               "  database: %s\n  state file: %s/head.json (the CLI finds the head through it)\n"
               "  try: taskrt submit echo --args '{\"hello\":1}' --wait\n",
               opts.node_id.c_str(), opts.host.c_str(), *port, opts.workers,

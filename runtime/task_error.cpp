@@ -128,6 +128,16 @@ error_info classify_exception(std::exception_ptr ep) {
   return info;
 }
 
+error_info error_info_for_kind(const std::string& kind) {
+  try {
+    throw_error_of_kind(kind, "");
+  } catch (...) {
+    auto info = classify_exception(std::current_exception());
+    info.kind = kind; // keep the spelling asked for
+    return info;
+  }
+}
+
 void throw_error_of_kind(const std::string& kind, const std::string& message) {
   for (const auto& t : std_types())
     if (kind == t.name)

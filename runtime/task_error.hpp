@@ -61,6 +61,10 @@ private:
 /// ancestors are the std classes it derives from.
 error_info classify_exception(std::exception_ptr ep);
 
+/// The error_info of an error of kind `kind` as a task would raise it: std
+/// type names get their std ancestors, other kinds none.
+error_info error_info_for_kind(const std::string& kind);
+
 /// Throws a real exception of the std type `kind` names ("std::out_of_range",
 /// ...) or a task_error of that kind when it names no std type.
 [[noreturn]] void throw_error_of_kind(const std::string& kind,

@@ -1,0 +1,17 @@
+#include "cli/commands.hpp"
+
+#include "cli/runtime_commands.hpp"
+#include "cli/tasks_command.hpp"
+
+namespace taskrt::cli {
+
+void add_all_commands(CLI::App& app, cli_env& env) {
+  add_start_command(app, env);
+  add_stop_command(app, env);
+  add_submit_command(app, env);
+  add_tasks_command(app, env);
+  add_retry_plan_command(app, env);
+  add_worker_process_command(app, env);
+}
+
+} // namespace taskrt::cli

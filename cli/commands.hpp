@@ -1,0 +1,14 @@
+#pragma once
+/// Every command of the `taskrt` binary registers itself on the app here.
+
+#include "cli/cli_env.hpp"
+
+namespace taskrt::cli {
+
+/// `taskrt retry-plan ...`
+void add_retry_plan_command(CLI::App& app, cli_env& env);
+
+/// Adds every command in the order `taskrt --help` lists them.
+void add_all_commands(CLI::App& app, cli_env& env);
+
+} // namespace taskrt::cli

@@ -1,0 +1,43 @@
+/// The `taskrt` binary: every command of the CLI, and (hidden) the worker
+/// process the head re-executes.
+
+#include "cli/cli_env.hpp"
+#include "cli/commands.hpp"
+#include "examples/demo_tasks.hpp"
+#include "examples/strategies.hpp"
+
+#include <cstdio>
+
+#include <unistd.h>
+
+int main(int argc, char** argv) {
+  taskrt::cli::cli_env env;
+  taskrt::register_demo_tasks(env.tasks);
+  taskrt::register_example_strategies(env.strategies);
+  char exe[4096] = {0};
+  auto n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  env.exe = n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string{argv[0]};
+
+  CLI::App app{"taskrt: an actor-model task runtime with a Postgres journal"};
+  app.footer(R"(Examples:
+  taskrt start --head                         start a head (embedded Postgres)
+  taskrt submit echo --args '{"x":1}' --wait  run a task and wait for it
+  taskrt tasks list --state FAILED            the dead-letter queue
+  taskrt tasks describe 42                    what happened to task 42, and why
+  taskrt retry-plan --policy '{"retries":3,"backoff":60}' --failures 4
+Exit codes: 0 success, 1 failed or not found, 2 usage error.
+Run `taskrt COMMAND --help` for the options and examples of each command.)");
+  app.require_subcommand(1);
+  taskrt::cli::add_all_commands(app, env);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "taskrt: %s (see --help)\n", e.what());
+    return taskrt::cli::usage;
+  }
+  return env.exit_code;
+}
