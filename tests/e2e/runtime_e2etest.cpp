@@ -3,6 +3,7 @@
 // resume, cancel, manual retry, ordering, time limits, and head kill -9.
 
 #include "persistence/journal_store.hpp"
+#include "runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
@@ -295,7 +296,8 @@ TEST_CASE("time limit fails an attempt with taskrt.timeout; stuck tasks end LOST
   out = await(c, hung, 30);
   CHECK(out.state == task_state::lost);
   journal_store store{dsn};
-  auto* lost = find_event(store.events(hung), "lose", 1);
+  auto hung_events = store.events(hung);
+  auto* lost = find_event(hung_events, "lose", 1);
   REQUIRE(lost);
   CHECK(json::parse(lost->detail)["reason"] == "no progress for the stuck timeout");
   // A long task that reports progress is not taken for stuck.
