@@ -649,7 +649,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
           [rp, id]() mutable { rp.deliver(not_found(id)); });
         return rp;
       },
-      [self](cancel_atom, int64_t id) { return on_cancel(self, id, "client"); },
+      [self](cancel_atom, int64_t id, const std::string& origin) {
+        return on_cancel(self, id, origin);
+      },
       [self](mretry_atom, manual_retry_msg& m) { return on_manual_retry(self, m); },
       [self](status_atom) {
         auto& st = self->state;

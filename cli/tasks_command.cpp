@@ -301,7 +301,7 @@ void add_cancel(CLI::App* tasks, cli_env& env) {
     auto c = open_head(*o, env.exit_code);
     if (!c)
       return;
-    auto r = c->cancel(*id);
+    auto r = c->cancel(*id, origin());
     if (!r) {
       env.exit_code = head_error(r.error(), "cancel");
       return;

@@ -71,8 +71,8 @@ caf::expected<task_outcome> client::await(int64_t id, std::chrono::seconds timeo
   return impl_->ask<task_outcome>(timeout, await_atom::value, id);
 }
 
-caf::expected<task_state> client::cancel(int64_t id) {
-  return impl_->ask<task_state>(std::chrono::seconds(60), cancel_atom::value, id);
+caf::expected<task_state> client::cancel(int64_t id, const std::string& origin) {
+  return impl_->ask<task_state>(std::chrono::seconds(60), cancel_atom::value, id, origin);
 }
 
 caf::expected<int64_t> client::retry(const manual_retry_msg& msg) {

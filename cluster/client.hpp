@@ -40,8 +40,8 @@ public:
   caf::expected<task_outcome> await(int64_t id,
                                     std::chrono::seconds timeout = std::chrono::hours(24));
 
-  /// Cancels; the state after the call.
-  caf::expected<task_state> cancel(int64_t id);
+  /// Cancels; the state after the call. `origin` is journaled with it.
+  caf::expected<task_state> cancel(int64_t id, const std::string& origin = "client");
 
   /// Manual retry; the task id.
   caf::expected<int64_t> retry(const manual_retry_msg& msg);

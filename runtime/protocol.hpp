@@ -186,14 +186,14 @@ typename Inspector::result_type inspect(Inspector& f, head_status& x) {
 /// The head as clients see it, local or remote:
 /// - submit: replies with the task id once QUEUED is committed;
 /// - await: replies with the outcome once the task is final;
-/// - cancel: QUEUED → CANCELLED at once; RUNNING → flag set; replies with the
-///   state after the call;
+/// - cancel (id, origin): QUEUED → CANCELLED at once; RUNNING → flag set;
+///   replies with the state after the call; origin ("cli user@host") is journaled;
 /// - mretry: manual retry, replies with the task id;
 /// - status: a summary; stop: drain and exit.
 using head_actor = caf::typed_actor<
   caf::replies_to<submit_atom, task_spec>::with<int64_t>,
   caf::replies_to<await_atom, int64_t>::with<task_outcome>,
-  caf::replies_to<cancel_atom, int64_t>::with<task_state>,
+  caf::replies_to<cancel_atom, int64_t, std::string>::with<task_state>,
   caf::replies_to<mretry_atom, manual_retry_msg>::with<int64_t>,
   caf::replies_to<status_atom>::with<head_status>,
   caf::reacts_to<stop_atom>>;
