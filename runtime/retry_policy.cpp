@@ -1,6 +1,7 @@
 #include "runtime/retry_policy.hpp"
 
 #include <cmath>
+#include <iomanip>
 #include <limits>
 #include <sstream>
 
@@ -46,6 +47,25 @@ std::optional<std::string> read_kinds(const json& j, const char* key,
   return std::nullopt;
 }
 
+/// Attempt numbers are int32 on the wire and in the journal.
+constexpr int64_t max_count = std::numeric_limits<int32_t>::max();
+
+/// A JSON integer (or a float with no fractional part) as int64, if in range.
+std::optional<int64_t> read_count(const json& v) {
+  if (v.is_number_unsigned())
+    return v.get<uint64_t>() <= static_cast<uint64_t>(max_count)
+             ? std::optional<int64_t>{static_cast<int64_t>(v.get<uint64_t>())}
+             : std::nullopt;
+  if (v.is_number_integer())
+    return v.get<int64_t>();
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) <= static_cast<double>(max_count))
+      return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
+}
+
 /// A deterministic u in [0, 1) from (task id, attempt): splitmix64.
 double unit_hash(int64_t task_id, int32_t attempt) {
   uint64_t z = static_cast<uint64_t>(task_id) * 0x9E3779B97F4A7C15ull
@@ -57,14 +77,23 @@ double unit_hash(int64_t task_id, int32_t attempt) {
   return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 
+/// "5s", "0.25s", "31536000000s": fixed notation, at most 3 decimals.
 std::string seconds_text(double s) {
   std::ostringstream os;
-  os << s;
-  return os.str() + "s";
+  os << std::fixed << std::setprecision(3) << s;
+  auto text = os.str();
+  text.erase(text.find_last_not_of('0') + 1);
+  if (!text.empty() && text.back() == '.')
+    text.pop_back();
+  return text + "s";
 }
 
-std::string attempts_text(const retry_policy& p) {
-  return p.max_attempts ? std::to_string(*p.max_attempts) : std::string{"unlimited"};
+/// "attempt 2 of 3 failed" or, unbounded, "attempt 2 failed (no attempt limit)".
+std::string failed_text(const retry_policy& p, int32_t n) {
+  if (p.max_attempts)
+    return "attempt " + std::to_string(n) + " of " + std::to_string(*p.max_attempts)
+           + " failed";
+  return "attempt " + std::to_string(n) + " failed (no attempt limit)";
 }
 
 retry_decision give_up(std::string reason) {
@@ -77,8 +106,10 @@ retry_decision give_up(std::string reason) {
 /// Caps `delay` with max_delay and turns it into a decision at failed_at + delay.
 retry_decision retry_in(const retry_policy& p, const failure_input& in, double delay,
                         std::string reason) {
-  if (!std::isfinite(delay) || delay < 0)
-    delay = std::numeric_limits<double>::max();
+  if (std::isnan(delay) || delay == std::numeric_limits<double>::infinity())
+    delay = std::numeric_limits<double>::max(); // overflowed: as late as it gets
+  if (delay < 0)
+    delay = 0; // a strategy asked for a time in the past: now
   if (p.max_delay && delay > *p.max_delay)
     delay = *p.max_delay;
   // Past 9999-12-31T23:59:59Z the retry time clamps; so does the delay shown.
@@ -119,38 +150,54 @@ json retry_policy::to_json() const {
   return j;
 }
 
-std::variant<retry_policy, std::string> parse_retry_policy(const json& j) {
-  if (!j.is_object())
-    return std::string{"retry policy: must be a JSON object, got "} + j.dump();
-  for (auto it = j.begin(); it != j.end(); ++it) {
+std::variant<retry_policy, std::string> parse_retry_policy(const json& source) {
+  if (!source.is_object())
+    return std::string{"retry policy: must be a JSON object, got "} + source.dump();
+  // null stands for "not given" (to_json writes null for absent values), except
+  // that "max_attempts": null means unbounded.
+  json j = json::object();
+  bool unbounded = false;
+  for (auto it = source.begin(); it != source.end(); ++it) {
     bool known = false;
     for (const char* k : known_keys)
       known = known || it.key() == k;
-    if (!known)
-      return "retry policy: unknown key \"" + it.key() + "\"";
+    if (!known) {
+      std::string names;
+      for (const char* k : known_keys)
+        names += std::string{names.empty() ? "" : ", "} + k;
+      return "retry policy: unknown key \"" + it.key() + "\" (known keys: " + names + ")";
+    }
+    if (!it.value().is_null())
+      j[it.key()] = it.value();
+    else if (it.key() == "max_attempts")
+      unbounded = true;
   }
   retry_policy p;
-  p.source = j;
-  if (j.contains("retries") && j.contains("max_attempts"))
+  p.source = source;
+  if (source.contains("retries") && source.contains("max_attempts"))
     return std::string{"retry policy: give \"retries\" or \"max_attempts\", not both"};
+  if (unbounded)
+    p.max_attempts = std::nullopt;
   if (j.contains("retries")) {
     const auto& v = j.at("retries");
     if (v.is_boolean())
       p.max_attempts = v.get<bool>() ? std::nullopt : std::optional<int64_t>{1};
-    else if (v.is_number_integer() && v.get<int64_t>() >= 0
-             && v.get<int64_t>() < std::numeric_limits<int32_t>::max())
-      p.max_attempts = v.get<int64_t>() + 1;
+    else if (auto n = read_count(v); n && *n >= 0 && *n < max_count)
+      p.max_attempts = *n + 1;
     else
-      return quoted("retries") + " must be true, false or a non-negative integer, got "
-             + v.dump();
+      return quoted("retries") + " must be true, false or an integer from 0 to "
+             + std::to_string(max_count - 1) + ", got " + v.dump();
   }
   if (j.contains("max_attempts")) {
     const auto& v = j.at("max_attempts");
-    if (!v.is_number_integer() || v.get<int64_t>() < 1
-        || v.get<int64_t>() > std::numeric_limits<int32_t>::max())
-      return quoted("max_attempts") + " must be an integer >= 1, got " + v.dump();
-    p.max_attempts = v.get<int64_t>();
+    auto n = read_count(v);
+    if (!n || *n < 1 || *n > max_count)
+      return quoted("max_attempts") + " must be an integer from 1 to "
+             + std::to_string(max_count) + " (or null: unbounded), got " + v.dump();
+    p.max_attempts = *n;
   }
+  if (j.contains("jitter") && j.at("jitter").is_number() && j.at("jitter").get<double>() < 0)
+    return quoted("jitter") + " must be a number from 0 to 1, got " + j.at("jitter").dump();
   for (auto [key, field] : {std::pair{"wait", &p.wait},
                             std::pair{"linear_wait", &p.linear_wait},
                             std::pair{"exponential_wait", &p.exponential_wait},
@@ -164,7 +211,9 @@ std::variant<retry_policy, std::string> parse_retry_policy(const json& j) {
                                       "the delay on every retry), got "
            + j.at("backoff_factor").dump();
   if (p.jitter > 1)
-    return quoted("jitter") + " must be between 0 and 1, got " + j.at("jitter").dump();
+    return quoted("jitter") + " must be a number from 0 to 1 (the largest fraction "
+                              "the delay is reduced by), got "
+           + j.at("jitter").dump();
   if (j.contains("max_delay")) {
     double cap = 0;
     if (auto err = read_seconds(j, "max_delay", cap))
@@ -185,10 +234,21 @@ std::variant<retry_policy, std::string> parse_retry_policy(const json& j) {
   return p;
 }
 
+std::variant<retry_policy, std::string> parse_retry_policy(const char* text) {
+  return parse_retry_policy(std::string{text ? text : ""});
+}
+
 std::variant<retry_policy, std::string> parse_retry_policy(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded())
-    return "retry policy: invalid JSON: " + text;
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at ...".
+    std::string detail = e.what();
+    if (auto pos = detail.find("] "); pos != std::string::npos)
+      detail.erase(0, pos + 2);
+    return "retry policy: invalid JSON (" + detail + ")";
+  }
   return parse_retry_policy(j);
 }
 
@@ -245,8 +305,8 @@ retry_decision decide_retry(const retry_policy& p, const failure_input& in,
                             const strategy_registry& strategies) {
   const int32_t n = in.budget_attempt();
   if (is_last_attempt(p, n))
-    return give_up("no attempts left (" + std::to_string(n) + " of " + attempts_text(p)
-                   + " used)");
+    return give_up("no attempts left (" + std::to_string(n) + " of "
+                   + std::to_string(*p.max_attempts) + " used)");
   for (const auto& k : p.no_retry_on)
     if (in.error.is_a(k))
       return give_up("error kind " + in.error.kind + " matches no_retry_on entry " + k);
@@ -257,8 +317,7 @@ retry_decision decide_retry(const retry_policy& p, const failure_input& in,
     if (!allowed)
       return give_up("error kind " + in.error.kind + " is not in retry_on");
   }
-  const std::string count = "attempt " + std::to_string(n) + " of " + attempts_text(p)
-                            + " failed";
+  const std::string count = failed_text(p, n);
   if (!p.strategy.empty()) {
     const auto* fn = strategies.find(p.strategy);
     if (!fn)
@@ -272,7 +331,7 @@ retry_decision decide_retry(const retry_policy& p, const failure_input& in,
       return give_up("retry strategy '" + p.strategy + "' threw a non-std exception");
     }
     if (!sd)
-      return give_up("retry strategy '" + p.strategy + "' declined");
+      return give_up("strategy declined: '" + p.strategy + "' returned no retry");
     if (sd->retry_in && sd->retry_at)
       return give_up("retry strategy '" + p.strategy
                      + "': set retry_in or retry_at, not both");

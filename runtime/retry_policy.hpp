@@ -13,6 +13,8 @@
 ///   no_retry_on      [kinds]  deny-list
 ///   strategy         name of a strategy registered in C++
 /// A policy that gives neither "retries" nor "max_attempts" allows 3 attempts.
+/// A null value means "not given", except "max_attempts": null, which means
+/// unbounded; so parse_retry_policy(p.to_json()) gives back p.
 ///
 /// Delay before the retry that follows failed attempt n of the current budget,
 /// with a = n − 1:
@@ -65,6 +67,10 @@ std::variant<retry_policy, std::string> parse_retry_policy(const nlohmann::json&
 
 /// Parses a policy from JSON text (parse errors are reported the same way).
 std::variant<retry_policy, std::string> parse_retry_policy(const std::string& text);
+
+/// Parses a policy from JSON text; keeps `parse_retry_policy("{...}")`
+/// unambiguous between the two overloads above.
+std::variant<retry_policy, std::string> parse_retry_policy(const char* text);
 
 /// One earlier attempt, as a custom strategy sees it.
 struct attempt_record {
