@@ -237,4 +237,95 @@ double journal_store::ping_ms() {
   });
 }
 
+std::vector<name_state_count> journal_store::count_by_name_state(const task_filter& f) {
+  return impl_->run("count_by_name_state", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    std::vector<name_state_count> out;
+    for (const auto& r : tx.exec("SELECT name, state, count(*) AS n FROM tasks"
+                                 + detail::where_clause(tx, f)
+                                 + " GROUP BY name, state ORDER BY name, state")) {
+      name_state_count row;
+      row.name = r["name"].as<std::string>();
+      row.state = parse_task_state(r["state"].as<std::string>()).value_or(task_state::queued);
+      row.tasks = r["n"].as<int64_t>();
+      out.push_back(std::move(row));
+    }
+    return out;
+  });
+}
+
+namespace {
+
+std::string since_cond(int64_t since_us) {
+  return since_us == 0 ? std::string{} : " AND at >= " + detail::ts_lit(since_us);
+}
+
+} // namespace
+
+std::vector<error_kind_count> journal_store::failures_by_kind(int64_t since_us) {
+  return impl_->run("failures_by_kind", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    std::vector<error_kind_count> out;
+    for (const auto& r : tx.exec("SELECT coalesce(detail->'error'->>'kind', '') AS k,"
+                                 " count(*) AS n, count(DISTINCT task_id) AS t"
+                                 " FROM task_events WHERE kind = 'fail'"
+                                 + since_cond(since_us)
+                                 + " GROUP BY 1 ORDER BY n DESC, k"))
+      out.push_back({r["k"].as<std::string>(), r["n"].as<int64_t>(), r["t"].as<int64_t>()});
+    return out;
+  });
+}
+
+std::vector<lost_cause_count> journal_store::lost_by_cause(int64_t since_us) {
+  return impl_->run("lost_by_cause", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    std::vector<lost_cause_count> out;
+    for (const auto& r : tx.exec("SELECT coalesce(detail->>'reason', '') AS reason,"
+                                 " coalesce(detail->>'signal', '') AS sig,"
+                                 " count(*) AS n, count(DISTINCT task_id) AS t"
+                                 " FROM task_events WHERE kind = 'lose'"
+                                 + since_cond(since_us)
+                                 + " GROUP BY 1, 2 ORDER BY n DESC, reason, sig"))
+      out.push_back({r["reason"].as<std::string>(), r["sig"].as<std::string>(),
+                     r["n"].as<int64_t>(), r["t"].as<int64_t>()});
+    return out;
+  });
+}
+
+std::vector<event_kind_count> journal_store::event_counts_since(int64_t since_us) {
+  return impl_->run("event_counts_since", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    std::vector<event_kind_count> out;
+    for (const auto& r : tx.exec("SELECT kind, count(*) AS n FROM task_events WHERE true"
+                                 + since_cond(since_us) + " GROUP BY kind ORDER BY kind"))
+      out.push_back({r["kind"].as<std::string>(), r["n"].as<int64_t>()});
+    return out;
+  });
+}
+
+std::optional<int64_t> journal_store::oldest_queued_created_us() {
+  return impl_->run("oldest_queued", [](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    auto r = tx.exec1("SELECT " + detail::us_of("min(created_at)")
+                      + " FROM tasks WHERE state = 'QUEUED'");
+    std::optional<int64_t> out;
+    if (!r[0].is_null())
+      out = r[0].as<int64_t>();
+    return out;
+  });
+}
+
+std::vector<event_row> journal_store::events_after(int64_t task_id, int64_t after_id) {
+  return impl_->run("events_after", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    std::vector<event_row> out;
+    for (const auto& r : tx.exec_params("SELECT " + detail::event_columns()
+                                          + " FROM task_events WHERE task_id = $1"
+                                            " AND id > $2 ORDER BY id",
+                                        task_id, after_id))
+      out.push_back(detail::event_from_row(r));
+    return out;
+  });
+}
+
 } // namespace taskrt

@@ -6,6 +6,7 @@
 #include "persistence/event_row.hpp"
 #include "persistence/node_row.hpp"
 #include "persistence/store_error.hpp"
+#include "persistence/summary_rows.hpp"
 #include "persistence/task_filter.hpp"
 #include "runtime/task.hpp"
 #include "runtime/task_state.hpp"
@@ -159,6 +160,29 @@ public:
 
   /// Round-trip time of a trivial query, in milliseconds.
   double ping_ms();
+
+  // -- aggregate reads for `taskrt summary` / `taskrt status` ------------------
+
+  /// Tasks matching `f` (limit and order ignored) counted by name and state,
+  /// ordered by name, then state.
+  std::vector<name_state_count> count_by_name_state(const task_filter& f);
+
+  /// "fail" events at or after `since_us` (0: all) grouped by error kind,
+  /// most frequent first.
+  std::vector<error_kind_count> failures_by_kind(int64_t since_us);
+
+  /// "lose" events at or after `since_us` (0: all) grouped by reason and
+  /// signal, most frequent first.
+  std::vector<lost_cause_count> lost_by_cause(int64_t since_us);
+
+  /// Journal events at or after `since_us` counted by kind.
+  std::vector<event_kind_count> event_counts_since(int64_t since_us);
+
+  /// Creation time (µs) of the oldest QUEUED task, if any.
+  std::optional<int64_t> oldest_queued_created_us();
+
+  /// The journal of `task_id` after event id `after_id`, in journal order.
+  std::vector<event_row> events_after(int64_t task_id, int64_t after_id);
 
 private:
   struct impl;

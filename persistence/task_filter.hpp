@@ -14,6 +14,11 @@ enum class task_order : uint8_t {
   id_desc,      ///< newest first (default)
   id_asc,       ///< oldest first
   updated_desc, ///< most recently changed first
+  updated_asc,  ///< least recently changed first
+  name_asc,     ///< by name, then id
+  name_desc,    ///< by name descending, then id descending
+  priority_desc, ///< highest priority first, then id
+  priority_asc,  ///< lowest priority first, then id
 };
 
 /// A conjunction of conditions; empty fields do not filter.
@@ -26,6 +31,7 @@ struct task_filter {
   std::string error_kind;  ///< "kind" of the last error
   int64_t since_us = 0;    ///< created at or after; 0: no bound
   int64_t until_us = 0;    ///< created before; 0: no bound
+  int64_t updated_until_us = 0; ///< last changed before; 0: no bound
   int64_t limit = 0;       ///< at most this many; 0: no limit
   task_order order = task_order::id_desc;
 };

@@ -165,6 +165,8 @@ std::string where_clause(pqxx::transaction_base& tx, const task_filter& f) {
     conds.push_back("created_at >= " + ts_lit(f.since_us));
   if (f.until_us != 0)
     conds.push_back("created_at < " + ts_lit(f.until_us));
+  if (f.updated_until_us != 0)
+    conds.push_back("updated_at < " + ts_lit(f.updated_until_us));
   std::string out;
   for (size_t i = 0; i < conds.size(); ++i)
     out += (i ? " AND " : " WHERE ") + conds[i];
@@ -175,6 +177,11 @@ std::string order_clause(task_order o) {
   switch (o) {
     case task_order::id_asc: return " ORDER BY id ASC";
     case task_order::updated_desc: return " ORDER BY updated_at DESC, id DESC";
+    case task_order::updated_asc: return " ORDER BY updated_at ASC, id ASC";
+    case task_order::name_asc: return " ORDER BY name ASC, id ASC";
+    case task_order::name_desc: return " ORDER BY name DESC, id DESC";
+    case task_order::priority_desc: return " ORDER BY priority DESC, id ASC";
+    case task_order::priority_asc: return " ORDER BY priority ASC, id ASC";
     case task_order::id_desc: break;
   }
   return " ORDER BY id DESC";
