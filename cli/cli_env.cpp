@@ -11,7 +11,13 @@
 namespace taskrt::cli {
 
 int fail(int code, const std::string& message) {
-  std::fprintf(stderr, "taskrt: %s\n", message.c_str());
+  // Errors are one line: database and head messages may span several.
+  std::string line;
+  for (char c : message)
+    line += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  while (!line.empty() && line.back() == ' ')
+    line.pop_back();
+  std::fprintf(stderr, "taskrt: %s\n", line.c_str());
   return code;
 }
 

@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include "cli/inspect_commands.hpp"
 #include "cli/runtime_commands.hpp"
 #include "cli/tasks_command.hpp"
 
@@ -9,7 +10,10 @@ void add_all_commands(CLI::App& app, cli_env& env) {
   add_start_command(app, env);
   add_stop_command(app, env);
   add_submit_command(app, env);
+  add_status_command(app, env);
+  add_nodes_command(app, env);
   add_tasks_command(app, env);
+  add_summary_command(app, env);
   add_retry_plan_command(app, env);
   add_worker_process_command(app, env);
 }

@@ -6,17 +6,27 @@
 
 namespace taskrt::cli {
 
-/// Rows of cells under a header, printed with aligned columns. The last
-/// column is cut so each line fits `width` characters (0: no limit).
+/// Rows of cells under a header, printed with aligned columns. When a line
+/// would be wider than `width`, the widest columns are shortened (cells cut
+/// with "~") until it fits; 0 means no limit.
 struct table {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
+  /// Column whose cells are task states, coloured when `colour` is set.
+  int state_column = -1;
 
-  /// Prints to stdout.
-  void print(size_t width = 0) const;
+  /// Prints to stdout. `colour`: ANSI colours for the state column.
+  void print(size_t width = 0, bool colour = false) const;
 };
 
-/// The terminal width when stdout is a terminal, else 0 (no limit).
+/// The terminal width when stdout is a terminal, else 0 (no limit);
+/// $COLUMNS wins when set.
 size_t terminal_width();
+
+/// True when stdout is a terminal and $NO_COLOR is unset.
+bool use_colour();
+
+/// The ANSI colour escape for a task state name ("" for none).
+const char* state_colour(const std::string& state);
 
 } // namespace taskrt::cli

@@ -44,6 +44,20 @@ json task_summary_json(const task_record& t) {
                            : json(nullptr)}};
 }
 
+json event_json(const event_row& e) {
+  json j = json::object();
+  j["id"] = e.id;
+  j["task_id"] = e.task_id;
+  j["at"] = time_or_null(e.at_us);
+  j["attempt"] = e.attempt;
+  j["kind"] = e.kind;
+  j["from"] = e.from_state ? json(to_string(*e.from_state)) : json(nullptr);
+  j["to"] = e.to_state ? json(to_string(*e.to_state)) : json(nullptr);
+  j["node"] = e.node.empty() ? json(nullptr) : json(e.node);
+  j["detail"] = parse_or_null(e.detail);
+  return j;
+}
+
 json attempts_json(const std::vector<event_row>& events) {
   std::map<int32_t, json> by_attempt;
   for (const auto& e : events) {
@@ -99,13 +113,7 @@ json task_detail_json(const task_record& t, const std::vector<event_row>& events
   j["parent_id"] = t.parent_id == 0 ? json(nullptr) : json(t.parent_id);
   json evs = json::array();
   for (const auto& e : events)
-    evs.push_back({{"at", time_or_null(e.at_us)},
-                   {"attempt", e.attempt},
-                   {"kind", e.kind},
-                   {"from", e.from_state ? json(to_string(*e.from_state)) : json(nullptr)},
-                   {"to", e.to_state ? json(to_string(*e.to_state)) : json(nullptr)},
-                   {"node", e.node.empty() ? json(nullptr) : json(e.node)},
-                   {"detail", parse_or_null(e.detail)}});
+    evs.push_back(event_json(e));
   j["events"] = std::move(evs);
   j["attempts"] = attempts_json(events);
   json cps = json::array();

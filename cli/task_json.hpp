@@ -22,6 +22,9 @@ nlohmann::json task_detail_json(const task_record& t,
                                 const std::vector<event_row>& events,
                                 const std::vector<checkpoint_row>& checkpoints);
 
+/// One journal event: id, task_id, at, attempt, kind, from, to, node, detail.
+nlohmann::json event_json(const event_row& e);
+
 /// One attempt per start event, with how it ended and the retry decision.
 nlohmann::json attempts_json(const std::vector<event_row>& events);
 

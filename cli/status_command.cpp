@@ -1,0 +1,190 @@
+#include "cli/inspect_commands.hpp"
+
+#include "cli/cli_store.hpp"
+#include "cli/output.hpp"
+#include "cli/time_arg.hpp"
+#include "runtime/time.hpp"
+
+#include <cstdio>
+#include <memory>
+
+namespace taskrt::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// The head part: reachable or why not.
+json head_part(const common_opts& o) {
+  json h = json::object();
+  const auto addr = head_address(o);
+  h["address"] = addr.empty() ? json(nullptr) : json(addr);
+  h["reachable"] = false;
+  std::string host;
+  uint16_t port = 0;
+  if (addr.empty() || !split_address(addr, host, port)) {
+    h["error"] = addr.empty() ? "no head address known" : "bad address";
+    return h;
+  }
+  client c{host, port};
+  if (!c.connected()) {
+    h["error"] = c.connect_error();
+    return h;
+  }
+  auto st = c.status();
+  if (!st) {
+    h["error"] = error_message(st.error());
+    return h;
+  }
+  const auto now_us = to_micros(now());
+  h["reachable"] = true;
+  h["node_id"] = st->node_id;
+  h["started_at"] = st->started_us ? json(to_rfc3339(from_micros(st->started_us))) : json(nullptr);
+  h["uptime_s"] = st->started_us ? json(static_cast<double>(now_us - st->started_us) / 1e6)
+                                 : json(nullptr);
+  h["workers"] = st->workers;
+  h["busy"] = st->busy;
+  h["free"] = st->workers - st->busy;
+  h["queued"] = st->queued;
+  h["running"] = st->running;
+  h["draining"] = st->draining;
+  return h;
+}
+
+/// The Postgres part: reachability, latency, counts and recent activity.
+json db_part(const common_opts& o, json& out) {
+  json pg = json::object();
+  pg["reachable"] = false;
+  const auto dsn = resolve_dsn(o.db, o.data_dir);
+  if (dsn.empty()) {
+    pg["error"] = "no database known";
+    return pg;
+  }
+  try {
+    journal_store store{dsn};
+    pg["ping_ms"] = store.ping_ms();
+    pg["reachable"] = true;
+    json states = json::object();
+    for (auto s : {task_state::queued, task_state::running, task_state::succeeded,
+                   task_state::failed, task_state::cancelled, task_state::lost})
+      states[to_string(s)] = 0;
+    int64_t total = 0;
+    for (const auto& c : store.count_by_name_state(task_filter{})) {
+      states[to_string(c.state)] = states[to_string(c.state)].get<int64_t>() + c.tasks;
+      total += c.tasks;
+    }
+    out["tasks"] = states;
+    out["tasks_total"] = total;
+    const auto now_t = now();
+    const auto now_us = to_micros(now_t);
+    int64_t succeeded_1m = 0;
+    for (const auto& c : store.event_counts_since(to_micros(add_seconds_clamped(now_t, -60))))
+      if (c.kind == "succeed")
+        succeeded_1m = c.events;
+    int64_t retries_1h = 0, lost_1h = 0, failed_1h = 0;
+    for (const auto& c : store.event_counts_since(to_micros(add_seconds_clamped(now_t, -3600)))) {
+      if (c.kind == "retry" || c.kind == "manual_retry")
+        retries_1h += c.events;
+      else if (c.kind == "lose")
+        lost_1h = c.events;
+      else if (c.kind == "fail")
+        failed_1h = c.events;
+    }
+    out["succeeded_last_minute"] = succeeded_1m;
+    out["throughput_per_s"] = static_cast<double>(succeeded_1m) / 60.0;
+    out["retries_last_hour"] = retries_1h;
+    out["failed_last_hour"] = failed_1h;
+    out["lost_last_hour"] = lost_1h;
+    auto oldest = store.oldest_queued_created_us();
+    out["oldest_queued_age_s"] = oldest ? json(static_cast<double>(now_us - *oldest) / 1e6)
+                                        : json(nullptr);
+    json nodes = json::object();
+    for (const char* s : {"ALIVE", "SUSPECT", "DEAD", "DRAINING"})
+      nodes[s] = 0;
+    int64_t slots = 0, running = 0;
+    for (const auto& n : store.nodes()) {
+      nodes[n.state] = nodes.value(n.state, 0) + 1;
+      if (n.state == "ALIVE" || n.state == "DRAINING") {
+        slots += n.slots;
+        running += n.running;
+      }
+    }
+    out["nodes"] = nodes;
+    out["node_slots"] = {{"total", slots}, {"used", running}, {"free", slots - running}};
+  } catch (const std::exception& e) {
+    pg["error"] = e.what();
+  }
+  return pg;
+}
+
+std::string opt_age(const json& v) {
+  return v.is_null() ? "-" : human_duration(v.get<double>());
+}
+
+void print_status(const json& s) {
+  const auto& h = s["head"];
+  if (h["reachable"].get<bool>())
+    std::printf("Head      %s  node %s  up %s  workers %s (busy %s)  queued %s  running %s%s\n",
+                cell(h["address"]).c_str(), cell(h["node_id"]).c_str(),
+                opt_age(h["uptime_s"]).c_str(), cell(h["workers"]).c_str(),
+                cell(h["busy"]).c_str(), cell(h["queued"]).c_str(), cell(h["running"]).c_str(),
+                h["draining"].get<bool>() ? "  DRAINING" : "");
+  else
+    std::printf("Head      %s  DOWN (%s)\n", cell(h["address"]).c_str(), cell(h["error"]).c_str());
+  const auto& pg = s["postgres"];
+  if (!pg["reachable"].get<bool>()) {
+    std::printf("Postgres  UNREACHABLE (%s)\n", cell(pg["error"]).c_str());
+    return;
+  }
+  std::printf("Postgres  reachable, ping %.2f ms\n", pg["ping_ms"].get<double>());
+  std::string states;
+  for (auto it = s["tasks"].begin(); it != s["tasks"].end(); ++it)
+    states += "  " + it.key() + " " + cell(it.value());
+  std::printf("Tasks    %s  (total %s)\n", states.c_str(), cell(s["tasks_total"]).c_str());
+  std::printf("Activity  %s succeeded in the last minute (%.2f/s); last hour: %s retries, "
+              "%s failed, %s lost\n",
+              cell(s["succeeded_last_minute"]).c_str(), s["throughput_per_s"].get<double>(),
+              cell(s["retries_last_hour"]).c_str(), cell(s["failed_last_hour"]).c_str(),
+              cell(s["lost_last_hour"]).c_str());
+  std::printf("Queue     oldest queued task: %s\n",
+              s["oldest_queued_age_s"].is_null()
+                ? "none"
+                : (opt_age(s["oldest_queued_age_s"]) + " old").c_str());
+  std::string nodes;
+  for (auto it = s["nodes"].begin(); it != s["nodes"].end(); ++it)
+    nodes += "  " + it.key() + " " + cell(it.value());
+  std::printf("Nodes    %s  slots %s used / %s\n", nodes.c_str(),
+              cell(s["node_slots"]["used"]).c_str(), cell(s["node_slots"]["total"]).c_str());
+}
+
+} // namespace
+
+void add_status_command(CLI::App& app, cli_env& env) {
+  auto o = std::make_shared<common_opts>();
+  auto* cmd = app.add_subcommand(
+    "status", "The head (address, uptime), Postgres (latency) and recent activity");
+  cmd->footer(R"(Asks the head for its status and reads the rest from Postgres; with the head
+down it says so and still prints the Postgres part. Exit 0 when both are
+reachable, 1 otherwise.
+Examples:
+  taskrt status
+  taskrt status -o json | jq .throughput_per_s
+  taskrt status --address 10.0.0.5:7400 --db postgresql://taskrt@db/taskrt)");
+  cmd->add_option("-o,--output", o->output, "table (text), json or yaml")
+    ->check(CLI::IsMember({"table", "json", "yaml"}))->capture_default_str();
+  add_head_options(cmd, *o);
+  cmd->add_option("--db", o->db, "Postgres DSN (default: $TASKRT_DATABASE_URL, else the head's)");
+  cmd->callback([&env, o] {
+    json s = json::object();
+    s["head"] = head_part(*o);
+    s["postgres"] = db_part(*o, s);
+    if (o->output == "table")
+      print_status(s);
+    else
+      print_doc(s, parse_output(o->output));
+    const bool healthy = s["head"]["reachable"].get<bool>() && s["postgres"]["reachable"].get<bool>();
+    env.exit_code = healthy ? ok : failed;
+  });
+}
+
+} // namespace taskrt::cli
