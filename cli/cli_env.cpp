@@ -11,10 +11,17 @@
 namespace taskrt::cli {
 
 int fail(int code, const std::string& message) {
-  // Errors are one line: database and head messages may span several.
+  // Errors are one line: of a multi-line database or head message, keep the
+  // first line (the rest is a SQL excerpt or a hint).
   std::string line;
-  for (char c : message)
-    line += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  for (char c : message) {
+    if (c == '\n' || c == '\r') {
+      if (line.find_first_not_of(' ') != std::string::npos)
+        break;
+      continue;
+    }
+    line += c == '\t' ? ' ' : c;
+  }
   while (!line.empty() && line.back() == ' ')
     line.pop_back();
   std::fprintf(stderr, "taskrt: %s\n", line.c_str());

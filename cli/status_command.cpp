@@ -61,6 +61,7 @@ json db_part(const common_opts& o, json& out) {
     return pg;
   }
   try {
+    json acc = json::object(); // merged into `out` only when every read worked
     journal_store store{dsn};
     pg["ping_ms"] = store.ping_ms();
     pg["reachable"] = true;
@@ -73,8 +74,8 @@ json db_part(const common_opts& o, json& out) {
       states[to_string(c.state)] = states[to_string(c.state)].get<int64_t>() + c.tasks;
       total += c.tasks;
     }
-    out["tasks"] = states;
-    out["tasks_total"] = total;
+    acc["tasks"] = states;
+    acc["tasks_total"] = total;
     const auto now_t = now();
     const auto now_us = to_micros(now_t);
     int64_t succeeded_1m = 0;
@@ -90,13 +91,13 @@ json db_part(const common_opts& o, json& out) {
       else if (c.kind == "fail")
         failed_1h = c.events;
     }
-    out["succeeded_last_minute"] = succeeded_1m;
-    out["throughput_per_s"] = static_cast<double>(succeeded_1m) / 60.0;
-    out["retries_last_hour"] = retries_1h;
-    out["failed_last_hour"] = failed_1h;
-    out["lost_last_hour"] = lost_1h;
+    acc["succeeded_last_minute"] = succeeded_1m;
+    acc["throughput_per_s"] = static_cast<double>(succeeded_1m) / 60.0;
+    acc["retries_last_hour"] = retries_1h;
+    acc["failed_last_hour"] = failed_1h;
+    acc["lost_last_hour"] = lost_1h;
     auto oldest = store.oldest_queued_created_us();
-    out["oldest_queued_age_s"] = oldest ? json(static_cast<double>(now_us - *oldest) / 1e6)
+    acc["oldest_queued_age_s"] = oldest ? json(static_cast<double>(now_us - *oldest) / 1e6)
                                         : json(nullptr);
     json nodes = json::object();
     for (const char* s : {"ALIVE", "SUSPECT", "DEAD", "DRAINING"})
@@ -109,10 +110,12 @@ json db_part(const common_opts& o, json& out) {
         running += n.running;
       }
     }
-    out["nodes"] = nodes;
-    out["node_slots"] = {{"total", slots}, {"used", running}, {"free", slots - running}};
+    acc["nodes"] = nodes;
+    acc["node_slots"] = {{"total", slots}, {"used", running}, {"free", slots - running}};
+    out.update(acc);
   } catch (const std::exception& e) {
-    pg["error"] = e.what();
+    std::string msg = e.what();
+    pg["error"] = msg.substr(0, msg.find('\n'));
   }
   return pg;
 }
@@ -137,9 +140,13 @@ void print_status(const json& s) {
     return;
   }
   std::printf("Postgres  reachable, ping %.2f ms\n", pg["ping_ms"].get<double>());
+  if (!s.contains("tasks")) {
+    std::printf("          cannot read the journal: %s\n", cell(pg["error"]).c_str());
+    return;
+  }
   std::string states;
-  for (auto it = s["tasks"].begin(); it != s["tasks"].end(); ++it)
-    states += "  " + it.key() + " " + cell(it.value());
+  for (const char* st : {"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "LOST"})
+    states += std::string{"  "} + st + " " + cell(s["tasks"][st]);
   std::printf("Tasks    %s  (total %s)\n", states.c_str(), cell(s["tasks_total"]).c_str());
   std::printf("Activity  %s succeeded in the last minute (%.2f/s); last hour: %s retries, "
               "%s failed, %s lost\n",
@@ -151,8 +158,8 @@ void print_status(const json& s) {
                 ? "none"
                 : (opt_age(s["oldest_queued_age_s"]) + " old").c_str());
   std::string nodes;
-  for (auto it = s["nodes"].begin(); it != s["nodes"].end(); ++it)
-    nodes += "  " + it.key() + " " + cell(it.value());
+  for (const char* st : {"ALIVE", "SUSPECT", "DEAD", "DRAINING"})
+    nodes += std::string{"  "} + st + " " + cell(s["nodes"][st]);
   std::printf("Nodes    %s  slots %s used / %s\n", nodes.c_str(),
               cell(s["node_slots"]["used"]).c_str(), cell(s["node_slots"]["total"]).c_str());
 }

@@ -13,9 +13,10 @@ namespace taskrt::cli {
 namespace {
 
 constexpr size_t gap = 2;      // spaces between columns
-constexpr size_t min_col = 6;  // never shrink a column below this
+constexpr size_t min_col = 10; // never shrink a column below this
 
-/// Shrinks the widest columns until the line fits `width`.
+/// Shrinks the widest columns (down to min_col) until the line fits `width`;
+/// lines still too wide are cut at the end by print().
 void fit(std::vector<size_t>& w, size_t width) {
   if (width == 0 || w.empty())
     return;
@@ -48,14 +49,24 @@ void table::print(size_t width, bool colour) const {
   fit(w, width);
   auto line = [&](const std::vector<std::string>& row, bool is_header) {
     std::string out;
+    size_t shown = 0; // visible characters so far (colour escapes excluded)
     for (size_t i = 0; i < row.size() && i < w.size(); ++i) {
       auto c = clip(row[i], w[i]);
-      const size_t pad = w[i] - c.size();
+      if (width > 0 && shown + c.size() > width) {
+        c = clip(c, width > shown ? width - shown : 0);
+        if (c.empty())
+          break;
+      }
+      shown += c.size() + (i + 1 < row.size() ? w[i] - std::min(w[i], c.size()) + gap : 0);
+      const size_t pad = w[i] - std::min(w[i], c.size());
       const char* col = !is_header && colour && static_cast<int>(i) == state_column
                           ? state_colour(c) : "";
       out += *col ? std::string{col} + c + "\033[0m" : c;
-      if (i + 1 < row.size())
+      if (i + 1 < row.size()) {
+        if (width > 0 && shown >= width)
+          break;
         out += std::string(pad + gap, ' ');
+      }
     }
     std::printf("%s\n", out.c_str());
   };

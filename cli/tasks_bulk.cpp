@@ -74,13 +74,13 @@ Examples:
                           *o, env.exit_code);
     if (!ids)
       return;
+    std::unique_ptr<client> c;
+    if (!ids->empty() && !(c = open_head(*o, env.exit_code)))
+      return;
     if (ids->size() > 1 && !confirm(*b, "Retry", ids->size())) {
       env.exit_code = fail(failed, "aborted");
       return;
     }
-    std::unique_ptr<client> c;
-    if (!ids->empty() && !(c = open_head(*o, env.exit_code)))
-      return;
     env.exit_code = run_bulk(*ids, "retry", "re-queued", o->output,
                              [&](int64_t id, json& result) -> std::string {
                                auto msg = *m;
@@ -115,13 +115,13 @@ Examples:
     auto ids = select_ids(*b, *fo, {task_state::queued, task_state::running}, *o, env.exit_code);
     if (!ids)
       return;
+    std::unique_ptr<client> c;
+    if (!ids->empty() && !(c = open_head(*o, env.exit_code)))
+      return;
     if (ids->size() > 1 && !confirm(*b, "Cancel", ids->size())) {
       env.exit_code = fail(failed, "aborted");
       return;
     }
-    std::unique_ptr<client> c;
-    if (!ids->empty() && !(c = open_head(*o, env.exit_code)))
-      return;
     const auto who = origin();
     env.exit_code = run_bulk(*ids, "cancel", "cancelled", o->output,
                              [&](int64_t id, json& result) -> std::string {

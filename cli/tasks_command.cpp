@@ -31,7 +31,8 @@ void print_describe(const json& j) {
   if (!j["result"].is_null())
     std::printf("  result  %s\n", j["result"].dump().c_str());
   if (!j["last_error"].is_null())
-    std::printf("  error   %s\n", j["last_error"].dump().c_str());
+    std::printf("  %s %s\n", j["state"] == "SUCCEEDED" ? "last error (earlier attempt)" : "error  ",
+                j["last_error"].dump().c_str());
   std::printf("\nAttempts\n");
   table a{{"#", "NODE", "PID", "STARTED", "ENDED", "OUTCOME", "ERROR", "SIGNAL", "RETRY DECISION"}, {}, 5};
   for (const auto& at : j["attempts"]) {

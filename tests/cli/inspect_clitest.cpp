@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 
 using namespace taskrt;
 using namespace taskrt::test;
@@ -314,4 +315,15 @@ TEST_CASE("tasks retry/cancel by filter: selection needs a head", "[pg][cli]") {
                        "--address", "127.0.0.1:1"});
   CHECK(down.exit_code == 1);
   CHECK(std::count(down.err.begin(), down.err.end(), '\n') == 1);
+}
+
+// Hidden ([.]): seeds the journal into $TASKRT_SEED_DSN (migrated, kept) to try
+// the CLI by hand: TASKRT_SEED_DSN=... cli_tests '[seed]'
+TEST_CASE("seed a journal for manual use", "[.][seed]") {
+  const char* dsn = std::getenv("TASKRT_SEED_DSN");
+  REQUIRE(dsn);
+  journal_store s{dsn};
+  s.migrate();
+  auto ids = seed_journal(s);
+  CHECK(ids.flaky > 0);
 }
