@@ -321,7 +321,8 @@ TEST_CASE("tasks retry/cancel by filter: selection needs a head", "[pg][cli]") {
 // the CLI by hand: TASKRT_SEED_DSN=... cli_tests '[seed]'
 TEST_CASE("seed a journal for manual use", "[.][seed]") {
   const char* dsn = std::getenv("TASKRT_SEED_DSN");
-  REQUIRE(dsn);
+  if (!dsn || !*dsn)
+    return; // nothing to seed
   journal_store s{dsn};
   s.migrate();
   auto ids = seed_journal(s);
