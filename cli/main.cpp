@@ -36,7 +36,12 @@ Run `taskrt COMMAND --help` for the options and examples of each command.)");
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "taskrt: %s (see --help)\n", e.what());
+    // `taskrt statsu` should name the word, not say "a subcommand is required".
+    const auto extra = app.remaining();
+    if (app.get_subcommands().empty() && !extra.empty() && extra.front().rfind('-', 0) != 0)
+      std::fprintf(stderr, "taskrt: unknown command '%s' (see --help)\n", extra.front().c_str());
+    else
+      std::fprintf(stderr, "taskrt: %s (see --help)\n", e.what());
     return taskrt::cli::usage;
   }
   return env.exit_code;

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <memory>
 #include <sstream>
 
@@ -48,10 +49,15 @@ bool load_policy(const std::string& arg, retry_policy& out, std::string& err) {
   return true;
 }
 
+/// "5s", "0.25s", "251635075199s": fixed notation, at most 3 decimals.
 std::string delay_text(double s) {
   std::ostringstream os;
-  os << s << "s";
-  return os.str();
+  os << std::fixed << std::setprecision(3) << s;
+  auto text = os.str();
+  text.erase(text.find_last_not_of('0') + 1);
+  if (!text.empty() && text.back() == '.')
+    text.pop_back();
+  return text + "s";
 }
 
 } // namespace

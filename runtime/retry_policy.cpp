@@ -341,10 +341,16 @@ retry_decision decide_retry(const retry_policy& p, const failure_input& in,
     double delay = sd->retry_in
                      ? *sd->retry_in
                      : std::chrono::duration<double>(*sd->retry_at - in.failed_at).count();
-    auto d = retry_in(p, in, std::max(0.0, delay), count + " (strategy " + p.strategy + ")");
+    auto d = retry_in(p, in, std::max(0.0, delay), count + "; strategy " + p.strategy);
     d.priority = sd->priority;
     d.queue = sd->queue;
     d.lock = sd->lock;
+    if (d.queue)
+      d.reason += " on queue " + *d.queue;
+    if (d.priority)
+      d.reason += " with priority " + std::to_string(*d.priority);
+    if (d.lock)
+      d.reason += " under lock " + *d.lock;
     return d;
   }
   double delay = base_delay(p, n);

@@ -417,6 +417,9 @@ TEST_CASE("a custom strategy can change queue, priority and lock", "[retry_polic
   CHECK(d.queue == std::string{"slow"});
   CHECK(d.priority == 4);
   CHECK(d.lock == std::string{"db"});
+  CHECK(d.reason
+        == "attempt 2 of 4 failed; strategy slow_lane; retry in 20s on queue slow with "
+           "priority 4 under lock db");
   auto j = d.to_json();
   CHECK(j.at("decision") == "retry");
   CHECK(j.at("queue") == "slow");
