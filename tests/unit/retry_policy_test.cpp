@@ -251,7 +251,7 @@ TEST_CASE("the documented delay series", "[retry_policy]") {
   CHECK(base_delay(policy(R"({"linear_wait":5})"), 3) == 15);
 }
 
-TEST_CASE("retry_at is failed_at plus the delay; the reason says so", "[retry_policy]") {
+TEST_CASE("retry_at is failed_at plus the delay, and the reason says so", "[retry_policy]") {
   auto d = decide(policy(R"({"retries":3,"wait":5})"), 1);
   REQUIRE(d.retry);
   CHECK(to_rfc3339(d.retry_at) == "2026-01-01T00:00:05Z");
