@@ -45,11 +45,11 @@ json summarise(journal_store& store, const task_filter& f) {
   for (auto& kv : names)
     by_name.push_back(std::move(kv.second));
   json failures = json::array();
-  for (const auto& r : store.failures_by_kind(f.since_us))
+  for (const auto& r : store.failures_by_kind(f))
     failures.push_back({{"error_kind", r.kind.empty() ? json(nullptr) : json(r.kind)},
                         {"attempts", r.attempts}, {"tasks", r.tasks}});
   json lost = json::array();
-  for (const auto& r : store.lost_by_cause(f.since_us))
+  for (const auto& r : store.lost_by_cause(f))
     lost.push_back({{"reason", r.reason.empty() ? json(nullptr) : json(r.reason)},
                     {"signal", r.signal.empty() ? json(nullptr) : json(r.signal)},
                     {"attempts", r.attempts}, {"tasks", r.tasks}});

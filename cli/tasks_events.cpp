@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace taskrt::cli {
@@ -119,12 +120,25 @@ Examples:
     std::vector<event_row> seen;
     try {
       for (;;) {
-        auto t = store->get_task(*id);
+        std::optional<task_record> t;
+        std::vector<event_row> fresh;
+        try {
+          t = store->get_task(*id);
+          if (t)
+            fresh = store->events_after(*id, last);
+        } catch (const store_error& e) {
+          // A Postgres restart: keep polling (the store reconnects) until the timeout.
+          if (!e.transient() || std::chrono::steady_clock::now() >= deadline)
+            throw;
+          std::fprintf(stderr, "taskrt: %s (retrying)\n", e.what());
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+          continue;
+        }
         if (!t) {
           env.exit_code = fail(failed, "no task with id " + std::to_string(*id));
           return;
         }
-        for (auto& e : store->events_after(*id, last)) {
+        for (auto& e : fresh) {
           last = e.id;
           auto j = event_json(e);
           std::printf("%s\n", o->output == "json" ? j.dump().c_str() : event_line(j).c_str());
@@ -144,6 +158,8 @@ Examples:
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(*interval * 1000)));
       }
+    } catch (const store_error& e) {
+      env.exit_code = fail(failed, e.what());
     } catch (const std::exception& e) {
       env.exit_code = fail(failed, e.what());
     }

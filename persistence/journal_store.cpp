@@ -260,23 +260,30 @@ std::string since_cond(int64_t since_us) {
   return since_us == 0 ? std::string{} : " AND at >= " + detail::ts_lit(since_us);
 }
 
+/// Conditions on task_events for the events of the tasks matching `f`.
+std::string events_of(pqxx::transaction_base& tx, const task_filter& f) {
+  auto where = detail::where_clause(tx, f);
+  return since_cond(f.since_us)
+         + (where.empty() ? std::string{} : " AND task_id IN (SELECT id FROM tasks" + where + ")");
+}
+
 } // namespace
 
-std::vector<error_kind_count> journal_store::failures_by_kind(int64_t since_us) {
+std::vector<error_kind_count> journal_store::failures_by_kind(const task_filter& f) {
   return impl_->run("failures_by_kind", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     std::vector<error_kind_count> out;
     for (const auto& r : tx.exec("SELECT coalesce(detail->'error'->>'kind', '') AS k,"
                                  " count(*) AS n, count(DISTINCT task_id) AS t"
                                  " FROM task_events WHERE kind = 'fail'"
-                                 + since_cond(since_us)
+                                 + events_of(tx, f)
                                  + " GROUP BY 1 ORDER BY n DESC, k"))
       out.push_back({r["k"].as<std::string>(), r["n"].as<int64_t>(), r["t"].as<int64_t>()});
     return out;
   });
 }
 
-std::vector<lost_cause_count> journal_store::lost_by_cause(int64_t since_us) {
+std::vector<lost_cause_count> journal_store::lost_by_cause(const task_filter& f) {
   return impl_->run("lost_by_cause", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     std::vector<lost_cause_count> out;
@@ -284,7 +291,7 @@ std::vector<lost_cause_count> journal_store::lost_by_cause(int64_t since_us) {
                                  " coalesce(detail->>'signal', '') AS sig,"
                                  " count(*) AS n, count(DISTINCT task_id) AS t"
                                  " FROM task_events WHERE kind = 'lose'"
-                                 + since_cond(since_us)
+                                 + events_of(tx, f)
                                  + " GROUP BY 1, 2 ORDER BY n DESC, reason, sig"))
       out.push_back({r["reason"].as<std::string>(), r["sig"].as<std::string>(),
                      r["n"].as<int64_t>(), r["t"].as<int64_t>()});

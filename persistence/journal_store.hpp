@@ -167,13 +167,13 @@ public:
   /// ordered by name, then state.
   std::vector<name_state_count> count_by_name_state(const task_filter& f);
 
-  /// "fail" events at or after `since_us` (0: all) grouped by error kind,
-  /// most frequent first.
-  std::vector<error_kind_count> failures_by_kind(int64_t since_us);
+  /// "fail" events of the tasks matching `f` (limit and order ignored), at
+  /// or after `f.since_us` (0: all), grouped by error kind, most frequent first.
+  std::vector<error_kind_count> failures_by_kind(const task_filter& f);
 
-  /// "lose" events at or after `since_us` (0: all) grouped by reason and
-  /// signal, most frequent first.
-  std::vector<lost_cause_count> lost_by_cause(int64_t since_us);
+  /// "lose" events of the tasks matching `f`, at or after `f.since_us`,
+  /// grouped by reason and signal, most frequent first.
+  std::vector<lost_cause_count> lost_by_cause(const task_filter& f);
 
   /// Journal events at or after `since_us` counted by kind.
   std::vector<event_kind_count> event_counts_since(int64_t since_us);

@@ -235,6 +235,12 @@ TEST_CASE("summary: by name and state, failures by kind, LOST by cause", "[pg][c
         == json::parse(R"([{"reason":"worker process died","signal":"SIGSEGV","attempts":1,"tasks":1}])"));
   auto named = run_json({"summary", "--name", "mail", "-o", "json"});
   CHECK(named["total"] == 1);
+  CHECK(named["failures_by_kind"].empty());
+  auto flaky = run_json({"summary", "--name", "flaky", "-o", "json"});
+  CHECK(flaky["failures_by_kind"]
+        == json::parse(R"([{"error_kind":"std::runtime_error","attempts":1,"tasks":1}])"));
+  CHECK(flaky["lost_by_cause"].size() == 1);
+  CHECK(run_json({"summary", "--since", "1h", "-o", "json"})["lost_by_cause"].empty());
   auto t = run_cli({"summary", "--db", seeded_db().dsn});
   CHECK(t.exit_code == 0);
   CHECK(t.out.find("SIGSEGV") != std::string::npos);
