@@ -20,7 +20,8 @@ void add_filter_options(CLI::App* cmd, filter_opts& o, unsigned flags,
   if (flags & f_name)
     cmd->add_option("--name", o.name, "Task name");
   if (flags & f_queue)
-    cmd->add_option(queue_flag, o.queue, "Queue");
+    cmd->add_option(queue_flag, o.queue,
+                    queue_flag == "--queue" ? "Queue" : "Select tasks in this queue");
   if (flags & f_node)
     cmd->add_option("--node", o.node, "Node of the current or last attempt");
   if (flags & f_lock)
