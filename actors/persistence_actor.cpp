@@ -109,6 +109,13 @@ caf::actor spawn_persistence(caf::actor_system& sys,
             out.push_back(std::move(*row));
           return out;
         },
+        [self](node_row& n) {
+          auto& st = self->state;
+          with_retries([&] {
+            st.store->upsert_node(n);
+            return 0;
+          });
+        },
         [self](load_atom) {
           auto& st = self->state;
           recovery_data data;

@@ -8,6 +8,7 @@
 ///   journal_store::batch            → batch_result   (after commit)
 ///   (get_atom, int64_t id)          → vector<task_record> (0 or 1 rows)
 ///   (load_atom)                     → recovery_data
+///   node_row                        → (nothing; upserts the node registry row)
 ///   (flush_atom)                    → internal: commit what is pending
 
 #include "actors/local_messages.hpp"

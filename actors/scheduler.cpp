@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
@@ -48,6 +49,15 @@ struct idle_worker {
   worker_info info;
 };
 
+/// A node in the registry.
+struct node_entry {
+  node_info info;
+  caf::actor supervisor; ///< null for the head's own node
+  std::string state = "ALIVE";
+  int64_t last_heartbeat_us = 0;
+  int64_t started_us = 0;
+};
+
 struct scheduler_state {
   scheduler_config cfg;
   std::unordered_map<int64_t, live_task> tasks;
@@ -55,7 +65,11 @@ struct scheduler_state {
   std::set<std::pair<int64_t, int64_t>> delayed; // (run_at, id)
   std::unordered_set<std::string> locks;
   std::deque<idle_worker> idle;
-  std::set<caf::actor> workers; // every worker that ever said ready
+  std::set<caf::actor> workers;       // every worker that ever said ready
+  std::set<caf::actor> local_workers; // those of the head's own node
+  std::map<std::string, node_entry> nodes;
+  std::unordered_map<int64_t, int64_t> orphans; // task → adopt deadline (µs)
+  bool finished = false;
   std::unordered_map<int64_t, std::vector<caf::typed_response_promise<task_outcome>>>
     waiters;
   int64_t running = 0;
@@ -218,6 +232,7 @@ void release(scheduler_state& st, live_task& t) {
   if (!t.rec.lock.empty())
     st.locks.erase(t.rec.lock);
   t.worker = nullptr;
+  st.orphans.erase(t.rec.id);
   --st.running;
 }
 
@@ -284,7 +299,7 @@ void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
                  json detail) {
   auto& st = self->state;
   const int64_t id = t.rec.id;
-  if (t.worker)
+  if (t.rec.state == task_state::running)
     release(st, t);
   static const std::map<task_state, transition_kind> kinds = {
     {task_state::succeeded, transition_kind::succeed},
@@ -571,11 +586,20 @@ void recover(scheduler_actor_t* self) {
           ++queued;
         }
       }
-      // RUNNING attempts of the previous head: their workers died with it.
+      // RUNNING attempts: those of the head's own workers died with it;
+      // those of worker nodes wait for their node to re-register.
+      const auto deadline = to_micros(add_seconds_clamped(now(), st.cfg.adopt_grace_s));
       for (auto& kv : st.tasks) {
         auto& t = kv.second;
         if (t.rec.state != task_state::running)
           continue;
+        ++st.running;
+        if (!t.rec.lock.empty())
+          st.locks.insert(t.rec.lock);
+        if (!t.rec.node.empty() && t.rec.node != st.cfg.node_id) {
+          st.orphans[t.rec.id] = deadline;
+          continue;
+        }
         ++lost;
         json err = {{"kind", lost_kind},
                     {"ancestors", json::array()},
@@ -584,14 +608,28 @@ void recover(scheduler_actor_t* self) {
                     {{"reason", "head restarted"}, {"node", t.rec.node}});
       }
       st.recovered = true;
-      spdlog::info("scheduler recovered queued={} lost={}", queued, lost);
+      spdlog::info("scheduler recovered queued={} lost={} awaiting_adoption={}", queued,
+                   lost, st.orphans.size());
       try_dispatch(self);
     });
 }
 
+/// Attempts running on the head's own workers (remote nodes keep theirs
+/// across a head restart).
+int64_t local_running(const scheduler_state& st) {
+  int64_t n = 0;
+  for (const auto& kv : st.tasks)
+    if (kv.second.rec.state == task_state::running && kv.second.rec.node == st.cfg.node_id)
+      ++n;
+  return n;
+}
+
 void finish_drain(scheduler_actor_t* self) {
   auto& st = self->state;
-  for (auto& w : st.workers)
+  if (st.finished)
+    return;
+  st.finished = true;
+  for (auto& w : st.local_workers)
     self->send_exit(w, caf::exit_reason::user_shutdown);
   // An empty batch commits after everything sent before it.
   journal(self, journal_store::batch{}, [self](journal_store::batch_result&) {
@@ -605,9 +643,9 @@ void on_stop(scheduler_actor_t* self) {
   if (st.draining)
     return;
   st.draining = true;
-  spdlog::info("scheduler draining running={} grace_s={}", st.running,
+  spdlog::info("scheduler draining running={} grace_s={}", local_running(st),
                st.cfg.drain_grace_s);
-  if (st.running == 0) {
+  if (local_running(st) == 0) {
     finish_drain(self);
     return;
   }
@@ -617,6 +655,202 @@ void on_stop(scheduler_actor_t* self) {
                      stop_atom::value, true);
 }
 
+
+void remove_idle(scheduler_state& st, const caf::actor& w) {
+  for (auto i = st.idle.begin(); i != st.idle.end(); ++i)
+    if (i->handle == w) {
+      st.idle.erase(i);
+      return;
+    }
+}
+
+void remove_idle_of(scheduler_state& st, const std::string& node) {
+  st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),
+                               [&](const idle_worker& w) { return w.info.node == node; }),
+                st.idle.end());
+}
+
+int32_t running_on(const scheduler_state& st, const std::string& node) {
+  int32_t n = 0;
+  for (const auto& kv : st.tasks)
+    if (kv.second.rec.state == task_state::running && kv.second.rec.node == node)
+      ++n;
+  return n;
+}
+
+void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state) {
+  auto& st = self->state;
+  if (n.state != state)
+    spdlog::info("node {} {} -> {}", n.info.id, n.state, state);
+  n.state = state;
+  node_row row;
+  row.id = n.info.id;
+  row.address = n.info.host;
+  row.slots = n.info.slots;
+  row.running = running_on(st, n.info.id);
+  row.state = state;
+  row.last_heartbeat_us = n.last_heartbeat_us;
+  row.started_us = n.started_us;
+  self->send(st.cfg.persistence, std::move(row));
+}
+
+std::vector<node_view> node_views(const scheduler_state& st) {
+  std::vector<node_view> out;
+  for (const auto& kv : st.nodes) {
+    const auto& n = kv.second;
+    out.push_back({n.info.id, n.state, n.info.slots, running_on(st, n.info.id),
+                   n.last_heartbeat_us});
+  }
+  return out;
+}
+
+/// A node is gone: its RUNNING attempts end LOST (and go to the retry actor).
+void declare_dead(scheduler_actor_t* self, node_entry& n, const std::string& reason) {
+  auto& st = self->state;
+  if (n.state == "DEAD" || n.state == "LEFT")
+    return;
+  spdlog::warn("node {} declared dead: {}", n.info.id, reason);
+  set_node_state(self, n, "DEAD");
+  remove_idle_of(st, n.info.id);
+  std::vector<int64_t> lost;
+  for (auto& kv : st.tasks)
+    if (kv.second.rec.state == task_state::running && kv.second.rec.node == n.info.id)
+      lost.push_back(kv.first);
+  for (auto id : lost) {
+    auto& t = st.tasks.at(id);
+    json err = {{"kind", lost_kind},
+                {"ancestors", json::array()},
+                {"message", "node " + n.info.id + " is gone: " + reason}};
+    end_attempt(self, t, task_state::lost, "", err.dump(),
+                {{"reason", "node dead: " + reason}, {"node", n.info.id}});
+  }
+}
+
+void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
+  auto& st = self->state;
+  auto n = st.nodes.find(info.node);
+  if (n == st.nodes.end() || n->second.state == "DEAD" || n->second.state == "LEFT"
+      || n->second.state == "DRAINING" || n->second.state == "SUSPECT")
+    return; // not a slot to dispatch to now
+  if (st.workers.insert(w).second)
+    self->monitor(w);
+  if (info.node == st.cfg.node_id)
+    st.local_workers.insert(w);
+  remove_idle(st, w);
+  st.idle.push_back({w, std::move(info)});
+  if (!st.draining)
+    try_dispatch(self);
+}
+
+register_reply on_register(scheduler_actor_t* self, node_info& info,
+                           std::vector<running_attempt>& running) {
+  auto& st = self->state;
+  auto sup = caf::actor_cast<caf::actor>(self->current_sender());
+  auto& n = st.nodes[info.id];
+  if (n.supervisor && n.supervisor != sup)
+    declare_dead(self, n, "replaced by a new registration");
+  const bool rejoin = n.state == "DEAD";
+  n.info = info;
+  n.supervisor = sup;
+  n.last_heartbeat_us = to_micros(now());
+  n.started_us = n.last_heartbeat_us;
+  self->monitor(sup);
+  register_reply reply;
+  reply.heartbeat_s = st.cfg.heartbeat_s;
+  journal_store::batch b;
+  for (auto& ra : running) {
+    auto i = st.tasks.find(ra.task_id);
+    const bool current = i != st.tasks.end() && i->second.rec.state == task_state::running
+                         && i->second.rec.attempt == ra.attempt
+                         && i->second.rec.lease_epoch == ra.lease_epoch
+                         && i->second.rec.node == info.id;
+    if (current) {
+      auto& t = i->second;
+      t.worker = ra.worker;
+      st.orphans.erase(ra.task_id);
+      if (st.workers.insert(ra.worker).second)
+        self->monitor(ra.worker);
+      b.notes.push_back({ra.task_id, ra.attempt, "adopted",
+                         {{"node", info.id}, {"lease_epoch", ra.lease_epoch}},
+                         to_micros(now()), info.id});
+    } else {
+      reply.drop.push_back(ra);
+      b.notes.push_back({ra.task_id, ra.attempt, "fenced_attempt",
+                         {{"node", info.id},
+                          {"lease_epoch", ra.lease_epoch},
+                          {"reason", "the attempt was declared LOST meanwhile; the node drops it"}},
+                         to_micros(now()), info.id});
+    }
+  }
+  if (!b.empty())
+    journal(self, std::move(b), [](journal_store::batch_result&) {});
+  spdlog::info("node {} {} slots={} queues={} reported_running={} dropped={}", info.id,
+               rejoin ? "rejoined" : "registered", info.slots, info.queues.size(),
+               running.size(), reply.drop.size());
+  n.state = ""; // force the row out
+  set_node_state(self, n, "ALIVE");
+  return reply;
+}
+
+void on_down(scheduler_actor_t* self, caf::down_msg& d) {
+  auto& st = self->state;
+  for (auto& kv : st.nodes)
+    if (kv.second.supervisor && kv.second.supervisor.address() == d.source) {
+      kv.second.supervisor = nullptr;
+      declare_dead(self, kv.second, "connection lost (" + to_string(d.reason) + ")");
+      return;
+    }
+  // A worker actor went away: its slot is gone; its attempt (if any) is LOST.
+  for (auto i = st.workers.begin(); i != st.workers.end(); ++i)
+    if (i->address() == d.source) {
+      auto w = *i;
+      st.workers.erase(i);
+      st.local_workers.erase(w);
+      remove_idle(st, w);
+      for (auto& kv : st.tasks)
+        if (kv.second.rec.state == task_state::running && kv.second.worker == w) {
+          json err = {{"kind", lost_kind},
+                      {"ancestors", json::array()},
+                      {"message", "worker unreachable"}};
+          end_attempt(self, kv.second, task_state::lost, "", err.dump(),
+                      {{"reason", "worker unreachable"}, {"node", kv.second.rec.node}});
+          break;
+        }
+      return;
+    }
+}
+
+/// Heartbeat timeouts of worker nodes and adoption deadlines after a restart.
+void check_nodes(scheduler_actor_t* self) {
+  auto& st = self->state;
+  const auto t = to_micros(now());
+  for (auto& kv : st.nodes) {
+    auto& n = kv.second;
+    if (!n.supervisor || (n.state != "ALIVE" && n.state != "SUSPECT" && n.state != "DRAINING"))
+      continue;
+    const double silent = static_cast<double>(t - n.last_heartbeat_us) / 1e6;
+    if (silent > st.cfg.dead_after_s) {
+      declare_dead(self, n, "no heartbeat for " + std::to_string(static_cast<int>(silent)) + " s");
+    } else if (silent > st.cfg.suspect_after_s && n.state == "ALIVE") {
+      set_node_state(self, n, "SUSPECT");
+      remove_idle_of(st, n.info.id);
+    }
+  }
+  std::vector<int64_t> expired;
+  for (auto& kv : st.orphans)
+    if (kv.second <= t)
+      expired.push_back(kv.first);
+  for (auto id : expired) {
+    auto& task = st.tasks.at(id);
+    json err = {{"kind", lost_kind},
+                {"ancestors", json::array()},
+                {"message", "node " + task.rec.node
+                              + " did not re-register after the head restarted"}};
+    end_attempt(self, task, task_state::lost, "", err.dump(),
+                {{"reason", "not adopted after head restart"}, {"node", task.rec.node}});
+  }
+}
+
 } // namespace
 
 caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
@@ -624,6 +858,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     auto& st = self->state;
     st.cfg = cfg;
     st.started_us = to_micros(now());
+    st.nodes[cfg.node_id] = node_entry{node_info{cfg.node_id, "", cfg.local_slots, 0, {}, {}},
+                                       nullptr, "ALIVE", st.started_us, st.started_us};
+    self->set_down_handler([self](caf::down_msg& d) { on_down(self, d); });
     recover(self);
     self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
     return {
@@ -667,39 +904,58 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       },
       [self](stop_atom) { on_stop(self); },
       [self](stop_atom, bool) {
-        // Grace period over: hand the remaining attempts back (requeue), so
-        // the next start runs them without spending their retry budget.
+        // Grace period over: the local workers hand their attempts back
+        // (RUNNING → QUEUED, no retry budget spent); the drain finishes when
+        // the last one reported.
         auto& st = self->state;
-        for (auto& kv : st.tasks)
-          if (kv.second.rec.state == task_state::running)
-            end_attempt(self, kv.second, task_state::queued, "", "",
-                        {{"reason", "drain: grace period expired"}});
-        finish_drain(self);
-      },
-      [self](ready_atom, worker_info& info) {
-        auto& st = self->state;
-        auto w = caf::actor_cast<caf::actor>(self->current_sender());
-        st.workers.insert(w);
-        st.idle.push_back({w, std::move(info)});
-        if (st.draining && st.running == 0)
+        if (local_running(st) == 0) {
+          finish_drain(self);
           return;
-        try_dispatch(self);
+        }
+        for (auto& w : st.local_workers)
+          self->send_exit(w, caf::exit_reason::user_shutdown);
       },
-      [self](unready_atom, const worker_info&) {
-        auto& st = self->state;
-        auto w = caf::actor_cast<caf::actor>(self->current_sender());
-        for (auto i = st.idle.begin(); i != st.idle.end(); ++i)
-          if (i->handle == w) {
-            st.idle.erase(i);
-            break;
-          }
+      [self](ready_atom, worker_info& info, caf::actor& w) { on_ready(self, info, w); },
+      [self](unready_atom, const worker_info&, const caf::actor& w) {
+        remove_idle(self->state, w);
       },
       [self](attempt_done_msg& msg) {
         on_done(self, msg);
         auto& st = self->state;
-        if (st.draining && st.running == 0)
+        if (st.draining && local_running(st) == 0)
           finish_drain(self);
       },
+      [self](register_atom, node_info& info, std::vector<running_attempt>& running) {
+        return on_register(self, info, running);
+      },
+      [self](heartbeat_atom, const std::string& node, int32_t) -> bool {
+        auto& st = self->state;
+        auto i = st.nodes.find(node);
+        if (i == st.nodes.end() || i->second.state == "DEAD" || i->second.state == "LEFT")
+          return false; // the node must register again
+        i->second.last_heartbeat_us = to_micros(now());
+        if (i->second.state == "SUSPECT") {
+          set_node_state(self, i->second, "ALIVE");
+          for (auto& w : st.workers)
+            self->send(w, ready_atom::value); // re-announce idle slots
+        }
+        return true;
+      },
+      [self](drain_atom, const std::string& node) {
+        auto& st = self->state;
+        auto i = st.nodes.find(node);
+        if (i == st.nodes.end())
+          return;
+        set_node_state(self, i->second, "DRAINING");
+        remove_idle_of(st, node);
+      },
+      [self](leave_atom, const std::string& node) {
+        auto& st = self->state;
+        auto i = st.nodes.find(node);
+        if (i != st.nodes.end())
+          set_node_state(self, i->second, "LEFT");
+      },
+      [self](nodes_atom) { return node_views(self->state); },
       [self](event_atom, attempt_event_msg& ev) {
         auto& st = self->state;
         auto i = st.tasks.find(ev.task_id);
@@ -717,6 +973,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         }
       },
       [self](tick_atom) {
+        check_nodes(self);
         try_dispatch(self);
         self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
       },

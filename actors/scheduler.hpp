@@ -11,6 +11,20 @@
 ///
 /// Every state change is first journaled through the persistence actor; replies
 /// that acknowledge something (submit, final outcomes) go out after the commit.
+///
+/// Node registry (the head's own node plus registered worker nodes):
+/// ```
+///   register ──► ALIVE ──no heartbeat 3 s──► SUSPECT ──8 s / connection down──► DEAD
+///                  ▲  │                         │ heartbeat                      │
+///                  │  └──── drain ──► DRAINING  └──────► ALIVE        re-register│
+///                  └──────────────────────────────────────────────────────────────┘
+///   DRAINING/ALIVE ── leave ──► LEFT
+/// ```
+/// A DEAD node's RUNNING attempts end LOST and go to the retry actor; its late
+/// results are fenced by (task, attempt, lease epoch) and journaled as
+/// stale_result; on re-registration it is told to drop the attempts it still
+/// runs. After a head restart, RUNNING attempts of remote nodes wait
+/// adopt_grace_s for their node to re-register and report them, else end LOST.
 
 #include "actors/local_messages.hpp"
 #include "runtime/protocol.hpp"
@@ -25,6 +39,12 @@ struct scheduler_config {
   std::string node_id = "head";
   double stuck_timeout_s = 300;          ///< no progress this long → LOST
   double drain_grace_s = 30;             ///< `stop`: wait this long for attempts
+  double heartbeat_s = 1;                ///< worker nodes send one this often
+  double suspect_after_s = 3;            ///< no heartbeat this long → SUSPECT
+  double dead_after_s = 8;               ///< no heartbeat this long → DEAD
+  double adopt_grace_s = 15;             ///< after a restart, RUNNING attempts of
+                                         ///< remote nodes wait this long to be adopted
+  int32_t local_slots = 0;               ///< worker processes of the head itself
   const task_registry* registry = nullptr; ///< names known to the workers
   caf::actor persistence;
   caf::actor retry;

@@ -24,7 +24,7 @@ namespace {
 using json = nlohmann::json;
 
 /// Why the worker killed its own process, if it did.
-enum class kill_reason { none, timeout, stuck, shutdown };
+enum class kill_reason { none, timeout, stuck, shutdown, dropped };
 
 struct worker_state {
   worker_config cfg;
@@ -177,6 +177,14 @@ worker_info info_of(worker_state& st) {
                      st.cfg.queues};
 }
 
+/// Tells the scheduler this worker is free (when it is).
+void announce(worker_actor_t* self) {
+  auto& st = self->state;
+  if (st.child_ready && !st.has_attempt && !st.stopping)
+    self->send(st.cfg.scheduler, ready_atom::value, info_of(st),
+               caf::actor_cast<caf::actor>(self));
+}
+
 void on_line(worker_actor_t* self, const std::string& line) {
   auto& st = self->state;
   auto msg = json::parse(line, nullptr, false);
@@ -185,8 +193,7 @@ void on_line(worker_actor_t* self, const std::string& line) {
   const auto op = msg.value("op", "");
   if (op == "ready") {
     st.child_ready = true;
-    if (!st.stopping)
-      self->send(st.cfg.scheduler, ready_atom::value, info_of(st));
+    announce(self);
     return;
   }
   const bool matches = st.has_attempt
@@ -250,7 +257,13 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
     detail["exit_code"] = WEXITSTATUS(status);
   }
   const auto why = st.killing;
-  if (st.has_attempt) {
+  if (st.has_attempt && why == kill_reason::dropped) {
+    st.has_attempt = false; // fenced by the head: nothing to report
+  } else if (st.has_attempt && why == kill_reason::shutdown) {
+    detail["pid"] = pid;
+    detail["reason"] = "node stopping: attempt handed back";
+    send_done(self, task_state::queued, {}, {}, detail);
+  } else if (st.has_attempt) {
     detail["pid"] = pid;
     if (why == kill_reason::timeout) {
       detail["reason"] = "time limit exceeded";
@@ -274,7 +287,8 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
       send_done(self, task_state::lost, {}, err, detail);
     }
   } else if (was_ready && !st.stopping) {
-    self->send(st.cfg.scheduler, unready_atom::value, info_of(st));
+    self->send(st.cfg.scheduler, unready_atom::value, info_of(st),
+               caf::actor_cast<caf::actor>(self));
   }
   if (st.stopping) {
     self->quit();
@@ -299,11 +313,15 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
   return sys.spawn([cfg](worker_actor_t* self) -> caf::behavior {
     self->state.cfg = cfg;
     self->set_exit_handler([self](caf::exit_msg& msg) {
-      self->state.stopping = true;
-      if (self->state.pid > 0)
-        ::kill(self->state.pid, SIGKILL);
-      else
+      auto& st = self->state;
+      st.stopping = true;
+      if (st.pid > 0) {
+        // An attempt still running is handed back (RUNNING → QUEUED).
+        st.killing = kill_reason::none;
+        kill_child(self, kill_reason::shutdown);
+      } else {
         self->quit(msg.reason);
+      }
     });
     if (!start_child(self))
       self->delayed_send(self, std::chrono::seconds(1), spawn_atom::value);
@@ -330,6 +348,21 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
                         {"args", st.current.args},
                         {"checkpoint", st.current.checkpoint},
                         {"last_attempt", st.current.last_attempt}});
+      },
+      [self](ready_atom) { announce(self); },
+      [self](status_atom) {
+        auto& st = self->state;
+        std::vector<running_attempt> out;
+        if (st.has_attempt)
+          out.push_back({st.current.task_id, st.current.attempt, st.current.lease_epoch,
+                         caf::actor_cast<caf::actor>(self)});
+        return out;
+      },
+      [self](drop_atom, int64_t task_id, int32_t attempt) {
+        auto& st = self->state;
+        if (st.has_attempt && st.current.task_id == task_id
+            && st.current.attempt == attempt)
+          kill_child(self, kill_reason::dropped);
       },
       [self](cancel_atom, int64_t task_id) {
         auto& st = self->state;

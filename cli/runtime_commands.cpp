@@ -3,6 +3,7 @@
 #include "actors/worker_process.hpp"
 #include "cluster/client.hpp"
 #include "cluster/head_node.hpp"
+#include "cluster/worker_node.hpp"
 #include "runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
@@ -51,20 +52,30 @@ void add_start_command(CLI::App& app, cli_env& env) {
   auto opts = std::make_shared<head_options>();
   auto head = std::make_shared<bool>(false);
   auto queues = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("start", "Start a head node with local workers");
+  auto address = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("start", "Start a head node, or a worker node that joins a head");
   cmd->footer(R"(Examples:
   taskrt start --head                      # embedded Postgres under ~/.local/share/taskrt
   taskrt start --head --workers 4 --port 7400
   taskrt start --head --db postgresql://taskrt@db:5432/taskrt
-  TASKRT_DATABASE_URL=postgresql://... taskrt start --head --queues default,mail)");
-  cmd->add_flag("--head", *head, "Start the head (scheduler, journal, local workers)");
+  TASKRT_DATABASE_URL=postgresql://... taskrt start --head --queues default,mail
+  taskrt start --address 10.0.0.5:7400 --workers 8 --node-id gpu-1 --queues gpu
+  (a head listens on 127.0.0.1 unless --host says otherwise))");
+  auto* head_flag = cmd->add_flag("--head", *head, "Start the head (scheduler, journal, local workers)");
+  cmd->add_option("--address", *address, "Join the head at HOST:PORT as a worker node")
+    ->excludes(head_flag);
+  cmd->add_option("--host", opts->host, "Address the head listens on")->capture_default_str();
+  auto insecure = std::make_shared<bool>(false);
+  cmd->add_flag("--insecure", *insecure,
+                "Allow listening on a non-loopback address without TLS (plaintext!)");
   cmd->add_option("--port", opts->port, "Port to listen on (0: any free port)");
   cmd->add_option("--db", opts->dsn,
                   "Postgres DSN (default: $TASKRT_DATABASE_URL, else an embedded "
                   "Postgres in the data dir)");
   cmd->add_option("--data-dir", opts->data_dir,
                   "State file and embedded Postgres (default: ~/.local/share/taskrt)");
-  cmd->add_option("--workers", opts->workers, "Local worker processes (default: cores)")
+  cmd->add_option("--workers", opts->workers,
+                  "Local worker processes (default: cores; 0 on a head: none)")
     ->check(CLI::Range(0, 1024));
   cmd->add_option("--node-id", opts->node_id, "Name of this node")->capture_default_str();
   cmd->add_option("--queues", *queues, "Comma-separated queues the local workers serve (default: all)");
@@ -74,19 +85,47 @@ void add_start_command(CLI::App& app, cli_env& env) {
   cmd->add_option("--drain-grace", opts->drain_grace_s,
                   "Seconds running attempts get on stop before they are handed back")
     ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->callback([&env, opts, head, queues] {
+  cmd->callback([&env, opts, head, queues, address, insecure] {
+    std::stringstream qs{*queues};
+    std::vector<std::string> queue_list;
+    for (std::string q; std::getline(qs, q, ',');)
+      if (!q.empty())
+        queue_list.push_back(q);
     if (!*head) {
-      env.exit_code = fail(usage, "start: only --head is available in this version; "
-                                  "remote worker nodes (--address) are not implemented yet");
+      if (address->empty()) {
+        env.exit_code = fail(usage, "start: give --head (start a head) or --address HOST:PORT "
+                                    "(join a head as a worker node)");
+        return;
+      }
+      worker_node_options w;
+      if (!split_address(*address, w.head_host, w.head_port)) {
+        env.exit_code = fail(usage, "--address: expected HOST:PORT, got '" + *address + "'");
+        return;
+      }
+      w.node_id = opts->node_id == "head" ? "" : opts->node_id;
+      w.workers = std::max(0, opts->workers);
+      w.queues = queue_list;
+      w.drain_grace_s = opts->drain_grace_s;
+      w.exe = env.exe;
+      env.exit_code = run_worker_node(w, env.tasks);
       return;
     }
+    const bool loopback = opts->host == "127.0.0.1" || opts->host == "localhost"
+                          || opts->host == "::1";
+    if (!loopback && !*insecure) {
+      env.exit_code = fail(usage, "--host " + opts->host + ": cluster traffic is not "
+                                  "encrypted in this version, so a head listens on loopback "
+                                  "only; pass --insecure to listen there in plaintext anyway");
+      return;
+    }
+    if (!loopback)
+      std::fprintf(stderr, "taskrt: WARNING: listening on %s without TLS (--insecure): anyone "
+                           "who reaches this port can submit and run tasks\n",
+                   opts->host.c_str());
     if (opts->dsn.empty())
       if (const char* e = std::getenv("TASKRT_DATABASE_URL"); e && *e)
         opts->dsn = e;
-    std::stringstream ss{*queues};
-    for (std::string q; std::getline(ss, q, ',');)
-      if (!q.empty())
-        opts->queues.push_back(q);
+    opts->queues = queue_list;
     opts->exe = env.exe;
     env.exit_code = run_head(*opts, env.tasks, env.strategies);
   });

@@ -1,5 +1,7 @@
 #include "cluster/client.hpp"
 
+#include "cluster/net_config.hpp"
+
 #include <caf/io/all.hpp>
 
 namespace taskrt {
@@ -11,8 +13,7 @@ struct client::impl {
   std::string error;
 
   impl() {
-    register_protocol(cfg);
-    cfg.load<caf::io::middleman>();
+    configure_network(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 

@@ -9,6 +9,8 @@
 #include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
 
+#include "cluster/net_config.hpp"
+
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -138,12 +140,11 @@ int run_head(head_options opts, const task_registry& registry,
                  redact_dsn(opts.dsn).c_str(), e.what());
     return 1;
   }
-  if (opts.workers <= 0)
+  if (opts.workers < 0)
     opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   caf::actor_system_config cfg;
-  register_protocol(cfg);
-  cfg.load<caf::io::middleman>();
+  configure_network(cfg);
   caf::actor_system sys{cfg};
 
   auto persistence = spawn_persistence(sys, store);
@@ -152,6 +153,7 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.node_id = opts.node_id;
   scfg.stuck_timeout_s = opts.stuck_timeout_s;
   scfg.drain_grace_s = opts.drain_grace_s;
+  scfg.local_slots = opts.workers;
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;

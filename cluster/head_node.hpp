@@ -23,7 +23,7 @@ struct head_options {
   uint16_t port = 0;              ///< 0: pick a free one
   std::string dsn;                ///< empty: embedded Postgres in data_dir
   std::string data_dir;           ///< state file, embedded Postgres
-  int workers = 0;                ///< 0: number of cores
+  int workers = -1;               ///< -1: number of cores; 0: none (a pure head)
   std::string node_id = "head";
   std::vector<std::string> queues; ///< queues the local workers serve; empty: all
   double stuck_timeout_s = 300;

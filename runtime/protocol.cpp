@@ -48,6 +48,12 @@ void register_protocol(caf::actor_system_config& cfg) {
   cfg.add_message_type<attempt_done_msg>("taskrt::attempt_done_msg");
   cfg.add_message_type<attempt_event_msg>("taskrt::attempt_event_msg");
   cfg.add_message_type<worker_info>("taskrt::worker_info");
+  cfg.add_message_type<node_info>("taskrt::node_info");
+  cfg.add_message_type<running_attempt>("taskrt::running_attempt");
+  cfg.add_message_type<std::vector<running_attempt>>("std::vector<taskrt::running_attempt>");
+  cfg.add_message_type<register_reply>("taskrt::register_reply");
+  cfg.add_message_type<node_view>("taskrt::node_view");
+  cfg.add_message_type<std::vector<node_view>>("std::vector<taskrt::node_view>");
   cfg.add_error_category(category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            std::string text = "taskrt.";

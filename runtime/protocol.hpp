@@ -30,6 +30,12 @@ using line_atom = caf::atom_constant<caf::atom("line")>;
 using exited_atom = caf::atom_constant<caf::atom("exited")>;
 using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 
 // -- errors --------------------------------------------------------------------
 
@@ -131,6 +137,63 @@ struct worker_info {
   std::vector<std::string> queues;
 };
 
+/// Worker node → head: who I am, on (re-)registration.
+struct node_info {
+  std::string id;
+  std::string host;                 ///< as the node sees itself
+  int32_t slots = 0;
+  int32_t pid = 0;
+  std::vector<std::string> queues;  ///< empty: all
+  std::vector<std::string> tasks;   ///< registered task names
+};
+
+/// Worker node → head, on re-registration: an attempt the node still runs.
+struct running_attempt {
+  int64_t task_id = 0;
+  int32_t attempt = 0;
+  int64_t lease_epoch = 0;
+  caf::actor worker;
+};
+
+/// Head → worker node: the answer to a registration. Attempts listed in
+/// `drop` were fenced (declared LOST meanwhile): the node kills them.
+struct register_reply {
+  std::vector<running_attempt> drop;
+  double heartbeat_s = 1;
+};
+
+/// One node as `taskrt nodes` shows it (live view of the head's registry).
+struct node_view {
+  std::string id;
+  std::string state; ///< ALIVE, SUSPECT, DEAD, DRAINING, LEFT
+  int32_t slots = 0;
+  int32_t running = 0;
+  int64_t last_heartbeat_us = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("taskrt::node_info"), x.id, x.host, x.slots,
+           x.pid, x.queues, x.tasks);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, running_attempt& x) {
+  return f(caf::meta::type_name("taskrt::running_attempt"), x.task_id,
+           x.attempt, x.lease_epoch, x.worker);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, register_reply& x) {
+  return f(caf::meta::type_name("taskrt::register_reply"), x.drop, x.heartbeat_s);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_view& x) {
+  return f(caf::meta::type_name("taskrt::node_view"), x.id, x.state, x.slots,
+           x.running, x.last_heartbeat_us);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatch_msg& x) {
   return f(caf::meta::type_name("taskrt::dispatch_msg"), x.task_id, x.attempt,
@@ -189,13 +252,16 @@ typename Inspector::result_type inspect(Inspector& f, head_status& x) {
 /// - cancel (id, origin): QUEUED → CANCELLED at once; RUNNING → flag set;
 ///   replies with the state after the call; origin ("cli user@host") is journaled;
 /// - mretry: manual retry, replies with the task id;
-/// - status: a summary; stop: drain and exit.
+/// - status: a summary; nodes: the live node registry; stop: drain and exit.
+/// Worker nodes additionally send register/heartbeat/drain/leave and the
+/// worker messages below to the same actor (see cluster/worker_node.hpp).
 using head_actor = caf::typed_actor<
   caf::replies_to<submit_atom, task_spec>::with<int64_t>,
   caf::replies_to<await_atom, int64_t>::with<task_outcome>,
   caf::replies_to<cancel_atom, int64_t, std::string>::with<task_state>,
   caf::replies_to<mretry_atom, manual_retry_msg>::with<int64_t>,
   caf::replies_to<status_atom>::with<head_status>,
+  caf::replies_to<nodes_atom>::with<std::vector<node_view>>,
   caf::reacts_to<stop_atom>>;
 
 /// Registers every taskrt message type and the error category on `cfg`.

@@ -1,0 +1,37 @@
+#include "cluster/net_config.hpp"
+
+#include "runtime/protocol.hpp"
+
+#include <caf/io/middleman.hpp>
+
+#include <cstdlib>
+#include <string>
+
+namespace taskrt {
+
+namespace {
+
+int64_t env_ms(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v)
+    return fallback;
+  try {
+    auto ms = std::stoll(v);
+    return ms > 0 ? ms : fallback;
+  } catch (...) {
+    return fallback;
+  }
+}
+
+} // namespace
+
+void configure_network(caf::actor_system_config& cfg) {
+  register_protocol(cfg);
+  cfg.load<caf::io::middleman>();
+  cfg.set("middleman.heartbeat-interval",
+          caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_HEARTBEAT_MS", 500))});
+  cfg.set("middleman.connection-timeout",
+          caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_CONNECTION_TIMEOUT_MS", 5000))});
+}
+
+} // namespace taskrt

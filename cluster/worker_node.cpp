@@ -1,0 +1,342 @@
+#include "cluster/worker_node.hpp"
+
+#include "actors/worker.hpp"
+#include "cluster/net_config.hpp"
+#include "runtime/protocol.hpp"
+
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <csignal>
+#include <thread>
+
+#include <unistd.h>
+
+namespace taskrt {
+
+namespace {
+
+using headlost_atom = caf::atom_constant<caf::atom("headlost")>;
+using nodedone_atom = caf::atom_constant<caf::atom("nodedone")>;
+
+struct node_state {
+  node_info info;
+  caf::actor head;      ///< null while disconnected
+  caf::actor main;      ///< the connect loop, told when the head is lost
+  std::vector<caf::actor> workers;
+  std::vector<attempt_done_msg> unsent; ///< results waiting for a head
+  /// Results sent but not yet acknowledged: a heartbeat reply acknowledges
+  /// everything sent before the heartbeat (one connection keeps order).
+  std::vector<std::pair<uint64_t, attempt_done_msg>> unacked;
+  uint64_t sent_seq = 0;
+  double heartbeat_s = 1;
+  bool draining = false;
+  bool drain_deadline_passed = false;
+  double drain_grace_s = 30;
+  size_t workers_down = 0;
+  static inline const char* name = "taskrt.node_supervisor";
+};
+
+using node_actor_t = caf::stateful_actor<node_state>;
+
+void lose_head(node_actor_t* self, const std::string& why) {
+  auto& st = self->state;
+  if (!st.head)
+    return;
+  spdlog::warn("node {}: lost the head ({}); keeping {} worker(s), reconnecting",
+               st.info.id, why, st.workers.size());
+  self->demonitor(st.head);
+  st.head = nullptr;
+  // Whatever the old head may not have seen is sent again after registering;
+  // the head fences results of attempts it already declared LOST.
+  std::vector<attempt_done_msg> again;
+  for (auto& kv : st.unacked)
+    again.push_back(std::move(kv.second));
+  st.unacked.clear();
+  again.insert(again.end(), st.unsent.begin(), st.unsent.end());
+  st.unsent = std::move(again);
+  self->send(st.main, headlost_atom::value);
+}
+
+/// Sends a result to the head, keeping it until a heartbeat acknowledges it.
+void send_result(node_actor_t* self, attempt_done_msg msg) {
+  auto& st = self->state;
+  self->send(st.head, msg);
+  st.unacked.emplace_back(++st.sent_seq, std::move(msg));
+}
+
+/// Asks every worker what it runs, then registers with `head`.
+void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp) {
+  auto& st = self->state;
+  auto gathered = std::make_shared<std::vector<running_attempt>>();
+  auto pending = std::make_shared<size_t>(st.workers.size());
+  auto finish = [self, head, rp, gathered]() mutable {
+    auto& st = self->state;
+    self->request(head, std::chrono::seconds(30), register_atom::value, st.info, *gathered)
+      .then(
+        [self, head, rp, gathered](register_reply& reply) mutable {
+          auto& st = self->state;
+          st.head = head;
+          st.heartbeat_s = reply.heartbeat_s;
+          self->monitor(head);
+          for (auto& d : reply.drop)
+            self->send(d.worker, drop_atom::value, d.task_id, d.attempt);
+          for (auto& r : st.unsent)
+            send_result(self, std::move(r));
+          st.unsent.clear();
+          if (st.draining)
+            self->send(head, drain_atom::value, st.info.id);
+          for (auto& w : st.workers)
+            self->send(w, ready_atom::value); // announce idle slots again
+          spdlog::info("node {} registered: {} slot(s), {} running attempt(s) reported, "
+                       "{} dropped",
+                       st.info.id, st.info.slots, gathered->size(), reply.drop.size());
+          rp.deliver(true);
+        },
+        [rp](caf::error& e) mutable { rp.deliver(e); });
+  };
+  if (*pending == 0) {
+    finish();
+    return;
+  }
+  for (auto& w : st.workers)
+    self->request(w, std::chrono::seconds(10), status_atom::value)
+      .then(
+        [gathered, pending, finish](std::vector<running_attempt>& r) mutable {
+          gathered->insert(gathered->end(), r.begin(), r.end());
+          if (--*pending == 0)
+            finish();
+        },
+        [pending, finish](caf::error&) mutable {
+          if (--*pending == 0)
+            finish();
+        });
+}
+
+/// When draining: stop the workers once nothing runs or the grace passed.
+void check_drain(node_actor_t* self) {
+  auto& st = self->state;
+  if (!st.draining)
+    return;
+  auto busy = std::make_shared<size_t>(0);
+  auto pending = std::make_shared<size_t>(st.workers.size());
+  for (auto& w : st.workers)
+    self->request(w, std::chrono::seconds(5), status_atom::value)
+      .then(
+        [self, busy, pending](std::vector<running_attempt>& r) {
+          *busy += r.size();
+          if (--*pending == 0) {
+            auto& st = self->state;
+            if (*busy == 0 || st.drain_deadline_passed) {
+              for (auto& w : st.workers)
+                self->send_exit(w, caf::exit_reason::user_shutdown);
+            } else {
+              self->delayed_send(self, std::chrono::milliseconds(200), drain_atom::value,
+                                 true);
+            }
+          }
+        },
+        [](caf::error&) {});
+}
+
+caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor main,
+                              double drain_grace_s) {
+  self->state.info = std::move(info);
+  self->state.main = main;
+  self->state.drain_grace_s = drain_grace_s;
+  self->set_down_handler([self](caf::down_msg& d) {
+    auto& st = self->state;
+    if (st.head && d.source == st.head.address()) {
+      lose_head(self, to_string(d.reason));
+      return;
+    }
+    // A worker stopped (only when draining).
+    if (++st.workers_down == st.workers.size()) {
+      if (st.head) {
+        for (auto& r : st.unsent)
+          send_result(self, std::move(r));
+        self->send(st.head, leave_atom::value, st.info.id);
+      }
+      self->send(st.main, nodedone_atom::value);
+      self->quit();
+    }
+  });
+  self->delayed_send(self, std::chrono::milliseconds(500), heartbeat_atom::value);
+  return {
+    [self](const std::vector<caf::actor>& workers) {
+      self->state.workers = workers;
+      for (auto& w : workers)
+        self->monitor(w);
+    },
+    [self](register_atom, caf::actor head) -> caf::result<bool> {
+      auto rp = self->make_response_promise();
+      register_with(self, std::move(head), rp);
+      return rp;
+    },
+    [self](heartbeat_atom) {
+      auto& st = self->state;
+      if (st.head) {
+        int32_t n = 0;
+        const auto acked_up_to = st.sent_seq;
+        self->request(st.head, std::chrono::seconds(5), heartbeat_atom::value, st.info.id, n)
+          .then(
+            [self, acked_up_to](bool alive) {
+              auto& st = self->state;
+              if (!alive) {
+                lose_head(self, "the head declared this node dead; registering again");
+                return;
+              }
+              auto& u = st.unacked;
+              u.erase(std::remove_if(u.begin(), u.end(),
+                                     [&](const auto& kv) { return kv.first <= acked_up_to; }),
+                      u.end());
+            },
+            [](caf::error&) {});
+      }
+      self->delayed_send(self,
+                         std::chrono::milliseconds(static_cast<int64_t>(st.heartbeat_s * 1000)),
+                         heartbeat_atom::value);
+    },
+    [self](drain_atom) {
+      auto& st = self->state;
+      if (st.draining)
+        return;
+      st.draining = true;
+      spdlog::info("node {} draining (grace {} s)", st.info.id, st.drain_grace_s);
+      if (st.head)
+        self->send(st.head, drain_atom::value, st.info.id);
+      self->delayed_send(self,
+                         std::chrono::milliseconds(static_cast<int64_t>(st.drain_grace_s * 1000)),
+                         drain_atom::value, false);
+      check_drain(self);
+    },
+    [self](drain_atom, bool recheck) {
+      if (!recheck)
+        self->state.drain_deadline_passed = true;
+      check_drain(self);
+    },
+    // From the workers: forwarded to the head.
+    [self](ready_atom, worker_info& info, caf::actor& w) {
+      auto& st = self->state;
+      if (st.head && !st.draining)
+        self->send(st.head, ready_atom::value, std::move(info), std::move(w));
+    },
+    [self](unready_atom, worker_info& info, caf::actor& w) {
+      auto& st = self->state;
+      if (st.head)
+        self->send(st.head, unready_atom::value, std::move(info), std::move(w));
+    },
+    [self](attempt_done_msg& msg) {
+      auto& st = self->state;
+      if (st.head)
+        send_result(self, std::move(msg));
+      else
+        st.unsent.push_back(std::move(msg));
+    },
+    [self](event_atom, attempt_event_msg& ev) {
+      auto& st = self->state;
+      if (st.head)
+        self->send(st.head, event_atom::value, std::move(ev));
+    },
+    [self](submit_atom, task_spec& spec) -> caf::result<int64_t> {
+      auto& st = self->state;
+      if (!st.head)
+        return make_error(errc::unavailable, "the head is not reachable right now");
+      return self->delegate(caf::actor_cast<head_actor>(st.head), submit_atom::value,
+                            std::move(spec));
+    },
+  };
+}
+
+std::string default_node_id() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  return std::string{host} + "-" + std::to_string(::getpid());
+}
+
+} // namespace
+
+int run_worker_node(worker_node_options opts, const task_registry& registry) {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  if (opts.node_id.empty())
+    opts.node_id = default_node_id();
+  if (opts.workers <= 0)
+    opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  caf::actor_system_config cfg;
+  configure_network(cfg);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+
+  node_info info;
+  info.id = opts.node_id;
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  info.host = host;
+  info.slots = opts.workers;
+  info.pid = static_cast<int32_t>(::getpid());
+  info.queues = opts.queues;
+  info.tasks = registry.names();
+  auto sup = sys.spawn(node_supervisor, info, caf::actor_cast<caf::actor>(self),
+                       opts.drain_grace_s);
+  std::vector<caf::actor> workers;
+  for (int i = 0; i < opts.workers; ++i) {
+    worker_config w;
+    w.node = opts.node_id;
+    w.index = i;
+    w.queues = opts.queues;
+    w.exe = opts.exe;
+    w.argv = {"worker-process"};
+    w.scheduler = sup;
+    w.head = sup;
+    workers.push_back(spawn_worker(sys, w));
+  }
+  self->send(sup, workers);
+
+  std::thread{[sup, sigs] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    caf::anon_send(sup, drain_atom::value);
+  }}.detach();
+
+  std::printf("taskrt worker node %s: %d workers, head %s:%u\n", opts.node_id.c_str(),
+              opts.workers, opts.head_host.c_str(), opts.head_port);
+  std::fflush(stdout);
+  auto backoff = std::chrono::milliseconds(200);
+  bool done = false;
+  while (!done) {
+    auto h = sys.middleman().remote_actor<head_actor>(opts.head_host, opts.head_port);
+    bool registered = false;
+    if (h) {
+      self->request(sup, caf::infinite, register_atom::value, caf::actor_cast<caf::actor>(*h))
+        .receive([&](bool) { registered = true; },
+                 [&](caf::error& e) {
+                   spdlog::warn("node {}: registration failed: {}", opts.node_id,
+                                sys.render(e));
+                 });
+    } else {
+      spdlog::warn("node {}: cannot reach the head at {}:{} ({}); retrying in {} ms",
+                   opts.node_id, opts.head_host, opts.head_port, sys.render(h.error()),
+                   backoff.count());
+    }
+    if (registered) {
+      backoff = std::chrono::milliseconds(200);
+      // Wait until the head is lost (reconnect) or the node is done.
+      self->receive([&](headlost_atom) {}, [&](nodedone_atom) { done = true; });
+      continue;
+    }
+    self->receive([&](nodedone_atom) { done = true; }, [&](headlost_atom) {},
+                  caf::after(backoff) >> [] {});
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  spdlog::info("node {} left", opts.node_id);
+  return 0;
+}
+
+} // namespace taskrt

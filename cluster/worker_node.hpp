@@ -1,0 +1,33 @@
+#pragma once
+/// A worker node: `taskrt start --address HOST:PORT`. Its node supervisor
+/// registers with the head (id, slots, queues, task names), starts and
+/// restarts worker processes, sends heartbeats, and forwards its workers'
+/// results. When the head goes away the node keeps its running attempts,
+/// reconnects with backoff, re-registers and reports them: the head adopts
+/// them or tells the node to drop the ones it fenced. Results produced while
+/// the head was away are delivered after re-registration (and fenced there if
+/// stale). SIGTERM drains: DRAINING, attempts get a grace period, the rest are
+/// handed back, then the node leaves.
+
+#include "runtime/task_registry.hpp"
+
+#include <string>
+#include <vector>
+
+namespace taskrt {
+
+/// Options of `taskrt start --address ...`.
+struct worker_node_options {
+  std::string head_host;
+  uint16_t head_port = 0;
+  std::string node_id;             ///< default: hostname-pid
+  int workers = 0;                 ///< 0: number of cores
+  std::vector<std::string> queues; ///< empty: all
+  double drain_grace_s = 30;
+  std::string exe;                 ///< binary re-executed for worker processes
+};
+
+/// Runs a worker node until it is drained; returns the process exit code.
+int run_worker_node(worker_node_options opts, const task_registry& registry);
+
+} // namespace taskrt

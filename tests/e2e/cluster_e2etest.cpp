@@ -1,0 +1,213 @@
+// A head with three worker nodes (real processes on loopback): one node is
+// killed with SIGKILL mid-run, another is stopped with SIGSTOP past the
+// failure-detection timeout and continued. Every task must still end as its
+// policy says, the journal must show the LOST attempts of both nodes, and no
+// result of a fenced attempt may be accepted.
+
+#include "persistence/journal_store.hpp"
+#include "tests/e2e/head_process.hpp"
+#include "tests/pg/pg_fixture.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace taskrt;
+using namespace taskrt::test;
+using json = nlohmann::json;
+
+namespace {
+
+/// A `taskrt start --address` worker node process.
+struct node_process {
+  int pid = -1;
+  std::string log;
+
+  node_process(const std::string& address, const std::string& id, const std::string& dir) {
+    log = dir + "/" + id + ".log";
+    std::vector<std::string> args{taskrt_bin(), "start", "--address", address,
+                                  "--workers", "2", "--node-id", id};
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+
+  ~node_process() {
+    if (pid > 0) {
+      ::kill(pid, SIGCONT);
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+
+  void kill9() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    pid = -1;
+  }
+};
+
+std::vector<node_view> nodes_of(client& c) {
+  caf::scoped_actor self{c.system()};
+  std::vector<node_view> out;
+  self->request(c.head(), std::chrono::seconds(10), nodes_atom::value)
+    .receive([&](std::vector<node_view>& v) { out = std::move(v); }, [](caf::error&) {});
+  return out;
+}
+
+std::string node_state(client& c, const std::string& id) {
+  for (auto& n : nodes_of(c))
+    if (n.id == id)
+      return n.state;
+  return "";
+}
+
+template <class F>
+bool eventually(F pred, int timeout_ms) {
+  for (int t = 0; t < timeout_ms; t += 50) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+} // namespace
+
+TEST_CASE("three worker nodes - one killed and one hung mid-run - every task ends as its policy says",
+          "[e2e][cluster]") {
+  // Faster failure detection for the test; every process reads the same values.
+  ::setenv("TASKRT_HEARTBEAT_MS", "250", 1);
+  ::setenv("TASKRT_CONNECTION_TIMEOUT_MS", "2000", 1);
+  auto dsn = fresh_schema_dsn("e2e_cluster");
+  head_process head{dsn, {"--workers", "0"}};
+  node_process n1{head.address(), "n1", head.data_dir()};
+  node_process n2{head.address(), "n2", head.data_dir()};
+  node_process n3{head.address(), "n3", head.data_dir()};
+  auto& c = head.connect();
+  REQUIRE(eventually([&] { return nodes_of(c).size() == 4; }, 20'000)); // head + 3
+
+  // 300 tasks of mixed kinds; `expected` is what each one's policy makes of it.
+  const std::string retrying = R"({"retries":6,"wait":0.1})";
+  std::map<int64_t, task_state> expected;
+  auto add = [&](const std::string& name, const json& args, const std::string& policy,
+                 task_state want) {
+    task_spec s;
+    s.name = name;
+    s.args = args.dump();
+    s.policy = policy;
+    auto id = c.submit(s);
+    REQUIRE(id);
+    expected[*id] = want;
+  };
+  for (int i = 0; i < 300; ++i) {
+    switch (i % 10) {
+      case 0: case 1: case 2: case 3:
+        add("echo", {{"i", i}}, retrying, task_state::succeeded);
+        break;
+      case 4: case 5:
+        add("sleep", {{"ms", 400}}, retrying, task_state::succeeded);
+        break;
+      case 6:
+        add("fail", {{"kind", "std::runtime_error"}, {"times", 1}}, retrying,
+            task_state::succeeded);
+        break;
+      case 7:
+        add("fail", {{"kind", "payments.PermanentError"}},
+            R"({"retries":6,"wait":0.1,"no_retry_on":["payments.PermanentError"]})",
+            task_state::failed);
+        break;
+      case 8:
+        add("crash", {{"times", 1}}, retrying, task_state::succeeded);
+        break;
+      default:
+        add("sleep", {{"ms", 150}}, retrying, task_state::succeeded);
+    }
+  }
+  journal_store store{dsn};
+  auto running_on = [&](const std::string& node) {
+    task_filter f;
+    f.states = {task_state::running};
+    f.node = node;
+    return store.list_tasks(f).size();
+  };
+  // kill -9 of n1 while it runs attempts.
+  REQUIRE(eventually([&] { return running_on("n1") > 0; }, 20'000));
+  const auto kill_at = std::chrono::steady_clock::now();
+  n1.kill9();
+  REQUIRE(eventually([&] { return node_state(c, "n1") == "DEAD"; }, 5'000));
+  const auto kill_detect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - kill_at)
+                                .count();
+  // SIGSTOP of n2 past the timeout, then SIGCONT: it rejoins.
+  REQUIRE(eventually([&] { return running_on("n2") > 0; }, 20'000));
+  const auto stop_at = std::chrono::steady_clock::now();
+  ::kill(n2.pid, SIGSTOP);
+  REQUIRE(eventually([&] { return node_state(c, "n2") == "DEAD"; }, 15'000));
+  const auto stop_detect_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - stop_at)
+                                .count();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(n2.pid, SIGCONT);
+  REQUIRE(eventually([&] { return node_state(c, "n2") == "ALIVE"; }, 20'000));
+  WARN("detection: kill -9 " << kill_detect_ms << " ms, SIGSTOP " << stop_detect_ms
+                             << " ms (connection timeout 2000 ms)");
+
+  // Every acknowledged task reaches the final state its policy says.
+  for (auto& [id, want] : expected) {
+    auto out = c.await(id, std::chrono::seconds(120));
+    REQUIRE(out);
+    INFO("task " << id);
+    CHECK(out->state == want);
+  }
+  int lost_n1 = 0, lost_n2 = 0, stale = 0;
+  for (auto& [id, want] : expected) {
+    auto evs = store.events(id);
+    // Each attempt starts once and ends at most once: no result of a fenced
+    // (LOST) attempt was accepted after its end.
+    std::map<int32_t, int> starts, ends;
+    for (auto& e : evs) {
+      if (e.kind == "start")
+        ++starts[e.attempt];
+      else if (e.from_state == task_state::running)
+        ++ends[e.attempt];
+      if (e.kind == "lose") {
+        auto d = json::parse(e.detail);
+        if (d.value("node", "") == "n1")
+          ++lost_n1;
+        if (d.value("node", "") == "n2")
+          ++lost_n2;
+      }
+      if (e.kind == "stale_result")
+        ++stale;
+    }
+    for (auto& [attempt, n] : starts) {
+      INFO("task " << id << " attempt " << attempt);
+      CHECK(n == 1);
+      CHECK(ends[attempt] == 1);
+    }
+  }
+  CHECK(lost_n1 > 0);
+  CHECK(lost_n2 > 0);
+  WARN("LOST attempts: n1 " << lost_n1 << ", n2 " << lost_n2 << "; stale results fenced "
+                            << stale);
+  ::unsetenv("TASKRT_HEARTBEAT_MS");
+  ::unsetenv("TASKRT_CONNECTION_TIMEOUT_MS");
+}
