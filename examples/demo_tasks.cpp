@@ -75,6 +75,16 @@ json crash(task_context& ctx, const json& args) {
   return {{"survived_on_attempt", ctx.attempt()}};
 }
 
+json flaky(task_context& ctx, const json& args) {
+  const auto crashes = int_arg(args, "crashes", 1);
+  const auto failures = int_arg(args, "failures", 1);
+  if (ctx.attempt() <= crashes)
+    std::abort();
+  if (ctx.attempt() <= crashes + failures)
+    throw std::runtime_error("flaky failure on attempt " + std::to_string(ctx.attempt()));
+  return {{"succeeded_on_attempt", ctx.attempt()}};
+}
+
 json hang(task_context&, const json& args) {
   const auto ms = int_arg(args, "ms", 3'600'000);
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -121,6 +131,7 @@ void register_demo_tasks(task_registry& registry) {
   registry.add("fail", fail);
   registry.add("crash", crash);
   registry.add("hang", hang);
+  registry.add("flaky", flaky);
   registry.add("checkpoint", checkpoint);
   registry.add("fanout", fanout);
 }

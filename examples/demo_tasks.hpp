@@ -9,6 +9,8 @@
 ///   crash       {"times":T,"signal":"abort"|"segv"} kills its own worker
 ///               process on its first T attempts (T absent: always)
 ///   hang        {"ms":N} neither reports progress nor honours cancellation
+///   flaky       {"crashes":C,"failures":F} aborts its worker on its first C
+///               attempts, throws std::runtime_error on the next F, then succeeds
 ///   checkpoint  {"steps":N,"crash_at":K} counts to N saving a checkpoint at
 ///               each step, crashes once at step K, resumes from its checkpoint
 ///   fanout      {"n":N} submits N echo children and returns their ids

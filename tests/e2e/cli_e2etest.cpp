@@ -88,7 +88,7 @@ TEST_CASE("cli: retry FAILED tasks by filter, journaled with the CLI origin", "[
   CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);
 }
 
-TEST_CASE("cli: cancel QUEUED tasks by ids; status and watch of a live head", "[e2e][cli]") {
+TEST_CASE("cli: cancel QUEUED tasks by ids - status and watch of a live head", "[e2e][cli]") {
   auto dsn = fresh_schema_dsn("e2e_cli_cancel");
   head_process head{dsn, {"--workers", "1"}};
   auto& c = head.connect();
