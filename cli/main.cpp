@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
 Exit codes: 0 success, 1 failed or not found, 2 usage error.
 Run `taskrt COMMAND --help` for the options and examples of each command.)");
   app.require_subcommand(1);
+  // `taskrt start --head --config FILE`: options from an INI/TOML file, in a
+  // section named after the command ([start] workers = 4).
+  app.set_config("--config", "", "Read options from an INI/TOML file ([start] workers = 4)");
+  app.fallthrough();
   taskrt::cli::add_all_commands(app, env);
   try {
     app.parse(argc, argv);

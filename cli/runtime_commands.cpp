@@ -57,6 +57,7 @@ void add_start_command(CLI::App& app, cli_env& env) {
   cmd->footer(R"(Examples:
   taskrt start --head                      # embedded Postgres under ~/.local/share/taskrt
   taskrt start --head --workers 4 --port 7400
+  taskrt start --head --config head.toml     # INI/TOML: [start] workers = 4
   taskrt start --head --db postgresql://taskrt@db:5432/taskrt
   TASKRT_DATABASE_URL=postgresql://... taskrt start --head --queues default,mail
   taskrt start --address 10.0.0.5:7400 --workers 8 --node-id gpu-1 --queues gpu
