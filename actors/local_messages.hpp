@@ -17,6 +17,7 @@ namespace taskrt {
 struct recovery_data {
   std::vector<task_record> tasks;              ///< QUEUED and RUNNING tasks
   std::map<int64_t, std::string> checkpoints;  ///< latest checkpoint per task
+  std::vector<node_row> nodes;                 ///< the registry as last journaled
 };
 
 /// A request to the retry actor: evaluate `policy` for `input`.

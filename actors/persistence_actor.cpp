@@ -110,16 +110,28 @@ caf::actor spawn_persistence(caf::actor_system& sys,
           return out;
         },
         [self](node_row& n) {
+          // The node registry row is informational (the CLI reads it): a row
+          // Postgres rejects is logged, never fatal for the head.
           auto& st = self->state;
-          with_retries([&] {
-            st.store->upsert_node(n);
-            return 0;
-          });
+          try {
+            with_retries([&] {
+              try {
+                st.store->upsert_node(n);
+              } catch (const store_error& e) {
+                if (e.transient())
+                  throw;
+                spdlog::error("node {}: registry row not written: {}", n.id, e.what());
+              }
+              return 0;
+            });
+          } catch (...) {
+          }
         },
         [self](load_atom) {
           auto& st = self->state;
           recovery_data data;
           data.tasks = with_retries([&] { return st.store->load_unfinished(); });
+          data.nodes = with_retries([&] { return st.store->nodes(); });
           for (const auto& t : data.tasks) {
             auto cp = with_retries([&] { return st.store->latest_checkpoint(t.id); });
             if (cp)

@@ -565,6 +565,8 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
   return t.rec.state;
 }
 
+void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state);
+
 void recover(scheduler_actor_t* self) {
   auto& st = self->state;
   self->request(st.cfg.persistence, caf::infinite, load_atom::value)
@@ -607,6 +609,22 @@ void recover(scheduler_actor_t* self) {
         end_attempt(self, t, task_state::lost, "", err.dump(),
                     {{"reason", "head restarted"}, {"node", t.rec.node}});
       }
+      // Nodes known from before the restart: SUSPECT until they re-register,
+      // DEAD if they do not within the adoption grace.
+      for (auto& row : data.nodes) {
+        if (row.id == st.cfg.node_id || st.nodes.count(row.id))
+          continue;
+        auto& n = st.nodes[row.id];
+        n.info.id = row.id;
+        n.info.host = row.address;
+        n.info.slots = row.slots;
+        n.started_us = row.started_us;
+        n.last_heartbeat_us = to_micros(now());
+        n.state = row.state;
+        if (row.state == "ALIVE" || row.state == "SUSPECT" || row.state == "DRAINING")
+          set_node_state(self, n, "SUSPECT");
+      }
+      set_node_state(self, st.nodes.at(st.cfg.node_id), "ALIVE");
       st.recovered = true;
       spdlog::info("scheduler recovered queued={} lost={} awaiting_adoption={}", queued,
                    lost, st.orphans.size());
@@ -826,6 +844,11 @@ void check_nodes(scheduler_actor_t* self) {
   const auto t = to_micros(now());
   for (auto& kv : st.nodes) {
     auto& n = kv.second;
+    if (!n.supervisor && n.state == "SUSPECT" && kv.first != st.cfg.node_id
+        && static_cast<double>(t - n.last_heartbeat_us) / 1e6 > st.cfg.adopt_grace_s) {
+      declare_dead(self, n, "did not re-register after the head restarted");
+      continue;
+    }
     if (!n.supervisor || (n.state != "ALIVE" && n.state != "SUSPECT" && n.state != "DRAINING"))
       continue;
     const double silent = static_cast<double>(t - n.last_heartbeat_us) / 1e6;

@@ -78,6 +78,12 @@ CREATE TABLE nodes (
   started        timestamptz NOT NULL
 );
 )sql"},
+  // A worker node that drained and left cleanly is LEFT, not DEAD.
+  {2, R"sql(
+ALTER TABLE nodes DROP CONSTRAINT nodes_state_check;
+ALTER TABLE nodes ADD CONSTRAINT nodes_state_check
+  CHECK (state IN ('ALIVE','SUSPECT','DEAD','DRAINING','LEFT'));
+)sql"},
 };
 
 } // namespace

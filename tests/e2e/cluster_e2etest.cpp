@@ -211,3 +211,70 @@ TEST_CASE("three worker nodes - one killed and one hung mid-run - every task end
   ::unsetenv("TASKRT_HEARTBEAT_MS");
   ::unsetenv("TASKRT_CONNECTION_TIMEOUT_MS");
 }
+
+TEST_CASE("head kill -9 while a worker node runs an attempt - the node re-registers and the head adopts it",
+          "[e2e][cluster]") {
+  auto dsn = fresh_schema_dsn("e2e_adopt");
+  head_process head{dsn, {"--workers", "0"}};
+  // The node must find the restarted head on the same port.
+  const auto address = head.address();
+  node_process n1{address, "n1", head.data_dir()};
+  auto& c = head.connect();
+  REQUIRE(eventually([&] { return node_state(c, "n1") == "ALIVE"; }, 20'000));
+  task_spec s;
+  s.name = "sleep";
+  s.args = json{{"ms", 4000}}.dump();
+  s.policy = R"({"retries":3})";
+  auto id = c.submit(s);
+  REQUIRE(id);
+  journal_store store{dsn};
+  REQUIRE(eventually([&] { return store.get_task(*id)->state == task_state::running; }, 20'000));
+  head.kill9();
+  head.restart({"--port", address.substr(address.rfind(':') + 1)});
+  auto& c2 = head.connect();
+  auto out = c2.await(*id, std::chrono::seconds(60));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+  CHECK(out->attempt == 1); // adopted: never LOST, never re-run
+  auto evs = store.events(*id);
+  bool adopted = false, lost = false;
+  for (auto& e : evs) {
+    adopted = adopted || e.kind == "adopted";
+    lost = lost || e.kind == "lose";
+  }
+  CHECK(adopted);
+  CHECK_FALSE(lost);
+}
+
+TEST_CASE("SIGTERM drains a worker node - its attempts finish - none LOST - the node leaves",
+          "[e2e][cluster]") {
+  auto dsn = fresh_schema_dsn("e2e_node_drain");
+  head_process head{dsn, {"--workers", "0"}};
+  node_process n1{head.address(), "n1", head.data_dir()};
+  auto& c = head.connect();
+  REQUIRE(eventually([&] { return node_state(c, "n1") == "ALIVE"; }, 20'000));
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 2; ++i) {
+    task_spec s;
+    s.name = "sleep";
+    s.args = json{{"ms", 1500}}.dump();
+    auto id = c.submit(s);
+    REQUIRE(id);
+    ids.push_back(*id);
+  }
+  journal_store store{dsn};
+  REQUIRE(eventually([&] { return store.get_task(ids[1])->state == task_state::running; },
+                     20'000));
+  ::kill(n1.pid, SIGTERM);
+  REQUIRE(eventually([&] { return node_state(c, "n1") == "LEFT"; }, 30'000));
+  int status = 0;
+  ::waitpid(n1.pid, &status, 0);
+  n1.pid = -1;
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  for (auto id : ids) {
+    CHECK(store.get_task(id)->state == task_state::succeeded);
+    for (auto& e : store.events(id))
+      CHECK(e.kind != "lose");
+  }
+}

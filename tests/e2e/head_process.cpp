@@ -149,9 +149,12 @@ void head_process::kill9() {
   }
 }
 
-void head_process::restart() {
+void head_process::restart(const std::vector<std::string>& more) {
   client_.reset();
+  auto saved = extra_;
+  extra_.insert(extra_.end(), more.begin(), more.end());
   start();
+  extra_ = std::move(saved);
 }
 
 int head_process::terminate(int timeout_s) {

@@ -37,8 +37,9 @@ public:
   /// kill -9 of the head process (its workers die with it).
   void kill9();
 
-  /// Starts the head again with the same DSN, data dir and arguments.
-  void restart();
+  /// Starts the head again with the same DSN, data dir and arguments, plus
+  /// `more` (e.g. {"--port", "7400"} to come back on the same port).
+  void restart(const std::vector<std::string>& more = {});
 
   /// SIGTERM and wait; returns the exit status (or -1 on timeout).
   int terminate(int timeout_s = 60);

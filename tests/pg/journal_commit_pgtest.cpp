@@ -22,10 +22,19 @@ TEST_CASE("migrate twice is idempotent", "[pg][journal]") {
   journal_store s{fresh_schema_dsn("migrate")};
   CHECK(s.schema_version() == 0);
   s.migrate();
-  CHECK(s.schema_version() == 1);
+  CHECK(s.schema_version() == 2);
   s.migrate();
-  CHECK(s.schema_version() == 1);
+  CHECK(s.schema_version() == 2);
   CHECK(s.load_unfinished().empty());
+  // Migration 2: a node that drained and left is LEFT.
+  node_row n;
+  n.id = "n1";
+  n.address = "host";
+  n.slots = 2;
+  n.state = "LEFT";
+  n.last_heartbeat_us = n.started_us = 1'000'000;
+  CHECK_NOTHROW(s.upsert_node(n));
+  CHECK(s.nodes().at(0).state == "LEFT");
 }
 
 TEST_CASE("submit returns ids in order and writes rows and events", "[pg][journal]") {
