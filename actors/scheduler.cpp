@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -70,6 +71,9 @@ struct scheduler_state {
   std::map<std::string, node_entry> nodes;
   std::unordered_map<int64_t, int64_t> orphans; // task → adopt deadline (µs)
   bool finished = false;
+  /// Registrations that arrived before recovery finished: answered after it,
+  /// so reported attempts are checked against the recovered tasks.
+  std::vector<std::function<void()>> after_recovery;
   std::unordered_map<int64_t, std::vector<caf::typed_response_promise<task_outcome>>>
     waiters;
   int64_t running = 0;
@@ -628,6 +632,10 @@ void recover(scheduler_actor_t* self) {
       st.recovered = true;
       spdlog::info("scheduler recovered queued={} lost={} awaiting_adoption={}", queued,
                    lost, st.orphans.size());
+      auto pending = std::move(st.after_recovery);
+      st.after_recovery.clear();
+      for (auto& f : pending)
+        f();
       try_dispatch(self);
     });
 }
@@ -761,9 +769,8 @@ void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
 }
 
 register_reply on_register(scheduler_actor_t* self, node_info& info,
-                           std::vector<running_attempt>& running) {
+                           std::vector<running_attempt>& running, caf::actor sup) {
   auto& st = self->state;
-  auto sup = caf::actor_cast<caf::actor>(self->current_sender());
   auto& n = st.nodes[info.id];
   if (n.supervisor && n.supervisor != sup)
     declare_dead(self, n, "replaced by a new registration");
@@ -948,8 +955,17 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         if (st.draining && local_running(st) == 0)
           finish_drain(self);
       },
-      [self](register_atom, node_info& info, std::vector<running_attempt>& running) {
-        return on_register(self, info, running);
+      [self](register_atom, node_info& info,
+             std::vector<running_attempt>& running) -> caf::result<register_reply> {
+        auto& st = self->state;
+        auto sup = caf::actor_cast<caf::actor>(self->current_sender());
+        if (st.recovered)
+          return on_register(self, info, running, sup);
+        auto rp = self->make_response_promise<register_reply>();
+        st.after_recovery.push_back([self, rp, info, running, sup]() mutable {
+          rp.deliver(on_register(self, info, running, sup));
+        });
+        return rp;
       },
       [self](heartbeat_atom, const std::string& node, int32_t) -> bool {
         auto& st = self->state;

@@ -397,4 +397,22 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
   });
 }
 
+std::vector<caf::actor> spawn_workers(caf::actor_system& sys, const std::string& node,
+                                      int count, const std::vector<std::string>& queues,
+                                      const std::string& exe, const caf::actor& scheduler) {
+  std::vector<caf::actor> out;
+  for (int i = 0; i < count; ++i) {
+    worker_config w;
+    w.node = node;
+    w.index = i;
+    w.queues = queues;
+    w.exe = exe;
+    w.argv = {"worker-process"};
+    w.scheduler = scheduler;
+    w.head = scheduler;
+    out.push_back(spawn_worker(sys, w));
+  }
+  return out;
+}
+
 } // namespace taskrt

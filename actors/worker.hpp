@@ -33,4 +33,10 @@ struct worker_config {
 /// of its own).
 caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg);
 
+/// Spawns `count` workers of node `node` that re-execute `exe worker-process`
+/// and report to `scheduler` (which also takes their child-task submits).
+std::vector<caf::actor> spawn_workers(caf::actor_system& sys, const std::string& node,
+                                      int count, const std::vector<std::string>& queues,
+                                      const std::string& exe, const caf::actor& scheduler);
+
 } // namespace taskrt

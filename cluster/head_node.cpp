@@ -160,18 +160,7 @@ int run_head(head_options opts, const task_registry& registry,
   auto scheduler = spawn_scheduler(sys, scfg);
   auto head = caf::actor_cast<head_actor>(scheduler);
 
-  std::vector<caf::actor> workers;
-  for (int i = 0; i < opts.workers; ++i) {
-    worker_config w;
-    w.node = opts.node_id;
-    w.index = i;
-    w.queues = opts.queues;
-    w.exe = opts.exe;
-    w.argv = {"worker-process"};
-    w.scheduler = scheduler;
-    w.head = scheduler;
-    workers.push_back(spawn_worker(sys, w));
-  }
+  auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, scheduler);
 
   auto port = sys.middleman().publish(head, opts.port, opts.host.c_str(), true);
   if (!port) {

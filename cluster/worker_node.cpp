@@ -285,18 +285,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   info.tasks = registry.names();
   auto sup = sys.spawn(node_supervisor, info, caf::actor_cast<caf::actor>(self),
                        opts.drain_grace_s);
-  std::vector<caf::actor> workers;
-  for (int i = 0; i < opts.workers; ++i) {
-    worker_config w;
-    w.node = opts.node_id;
-    w.index = i;
-    w.queues = opts.queues;
-    w.exe = opts.exe;
-    w.argv = {"worker-process"};
-    w.scheduler = sup;
-    w.head = sup;
-    workers.push_back(spawn_worker(sys, w));
-  }
+  auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, sup);
   self->send(sup, workers);
 
   std::thread{[sup, sigs] {

@@ -123,7 +123,9 @@ TEST_CASE("three worker nodes - one killed and one hung mid-run - every task end
         add("echo", {{"i", i}}, retrying, task_state::succeeded);
         break;
       case 4: case 5:
-        add("sleep", {{"ms", 400}}, retrying, task_state::succeeded);
+        // Long enough that work is still running on every node after the
+        // 300 submits, even on a loaded machine.
+        add("sleep", {{"ms", 1500}}, retrying, task_state::succeeded);
         break;
       case 6:
         add("fail", {{"kind", "std::runtime_error"}, {"times", 1}}, retrying,
@@ -149,7 +151,17 @@ TEST_CASE("three worker nodes - one killed and one hung mid-run - every task end
     return store.list_tasks(f).size();
   };
   // kill -9 of n1 while it runs attempts.
-  REQUIRE(eventually([&] { return running_on("n1") > 0; }, 20'000));
+  const bool n1_busy = eventually([&] { return running_on("n1") > 0; }, 20'000);
+  if (!n1_busy) {
+    for (auto& n : nodes_of(c))
+      UNSCOPED_INFO("node " << n.id << " " << n.state << " running " << n.running);
+    std::map<std::string, int> per_node;
+    for (auto& t : store.list_tasks({}))
+      per_node[to_string(t.state) + std::string{"@"} + t.node]++;
+    for (auto& [k, v] : per_node)
+      UNSCOPED_INFO(k << ": " << v);
+  }
+  REQUIRE(n1_busy);
   const auto kill_at = std::chrono::steady_clock::now();
   n1.kill9();
   REQUIRE(eventually([&] { return node_state(c, "n1") == "DEAD"; }, 5'000));
