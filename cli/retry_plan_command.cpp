@@ -49,16 +49,6 @@ bool load_policy(const std::string& arg, retry_policy& out, std::string& err) {
   return true;
 }
 
-/// "5s", "0.25s", "251635075199s": fixed notation, at most 3 decimals.
-std::string delay_text(double s) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(3) << s;
-  auto text = os.str();
-  text.erase(text.find_last_not_of('0') + 1);
-  if (!text.empty() && text.back() == '.')
-    text.pop_back();
-  return text + "s";
-}
 
 } // namespace
 
@@ -129,7 +119,7 @@ Examples:
       row.update(d.to_json());
       attempts.push_back(row);
       tbl.rows.push_back({std::to_string(n), kind, d.retry ? "retry" : "give_up",
-                          d.retry ? delay_text(d.delay_s) : "-",
+                          d.retry ? seconds_text(d.delay_s) : "-",
                           d.retry ? to_rfc3339(d.retry_at) : "-", d.reason});
       if (!d.retry)
         break;

@@ -112,12 +112,7 @@ std::string start_embedded_postgres(const std::string& dir) {
 int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies) {
   // Signals go to one thread that asks the scheduler to drain.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = block_stop_signals();
 
   if (opts.data_dir.empty())
     opts.data_dir = default_data_dir();

@@ -4,7 +4,10 @@
 
 #include <caf/io/middleman.hpp>
 
+#include <csignal>
 #include <cstdlib>
+
+#include <pthread.h>
 #include <string>
 
 namespace taskrt {
@@ -32,6 +35,16 @@ void configure_network(caf::actor_system_config& cfg) {
           caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_HEARTBEAT_MS", 500))});
   cfg.set("middleman.connection-timeout",
           caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_CONNECTION_TIMEOUT_MS", 5000))});
+}
+
+sigset_t block_stop_signals() {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return sigs;
 }
 
 } // namespace taskrt

@@ -258,12 +258,7 @@ std::string default_node_id() {
 } // namespace
 
 int run_worker_node(worker_node_options opts, const task_registry& registry) {
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = block_stop_signals();
   if (opts.node_id.empty())
     opts.node_id = default_node_id();
   if (opts.workers <= 0)

@@ -77,16 +77,6 @@ double unit_hash(int64_t task_id, int32_t attempt) {
   return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 
-/// "5s", "0.25s", "31536000000s": fixed notation, at most 3 decimals.
-std::string seconds_text(double s) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(3) << s;
-  auto text = os.str();
-  text.erase(text.find_last_not_of('0') + 1);
-  if (!text.empty() && text.back() == '.')
-    text.pop_back();
-  return text + "s";
-}
 
 /// "attempt 2 of 3 failed" or, unbounded, "attempt 2 failed (no attempt limit)".
 std::string failed_text(const retry_policy& p, int32_t n) {
@@ -126,6 +116,16 @@ retry_decision retry_in(const retry_policy& p, const failure_input& in, double d
 }
 
 } // namespace
+
+std::string seconds_text(double s) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(3) << s;
+  auto text = os.str();
+  text.erase(text.find_last_not_of('0') + 1);
+  if (!text.empty() && text.back() == '.')
+    text.pop_back();
+  return text + "s";
+}
 
 retry_policy retry_policy::cluster_default() {
   retry_policy p;

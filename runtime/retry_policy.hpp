@@ -149,6 +149,10 @@ retry_decision decide_retry(const retry_policy& policy, const failure_input& in,
 /// before jitter: max_delay applies.
 double base_delay(const retry_policy& policy, int32_t n);
 
+/// Seconds as people read them in reasons and tables: "5s", "0.25s",
+/// "31536000000s" (fixed notation, at most 3 decimals).
+std::string seconds_text(double s);
+
 /// True when a failure of budget attempt `budget_attempt` would not be retried
 /// because the count is exhausted.
 bool is_last_attempt(const retry_policy& policy, int32_t budget_attempt);
