@@ -45,9 +45,16 @@ struct ready_key {
   }
 };
 
-struct idle_worker {
-  caf::actor handle;
+/// A worker the scheduler may dispatch to: what it announced, and how many
+/// RUNNING attempts (started or prefetched) it holds.
+struct worker_slot {
   worker_info info;
+  bool ready = false;         ///< its process is up (announced, not unready)
+  int32_t assigned = 0;       ///< RUNNING attempts dispatched to it
+  bool prefetch = true;       ///< off after it handed a prefetched attempt back, until idle
+  uint64_t last_dispatch = 0; ///< round-robin order among equally loaded slots
+  /// How many more attempts it may take now.
+  int32_t free() const { return (prefetch ? info.capacity : 1) - assigned; }
 };
 
 /// A node in the registry.
@@ -65,8 +72,8 @@ struct scheduler_state {
   std::map<std::string, std::set<ready_key>> ready;
   std::set<std::pair<int64_t, int64_t>> delayed; // (run_at, id)
   std::unordered_set<std::string> locks;
-  std::deque<idle_worker> idle;
-  std::set<caf::actor> workers;       // every worker that ever said ready
+  std::map<caf::actor, worker_slot> slots;
+  uint64_t dispatch_seq = 0;
   std::set<caf::actor> local_workers; // those of the head's own node
   std::map<std::string, node_entry> nodes;
   std::unordered_map<int64_t, int64_t> orphans; // task → adopt deadline (µs)
@@ -148,8 +155,8 @@ void finalize(scheduler_actor_t* self, int64_t id) {
 
 void try_dispatch(scheduler_actor_t* self);
 
-/// Picks the best ready task that `w` may run, or 0.
-int64_t pick_for(scheduler_state& st, const idle_worker& w) {
+/// Picks the best ready task that worker `w` may run, or 0.
+int64_t pick_for(scheduler_state& st, const worker_info& w) {
   const ready_key* best = nullptr;
   auto consider = [&](const std::set<ready_key>& q) {
     for (const auto& k : q) {
@@ -162,11 +169,11 @@ int64_t pick_for(scheduler_state& st, const idle_worker& w) {
       return;
     }
   };
-  if (w.info.queues.empty()) {
+  if (w.queues.empty()) {
     for (const auto& kv : st.ready)
       consider(kv.second);
   } else {
-    for (const auto& q : w.info.queues) {
+    for (const auto& q : w.queues) {
       auto i = st.ready.find(q);
       if (i != st.ready.end())
         consider(i->second);
@@ -175,7 +182,30 @@ int64_t pick_for(scheduler_state& st, const idle_worker& w) {
   return best ? best->id : 0;
 }
 
-void start_attempt(scheduler_actor_t* self, live_task& t, idle_worker w) {
+/// Counts `t`'s attempt against worker `w` (creating its slot if unknown).
+void assign(scheduler_state& st, live_task& t, const caf::actor& w) {
+  if (t.worker == w)
+    return;
+  if (t.worker) {
+    auto old = st.slots.find(t.worker);
+    if (old != st.slots.end())
+      --old->second.assigned;
+  }
+  t.worker = w;
+  ++st.slots[w].assigned;
+}
+
+/// Ends the count of `t`'s attempt against its worker.
+void unassign(scheduler_state& st, live_task& t) {
+  auto i = st.slots.find(t.worker);
+  if (i != st.slots.end() && --i->second.assigned <= 0) {
+    i->second.assigned = 0;
+    i->second.prefetch = true;
+  }
+  t.worker = nullptr;
+}
+
+void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   auto& st = self->state;
   auto& r = t.rec;
   unqueue(st, t);
@@ -183,15 +213,18 @@ void start_attempt(scheduler_actor_t* self, live_task& t, idle_worker w) {
   r.attempt += 1;
   r.lease_epoch += 1;
   r.state = task_state::running;
-  r.node = w.info.node;
+  assign(st, t, w);
+  auto& slot = st.slots[w];
+  slot.last_dispatch = ++st.dispatch_seq;
+  const auto& info = slot.info;
+  r.node = info.node;
   if (!r.lock.empty())
     st.locks.insert(r.lock);
-  t.worker = w.handle;
   ++st.running;
   auto tr = make_transition(r, transition_kind::start, task_state::queued,
                             prev_attempt);
   tr.node = r.node;
-  tr.detail = {{"node", w.info.node}, {"worker", w.info.index}, {"pid", w.info.pid}};
+  tr.detail = {{"node", info.node}, {"worker", info.index}, {"pid", info.pid}};
   journal_store::batch b;
   b.transitions.push_back(std::move(tr));
   journal(self, std::move(b), [](journal_store::batch_result&) {});
@@ -205,7 +238,35 @@ void start_attempt(scheduler_actor_t* self, live_task& t, idle_worker w) {
   d.last_attempt = is_last_attempt(t.policy, r.attempt - r.retry_base);
   d.time_limit_s = r.time_limit_s;
   d.stuck_timeout_s = st.cfg.stuck_timeout_s;
-  self->send(w.handle, std::move(d));
+  self->send(w, std::move(d));
+}
+
+bool any_ready(const scheduler_state& st) {
+  for (const auto& kv : st.ready)
+    if (!kv.second.empty())
+      return true;
+  return false;
+}
+
+/// The free slot that should get the next attempt: fewest assigned first
+/// (idle slots before prefetching), least recently dispatched among equals.
+const caf::actor* next_slot(const scheduler_state& st, const std::set<caf::actor>& skip) {
+  const caf::actor* who = nullptr;
+  const worker_slot* best = nullptr;
+  for (const auto& kv : st.slots) {
+    const auto& s = kv.second;
+    if (!s.ready || s.free() <= 0 || skip.count(kv.first))
+      continue;
+    auto n = st.nodes.find(s.info.node);
+    if (n == st.nodes.end() || n->second.state != "ALIVE")
+      continue;
+    if (!best || s.assigned < best->assigned
+        || (s.assigned == best->assigned && s.last_dispatch < best->last_dispatch)) {
+      best = &s;
+      who = &kv.first;
+    }
+  }
+  return who;
 }
 
 void try_dispatch(scheduler_actor_t* self) {
@@ -219,23 +280,24 @@ void try_dispatch(scheduler_actor_t* self) {
     auto& rec = st.tasks.at(id).rec;
     st.ready[rec.queue].insert({rec.priority, rec.run_at_us, id});
   }
-  for (size_t n = st.idle.size(); n > 0 && !st.idle.empty(); --n) {
-    auto w = std::move(st.idle.front());
-    st.idle.pop_front();
-    auto id = pick_for(st, w);
+  std::set<caf::actor> skip; // nothing runnable for their queues now
+  while (any_ready(st)) {
+    const auto* w = next_slot(st, skip);
+    if (!w)
+      return;
+    auto id = pick_for(st, st.slots.at(*w).info);
     if (id == 0) {
-      st.idle.push_back(std::move(w)); // nothing for this worker's queues
+      skip.insert(*w);
       continue;
     }
-    start_attempt(self, st.tasks.at(id), std::move(w));
-    n = st.idle.size() + 1;
+    start_attempt(self, st.tasks.at(id), caf::actor{*w});
   }
 }
 
 void release(scheduler_state& st, live_task& t) {
   if (!t.rec.lock.empty())
     st.locks.erase(t.rec.lock);
-  t.worker = nullptr;
+  unassign(st, t);
   st.orphans.erase(t.rec.id);
   --st.running;
 }
@@ -314,6 +376,11 @@ void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
   };
   auto tr = make_transition(t.rec, kinds.at(outcome), task_state::running,
                             t.rec.attempt);
+  if (outcome == task_state::queued) {
+    // Handed back unstarted: the next attempt number is used, but the retry
+    // budget (attempt - retry_base) is not spent.
+    tr.retry_base = ++t.rec.retry_base;
+  }
   t.rec.state = outcome;
   if (outcome == task_state::succeeded)
     t.rec.result = tr.result = result.empty() ? "null" : result;
@@ -376,6 +443,12 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
   auto detail = json::parse(msg.detail, nullptr, false);
   if (!detail.is_object())
     detail = json::object();
+  if (msg.outcome == task_state::queued && detail.value("handback", "") == "prefetch_wait") {
+    // Its running attempt is long: no more prefetching there until it is idle.
+    auto s = st.slots.find(i->second.worker);
+    if (s != st.slots.end())
+      s->second.prefetch = false;
+  }
   end_attempt(self, i->second, msg.outcome, msg.result, msg.error,
               std::move(detail));
   try_dispatch(self);
@@ -682,18 +755,14 @@ void on_stop(scheduler_actor_t* self) {
 }
 
 
-void remove_idle(scheduler_state& st, const caf::actor& w) {
-  for (auto i = st.idle.begin(); i != st.idle.end(); ++i)
-    if (i->handle == w) {
-      st.idle.erase(i);
-      return;
-    }
-}
-
-void remove_idle_of(scheduler_state& st, const std::string& node) {
-  st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),
-                               [&](const idle_worker& w) { return w.info.node == node; }),
-                st.idle.end());
+/// Forgets the slots of `node` (it is gone; it announces them again when it
+/// re-registers).
+void forget_slots_of(scheduler_state& st, const std::string& node) {
+  for (auto i = st.slots.begin(); i != st.slots.end();)
+    if (i->second.info.node == node)
+      i = st.slots.erase(i);
+    else
+      ++i;
 }
 
 int32_t running_on(const scheduler_state& st, const std::string& node) {
@@ -737,7 +806,6 @@ void declare_dead(scheduler_actor_t* self, node_entry& n, const std::string& rea
     return;
   spdlog::warn("node {} declared dead: {}", n.info.id, reason);
   set_node_state(self, n, "DEAD");
-  remove_idle_of(st, n.info.id);
   std::vector<int64_t> lost;
   for (auto& kv : st.tasks)
     if (kv.second.rec.state == task_state::running && kv.second.rec.node == n.info.id)
@@ -750,22 +818,23 @@ void declare_dead(scheduler_actor_t* self, node_entry& n, const std::string& rea
     end_attempt(self, t, task_state::lost, "", err.dump(),
                 {{"reason", "node dead: " + reason}, {"node", n.info.id}});
   }
+  forget_slots_of(st, n.info.id);
 }
 
 void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
   auto& st = self->state;
   auto n = st.nodes.find(info.node);
-  if (n == st.nodes.end() || n->second.state == "DEAD" || n->second.state == "LEFT"
-      || n->second.state == "DRAINING" || n->second.state == "SUSPECT")
-    return; // not a slot to dispatch to now
-  if (st.workers.insert(w).second)
+  if (n == st.nodes.end() || n->second.state == "DEAD" || n->second.state == "LEFT")
+    return; // it registers (again) first
+  auto known = st.slots.find(w);
+  if (known == st.slots.end() || !known->second.ready)
     self->monitor(w);
   if (info.node == st.cfg.node_id)
     st.local_workers.insert(w);
-  remove_idle(st, w);
-  st.idle.push_back({w, std::move(info)});
-  if (!st.draining)
-    try_dispatch(self);
+  auto& slot = st.slots[w];
+  slot.info = std::move(info);
+  slot.ready = true;
+  try_dispatch(self);
 }
 
 register_reply on_register(scheduler_actor_t* self, node_info& info,
@@ -791,10 +860,10 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
                          && i->second.rec.node == info.id;
     if (current) {
       auto& t = i->second;
-      t.worker = ra.worker;
-      st.orphans.erase(ra.task_id);
-      if (st.workers.insert(ra.worker).second)
+      if (!st.slots.count(ra.worker))
         self->monitor(ra.worker);
+      assign(st, t, ra.worker);
+      st.orphans.erase(ra.task_id);
       b.notes.push_back({ra.task_id, ra.attempt, "adopted",
                          {{"node", info.id}, {"lease_epoch", ra.lease_epoch}},
                          to_micros(now()), info.id});
@@ -825,13 +894,11 @@ void on_down(scheduler_actor_t* self, caf::down_msg& d) {
       declare_dead(self, kv.second, "connection lost (" + to_string(d.reason) + ")");
       return;
     }
-  // A worker actor went away: its slot is gone; its attempt (if any) is LOST.
-  for (auto i = st.workers.begin(); i != st.workers.end(); ++i)
-    if (i->address() == d.source) {
-      auto w = *i;
-      st.workers.erase(i);
+  // A worker actor went away: its slot is gone; its attempts are LOST.
+  for (auto i = st.slots.begin(); i != st.slots.end(); ++i)
+    if (i->first.address() == d.source) {
+      auto w = i->first;
       st.local_workers.erase(w);
-      remove_idle(st, w);
       for (auto& kv : st.tasks)
         if (kv.second.rec.state == task_state::running && kv.second.worker == w) {
           json err = {{"kind", lost_kind},
@@ -839,8 +906,8 @@ void on_down(scheduler_actor_t* self, caf::down_msg& d) {
                       {"message", "worker unreachable"}};
           end_attempt(self, kv.second, task_state::lost, "", err.dump(),
                       {{"reason", "worker unreachable"}, {"node", kv.second.rec.node}});
-          break;
         }
+      st.slots.erase(w);
       return;
     }
 }
@@ -862,8 +929,7 @@ void check_nodes(scheduler_actor_t* self) {
     if (silent > st.cfg.dead_after_s) {
       declare_dead(self, n, "no heartbeat for " + std::to_string(static_cast<int>(silent)) + " s");
     } else if (silent > st.cfg.suspect_after_s && n.state == "ALIVE") {
-      set_node_state(self, n, "SUSPECT");
-      remove_idle_of(st, n.info.id);
+      set_node_state(self, n, "SUSPECT"); // no dispatches until it is heard again
     }
   }
   std::vector<int64_t> expired;
@@ -925,7 +991,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         head_status s;
         s.node_id = st.cfg.node_id;
         s.started_us = st.started_us;
-        s.workers = static_cast<int32_t>(st.workers.size());
+        s.workers = static_cast<int32_t>(
+          std::count_if(st.slots.begin(), st.slots.end(),
+                        [](const auto& kv) { return kv.second.ready; }));
         s.busy = static_cast<int32_t>(st.running);
         s.running = st.running;
         s.queued = static_cast<int64_t>(st.tasks.size()) - st.running;
@@ -947,7 +1015,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       },
       [self](ready_atom, worker_info& info, caf::actor& w) { on_ready(self, info, w); },
       [self](unready_atom, const worker_info&, const caf::actor& w) {
-        remove_idle(self->state, w);
+        auto i = self->state.slots.find(w);
+        if (i != self->state.slots.end())
+          i->second.ready = false;
       },
       [self](attempt_done_msg& msg) {
         on_done(self, msg);
@@ -975,8 +1045,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         i->second.last_heartbeat_us = to_micros(now());
         if (i->second.state == "SUSPECT") {
           set_node_state(self, i->second, "ALIVE");
-          for (auto& w : st.workers)
-            self->send(w, ready_atom::value); // re-announce idle slots
+          try_dispatch(self);
         }
         return true;
       },
@@ -986,7 +1055,6 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         if (i == st.nodes.end())
           return;
         set_node_state(self, i->second, "DRAINING");
-        remove_idle_of(st, node);
       },
       [self](leave_atom, const std::string& node) {
         auto& st = self->state;

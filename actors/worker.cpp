@@ -7,9 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <thread>
 
 #include <fcntl.h>
@@ -23,6 +25,9 @@ namespace {
 
 using json = nlohmann::json;
 
+/// How often time limits, stuck attempts and prefetch waits are checked.
+constexpr std::chrono::milliseconds tick_interval{50};
+
 /// Why the worker killed its own process, if it did.
 enum class kill_reason { none, timeout, stuck, shutdown, dropped };
 
@@ -30,9 +35,11 @@ struct worker_state {
   worker_config cfg;
   pid_t pid = -1;
   int to_child = -1;
-  bool child_ready = false;
+  bool child_ready = false; ///< the process said ready since it was spawned
   bool has_attempt = false;
   dispatch_msg current;
+  /// Dispatched attempts waiting behind the current one, with arrival time.
+  std::deque<std::pair<dispatch_msg, timestamp>> pending;
   timestamp started;
   timestamp last_progress;
   kill_reason killing = kill_reason::none;
@@ -145,23 +152,69 @@ bool start_child(worker_actor_t* self) {
   return true;
 }
 
-void send_done(worker_actor_t* self, task_state outcome, const json& result,
-               const json& error, json detail) {
+/// Reports the end of attempt `d` to the scheduler.
+void report(worker_actor_t* self, const dispatch_msg& d, task_state outcome,
+            const json& result, const json& error, json detail) {
   auto& st = self->state;
   detail["node"] = st.cfg.node;
   detail["worker"] = st.cfg.index;
   if (!detail.contains("pid"))
     detail["pid"] = st.pid;
   attempt_done_msg msg;
-  msg.task_id = st.current.task_id;
-  msg.attempt = st.current.attempt;
-  msg.lease_epoch = st.current.lease_epoch;
+  msg.task_id = d.task_id;
+  msg.attempt = d.attempt;
+  msg.lease_epoch = d.lease_epoch;
   msg.outcome = outcome;
   msg.result = result.is_null() ? "" : result.dump();
   msg.error = error.is_null() ? "" : error.dump();
   msg.detail = detail.dump();
-  st.has_attempt = false;
   self->send(st.cfg.scheduler, std::move(msg));
+}
+
+/// Reports the end of the current attempt.
+void send_done(worker_actor_t* self, task_state outcome, const json& result,
+               const json& error, json detail) {
+  auto& st = self->state;
+  st.has_attempt = false;
+  report(self, st.current, outcome, result, error, std::move(detail));
+}
+
+/// Hands every prefetched attempt back unstarted (RUNNING → QUEUED).
+void hand_back_pending(worker_actor_t* self, const std::string& reason,
+                       const std::string& kind) {
+  auto& st = self->state;
+  auto pending = std::move(st.pending);
+  st.pending.clear();
+  for (auto& p : pending)
+    report(self, p.first, task_state::queued, {}, {},
+           {{"reason", reason}, {"handback", kind}});
+}
+
+/// Writes the attempt to the process (which runs one at a time).
+void run(worker_actor_t* self, dispatch_msg d) {
+  auto& st = self->state;
+  st.current = std::move(d);
+  st.has_attempt = true;
+  st.started = now();
+  st.last_progress = st.started;
+  write_line(st, {{"op", "run"},
+                  {"task_id", st.current.task_id},
+                  {"attempt", st.current.attempt},
+                  {"lease_epoch", st.current.lease_epoch},
+                  {"name", st.current.name},
+                  {"args", st.current.args},
+                  {"checkpoint", st.current.checkpoint},
+                  {"last_attempt", st.current.last_attempt}});
+}
+
+/// Starts the next prefetched attempt when the process is free.
+void run_next(worker_actor_t* self) {
+  auto& st = self->state;
+  if (st.has_attempt || !st.child_ready || st.pending.empty() || st.stopping)
+    return;
+  auto d = std::move(st.pending.front().first);
+  st.pending.pop_front();
+  run(self, std::move(d));
 }
 
 void kill_child(worker_actor_t* self, kill_reason why) {
@@ -174,13 +227,14 @@ void kill_child(worker_actor_t* self, kill_reason why) {
 
 worker_info info_of(worker_state& st) {
   return worker_info{st.cfg.node, st.cfg.index, static_cast<int32_t>(st.pid),
-                     st.cfg.queues};
+                     st.cfg.queues, 1 + std::max(0, st.cfg.prefetch)};
 }
 
-/// Tells the scheduler this worker is free (when it is).
+/// Tells the scheduler this worker's process is up and how many attempts it
+/// takes at once (the scheduler counts what it has assigned).
 void announce(worker_actor_t* self) {
   auto& st = self->state;
-  if (st.child_ready && !st.has_attempt && !st.stopping)
+  if (st.child_ready && !st.stopping)
     self->send(st.cfg.scheduler, ready_atom::value, info_of(st),
                caf::actor_cast<caf::actor>(self));
 }
@@ -192,8 +246,11 @@ void on_line(worker_actor_t* self, const std::string& line) {
     return;
   const auto op = msg.value("op", "");
   if (op == "ready") {
-    st.child_ready = true;
-    announce(self);
+    if (!st.child_ready) { // first ready of a freshly spawned process
+      st.child_ready = true;
+      announce(self);
+    }
+    run_next(self);
     return;
   }
   const bool matches = st.has_attempt
@@ -207,6 +264,7 @@ void on_line(worker_actor_t* self, const std::string& line) {
                                           : task_state::failed;
     send_done(self, state, msg.value("result", json{}),
               msg.value("error", json{}), json::object());
+    run_next(self);
   } else if ((op == "progress" || op == "checkpoint") && matches) {
     st.last_progress = now();
     attempt_event_msg ev{st.current.task_id, st.current.attempt,
@@ -286,10 +344,17 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
                                 + ")"}};
       send_done(self, task_state::lost, {}, err, detail);
     }
-  } else if (was_ready && !st.stopping) {
+  }
+  if (was_ready && !st.stopping) // no dispatches until the new process is up
     self->send(st.cfg.scheduler, unready_atom::value, info_of(st),
                caf::actor_cast<caf::actor>(self));
-  }
+  // Prefetched attempts wait for the restart after a deliberate kill; after a
+  // crash (restart with backoff) or at shutdown they go back to the head.
+  if (st.stopping || why == kill_reason::none || why == kill_reason::shutdown)
+    hand_back_pending(self,
+                      st.stopping ? "node stopping: prefetched attempt handed back"
+                                  : "worker process died before the attempt started",
+                      st.stopping ? "shutdown" : "process_died");
   if (st.stopping) {
     self->quit();
     return;
@@ -316,46 +381,40 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
       auto& st = self->state;
       st.stopping = true;
       if (st.pid > 0) {
-        // An attempt still running is handed back (RUNNING → QUEUED).
+        // An attempt still running is handed back (RUNNING → QUEUED), and so
+        // are the prefetched ones, when the process has exited (on_exit).
         st.killing = kill_reason::none;
         kill_child(self, kill_reason::shutdown);
       } else {
+        hand_back_pending(self, "node stopping: prefetched attempt handed back", "shutdown");
         self->quit(msg.reason);
       }
     });
     if (!start_child(self))
       self->delayed_send(self, std::chrono::seconds(1), spawn_atom::value);
-    self->delayed_send(self, std::chrono::milliseconds(250), tick_atom::value);
+    self->delayed_send(self, tick_interval, tick_atom::value);
     return {
       [self](dispatch_msg& msg) {
         auto& st = self->state;
-        st.current = std::move(msg);
-        st.has_attempt = true;
-        st.started = now();
-        st.last_progress = st.started;
-        if (!st.child_ready || st.stopping) {
-          // Handed back unstarted: the process died after saying ready.
-          send_done(self, task_state::queued, {}, {},
-                    {{"reason", "worker process not ready"}});
+        if (st.pid < 0 || st.stopping) {
+          // The process is down (restarting) or the node stops: hand it back
+          // unstarted so another slot can run it.
+          report(self, msg, task_state::queued, {}, {},
+                 {{"reason", "worker process not running"}, {"handback", "process_down"}});
           return;
         }
-        st.child_ready = false;
-        write_line(st, {{"op", "run"},
-                        {"task_id", st.current.task_id},
-                        {"attempt", st.current.attempt},
-                        {"lease_epoch", st.current.lease_epoch},
-                        {"name", st.current.name},
-                        {"args", st.current.args},
-                        {"checkpoint", st.current.checkpoint},
-                        {"last_attempt", st.current.last_attempt}});
+        st.pending.emplace_back(std::move(msg), now());
+        run_next(self);
       },
       [self](ready_atom) { announce(self); },
       [self](status_atom) {
         auto& st = self->state;
+        auto me = caf::actor_cast<caf::actor>(self);
         std::vector<running_attempt> out;
         if (st.has_attempt)
-          out.push_back({st.current.task_id, st.current.attempt, st.current.lease_epoch,
-                         caf::actor_cast<caf::actor>(self)});
+          out.push_back({st.current.task_id, st.current.attempt, st.current.lease_epoch, me});
+        for (auto& p : st.pending)
+          out.push_back({p.first.task_id, p.first.attempt, p.first.lease_epoch, me});
         return out;
       },
       [self](drop_atom, int64_t task_id, int32_t attempt) {
@@ -363,11 +422,26 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
         if (st.has_attempt && st.current.task_id == task_id
             && st.current.attempt == attempt)
           kill_child(self, kill_reason::dropped);
+        auto& p = st.pending; // fenced before it started: forget it
+        p.erase(std::remove_if(p.begin(), p.end(),
+                               [&](const auto& e) {
+                                 return e.first.task_id == task_id
+                                        && e.first.attempt == attempt;
+                               }),
+                p.end());
       },
       [self](cancel_atom, int64_t task_id) {
         auto& st = self->state;
         if (st.has_attempt && st.current.task_id == task_id)
           write_line(st, {{"op", "cancel"}, {"task_id", task_id}});
+        for (auto i = st.pending.begin(); i != st.pending.end(); ++i)
+          if (i->first.task_id == task_id) {
+            auto d = std::move(i->first);
+            st.pending.erase(i);
+            report(self, d, task_state::cancelled, {}, {},
+                   {{"reason", "cancelled before it started"}});
+            break;
+          }
       },
       [self](line_atom, const std::string& line) { on_line(self, line); },
       [self](exited_atom, int32_t pid, int32_t status) {
@@ -379,11 +453,11 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
       },
       [self](tick_atom) {
         auto& st = self->state;
+        auto t = now();
+        auto secs = [&](timestamp since) {
+          return std::chrono::duration<double>(t - since).count();
+        };
         if (st.has_attempt && st.pid > 0) {
-          auto t = now();
-          auto secs = [&](timestamp since) {
-            return std::chrono::duration<double>(t - since).count();
-          };
           if (st.current.time_limit_s > 0
               && secs(st.started) > st.current.time_limit_s)
             kill_child(self, kill_reason::timeout);
@@ -391,7 +465,13 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
                    && secs(st.last_progress) > st.current.stuck_timeout_s)
             kill_child(self, kill_reason::stuck);
         }
-        self->delayed_send(self, std::chrono::milliseconds(250), tick_atom::value);
+        // A long attempt must not hold prefetched ones while other slots
+        // are free: they go back to the head, which stops prefetching to
+        // this worker until it is idle again.
+        if (st.has_attempt && !st.pending.empty()
+            && secs(st.pending.front().second) > st.cfg.prefetch_wait_s)
+          hand_back_pending(self, "waited behind a long attempt", "prefetch_wait");
+        self->delayed_send(self, tick_interval, tick_atom::value);
       },
     };
   });
@@ -399,7 +479,8 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
 
 std::vector<caf::actor> spawn_workers(caf::actor_system& sys, const std::string& node,
                                       int count, const std::vector<std::string>& queues,
-                                      const std::string& exe, const caf::actor& scheduler) {
+                                      const std::string& exe, const caf::actor& scheduler,
+                                      int32_t prefetch) {
   std::vector<caf::actor> out;
   for (int i = 0; i < count; ++i) {
     worker_config w;
@@ -410,6 +491,7 @@ std::vector<caf::actor> spawn_workers(caf::actor_system& sys, const std::string&
     w.argv = {"worker-process"};
     w.scheduler = scheduler;
     w.head = scheduler;
+    w.prefetch = prefetch;
     out.push_back(spawn_worker(sys, w));
   }
   return out;

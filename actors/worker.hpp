@@ -1,15 +1,21 @@
 #pragma once
-/// The worker actor: owns one worker process and runs one attempt at a time.
+/// The worker actor: owns one worker process and runs one attempt at a time,
+/// with up to `prefetch` more dispatched attempts waiting behind it (so the
+/// slot never idles for a round trip to the head).
 ///
 /// ```
 ///   spawn child ──► STARTING ──ready──► IDLE ──dispatch──► BUSY ──done──► IDLE
-///                      ▲                                    │
-///                      │ restart (backoff while it keeps    │ exit / signal / killed for
-///                      └──────────── crashing) ◄────────────┘ timeout or stuck
+///                      ▲                                 │  │    (or the next
+///                      │ restart (backoff while it keeps │  │     prefetched one)
+///                      └──────────── crashing) ◄─────────┘  │
+///                           exit / signal / killed for       └─ prefetched attempt waited
+///                           timeout or stuck                    > prefetch_wait_s: handed back
 /// ```
 /// An attempt whose process dies ends LOST with the signal recorded; one over
 /// its time limit ends FAILED ("taskrt.timeout"); one without progress for the
-/// stuck timeout ends LOST ("stuck"). The process is then restarted.
+/// stuck timeout ends LOST ("stuck"). The process is then restarted. Attempts
+/// that never started (prefetched, or the process was down) are handed back
+/// (RUNNING → QUEUED, no retry budget spent).
 
 #include "runtime/protocol.hpp"
 
@@ -27,6 +33,8 @@ struct worker_config {
   std::vector<std::string> argv;    ///< its arguments (e.g. {"worker-process"})
   caf::actor scheduler;             ///< where results go
   caf::actor head;                  ///< where child tasks are submitted
+  int32_t prefetch = 1;             ///< attempts that may wait behind the running one
+  double prefetch_wait_s = 0.1;     ///< a prefetched attempt waiting longer is handed back
 };
 
 /// Spawns a worker actor (a scheduled actor; its process I/O runs on a thread
@@ -37,6 +45,7 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg);
 /// and report to `scheduler` (which also takes their child-task submits).
 std::vector<caf::actor> spawn_workers(caf::actor_system& sys, const std::string& node,
                                       int count, const std::vector<std::string>& queues,
-                                      const std::string& exe, const caf::actor& scheduler);
+                                      const std::string& exe, const caf::actor& scheduler,
+                                      int32_t prefetch);
 
 } // namespace taskrt

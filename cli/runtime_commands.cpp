@@ -80,6 +80,10 @@ void add_start_command(CLI::App& app, cli_env& env) {
     ->check(CLI::Range(0, 1024));
   cmd->add_option("--node-id", opts->node_id, "Name of this node")->capture_default_str();
   cmd->add_option("--queues", *queues, "Comma-separated queues the local workers serve (default: all)");
+  cmd->add_option("--prefetch", opts->prefetch,
+                  "Attempts dispatched to each worker ahead of time, so it never waits for "
+                  "the head between tasks (handed back if they wait behind a long one)")
+    ->capture_default_str()->check(CLI::Range(0, 64));
   cmd->add_option("--stuck-timeout", opts->stuck_timeout_s,
                   "Seconds without progress before a running attempt is LOST")
     ->capture_default_str()->check(CLI::PositiveNumber);
@@ -106,6 +110,7 @@ void add_start_command(CLI::App& app, cli_env& env) {
       w.node_id = opts->node_id == "head" ? "" : opts->node_id;
       w.workers = std::max(0, opts->workers);
       w.queues = queue_list;
+      w.prefetch = opts->prefetch;
       w.drain_grace_s = opts->drain_grace_s;
       w.exe = env.exe;
       env.exit_code = run_worker_node(w, env.tasks);

@@ -155,7 +155,8 @@ int run_head(head_options opts, const task_registry& registry,
   auto scheduler = spawn_scheduler(sys, scfg);
   auto head = caf::actor_cast<head_actor>(scheduler);
 
-  auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, scheduler);
+  auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, scheduler,
+                               opts.prefetch);
 
   auto port = sys.middleman().publish(head, opts.port, opts.host.c_str(), true);
   if (!port) {

@@ -26,6 +26,7 @@ struct head_options {
   int workers = -1;               ///< -1: number of cores; 0: none (a pure head)
   std::string node_id = "head";
   std::vector<std::string> queues; ///< queues the local workers serve; empty: all
+  int prefetch = 1;               ///< attempts queued per worker behind the running one
   double stuck_timeout_s = 300;
   double drain_grace_s = 30;
   std::string exe;                ///< binary re-executed for worker processes

@@ -280,7 +280,8 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   info.tasks = registry.names();
   auto sup = sys.spawn(node_supervisor, info, caf::actor_cast<caf::actor>(self),
                        opts.drain_grace_s);
-  auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, sup);
+  auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, sup,
+                               opts.prefetch);
   self->send(sup, workers);
 
   std::thread{[sup, sigs] {

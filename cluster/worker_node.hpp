@@ -23,6 +23,7 @@ struct worker_node_options {
   std::string node_id;             ///< default: hostname-pid
   int workers = 0;                 ///< 0: number of cores
   std::vector<std::string> queues; ///< empty: all
+  int prefetch = 1;                ///< attempts queued per worker behind the running one
   double drain_grace_s = 30;
   std::string exe;                 ///< binary re-executed for worker processes
 };

@@ -129,12 +129,15 @@ struct attempt_event_msg {
   std::string data; ///< JSON text
 };
 
-/// Worker → scheduler: a worker slot, with the queues it serves (empty: all).
+/// Worker → scheduler: a worker slot, with the queues it serves (empty: all)
+/// and how many attempts may be dispatched to it at once (1 running plus
+/// prefetched ones).
 struct worker_info {
   std::string node;
   int32_t index = 0;
   int32_t pid = 0;
   std::vector<std::string> queues;
+  int32_t capacity = 1;
 };
 
 /// Worker node → head: who I am, on (re-)registration.
@@ -216,7 +219,7 @@ typename Inspector::result_type inspect(Inspector& f, attempt_event_msg& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
   return f(caf::meta::type_name("taskrt::worker_info"), x.node, x.index,
-           x.pid, x.queues);
+           x.pid, x.queues, x.capacity);
 }
 
 template <class Inspector>

@@ -63,6 +63,23 @@ const event_row* find_event(const std::vector<event_row>& evs, const std::string
   return nullptr;
 }
 
+/// The first event of `kind`, whatever its attempt (an attempt handed back
+/// unstarted, e.g. prefetched behind a long one, shifts attempt numbers).
+const event_row* first_event(const std::vector<event_row>& evs, const std::string& kind) {
+  for (auto& e : evs)
+    if (e.kind == kind)
+      return &e;
+  return nullptr;
+}
+
+/// "kind@attempt" of every event, for failure messages.
+std::string event_trail(const std::vector<event_row>& evs) {
+  std::string out;
+  for (auto& e : evs)
+    out += e.kind + "@" + std::to_string(e.attempt) + " ";
+  return out;
+}
+
 /// Waits until `pred()` or ~timeout; returns pred().
 template <class F>
 bool eventually(F pred, int timeout_ms = 20'000) {
@@ -141,9 +158,11 @@ TEST_CASE("a crashing worker ends the attempt LOST with its signal - retried - w
   auto dsn = fresh_schema_dsn("e2e_crash");
   head_process head{dsn, {"--workers", "1"}};
   auto& c = head.connect();
+  // One after the other: a task prefetched behind a crashing one is handed
+  // back unstarted, which would shift its attempt numbers ("times" counts them).
   auto segv = submit(c, spec("crash", {{"times", 1}, {"signal", "segv"}}, R"({"retries":2})"));
-  auto abrt = submit(c, spec("crash", {{"times", 1}, {"signal", "abort"}}, R"({"retries":2})"));
   CHECK(await(c, segv).state == task_state::succeeded);
+  auto abrt = submit(c, spec("crash", {{"times", 1}, {"signal", "abort"}}, R"({"retries":2})"));
   CHECK(await(c, abrt).state == task_state::succeeded);
   // The one worker slot was restarted after each crash: a third task runs.
   CHECK(await(c, submit(c, spec("echo", {{"after", "crashes"}}))).state
@@ -151,6 +170,7 @@ TEST_CASE("a crashing worker ends the attempt LOST with its signal - retried - w
   journal_store store{dsn};
   for (auto [id, sig] : {std::pair{segv, "SIGSEGV"}, std::pair{abrt, "SIGABRT"}}) {
     auto evs = store.events(id);
+    INFO("task " << id << ": " << event_trail(evs));
     auto* lost = find_event(evs, "lose", 1);
     REQUIRE(lost);
     auto d = json::parse(lost->detail);
@@ -283,9 +303,52 @@ TEST_CASE("priority - lock and run_at order the work", "[e2e]") {
   CHECK(find_event(store2.events(id), "start", 1)->at_us >= run_at);
 }
 
+TEST_CASE("prefetch: an attempt waiting behind a long one is handed back - runs elsewhere - no budget spent",
+          "[e2e]") {
+  auto dsn = fresh_schema_dsn("e2e_prefetch");
+  head_process head{dsn, {"--workers", "2", "--prefetch", "1"}};
+  auto& c = head.connect();
+  // The long task takes worker A; s1 takes the idle worker B; s2 is then
+  // prefetched behind the long task on A (both slots have one attempt, A was
+  // dispatched to least recently), s3 behind s1 on B.
+  auto longest = submit(c, spec("sleep", {{"ms", 3000}}));
+  std::vector<int64_t> shorts;
+  for (int i = 0; i < 3; ++i)
+    shorts.push_back(submit(c, spec("sleep", {{"ms", 300}}, R"({"max_attempts":1})")));
+  for (auto id : shorts)
+    REQUIRE(await(c, id).state == task_state::succeeded);
+  REQUIRE(await(c, longest).state == task_state::succeeded);
+  journal_store store{dsn};
+  const auto long_end = find_event(store.events(longest), "succeed", 1)->at_us;
+  int handed_back = 0;
+  for (auto id : shorts) {
+    auto evs = store.events(id);
+    INFO("task " << id << ": " << event_trail(evs));
+    int requeues = 0;
+    for (auto& e : evs)
+      if (e.kind == "requeue") {
+        ++requeues;
+        CHECK(json::parse(e.detail)["handback"] == "prefetch_wait");
+      }
+    handed_back += requeues;
+    // Not held until the long task ended; max_attempts 1 was not used up by
+    // the hand-backs (retry_base moved with them).
+    auto rec = store.get_task(id);
+    REQUIRE(rec);
+    CHECK(rec->retry_base == requeues);
+    CHECK(rec->attempt - rec->retry_base == 1);
+    auto* done = find_event(evs, "succeed", rec->attempt);
+    REQUIRE(done);
+    CHECK(done->at_us < long_end);
+  }
+  CHECK(handed_back >= 1);
+}
+
 TEST_CASE("time limit fails an attempt with taskrt.timeout - stuck tasks end LOST", "[e2e]") {
   auto dsn = fresh_schema_dsn("e2e_timeout");
-  head_process head{dsn, {"--workers", "2", "--stuck-timeout", "1"}};
+  // The sleep task reports progress about every second: a stuck timeout of
+  // 1.5 s never takes it for stuck, and still catches the hang quickly.
+  head_process head{dsn, {"--workers", "2", "--stuck-timeout", "1.5"}};
   auto& c = head.connect();
   auto limited = spec("sleep", {{"ms", 20'000}}, R"({"retries":0})");
   limited.time_limit_s = 0.5;
@@ -298,7 +361,8 @@ TEST_CASE("time limit fails an attempt with taskrt.timeout - stuck tasks end LOS
   CHECK(out.state == task_state::lost);
   journal_store store{dsn};
   auto hung_events = store.events(hung);
-  auto* lost = find_event(hung_events, "lose", 1);
+  INFO("hung task: " << event_trail(hung_events));
+  auto* lost = first_event(hung_events, "lose");
   REQUIRE(lost);
   CHECK(json::parse(lost->detail)["reason"] == "no progress for the stuck timeout");
   // A long task that reports progress is not taken for stuck.
@@ -371,7 +435,7 @@ TEST_CASE("head kill -9 mid-run: every acknowledged task still reaches a final s
     auto out = await(c, id, 120);
     CHECK(out.state == task_state::succeeded);
     auto evs = store.events(id);
-    if (find_event(evs, "lose", out.attempt - 1))
+    if (first_event(evs, "lose"))
       ++lost_attempts;
     // Never two attempts of one task RUNNING at once: the journal alternates.
     int running = 0;
