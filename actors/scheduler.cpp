@@ -28,6 +28,8 @@ struct live_task {
   std::string checkpoint;
   bool cancel_requested = false;
   caf::actor worker;
+  /// False while a prefetched attempt waits behind another on its worker.
+  bool began = true;
   std::vector<attempt_record> history;
 };
 
@@ -216,6 +218,7 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   assign(st, t, w);
   auto& slot = st.slots[w];
   slot.last_dispatch = ++st.dispatch_seq;
+  t.began = slot.assigned == 1; // else it waits behind another attempt
   const auto& info = slot.info;
   r.node = info.node;
   if (!r.lock.empty())
@@ -238,6 +241,7 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   d.last_attempt = is_last_attempt(t.policy, r.attempt - r.retry_base);
   d.time_limit_s = r.time_limit_s;
   d.stuck_timeout_s = st.cfg.stuck_timeout_s;
+  d.prefetched = !t.began;
   self->send(w, std::move(d));
 }
 
@@ -423,8 +427,33 @@ void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
           });
 }
 
+/// The worker began a prefetched attempt.
+void mark_began(scheduler_state& st, const attempt_ref& a) {
+  auto i = st.tasks.find(a.task_id);
+  if (i != st.tasks.end() && i->second.rec.state == task_state::running
+      && i->second.rec.attempt == a.attempt && i->second.rec.lease_epoch == a.lease_epoch)
+    i->second.began = true;
+}
+
+/// Ends an attempt whose worker or node is gone: LOST if it began, handed
+/// back (no retry budget spent) if it was still waiting behind another.
+void end_orphaned(scheduler_actor_t* self, live_task& t, const std::string& message,
+                  const std::string& reason) {
+  if (!t.began) {
+    end_attempt(self, t, task_state::queued, "", "",
+                {{"reason", "never began: " + reason}, {"handback", "gone_before_start"},
+                 {"node", t.rec.node}});
+    return;
+  }
+  json err = {{"kind", lost_kind}, {"ancestors", json::array()}, {"message", message}};
+  end_attempt(self, t, task_state::lost, "", err.dump(),
+              {{"reason", reason}, {"node", t.rec.node}});
+}
+
 void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
   auto& st = self->state;
+  if (msg.began.task_id != 0)
+    mark_began(st, msg.began);
   auto i = st.tasks.find(msg.task_id);
   if (i == st.tasks.end() || i->second.rec.state != task_state::running
       || i->second.rec.attempt != msg.attempt
@@ -810,14 +839,9 @@ void declare_dead(scheduler_actor_t* self, node_entry& n, const std::string& rea
   for (auto& kv : st.tasks)
     if (kv.second.rec.state == task_state::running && kv.second.rec.node == n.info.id)
       lost.push_back(kv.first);
-  for (auto id : lost) {
-    auto& t = st.tasks.at(id);
-    json err = {{"kind", lost_kind},
-                {"ancestors", json::array()},
-                {"message", "node " + n.info.id + " is gone: " + reason}};
-    end_attempt(self, t, task_state::lost, "", err.dump(),
-                {{"reason", "node dead: " + reason}, {"node", n.info.id}});
-  }
+  for (auto id : lost)
+    end_orphaned(self, st.tasks.at(id), "node " + n.info.id + " is gone: " + reason,
+                 "node dead: " + reason);
   forget_slots_of(st, n.info.id);
 }
 
@@ -900,13 +924,8 @@ void on_down(scheduler_actor_t* self, caf::down_msg& d) {
       auto w = i->first;
       st.local_workers.erase(w);
       for (auto& kv : st.tasks)
-        if (kv.second.rec.state == task_state::running && kv.second.worker == w) {
-          json err = {{"kind", lost_kind},
-                      {"ancestors", json::array()},
-                      {"message", "worker unreachable"}};
-          end_attempt(self, kv.second, task_state::lost, "", err.dump(),
-                      {{"reason", "worker unreachable"}, {"node", kv.second.rec.node}});
-        }
+        if (kv.second.rec.state == task_state::running && kv.second.worker == w)
+          end_orphaned(self, kv.second, "worker unreachable", "worker unreachable");
       st.slots.erase(w);
       return;
     }
@@ -1069,6 +1088,8 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         if (i == st.tasks.end() || i->second.rec.attempt != ev.attempt
             || i->second.rec.lease_epoch != ev.lease_epoch)
           return;
+        if (ev.kind == "began")
+          i->second.began = true;
         if (ev.kind == "checkpoint") {
           i->second.checkpoint = ev.data;
           journal_store::batch b;

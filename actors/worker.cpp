@@ -154,7 +154,8 @@ bool start_child(worker_actor_t* self) {
 
 /// Reports the end of attempt `d` to the scheduler.
 void report(worker_actor_t* self, const dispatch_msg& d, task_state outcome,
-            const json& result, const json& error, json detail) {
+            const json& result, const json& error, json detail,
+            attempt_ref began = {}) {
   auto& st = self->state;
   detail["node"] = st.cfg.node;
   detail["worker"] = st.cfg.index;
@@ -168,6 +169,7 @@ void report(worker_actor_t* self, const dispatch_msg& d, task_state outcome,
   msg.result = result.is_null() ? "" : result.dump();
   msg.error = error.is_null() ? "" : error.dump();
   msg.detail = detail.dump();
+  msg.began = began;
   self->send(st.cfg.scheduler, std::move(msg));
 }
 
@@ -207,14 +209,23 @@ void run(worker_actor_t* self, dispatch_msg d) {
                   {"last_attempt", st.current.last_attempt}});
 }
 
-/// Starts the next prefetched attempt when the process is free.
-void run_next(worker_actor_t* self) {
+/// Starts the next waiting attempt when the process is free. Returns it when
+/// it was dispatched as prefetched (the head must learn that it began);
+/// with `tell`, sends that at once.
+attempt_ref run_next(worker_actor_t* self, bool tell = true) {
   auto& st = self->state;
   if (st.has_attempt || !st.child_ready || st.pending.empty() || st.stopping)
-    return;
+    return {};
   auto d = std::move(st.pending.front().first);
   st.pending.pop_front();
+  attempt_ref began;
+  if (d.prefetched)
+    began = {d.task_id, d.attempt, d.lease_epoch};
   run(self, std::move(d));
+  if (tell && began.task_id != 0)
+    self->send(st.cfg.scheduler, event_atom::value,
+               attempt_event_msg{began.task_id, began.attempt, began.lease_epoch, "began", ""});
+  return tell ? attempt_ref{} : began;
 }
 
 void kill_child(worker_actor_t* self, kill_reason why) {
@@ -262,9 +273,13 @@ void on_line(worker_actor_t* self, const std::string& line) {
     auto state = outcome == "succeeded"   ? task_state::succeeded
                  : outcome == "cancelled" ? task_state::cancelled
                                           : task_state::failed;
-    send_done(self, state, msg.value("result", json{}),
-              msg.value("error", json{}), json::object());
-    run_next(self);
+    // The next attempt starts before the result goes out, which then also
+    // tells the head that it began (no extra message on the hot path).
+    auto done = std::move(st.current);
+    st.has_attempt = false;
+    auto began = run_next(self, false);
+    report(self, done, state, msg.value("result", json{}), msg.value("error", json{}),
+           json::object(), began);
   } else if ((op == "progress" || op == "checkpoint") && matches) {
     st.last_progress = now();
     attempt_event_msg ev{st.current.task_id, st.current.attempt,

@@ -45,6 +45,7 @@ void register_protocol(caf::actor_system_config& cfg) {
   cfg.add_message_type<manual_retry_msg>("taskrt::manual_retry_msg");
   cfg.add_message_type<head_status>("taskrt::head_status");
   cfg.add_message_type<dispatch_msg>("taskrt::dispatch_msg");
+  cfg.add_message_type<attempt_ref>("taskrt::attempt_ref");
   cfg.add_message_type<attempt_done_msg>("taskrt::attempt_done_msg");
   cfg.add_message_type<attempt_event_msg>("taskrt::attempt_event_msg");
   cfg.add_message_type<worker_info>("taskrt::worker_info");

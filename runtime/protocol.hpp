@@ -106,6 +106,17 @@ struct dispatch_msg {
   bool last_attempt = false;
   double time_limit_s = 0;
   double stuck_timeout_s = 300;
+  /// Sent while the worker had another attempt: it reports when this one
+  /// begins, so an attempt that never began is handed back, not LOST, if
+  /// its node dies.
+  bool prefetched = false;
+};
+
+/// One attempt of one task under one lease; task_id 0: none.
+struct attempt_ref {
+  int64_t task_id = 0;
+  int32_t attempt = 0;
+  int64_t lease_epoch = 0;
 };
 
 /// Worker → scheduler: an attempt ended. `outcome` is SUCCEEDED, FAILED,
@@ -118,14 +129,16 @@ struct attempt_done_msg {
   std::string result; ///< JSON text
   std::string error;  ///< JSON text of an error_info
   std::string detail; ///< JSON object: node, pid, signal, reason
+  attempt_ref began;  ///< the prefetched attempt the worker began right after
 };
 
-/// Worker → scheduler: progress or a checkpoint of a running attempt.
+/// Worker → scheduler: progress or a checkpoint of a running attempt, or
+/// that a prefetched attempt began.
 struct attempt_event_msg {
   int64_t task_id = 0;
   int32_t attempt = 0;
   int64_t lease_epoch = 0;
-  std::string kind; ///< "progress" or "checkpoint"
+  std::string kind; ///< "progress", "checkpoint" or "began"
   std::string data; ///< JSON text
 };
 
@@ -201,13 +214,20 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatch_msg& x) {
   return f(caf::meta::type_name("taskrt::dispatch_msg"), x.task_id, x.attempt,
            x.lease_epoch, x.name, x.args, x.checkpoint, x.last_attempt,
-           x.time_limit_s, x.stuck_timeout_s);
+           x.time_limit_s, x.stuck_timeout_s, x.prefetched);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_ref& x) {
+  return f(caf::meta::type_name("taskrt::attempt_ref"), x.task_id, x.attempt,
+           x.lease_epoch);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, attempt_done_msg& x) {
   return f(caf::meta::type_name("taskrt::attempt_done_msg"), x.task_id,
-           x.attempt, x.lease_epoch, x.outcome, x.result, x.error, x.detail);
+           x.attempt, x.lease_epoch, x.outcome, x.result, x.error, x.detail,
+           x.began);
 }
 
 template <class Inspector>

@@ -31,10 +31,11 @@ struct node_process {
   int pid = -1;
   std::string log;
 
-  node_process(const std::string& address, const std::string& id, const std::string& dir) {
+  node_process(const std::string& address, const std::string& id, const std::string& dir,
+               int workers = 2) {
     log = dir + "/" + id + ".log";
-    std::vector<std::string> args{taskrt_bin(), "start", "--address", address,
-                                  "--workers", "2", "--node-id", id};
+    std::vector<std::string> args{taskrt_bin(), "start", "--address", address, "--workers",
+                                  std::to_string(workers), "--node-id", id};
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());
@@ -308,4 +309,49 @@ TEST_CASE("SIGTERM drains a worker node - its attempts finish - none LOST - the 
     for (auto& e : store.events(id))
       CHECK(e.kind != "lose");
   }
+}
+
+TEST_CASE("kill -9 of a node: its attempt that began ends LOST - the prefetched one is handed back",
+          "[e2e][cluster]") {
+  auto dsn = fresh_schema_dsn("e2e_prefetch_kill");
+  head_process head{dsn, {"--workers", "0"}};
+  node_process n1{head.address(), "n1", head.data_dir(), 1};
+  node_process n2{head.address(), "n2", head.data_dir(), 1};
+  auto& c = head.connect();
+  REQUIRE(eventually([&] { auto s = c.status(); return s && s->workers == 2; }, 20'000));
+  // A stream of 80 ms tasks: each slot runs one and holds the next
+  // (prefetched; it waits less than the 0.1 s that would hand it back).
+  // max_attempts 1: an attempt that ends LOST ends its task.
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 40; ++i) {
+    task_spec s;
+    s.name = "sleep";
+    s.args = json{{"ms", 80}}.dump();
+    s.policy = R"({"max_attempts":1})";
+    auto id = c.submit(s);
+    REQUIRE(id);
+    ids.push_back(*id);
+  }
+  journal_store store{dsn};
+  REQUIRE(eventually([&] {
+    int on_n1 = 0;
+    for (auto& t : store.list_tasks({}))
+      on_n1 += t.state == task_state::running && t.node == "n1";
+    return on_n1 == 2; // one running, one prefetched
+  }, 20'000));
+  n1.kill9();
+  int lost = 0, handed_back = 0;
+  for (auto id : ids) {
+    REQUIRE(eventually([&] { return is_terminal(store.get_task(id)->state); }, 30'000));
+    auto rec = store.get_task(id);
+    lost += rec->state == task_state::lost;
+    if (rec->state != task_state::lost)
+      CHECK(rec->state == task_state::succeeded);
+    for (auto& e : store.events(id))
+      if (e.kind == "requeue" && json::parse(e.detail)["handback"] == "gone_before_start")
+        ++handed_back;
+  }
+  // n1 had one worker: at most one of its attempts had begun.
+  CHECK(lost <= 1);
+  CHECK(handed_back >= 1);
 }
