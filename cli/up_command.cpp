@@ -100,7 +100,17 @@ private:
     const auto& head = rec_.processes.front();
     std::fprintf(stderr, "up: starting the head (pid %d, log %s)\n", head.proc.pid,
                  head.log.c_str());
+    const auto waiting_since = clock_type::now();
+    double next_note = 5;
     while (clock_type::now() < deadline_) {
+      if (seconds_since(waiting_since) >= next_note) {
+        std::fprintf(stderr, "up: still waiting for the head to listen (%.0f s of %.0f%s)\n",
+                     next_note, o_.timeout_s,
+                     o_.db.empty() && !std::getenv("TASKRT_DATABASE_URL")
+                       ? "; a first start sets up the embedded Postgres"
+                       : "");
+        next_note += 5;
+      }
       std::string how;
       if (child_exited(head.proc.pid, how))
         return abort_up("the head exited during start (" + how + ")", {head});
@@ -144,6 +154,8 @@ private:
       return abort_up("cannot reach the head: " + c.connect_error(), {rec_.processes.front()});
     std::set<std::string> alive;
     size_t reported = 0;
+    const auto waiting_since = clock_type::now();
+    double next_note = 5;
     while (clock_type::now() < deadline_) {
       for (const auto& p : rec_.processes) {
         std::string how;
@@ -172,6 +184,13 @@ private:
       }
       if (missing.empty())
         return ok;
+      if (seconds_since(waiting_since) >= next_note) {
+        std::string names;
+        for (const auto& p : missing)
+          names += (names.empty() ? "" : ", ") + p.id;
+        std::fprintf(stderr, "up: still waiting for %s (%.0f s)\n", names.c_str(), next_note);
+        next_note += 5;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       if (clock_type::now() >= deadline_) {
         std::string names;
