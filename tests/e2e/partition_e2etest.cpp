@@ -204,7 +204,7 @@ TEST_CASE("network partition of a worker node - LOST and retried on the other no
   }, 20'000));
   // b's short attempt (3 s) has finished on b by now: its result waits there.
   std::this_thread::sleep_for(std::chrono::milliseconds(
-    static_cast<int64_t>(std::max(0.0, 4500 - ms_since(cut)))));
+    static_cast<int64_t>(std::max(0.0, 5000 - ms_since(cut)))));
   net->heal();
   const auto healed = clock_type::now();
   REQUIRE(eventually([&] { return node_state(c, "b") == "ALIVE"; }, 30'000));
