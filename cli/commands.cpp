@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include "cli/cluster_commands.hpp"
 #include "cli/inspect_commands.hpp"
 #include "cli/runtime_commands.hpp"
 #include "cli/tasks_command.hpp"
@@ -9,6 +10,8 @@ namespace taskrt::cli {
 void add_all_commands(CLI::App& app, cli_env& env) {
   add_start_command(app, env);
   add_stop_command(app, env);
+  add_up_command(app, env);
+  add_down_command(app, env);
   add_submit_command(app, env);
   add_status_command(app, env);
   add_nodes_command(app, env);

@@ -23,13 +23,13 @@ void add_nodes_command(CLI::App& app, cli_env& env) {
   auto state = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("nodes", "The node registry as journaled in Postgres");
   cmd->footer(R"(Reads the nodes table (works while the head is down): each node's state as
-last journaled (ALIVE, SUSPECT, DEAD, DRAINING), slots, running attempts and
+last journaled (ALIVE, SUSPECT, DEAD, DRAINING, LEFT), slots, running attempts and
 last heartbeat.
 Examples:
   taskrt nodes
   taskrt nodes --state ALIVE -o json)");
   cmd->add_option("--state", *state, "Only nodes in these states (comma-separated)")
-    ->delimiter(',')->check(CLI::IsMember({"ALIVE", "SUSPECT", "DEAD", "DRAINING"}, CLI::ignore_case));
+    ->delimiter(',')->check(CLI::IsMember({"ALIVE", "SUSPECT", "DEAD", "DRAINING", "LEFT"}, CLI::ignore_case));
   add_output_option(cmd, o->output);
   add_db_options(cmd, *o);
   cmd->callback([&env, o, state] {

@@ -66,6 +66,15 @@ TEST_CASE("bad arguments: exit 2 with one line on stderr", "[cli]") {
     {"status", "-o", "xml"},
     {"nodes", "--state", "WEIRD"},
     {"nodes", "-o", "xml"},
+    {"up", "--nodes", "-1"},
+    {"up", "--nodes", "many"},
+    {"up", "--workers", "0"},
+    {"up", "--port", "70000"},
+    {"up", "--timeout", "0"},
+    {"up", "-o", "xml"},
+    {"up", "extra"},
+    {"down", "--timeout", "-5"},
+    {"down", "--bogus"},
     {"bogus"},
   };
   for (const auto& c : cases)
@@ -76,7 +85,7 @@ TEST_CASE("every command has --help with examples", "[cli]") {
   for (const auto& c : std::vector<std::vector<std::string>>{
          {"tasks", "list"}, {"tasks", "describe"}, {"tasks", "events"}, {"tasks", "watch"},
          {"tasks", "wait"}, {"tasks", "retry"}, {"tasks", "cancel"}, {"tasks", "purge"},
-         {"summary"}, {"status"}, {"nodes"}}) {
+         {"summary"}, {"status"}, {"nodes"}, {"up"}, {"down"}}) {
     auto args = c;
     args.push_back("--help");
     auto r = run_cli(args);

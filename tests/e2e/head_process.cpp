@@ -127,6 +127,7 @@ void head_process::start() {
       auto j = nlohmann::json::parse(f, nullptr, false);
       if (j.is_object()) {
         port_ = j.value("port", uint16_t{0});
+        host_ = j.value("host", "127.0.0.1");
         return;
       }
     }
@@ -171,7 +172,7 @@ int head_process::terminate(int timeout_s) {
 
 client& head_process::connect() {
   if (!client_) {
-    client_ = std::make_unique<client>("127.0.0.1", port_);
+    client_ = std::make_unique<client>(host_, port_);
     if (!client_->connected())
       throw std::runtime_error(client_->connect_error());
   }
@@ -179,7 +180,7 @@ client& head_process::connect() {
 }
 
 std::string head_process::address() const {
-  return "127.0.0.1:" + std::to_string(port_);
+  return host_ + ":" + std::to_string(port_);
 }
 
 std::string head_process::log() const {

@@ -47,7 +47,8 @@ public:
   /// A blocking client connected to the head (reconnects after restart()).
   client& connect();
 
-  /// "127.0.0.1:PORT"
+  /// "HOST:PORT" as the head wrote it to its state file (127.0.0.1 unless
+  /// started with --host).
   std::string address() const;
 
   /// The data dir (state file, head log).
@@ -67,6 +68,7 @@ private:
   std::string dir_;
   int pid_ = -1;
   uint16_t port_ = 0;
+  std::string host_ = "127.0.0.1";
   std::unique_ptr<client> client_;
 };
 
