@@ -242,6 +242,7 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   d.time_limit_s = r.time_limit_s;
   d.stuck_timeout_s = st.cfg.stuck_timeout_s;
   d.prefetched = !t.began;
+  d.task_attempt = r.attempt - r.unstarted;
   self->send(w, std::move(d));
 }
 
@@ -381,9 +382,12 @@ void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
   auto tr = make_transition(t.rec, kinds.at(outcome), task_state::running,
                             t.rec.attempt);
   if (outcome == task_state::queued) {
-    // Handed back unstarted: the next attempt number is used, but the retry
-    // budget (attempt - retry_base) is not spent.
+    // Handed back: the next attempt gets a new number, but the retry budget
+    // (attempt - retry_base) is not spent; one that never began ("handback"
+    // says why) is not counted as a try either (task_attempt).
     tr.retry_base = ++t.rec.retry_base;
+    if (detail.contains("handback"))
+      tr.unstarted = ++t.rec.unstarted;
   }
   t.rec.state = outcome;
   if (outcome == task_state::succeeded)

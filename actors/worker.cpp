@@ -159,7 +159,7 @@ void report(worker_actor_t* self, const dispatch_msg& d, task_state outcome,
   auto& st = self->state;
   detail["node"] = st.cfg.node;
   detail["worker"] = st.cfg.index;
-  if (!detail.contains("pid"))
+  if (!detail.contains("pid") && st.pid > 0)
     detail["pid"] = st.pid;
   attempt_done_msg msg;
   msg.task_id = d.task_id;
@@ -202,6 +202,7 @@ void run(worker_actor_t* self, dispatch_msg d) {
   write_line(st, {{"op", "run"},
                   {"task_id", st.current.task_id},
                   {"attempt", st.current.attempt},
+                  {"task_attempt", st.current.task_attempt},
                   {"lease_epoch", st.current.lease_epoch},
                   {"name", st.current.name},
                   {"args", st.current.args},

@@ -67,7 +67,9 @@ public:
 
   int64_t task_id() const override { return run_.at("task_id").get<int64_t>(); }
 
-  int32_t attempt() const override { return run_.at("attempt").get<int32_t>(); }
+  int32_t attempt() const override {
+    return run_.value("task_attempt", lease_attempt());
+  }
 
   bool is_last_attempt() const override {
     return run_.value("last_attempt", false);
@@ -114,10 +116,13 @@ public:
   }
 
 private:
+  /// The attempt number of the lease (what the worker actor matches on).
+  int32_t lease_attempt() const { return run_.at("attempt").get<int32_t>(); }
+
   json envelope(const char* op, const json& data) const {
     return {{"op", op},
             {"task_id", task_id()},
-            {"attempt", attempt()},
+            {"attempt", lease_attempt()},
             {"lease_epoch", run_.value("lease_epoch", int64_t{0})},
             {"data", data}};
   }

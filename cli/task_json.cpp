@@ -109,6 +109,7 @@ json task_detail_json(const task_record& t, const std::vector<event_row>& events
   j["result"] = parse_or_null(t.result);
   j["last_error"] = parse_or_null(t.last_error);
   j["retry_base"] = t.retry_base;
+  j["unstarted"] = t.unstarted;
   j["time_limit_s"] = t.time_limit_s;
   j["parent_id"] = t.parent_id == 0 ? json(nullptr) : json(t.parent_id);
   json evs = json::array();

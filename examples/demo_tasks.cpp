@@ -45,7 +45,7 @@ json sleep_task(task_context& ctx, const json& args) {
       last_progress = std::chrono::steady_clock::now();
     }
   }
-  return {{"slept_ms", ms}};
+  return {{"slept_ms", ms}, {"attempt", ctx.attempt()}};
 }
 
 json fail(task_context& ctx, const json& args) {

@@ -68,6 +68,7 @@ public:
     std::optional<std::string> queue;
     std::optional<std::string> lock; ///< "" clears the lock
     std::optional<int32_t> retry_base;
+    std::optional<int32_t> unstarted;
     std::string node;   ///< empty: unchanged
     std::string result; ///< JSON text; empty: unchanged
     std::string error;  ///< JSON text of error_info; empty: unchanged

@@ -110,6 +110,9 @@ struct dispatch_msg {
   /// begins, so an attempt that never began is handed back, not LOST, if
   /// its node dies.
   bool prefetched = false;
+  /// The attempt number the task sees: attempts handed back before they
+  /// began are not counted (`attempt` counts every lease, for fencing).
+  int32_t task_attempt = 0;
 };
 
 /// One attempt of one task under one lease; task_id 0: none.
@@ -214,7 +217,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatch_msg& x) {
   return f(caf::meta::type_name("taskrt::dispatch_msg"), x.task_id, x.attempt,
            x.lease_epoch, x.name, x.args, x.checkpoint, x.last_attempt,
-           x.time_limit_s, x.stuck_timeout_s, x.prefetched);
+           x.time_limit_s, x.stuck_timeout_s, x.prefetched, x.task_attempt);
 }
 
 template <class Inspector>

@@ -38,6 +38,7 @@ struct task_record {
   task_state state = task_state::queued;
   int32_t attempt = 0;       ///< attempts started so far (0 before the first)
   int32_t retry_base = 0;    ///< attempts before the current retry budget
+  int32_t unstarted = 0;     ///< attempts handed back before they began
   int64_t lease_epoch = 0;   ///< grows on every start; fences stale results
   std::string policy;        ///< the resolved retry policy JSON
   int64_t run_at_us = 0;

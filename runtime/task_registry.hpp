@@ -22,7 +22,8 @@ public:
   /// The id of the task.
   virtual int64_t task_id() const = 0;
 
-  /// The attempt number (1 for the first; numbers only grow).
+  /// The attempt number (1 for the first; numbers only grow, also across a
+  /// manual retry; an attempt handed back before it began is not counted).
   virtual int32_t attempt() const = 0;
 
   /// True when a failure of this attempt would not be retried (retry count

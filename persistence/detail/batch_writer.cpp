@@ -86,7 +86,7 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
                  const std::vector<size_t>& round, std::vector<bool>& applied) {
   array_literal idx, task_id, kind, exp_state, exp_attempt, new_state,
     new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,
-    retry_base, node, result, error, detail, at;
+    retry_base, unstarted, node, result, error, detail, at;
   for (auto i : round) {
     const auto& t = items[i];
     idx.add(static_cast<int64_t>(i));
@@ -115,6 +115,10 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
       retry_base.add(int64_t{*t.retry_base});
     else
       retry_base.add_null();
+    if (t.unstarted)
+      unstarted.add(int64_t{*t.unstarted});
+    else
+      unstarted.add_null();
     node.add_or_null(t.node);
     result.add_or_null(t.result);
     error.add_or_null(t.error);
@@ -133,12 +137,13 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
       + ", " + run_at.sql(tx, "timestamptz") + ", " + priority.sql(tx, "integer")
       + ", " + queue.sql(tx, "text") + ", " + lock_set.sql(tx, "boolean") + ", "
       + lock.sql(tx, "text") + ", " + retry_base.sql(tx, "integer") + ", "
+      + unstarted.sql(tx, "integer") + ", "
       + node.sql(tx, "text") + ", " + result.sql(tx, "jsonb") + ", "
       + error.sql(tx, "jsonb") + ", " + detail.sql(tx, "jsonb") + ", "
       + at.sql(tx, "timestamptz")
       + ") AS v(idx, task_id, kind, exp_state, exp_attempt, new_state,"
         " new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,"
-        " retry_base, node, result, error, detail, at)),"
+        " retry_base, unstarted, node, result, error, detail, at)),"
         " upd AS (UPDATE tasks t SET state = v.new_state,"
         " attempt = v.new_attempt, lease_epoch = v.lease_epoch,"
         " run_at = coalesce(v.run_at, t.run_at),"
@@ -146,6 +151,7 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
         " queue = coalesce(v.queue, t.queue),"
         " lock = CASE WHEN v.lock_set THEN nullif(v.lock, '') ELSE t.lock END,"
         " retry_base = coalesce(v.retry_base, t.retry_base),"
+        " unstarted = coalesce(v.unstarted, t.unstarted),"
         " node = coalesce(v.node, t.node),"
         " result = coalesce(v.result, t.result),"
         " last_error = coalesce(v.error, t.last_error),"

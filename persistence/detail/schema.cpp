@@ -84,6 +84,11 @@ ALTER TABLE nodes DROP CONSTRAINT nodes_state_check;
 ALTER TABLE nodes ADD CONSTRAINT nodes_state_check
   CHECK (state IN ('ALIVE','SUSPECT','DEAD','DRAINING','LEFT'));
 )sql"},
+  // Attempts handed back before they began (prefetched behind a long one, on
+  // a node that died, ...): journaled as attempts, not counted as tries.
+  {3, R"sql(
+ALTER TABLE tasks ADD COLUMN unstarted integer NOT NULL DEFAULT 0;
+)sql"},
 };
 
 } // namespace

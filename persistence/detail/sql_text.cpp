@@ -55,7 +55,7 @@ std::string int_or_null(const std::optional<int32_t>& v) {
 const std::string& task_columns() {
   static const std::string cols
     = "id, name, args::text AS args, queue, priority, lock, state, attempt,"
-      " retry_base, lease_epoch, policy::text AS policy, "
+      " retry_base, unstarted, lease_epoch, policy::text AS policy, "
       + us_of("run_at") + " AS run_at_us, time_limit_s, node,"
       " result::text AS result, last_error::text AS last_error, parent_id, "
       + us_of("created_at") + " AS created_us, " + us_of("updated_at")
@@ -74,6 +74,7 @@ task_record task_from_row(const pqxx::row& r) {
   t.state = state_at(r, "state");
   t.attempt = r["attempt"].as<int32_t>();
   t.retry_base = r["retry_base"].as<int32_t>();
+  t.unstarted = r["unstarted"].as<int32_t>();
   t.lease_epoch = r["lease_epoch"].as<int64_t>();
   t.policy = text_at(r, "policy");
   t.run_at_us = r["run_at_us"].as<int64_t>();

@@ -336,7 +336,10 @@ TEST_CASE("prefetch: an attempt waiting behind a long one is handed back - runs 
     auto rec = store.get_task(id);
     REQUIRE(rec);
     CHECK(rec->retry_base == requeues);
+    CHECK(rec->unstarted == requeues);
     CHECK(rec->attempt - rec->retry_base == 1);
+    // The task itself saw attempt 1: hand-backs are not tries.
+    CHECK(json::parse(await(c, id).result)["attempt"] == 1);
     auto* done = find_event(evs, "succeed", rec->attempt);
     REQUIRE(done);
     CHECK(done->at_us < long_end);
