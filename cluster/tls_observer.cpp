@@ -18,8 +18,8 @@ namespace taskrt {
 
 namespace {
 
-/// Index of the per-connection mark (SSL ex_data): established or reported.
-int mark_index = -1;
+/// Index of the per-connection conn_info (SSL ex_data).
+int info_index = -1;
 
 std::mutex failures_mtx;
 std::deque<tls_failure> outgoing_failures; ///< the latest few, newest last
@@ -89,16 +89,33 @@ std::string reason_of(const SSL* ssl, int where, int ret) {
   return out.empty() ? "the connection closed during the handshake" : out;
 }
 
-/// Per-connection marks kept in the SSL's ex_data slot.
-void* const established_mark = reinterpret_cast<void*>(1);
-void* const reported_mark = reinterpret_cast<void*>(2);
+/// What the observer keeps per connection (SSL ex_data, freed with the SSL).
+struct conn_info {
+  std::string peer;   ///< taken at the first callback, while the socket is connected
+  uint16_t peer_port = 0;
+  bool established = false;
+  bool reported = false;
+};
 
-void* mark_of(const SSL* ssl) {
-  return SSL_get_ex_data(ssl, mark_index);
+/// The connection's info, made at the first callback.
+conn_info& info_of(const SSL* ssl) {
+  auto* info = static_cast<conn_info*>(SSL_get_ex_data(ssl, info_index));
+  if (!info) {
+    info = new conn_info;
+    info->peer = peer_of(ssl, info->peer_port);
+    if (SSL_set_ex_data(const_cast<SSL*>(ssl), info_index, info) != 1) {
+      delete info;
+      thread_local conn_info unattached; // out of memory: report without dedup
+      unattached = conn_info{};
+      return unattached;
+    }
+  }
+  return *info;
 }
 
-void set_mark(const SSL* ssl, void* mark) {
-  SSL_set_ex_data(const_cast<SSL*>(ssl), mark_index, mark);
+/// Called by OpenSSL in SSL_free.
+void free_info(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<conn_info*>(ptr);
 }
 
 /// True when OpenSSL put the connection into its error state (a fatal
@@ -109,24 +126,26 @@ bool in_error(const SSL* ssl) {
 }
 
 void report(const SSL* ssl, int where, int ret) {
-  if (mark_of(ssl) == reported_mark)
+  auto& info = info_of(ssl);
+  if (info.reported)
     return; // one report per connection: the first cause is the real one
   const bool incoming = SSL_is_server(ssl) == 1;
   // A connection that completed its handshake and fails later was closed,
   // not refused (OpenSSL 3 treats a peer closing without close_notify as a
   // fatal error; CAF closes sockets that way).
-  if (incoming && mark_of(ssl) == established_mark)
+  if (incoming && info.established)
     return;
-  set_mark(ssl, reported_mark);
+  info.reported = true;
   tls_failure f;
   f.incoming = incoming;
-  f.peer = peer_of(ssl, f.peer_port);
+  f.peer = info.peer;
+  f.peer_port = info.peer_port;
   f.reason = reason_of(ssl, where, ret);
   f.at = std::chrono::steady_clock::now();
   if (f.incoming) {
-    ++refused;
     spdlog::warn("refused TLS connection from {}: {}", f.peer.empty() ? "an unknown peer" : f.peer,
                  f.reason);
+    ++refused; // after the log line: whoever sees the count can find the line
     return;
   }
   std::lock_guard<std::mutex> guard{failures_mtx};
@@ -136,6 +155,7 @@ void report(const SSL* ssl, int where, int ret) {
 }
 
 void on_info(const SSL* ssl, int where, int ret) {
+  auto& info = info_of(ssl);
   if (where & SSL_CB_ALERT) {
     // ret = (level << 8) | description; only fatal alerts end a connection
     // (close_notify is a warning). A client reports fatal alerts even after
@@ -147,11 +167,9 @@ void on_info(const SSL* ssl, int where, int ret) {
     return;
   }
   if (where & SSL_CB_HANDSHAKE_DONE) {
-    if (SSL_is_server(ssl) == 1 && mark_of(ssl) == nullptr) {
-      set_mark(ssl, established_mark);
-      uint16_t port = 0;
-      auto peer = peer_of(ssl, port);
-      spdlog::info("TLS connection from {} authenticated as '{}'", peer, peer_cn(ssl));
+    if (SSL_is_server(ssl) == 1 && !info.established && !info.reported) {
+      info.established = true;
+      spdlog::info("TLS connection from {} authenticated as '{}'", info.peer, peer_cn(ssl));
     }
     return;
   }
@@ -176,10 +194,10 @@ bool install_tls_observer() {
   static std::once_flag once;
   std::call_once(once, [] {
     OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr);
-    mark_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    info_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_info);
     const int ctx_index
       = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, nullptr, on_new_ctx, nullptr, nullptr);
-    if (mark_index < 0 || ctx_index < 0)
+    if (info_index < 0 || ctx_index < 0)
       return;
     SSL_CTX* probe = SSL_CTX_new(TLS_method());
     installed_ok = probe && SSL_CTX_get_info_callback(probe) == on_info;

@@ -13,9 +13,11 @@
 /// inside SSL_CTX_new for every context, CAF's included, and it installs an
 /// info callback (SSL_CTX_set_info_callback) that CAF never overrides. The
 /// info callback sees alerts sent and received and the end of each
-/// handshake step, and reads the verification result and the peer address
-/// (getpeername on SSL_get_fd). install_tls_observer() checks on a fresh
-/// context that the callback was attached.
+/// handshake step, and reads the verification result; the peer address
+/// (getpeername on SSL_get_fd) is taken at the connection's first callback,
+/// before a refused peer can close the socket, and kept in the SSL's
+/// ex_data. install_tls_observer() checks on a fresh context that the
+/// callback was attached.
 ///
 /// Incoming connections (this process accepted them: the head) that fail
 /// are logged with spdlog::warn, with the peer address and the reason, once

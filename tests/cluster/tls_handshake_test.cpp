@@ -117,7 +117,7 @@ TEST_CASE("tls - the head accepts its CA's certificates and logs every refused h
                                     + std::to_string(*port) + " failed")
                       && Catch::Contains("certificate verify failed"));
     CHECK(eventually([&] { return refused_tls_handshakes() > before; }));
-    CHECK(log_count("refused TLS connection from 127.0.0.1:") > 0);
+    CHECK(eventually([] { return log_count("refused TLS connection from 127.0.0.1:") > 0; }));
   }
 
   SECTION("a client that trusts the CA but presents another CA's certificate is refused "
