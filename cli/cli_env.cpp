@@ -2,6 +2,8 @@
 
 #include "cluster/head_node.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -60,6 +62,49 @@ bool split_address(const std::string& addr, std::string& host, uint16_t& port) {
     return false;
   }
   return true;
+}
+
+void add_tls_options(CLI::App* cmd, tls_flags& f) {
+  cmd->add_option("--tls-dir", f.dir,
+                  "Mutual TLS with the certificates in DIR (`taskrt certs generate`; "
+                  "default: $TASKRT_TLS_DIR, else [openssl] tls-dir of --config)");
+  cmd->add_option("--tls-name", f.name,
+                  "Identity in the TLS dir (NAME.pem/NAME.key; default: by role)");
+}
+
+tls_options resolve_tls_options(const tls_flags& f, const cli_env& env) {
+  const auto from_env = tls_options_from_env();
+  auto first = [](const std::string& a, const std::string& b, const std::string& c) {
+    return !a.empty() ? a : !b.empty() ? b : c;
+  };
+  return {first(f.dir, from_env.dir, env.config_tls.dir),
+          first(f.name, from_env.name, env.config_tls.name)};
+}
+
+tls_options read_config_tls(const std::string& path) {
+  tls_options out;
+  CLI::ConfigTOML reader;
+  for (const auto& item : reader.from_file(path)) {
+    if (item.parents.size() != 1 || item.parents.front() != "openssl")
+      continue;
+    if (item.name == "++" || item.name == "--")
+      continue;
+    const auto value = item.inputs.empty() ? std::string{} : item.inputs.front();
+    if (item.name == "tls-dir" || item.name == "tls_dir")
+      out.dir = value;
+    else if (item.name == "tls-name" || item.name == "tls_name")
+      out.name = value;
+    else
+      throw std::runtime_error(path + ": [openssl] " + item.name
+                               + " is not a taskrt setting (use tls-dir and tls-name)");
+  }
+  // A relative tls-dir is relative to the config file, not to the caller.
+  if (!out.dir.empty() && out.dir.front() != '/') {
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos)
+      out.dir = path.substr(0, slash + 1) + out.dir;
+  }
+  return out;
 }
 
 std::string origin() {

@@ -2,6 +2,7 @@
 /// What every command of the `taskrt` binary shares: the registered tasks and
 /// strategies, the exit code, and how to find the head and the database.
 
+#include "cluster/tls.hpp"
 #include "runtime/retry_policy.hpp"
 #include "runtime/task_registry.hpp"
 
@@ -20,7 +21,27 @@ struct cli_env {
   strategy_registry strategies;
   int exit_code = ok;
   std::string exe; ///< this binary, re-executed for worker processes
+  tls_options config_tls; ///< [openssl] tls-dir / tls-name of the --config file
 };
+
+/// The TLS options of one command: --tls-dir, --tls-name.
+struct tls_flags {
+  std::string dir;
+  std::string name;
+};
+
+/// Adds --tls-dir and --tls-name to `cmd`.
+void add_tls_options(CLI::App* cmd, tls_flags& f);
+
+/// The TLS options in effect, each of dir and name from the first that sets
+/// it: the flags (or the command's section of the --config file),
+/// $TASKRT_TLS_DIR / $TASKRT_TLS_NAME, the [openssl] section of the --config
+/// file. An empty dir: no TLS.
+tls_options resolve_tls_options(const tls_flags& f, const cli_env& env);
+
+/// Reads the [openssl] section (tls-dir, tls-name) of an INI/TOML config
+/// file; throws std::runtime_error on other keys in that section.
+tls_options read_config_tls(const std::string& path);
 
 /// Prints "taskrt: MESSAGE" on stderr and returns `code`.
 int fail(int code, const std::string& message);

@@ -1,5 +1,9 @@
 #include "cli/cli_store.hpp"
 
+#include "cluster/head_node.hpp"
+
+#include <cstdlib>
+
 namespace taskrt::cli {
 
 void add_db_options(CLI::App* cmd, common_opts& o) {
@@ -10,6 +14,7 @@ void add_db_options(CLI::App* cmd, common_opts& o) {
 void add_head_options(CLI::App* cmd, common_opts& o) {
   cmd->add_option("--address", o.address, "Head HOST:PORT (default: $TASKRT_ADDRESS, else the state file)");
   cmd->add_option("--data-dir", o.data_dir, "Where the head's state file is");
+  add_tls_options(cmd, o.tls);
 }
 
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) {
@@ -31,21 +36,41 @@ std::string head_address(const common_opts& o) {
   return resolve_address(o.address, o.data_dir);
 }
 
-std::unique_ptr<client> open_head(const common_opts& o, int& exit_code) {
-  auto addr = head_address(o);
+std::unique_ptr<client> connect_to_head(const std::string& address_flag,
+                                        const std::string& data_dir, const tls_flags& tls,
+                                        const cli_env& env, std::string& err) {
+  auto addr = resolve_address(address_flag, data_dir);
+  if (addr.empty()) {
+    err = "no head found: start one with `taskrt start --head`, or pass "
+          "--address HOST:PORT (or set TASKRT_ADDRESS)";
+    return nullptr;
+  }
   std::string host;
   uint16_t port = 0;
-  if (addr.empty() || !split_address(addr, host, port)) {
-    exit_code = fail(failed, addr.empty() ? "no head found: start one with `taskrt "
-                                            "start --head` or pass --address HOST:PORT"
-                                          : "bad address '" + addr + "': expected HOST:PORT");
+  if (!split_address(addr, host, port)) {
+    err = "bad address '" + addr + "': expected HOST:PORT";
     return nullptr;
   }
-  auto c = std::make_unique<client>(host, port);
+  auto t = resolve_tls_options(tls, env);
+  const char* env_addr = std::getenv("TASKRT_ADDRESS");
+  if (t.dir.empty() && address_flag.empty() && !(env_addr && *env_addr)) {
+    auto sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir);
+    if (sf && sf->tls)
+      t.dir = sf->tls_dir;
+  }
+  auto c = std::make_unique<client>(host, port, t);
   if (!c->connected()) {
-    exit_code = fail(failed, c->connect_error());
+    err = c->connect_error();
     return nullptr;
   }
+  return c;
+}
+
+std::unique_ptr<client> open_head(const common_opts& o, cli_env& env) {
+  std::string err;
+  auto c = connect_to_head(o.address, o.data_dir, o.tls, env, err);
+  if (!c)
+    env.exit_code = fail(failed, err);
   return c;
 }
 

@@ -14,19 +14,28 @@ namespace taskrt::cli {
 /// Where to find the database, the head, and how to print.
 struct common_opts {
   std::string db, address, data_dir, output = "table";
+  tls_flags tls;
 };
 
 /// Adds --db and --data-dir.
 void add_db_options(CLI::App* cmd, common_opts& o);
 
-/// Adds --address and --data-dir.
+/// Adds --address, --data-dir, --tls-dir and --tls-name.
 void add_head_options(CLI::App* cmd, common_opts& o);
 
 /// Opens the journal for a read command, or prints why not (exit 1).
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code);
 
-/// Connects to the head, or prints why not (exit 1).
-std::unique_ptr<client> open_head(const common_opts& o, int& exit_code);
+/// Connects to the head, or prints why not (env.exit_code = 1).
+std::unique_ptr<client> open_head(const common_opts& o, cli_env& env);
+
+/// Connects to the head: the address from --address, $TASKRT_ADDRESS or the
+/// state file in `data_dir`; TLS as resolve_tls_options says, else as the
+/// state file says when the address came from it (a local head started with
+/// --tls-dir). Null and `err` set when that fails.
+std::unique_ptr<client> connect_to_head(const std::string& address_flag,
+                                        const std::string& data_dir, const tls_flags& tls,
+                                        const cli_env& env, std::string& err);
 
 /// The head's address as resolved from the options ("" when unknown).
 std::string head_address(const common_opts& o);

@@ -8,6 +8,9 @@ namespace taskrt::cli {
 /// `taskrt retry-plan ...`
 void add_retry_plan_command(CLI::App& app, cli_env& env);
 
+/// `taskrt certs generate DIR ...`
+void add_certs_command(CLI::App& app, cli_env& env);
+
 /// Adds every command in the order `taskrt --help` lists them.
 void add_all_commands(CLI::App& app, cli_env& env);
 

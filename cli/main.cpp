@@ -7,6 +7,7 @@
 #include "examples/strategies.hpp"
 
 #include <cstdio>
+#include <string>
 
 #include <unistd.h>
 
@@ -32,6 +33,24 @@ Run `taskrt COMMAND --help` for the options and examples of each command.)");
   // section named after the command ([start] workers = 4).
   app.set_config("--config", "", "Read options from an INI/TOML file ([start] workers = 4)");
   app.fallthrough();
+  // [openssl] tls-dir of the config file applies to every command; it is read
+  // before parsing because command callbacks run inside app.parse.
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string path;
+    if (arg == "--config" && i + 1 < argc)
+      path = argv[i + 1];
+    else if (arg.rfind("--config=", 0) == 0)
+      path = arg.substr(9);
+    if (path.empty())
+      continue;
+    try {
+      env.config_tls = taskrt::cli::read_config_tls(path);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "taskrt: --config %s: %s\n", path.c_str(), e.what());
+      return taskrt::cli::usage;
+    }
+  }
   taskrt::cli::add_all_commands(app, env);
   try {
     app.parse(argc, argv);

@@ -1,6 +1,7 @@
 #include "cli/runtime_commands.hpp"
 
 #include "actors/worker_process.hpp"
+#include "cli/cli_store.hpp"
 #include "cluster/client.hpp"
 #include "cluster/head_node.hpp"
 #include "cluster/worker_node.hpp"
@@ -23,29 +24,6 @@ namespace {
 
 using json = nlohmann::json;
 
-/// Connects to the head named by --address/$TASKRT_ADDRESS/the state file.
-std::unique_ptr<client> connect(const std::string& address_flag,
-                                const std::string& data_dir, std::string& err) {
-  auto addr = resolve_address(address_flag, data_dir);
-  if (addr.empty()) {
-    err = "no head found: start one with `taskrt start --head`, or pass "
-          "--address HOST:PORT (or set TASKRT_ADDRESS)";
-    return nullptr;
-  }
-  std::string host;
-  uint16_t port = 0;
-  if (!split_address(addr, host, port)) {
-    err = "bad address '" + addr + "': expected HOST:PORT";
-    return nullptr;
-  }
-  auto c = std::make_unique<client>(host, port);
-  if (!c->connected()) {
-    err = c->connect_error();
-    return nullptr;
-  }
-  return c;
-}
-
 } // namespace
 
 void add_start_command(CLI::App& app, cli_env& env) {
@@ -53,6 +31,7 @@ void add_start_command(CLI::App& app, cli_env& env) {
   auto head = std::make_shared<bool>(false);
   auto queues = std::make_shared<std::string>();
   auto address = std::make_shared<std::string>();
+  auto tls = std::make_shared<tls_flags>();
   auto* cmd = app.add_subcommand("start", "Start a head node, or a worker node that joins a head");
   cmd->footer(R"(Examples:
   taskrt start --head                      # embedded Postgres under ~/.local/share/taskrt
@@ -61,7 +40,13 @@ void add_start_command(CLI::App& app, cli_env& env) {
   taskrt start --head --db postgresql://taskrt@db:5432/taskrt
   TASKRT_DATABASE_URL=postgresql://... taskrt start --head --queues default,mail
   taskrt start --address 10.0.0.5:7400 --workers 8 --node-id gpu-1 --queues gpu
-  (a head listens on 127.0.0.1 unless --host says otherwise))");
+  taskrt certs generate /etc/taskrt/tls --names head,gpu-1,client --host 10.0.0.5
+  taskrt start --head --host 0.0.0.0 --port 7400 --tls-dir /etc/taskrt/tls
+  taskrt start --address 10.0.0.5:7400 --node-id gpu-1 --tls-dir /etc/taskrt/tls
+A head listens on 127.0.0.1 unless --host says otherwise. Another address
+needs mutual TLS (--tls-dir: every node and client must present a
+certificate of the cluster CA) or --insecure (plaintext: anyone who reaches
+the port can submit and run tasks).)");
   auto* head_flag = cmd->add_flag("--head", *head, "Start the head (scheduler, journal, local workers)");
   cmd->add_option("--address", *address, "Join the head at HOST:PORT as a worker node")
     ->excludes(head_flag);
@@ -69,6 +54,7 @@ void add_start_command(CLI::App& app, cli_env& env) {
   auto insecure = std::make_shared<bool>(false);
   cmd->add_flag("--insecure", *insecure,
                 "Allow listening on a non-loopback address without TLS (plaintext!)");
+  add_tls_options(cmd, *tls);
   cmd->add_option("--port", opts->port, "Port to listen on (0: any free port)");
   cmd->add_option("--db", opts->dsn,
                   "Postgres DSN (default: $TASKRT_DATABASE_URL, else an embedded "
@@ -90,7 +76,7 @@ void add_start_command(CLI::App& app, cli_env& env) {
   cmd->add_option("--drain-grace", opts->drain_grace_s,
                   "Seconds running attempts get on stop before they are handed back")
     ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->callback([&env, opts, head, queues, address, insecure] {
+  cmd->callback([&env, opts, head, queues, address, insecure, tls] {
     std::stringstream qs{*queues};
     std::vector<std::string> queue_list;
     for (std::string q; std::getline(qs, q, ',');)
@@ -113,20 +99,25 @@ void add_start_command(CLI::App& app, cli_env& env) {
       w.prefetch = opts->prefetch;
       w.drain_grace_s = opts->drain_grace_s;
       w.exe = env.exe;
+      w.tls = resolve_tls_options(*tls, env);
       env.exit_code = run_worker_node(w, env.tasks);
       return;
     }
+    opts->tls = resolve_tls_options(*tls, env);
     const bool loopback = opts->host == "127.0.0.1" || opts->host == "localhost"
                           || opts->host == "::1";
-    if (!loopback && !*insecure) {
-      env.exit_code = fail(usage, "--host " + opts->host + ": cluster traffic is not "
-                                  "encrypted in this version, so a head listens on loopback "
-                                  "only; pass --insecure to listen there in plaintext anyway");
+    if (!loopback && opts->tls.dir.empty() && !*insecure) {
+      env.exit_code = fail(usage, "--host " + opts->host + ": without TLS a head listens on "
+                                  "loopback only, because plaintext cluster traffic lets anyone "
+                                  "who reaches the port submit and run tasks; pass --tls-dir DIR "
+                                  "(mutual TLS, see `taskrt certs generate --help`) or --insecure "
+                                  "to listen there in plaintext anyway");
       return;
     }
-    if (!loopback)
-      std::fprintf(stderr, "taskrt: WARNING: listening on %s without TLS (--insecure): anyone "
-                           "who reaches this port can submit and run tasks\n",
+    if (!loopback && opts->tls.dir.empty())
+      std::fprintf(stderr, "taskrt: WARNING: listening on %s without TLS (--insecure): cluster "
+                           "traffic is plaintext and unauthenticated, so anyone who reaches this "
+                           "port can submit and run tasks; use --tls-dir for mutual TLS\n",
                    opts->host.c_str());
     if (opts->dsn.empty())
       if (const char* e = std::getenv("TASKRT_DATABASE_URL"); e && *e)
@@ -141,6 +132,7 @@ void add_stop_command(CLI::App& app, cli_env& env) {
   auto address = std::make_shared<std::string>();
   auto data_dir = std::make_shared<std::string>();
   auto timeout = std::make_shared<double>(120);
+  auto tls = std::make_shared<tls_flags>();
   auto* cmd = app.add_subcommand("stop", "Drain and stop the head");
   cmd->footer(R"(Running attempts get the head's drain grace period; unfinished ones are
 handed back (QUEUED) and run after the next start. Waits until the head exits.
@@ -151,9 +143,10 @@ Examples:
   cmd->add_option("--data-dir", *data_dir, "Where the head's state file is");
   cmd->add_option("--timeout", *timeout, "Seconds to wait for the head to exit")
     ->capture_default_str();
-  cmd->callback([&env, address, data_dir, timeout] {
+  add_tls_options(cmd, *tls);
+  cmd->callback([&env, address, data_dir, timeout, tls] {
     std::string err;
-    auto c = connect(*address, *data_dir, err);
+    auto c = connect_to_head(*address, *data_dir, *tls, env, err);
     if (!c) {
       env.exit_code = fail(failed, err);
       return;
@@ -179,6 +172,7 @@ Examples:
 void add_submit_command(CLI::App& app, cli_env& env) {
   struct args_t {
     std::string name, args = "{}", queue, lock, at, policy, address, data_dir, output = "table";
+    tls_flags tls;
     int32_t priority = 0;
     double in = -1, time_limit = 0;
     bool wait = false;
@@ -208,6 +202,7 @@ Examples:
   cmd->add_option("--data-dir", a->data_dir, "Where the head's state file is");
   cmd->add_option("-o,--output", a->output, "table or json")
     ->check(CLI::IsMember({"table", "json"}));
+  add_tls_options(cmd, a->tls);
   cmd->callback([&env, a] {
     task_spec spec;
     spec.name = a->name;
@@ -233,7 +228,7 @@ Examples:
       spec.run_at_us = to_micros(*t);
     }
     std::string err;
-    auto c = connect(a->address, a->data_dir, err);
+    auto c = connect_to_head(a->address, a->data_dir, a->tls, env, err);
     if (!c) {
       env.exit_code = fail(failed, err);
       return;

@@ -15,7 +15,7 @@ namespace {
 using json = nlohmann::json;
 
 /// The head part: reachable or why not.
-json head_part(const common_opts& o) {
+json head_part(const common_opts& o, const cli_env& env) {
   json h = json::object();
   const auto addr = head_address(o);
   h["address"] = addr.empty() ? json(nullptr) : json(addr);
@@ -26,12 +26,13 @@ json head_part(const common_opts& o) {
     h["error"] = addr.empty() ? "no head address known" : "bad address";
     return h;
   }
-  client c{host, port};
-  if (!c.connected()) {
-    h["error"] = c.connect_error();
+  std::string err;
+  auto c = connect_to_head(o.address, o.data_dir, o.tls, env, err);
+  if (!c) {
+    h["error"] = err;
     return h;
   }
-  auto st = c.status();
+  auto st = c->status();
   if (!st) {
     h["error"] = error_message(st.error());
     return h;
@@ -183,7 +184,7 @@ Examples:
   cmd->add_option("--db", o->db, "Postgres DSN (default: $TASKRT_DATABASE_URL, else the head's)");
   cmd->callback([&env, o] {
     json s = json::object();
-    s["head"] = head_part(*o);
+    s["head"] = head_part(*o, env);
     s["postgres"] = db_part(*o, s);
     if (o->output == "table")
       print_status(s);

@@ -75,7 +75,7 @@ Examples:
     if (!ids)
       return;
     std::unique_ptr<client> c;
-    if (!ids->empty() && !(c = open_head(*o, env.exit_code)))
+    if (!ids->empty() && !(c = open_head(*o, env)))
       return;
     if (ids->size() > 1 && !confirm(*b, "Retry", ids->size())) {
       env.exit_code = fail(failed, "aborted");
@@ -116,7 +116,7 @@ Examples:
     if (!ids)
       return;
     std::unique_ptr<client> c;
-    if (!ids->empty() && !(c = open_head(*o, env.exit_code)))
+    if (!ids->empty() && !(c = open_head(*o, env)))
       return;
     if (ids->size() > 1 && !confirm(*b, "Cancel", ids->size())) {
       env.exit_code = fail(failed, "aborted");

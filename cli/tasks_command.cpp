@@ -106,7 +106,7 @@ void add_wait(CLI::App* tasks, cli_env& env) {
     ->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   add_head_options(cmd, *o);
   cmd->callback([&env, o, id, timeout] {
-    auto c = open_head(*o, env.exit_code);
+    auto c = open_head(*o, env);
     if (!c)
       return;
     auto out = c->await(*id, std::chrono::seconds(*timeout));

@@ -12,8 +12,15 @@ struct client::impl {
   head_actor head;
   std::string error;
 
-  impl() {
+  explicit impl(const tls_options& tls) {
     configure_network(cfg);
+    if (!tls.dir.empty()) {
+      try {
+        configure_tls(cfg, resolve_tls(tls, {"client"}));
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 
@@ -35,13 +42,15 @@ struct client::impl {
   }
 };
 
-client::client(const std::string& host, uint16_t port) : impl_(new impl) {
-  auto h = impl_->sys->middleman().remote_actor<head_actor>(host, port);
+client::client(const std::string& host, uint16_t port, const tls_options& tls)
+  : impl_(new impl(tls)) {
+  if (!impl_->error.empty())
+    return; // the TLS material is unusable: never fall back to plaintext
+  auto h = connect_head(*impl_->sys, host, port);
   if (h)
     impl_->head = *h;
   else
-    impl_->error = "cannot reach the head at " + host + ":" + std::to_string(port)
-                   + " (" + impl_->sys->render(h.error()) + ")";
+    impl_->error = error_message(h.error());
 }
 
 client::~client() {

@@ -5,7 +5,11 @@
 ///   taskrt::client c{"127.0.0.1", 7400};
 ///   auto id = c.submit(spec);          // after QUEUED is committed
 ///   auto out = c.await(*id);           // the final outcome
+///
+/// With a TLS directory (`taskrt certs generate`) the client speaks mutual
+/// TLS as the identity "client" (or tls.name, or the directory's only one).
 
+#include "cluster/tls.hpp"
 #include "runtime/protocol.hpp"
 
 #include <chrono>
@@ -17,8 +21,9 @@ namespace taskrt {
 /// A connection to a head (its own actor system with the middleman).
 class client {
 public:
-  /// Connects to the head at host:port; connected() tells whether it worked.
-  client(const std::string& host, uint16_t port);
+  /// Connects to the head at host:port, in plaintext or, when tls.dir is
+  /// set, over mutual TLS; connected() tells whether it worked.
+  client(const std::string& host, uint16_t port, const tls_options& tls = {});
   ~client();
 
   /// True when the head was reached.

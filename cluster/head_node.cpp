@@ -56,7 +56,8 @@ void write_state_file(const std::string& dir, const head_state_file& s) {
   ::mkdir(dir.c_str(), 0700);
   json j = {{"host", s.host},       {"port", s.port},
             {"pid", s.pid},         {"dsn", s.dsn},
-            {"node_id", s.node_id}, {"started_at", s.started_at}};
+            {"node_id", s.node_id}, {"started_at", s.started_at},
+            {"tls", s.tls},         {"tls_dir", s.tls_dir}};
   auto path = dir + "/head.json";
   auto tmp = path + ".tmp";
   {
@@ -92,6 +93,8 @@ std::optional<head_state_file> read_state_file(const std::string& data_dir) {
   s.dsn = j.value("dsn", "");
   s.node_id = j.value("node_id", "");
   s.started_at = j.value("started_at", "");
+  s.tls = j.value("tls", false);
+  s.tls_dir = j.value("tls_dir", "");
   return s;
 }
 
@@ -114,6 +117,17 @@ int run_head(head_options opts, const task_registry& registry,
   // Signals go to one thread that asks the scheduler to drain.
   const sigset_t sigs = block_stop_signals();
 
+  // TLS material is checked before anything starts: a bad file is a clear
+  // error here rather than an exception in CAF's I/O thread later.
+  std::optional<tls_files> tls;
+  if (!opts.tls.dir.empty()) {
+    try {
+      tls = resolve_tls(opts.tls, {"head"});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "taskrt: %s\n", e.what());
+      return 1;
+    }
+  }
   if (opts.data_dir.empty())
     opts.data_dir = default_data_dir();
   ::mkdir(opts.data_dir.c_str(), 0700);
@@ -140,6 +154,8 @@ int run_head(head_options opts, const task_registry& registry,
 
   caf::actor_system_config cfg;
   configure_network(cfg);
+  if (tls)
+    configure_tls(cfg, *tls);
   caf::actor_system sys{cfg};
 
   auto persistence = spawn_persistence(sys, store);
@@ -158,7 +174,7 @@ int run_head(head_options opts, const task_registry& registry,
   auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, scheduler,
                                opts.prefetch);
 
-  auto port = sys.middleman().publish(head, opts.port, opts.host.c_str(), true);
+  auto port = publish_head(sys, head, opts.port, opts.host);
   if (!port) {
     std::fprintf(stderr, "taskrt: cannot listen on %s:%u: %s\n", opts.host.c_str(),
                  opts.port, sys.render(port.error()).c_str());
@@ -168,12 +184,18 @@ int run_head(head_options opts, const task_registry& registry,
     return 1;
   }
   head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
-                     opts.node_id, to_rfc3339(now())};
+                     opts.node_id, to_rfc3339(now()), tls.has_value(),
+                     tls ? tls->dir : std::string{}};
   write_state_file(opts.data_dir, sf);
+  const auto transport
+    = tls ? "mutual TLS (CA " + tls->ca_file + ", certificate " + tls->cert_file
+              + "); peers without a certificate of that CA are refused"
+          : std::string{"plaintext (no --tls-dir)"};
   std::printf("taskrt head (node %s) listening on %s:%u with %d workers\n"
+              "  transport: %s\n"
               "  database: %s\n  state file: %s/head.json (the CLI finds the head through it)\n"
               "  try: taskrt submit echo --args '{\"hello\":1}' --wait\n",
-              opts.node_id.c_str(), opts.host.c_str(), *port, opts.workers,
+              opts.node_id.c_str(), opts.host.c_str(), *port, opts.workers, transport.c_str(),
               redact_dsn(opts.dsn).c_str(), opts.data_dir.c_str());
   std::fflush(stdout);
 

@@ -8,6 +8,7 @@
 /// exits with status 1 (escalation) — a restart recovers everything from
 /// Postgres. A crashing worker process is restarted by its worker actor.
 
+#include "cluster/tls.hpp"
 #include "runtime/retry_policy.hpp"
 #include "runtime/task_registry.hpp"
 
@@ -30,6 +31,7 @@ struct head_options {
   double stuck_timeout_s = 300;
   double drain_grace_s = 30;
   std::string exe;                ///< binary re-executed for worker processes
+  tls_options tls;                ///< empty dir: plaintext
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).
@@ -40,6 +42,8 @@ struct head_state_file {
   std::string dsn;
   std::string node_id;
   std::string started_at;
+  bool tls = false;     ///< the head speaks mutual TLS only
+  std::string tls_dir;  ///< its TLS directory (absolute), for local CLI commands
 };
 
 /// The default data directory: $TASKRT_DATA_DIR, else

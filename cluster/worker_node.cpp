@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <optional>
 #include <thread>
 
 #include <unistd.h>
@@ -264,8 +265,20 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   if (opts.workers <= 0)
     opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
+  std::optional<tls_files> tls;
+  if (!opts.tls.dir.empty()) {
+    try {
+      tls = resolve_tls(opts.tls, {opts.node_id});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "taskrt: %s\n", e.what());
+      return 1;
+    }
+  }
+
   caf::actor_system_config cfg;
   configure_network(cfg);
+  if (tls)
+    configure_tls(cfg, *tls);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
 
@@ -290,13 +303,15 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     caf::anon_send(sup, drain_atom::value);
   }}.detach();
 
-  std::printf("taskrt worker node %s: %d workers, head %s:%u\n", opts.node_id.c_str(),
-              opts.workers, opts.head_host.c_str(), opts.head_port);
+  std::printf("taskrt worker node %s: %d workers, head %s:%u, %s\n", opts.node_id.c_str(),
+              opts.workers, opts.head_host.c_str(), opts.head_port,
+              tls ? ("mutual TLS as '" + tls->name + "' (CA " + tls->ca_file + ")").c_str()
+                  : "plaintext");
   std::fflush(stdout);
   auto backoff = std::chrono::milliseconds(200);
   bool done = false;
   while (!done) {
-    auto h = sys.middleman().remote_actor<head_actor>(opts.head_host, opts.head_port);
+    auto h = connect_head(sys, opts.head_host, opts.head_port);
     bool registered = false;
     if (h) {
       self->request(sup, caf::infinite, register_atom::value, caf::actor_cast<caf::actor>(*h))
@@ -306,8 +321,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
                                 sys.render(e));
                  });
     } else {
-      spdlog::warn("node {}: cannot reach the head at {}:{} ({}); retrying in {} ms",
-                   opts.node_id, opts.head_host, opts.head_port, sys.render(h.error()),
+      spdlog::warn("node {}: {}; retrying in {} ms", opts.node_id, error_message(h.error()),
                    backoff.count());
     }
     if (registered) {

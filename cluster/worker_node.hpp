@@ -9,6 +9,7 @@
 /// stale). SIGTERM drains: DRAINING, attempts get a grace period, the rest are
 /// handed back, then the node leaves.
 
+#include "cluster/tls.hpp"
 #include "runtime/task_registry.hpp"
 
 #include <string>
@@ -26,6 +27,7 @@ struct worker_node_options {
   int prefetch = 1;                ///< attempts queued per worker behind the running one
   double drain_grace_s = 30;
   std::string exe;                 ///< binary re-executed for worker processes
+  tls_options tls;                 ///< empty dir: plaintext
 };
 
 /// Runs a worker node until it is drained; returns the process exit code.

@@ -172,7 +172,13 @@ int head_process::terminate(int timeout_s) {
 
 client& head_process::connect() {
   if (!client_) {
-    client_ = std::make_unique<client>(host_, port_);
+    // A head started with --tls-dir DIR is reached over mutual TLS as the
+    // identity "client" of that directory.
+    tls_options tls;
+    for (size_t i = 0; i + 1 < extra_.size(); ++i)
+      if (extra_[i] == "--tls-dir")
+        tls.dir = extra_[i + 1];
+    client_ = std::make_unique<client>(host_, port_, tls);
     if (!client_->connected())
       throw std::runtime_error(client_->connect_error());
   }

@@ -44,7 +44,8 @@ public:
   /// SIGTERM and wait; returns the exit status (or -1 on timeout).
   int terminate(int timeout_s = 60);
 
-  /// A blocking client connected to the head (reconnects after restart()).
+  /// A blocking client connected to the head (reconnects after restart());
+  /// over mutual TLS when the head was started with --tls-dir.
   client& connect();
 
   /// "HOST:PORT" as the head wrote it to its state file (127.0.0.1 unless

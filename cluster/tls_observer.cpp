@@ -1,0 +1,222 @@
+#include "cluster/tls_observer.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace taskrt {
+
+namespace {
+
+/// Index of the per-connection conn_info (SSL ex_data).
+int info_index = -1;
+
+std::mutex failures_mtx;
+std::deque<tls_failure> outgoing_failures; ///< the latest few, newest last
+std::atomic<uint64_t> refused{0};
+
+/// "ADDR:PORT" of the socket's peer; port 0 and "" when unknown.
+std::string peer_of(const SSL* ssl, uint16_t& port) {
+  port = 0;
+  int fd = SSL_get_fd(ssl);
+  if (fd < 0)
+    return {};
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return {};
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    port = ntohs(a->sin_port);
+    return std::string{host} + ":" + std::to_string(port);
+  }
+  if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    port = ntohs(a->sin6_port);
+    return "[" + std::string{host} + "]:" + std::to_string(port);
+  }
+  return {};
+}
+
+/// The subject CN of the peer's certificate ("" when none).
+std::string peer_cn(const SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert)
+    return {};
+  char cn[256] = {0};
+  if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                sizeof(cn))
+      < 0)
+    return {};
+  return cn;
+}
+
+/// Why the handshake failed, from what OpenSSL knows at this point. Peeks at
+/// the error queue without consuming it (CAF reads it after us).
+std::string reason_of(const SSL* ssl, int where, int ret) {
+  const long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK)
+    return std::string{"certificate verify failed ("} + X509_verify_cert_error_string(verify)
+           + ")";
+  const bool alert = (where & SSL_CB_ALERT) != 0;
+  if (alert && (where & SSL_CB_READ))
+    return std::string{"the peer sent alert \""} + SSL_alert_desc_string_long(ret) + "\"";
+  std::string out;
+  if (auto code = ERR_peek_last_error(); code != 0) {
+    const char* r = ERR_reason_error_string(code);
+    out = r ? r : "OpenSSL error " + std::to_string(code);
+    const int why = ERR_GET_REASON(code);
+    if (why == SSL_R_WRONG_VERSION_NUMBER || why == SSL_R_PACKET_LENGTH_TOO_LONG
+        || why == SSL_R_HTTP_REQUEST)
+      out += " (the peer does not speak TLS)";
+  }
+  if (alert)
+    out += (out.empty() ? "" : " ") + std::string{"(sent alert \""}
+           + SSL_alert_desc_string_long(ret) + "\")";
+  return out.empty() ? "the connection closed during the handshake" : out;
+}
+
+/// What the observer keeps per connection (SSL ex_data, freed with the SSL).
+struct conn_info {
+  std::string peer;   ///< taken at the first callback, while the socket is connected
+  uint16_t peer_port = 0;
+  bool established = false;
+  bool reported = false;
+};
+
+/// The connection's info, made at the first callback.
+conn_info& info_of(const SSL* ssl) {
+  auto* info = static_cast<conn_info*>(SSL_get_ex_data(ssl, info_index));
+  if (!info) {
+    info = new conn_info;
+    info->peer = peer_of(ssl, info->peer_port);
+    if (SSL_set_ex_data(const_cast<SSL*>(ssl), info_index, info) != 1) {
+      delete info;
+      thread_local conn_info unattached; // out of memory: report without dedup
+      unattached = conn_info{};
+      return unattached;
+    }
+  }
+  return *info;
+}
+
+/// Called by OpenSSL in SSL_free.
+void free_info(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<conn_info*>(ptr);
+}
+
+/// True when OpenSSL put the connection into its error state (a fatal
+/// handshake or record error). SSL_want() is no help here: it may still say
+/// SSL_READING from the previous step.
+bool in_error(const SSL* ssl) {
+  return std::strcmp(SSL_state_string(ssl), "SSLERR") == 0;
+}
+
+void report(const SSL* ssl, int where, int ret) {
+  auto& info = info_of(ssl);
+  if (info.reported)
+    return; // one report per connection: the first cause is the real one
+  const bool incoming = SSL_is_server(ssl) == 1;
+  // A connection that completed its handshake and fails later was closed,
+  // not refused (OpenSSL 3 treats a peer closing without close_notify as a
+  // fatal error; CAF closes sockets that way).
+  if (incoming && info.established)
+    return;
+  info.reported = true;
+  tls_failure f;
+  f.incoming = incoming;
+  f.peer = info.peer;
+  f.peer_port = info.peer_port;
+  f.reason = reason_of(ssl, where, ret);
+  f.at = std::chrono::steady_clock::now();
+  if (f.incoming) {
+    spdlog::warn("refused TLS connection from {}: {}", f.peer.empty() ? "an unknown peer" : f.peer,
+                 f.reason);
+    ++refused; // after the log line: whoever sees the count can find the line
+    return;
+  }
+  std::lock_guard<std::mutex> guard{failures_mtx};
+  outgoing_failures.push_back(std::move(f));
+  while (outgoing_failures.size() > 32)
+    outgoing_failures.pop_front();
+}
+
+void on_info(const SSL* ssl, int where, int ret) {
+  auto& info = info_of(ssl);
+  if (where & SSL_CB_ALERT) {
+    // ret = (level << 8) | description; only fatal alerts end a connection
+    // (close_notify is a warning). A client reports fatal alerts even after
+    // its handshake: in TLS 1.3 it finishes before the server has checked
+    // the client's certificate, so the server's verdict arrives as an alert
+    // on the client's first read.
+    if ((ret >> 8) == SSL3_AL_FATAL)
+      report(ssl, where, ret & 0xff);
+    return;
+  }
+  if (where & SSL_CB_HANDSHAKE_DONE) {
+    if (SSL_is_server(ssl) == 1 && !info.established && !info.reported) {
+      info.established = true;
+      spdlog::info("TLS connection from {} authenticated as '{}'", info.peer, peer_cn(ssl));
+    }
+    return;
+  }
+  // The end of an SSL_accept/SSL_connect step: ret 1 done, ret < 0 a
+  // non-blocking retry unless OpenSSL is in its error state (e.g. "wrong
+  // version number": a plaintext peer, which gets no alert).
+  if ((where & SSL_CB_EXIT) && ret <= 0 && in_error(ssl))
+    report(ssl, where, ret);
+}
+
+/// Called by OpenSSL inside SSL_CTX_new for every context.
+void on_new_ctx(void* parent, void*, CRYPTO_EX_DATA*, int, long, void*) {
+  if (parent)
+    SSL_CTX_set_info_callback(static_cast<SSL_CTX*>(parent), on_info);
+}
+
+bool installed_ok = false;
+
+} // namespace
+
+bool install_tls_observer() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr);
+    info_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_info);
+    const int ctx_index
+      = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, nullptr, on_new_ctx, nullptr, nullptr);
+    if (info_index < 0 || ctx_index < 0)
+      return;
+    SSL_CTX* probe = SSL_CTX_new(TLS_method());
+    installed_ok = probe && SSL_CTX_get_info_callback(probe) == on_info;
+    SSL_CTX_free(probe);
+  });
+  return installed_ok;
+}
+
+std::optional<tls_failure> outgoing_tls_failure(uint16_t port,
+                                                std::chrono::steady_clock::time_point since) {
+  std::lock_guard<std::mutex> guard{failures_mtx};
+  for (auto i = outgoing_failures.rbegin(); i != outgoing_failures.rend(); ++i)
+    if (i->peer_port == port && i->at >= since)
+      return *i;
+  return std::nullopt;
+}
+
+uint64_t refused_tls_handshakes() {
+  return refused.load();
+}
+
+} // namespace taskrt
