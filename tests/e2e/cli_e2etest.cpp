@@ -17,15 +17,6 @@ using json = nlohmann::json;
 
 namespace {
 
-task_spec cli_spec(const std::string& name, const json& args, const std::string& policy = "") {
-  task_spec s;
-  s.name = name;
-  s.args = args.dump();
-  s.policy = policy;
-  s.origin = "e2e";
-  return s;
-}
-
 json parse_ok(const cli_result& r, int expected_exit = 0) {
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   REQUIRE(r.exit_code == expected_exit);
@@ -50,7 +41,7 @@ TEST_CASE("cli: retry FAILED tasks by filter, journaled with the CLI origin", "[
   auto& c = head.connect();
   std::vector<int64_t> ids;
   for (int i = 0; i < 3; ++i) {
-    auto id = c.submit(cli_spec("fail", {{"kind", "payments.PermanentError"}}, R"({"retries":0})"));
+    auto id = c.submit(spec("fail", {{"kind", "payments.PermanentError"}}, R"({"retries":0})"));
     REQUIRE(id);
     ids.push_back(*id);
   }
@@ -94,7 +85,7 @@ TEST_CASE("cli: cancel QUEUED tasks by ids - status and watch of a live head", "
   auto& c = head.connect();
   std::vector<int64_t> later;
   for (int i = 0; i < 2; ++i) {
-    auto s = cli_spec("echo", {{"i", i}});
+    auto s = spec("echo", {{"i", i}});
     s.run_at_us = to_micros(add_seconds_clamped(now(), 3600));
     auto id = c.submit(s);
     REQUIRE(id);
@@ -124,7 +115,7 @@ TEST_CASE("cli: cancel QUEUED tasks by ids - status and watch of a live head", "
                        head.address(), "--db", dsn});
   CHECK(parse_ok(none)["requested"] == 0);
 
-  auto id = c.submit(cli_spec("echo", {{"hello", 1}}));
+  auto id = c.submit(spec("echo", {{"hello", 1}}));
   REQUIRE(id);
   auto w = run_cli({"tasks", "watch", std::to_string(*id), "--timeout", "60", "--db", dsn});
   INFO(w.out << w.err);

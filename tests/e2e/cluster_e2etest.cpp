@@ -6,6 +6,7 @@
 
 #include "persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
+#include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -26,81 +27,6 @@ using json = nlohmann::json;
 
 namespace {
 
-/// A `taskrt start --address` worker node process.
-struct node_process {
-  int pid = -1;
-  std::string log;
-
-  node_process(const std::string& address, const std::string& id, const std::string& dir,
-               int workers = 2) {
-    log = dir + "/" + id + ".log";
-    std::vector<std::string> args{taskrt_bin(), "start", "--address", address, "--workers",
-                                  std::to_string(workers), "--node-id", id};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-
-  ~node_process() {
-    if (pid > 0) {
-      ::kill(pid, SIGCONT);
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-
-  void kill9() {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    pid = -1;
-  }
-};
-
-std::string slurp_file(const std::string& path) {
-  std::string out;
-  if (FILE* f = std::fopen(path.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-      out.append(buf, n);
-    std::fclose(f);
-  }
-  return out;
-}
-
-std::vector<node_view> nodes_of(client& c) {
-  caf::scoped_actor self{c.system()};
-  std::vector<node_view> out;
-  self->request(c.head(), std::chrono::seconds(10), nodes_atom::value)
-    .receive([&](std::vector<node_view>& v) { out = std::move(v); }, [](caf::error&) {});
-  return out;
-}
-
-std::string node_state(client& c, const std::string& id) {
-  for (auto& n : nodes_of(c))
-    if (n.id == id)
-      return n.state;
-  return "";
-}
-
-template <class F>
-bool eventually(F pred, int timeout_ms) {
-  for (int t = 0; t < timeout_ms; t += 50) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
 
 } // namespace
 
@@ -301,7 +227,7 @@ TEST_CASE("SIGTERM drains a worker node - its attempts finish - none LOST - the 
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   for (auto id : ids) {
-    INFO("head log:\n" << head.log() << "\nnode log:\n" << slurp_file(n1.log));
+    INFO("head log:\n" << head.log() << "\nnode log:\n" << n1.output());
     // LEFT is in the head's memory at once; the last result's commit may
     // still be under way.
     CHECK(eventually([&] { return store.get_task(id)->state == task_state::succeeded; },
@@ -315,8 +241,8 @@ TEST_CASE("kill -9 of a node: its attempt that began ends LOST - the prefetched 
           "[e2e][cluster]") {
   auto dsn = fresh_schema_dsn("e2e_prefetch_kill");
   head_process head{dsn, {"--workers", "0"}};
-  node_process n1{head.address(), "n1", head.data_dir(), 1};
-  node_process n2{head.address(), "n2", head.data_dir(), 1};
+  node_process n1{head.address(), "n1", head.data_dir(), {"--workers", "1"}};
+  node_process n2{head.address(), "n2", head.data_dir(), {"--workers", "1"}};
   auto& c = head.connect();
   REQUIRE(eventually([&] { auto s = c.status(); return s && s->workers == 2; }, 20'000));
   // A stream of 80 ms tasks: each slot runs one and holds the next

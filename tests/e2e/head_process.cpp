@@ -30,13 +30,6 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f{path};
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 bool wait_exit(int pid, int timeout_ms, int* status) {
   for (int waited = 0; waited < timeout_ms; waited += 20) {
     int st = 0;
@@ -52,6 +45,23 @@ bool wait_exit(int pid, int timeout_ms, int* status) {
 }
 
 } // namespace
+
+task_spec spec(const std::string& name, const nlohmann::json& args,
+               const std::string& policy) {
+  task_spec s;
+  s.name = name;
+  s.args = args.dump();
+  s.policy = policy;
+  s.origin = "e2e";
+  return s;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f{path};
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
 
 std::string taskrt_bin() {
   return TASKRT_BIN;

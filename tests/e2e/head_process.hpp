@@ -4,8 +4,12 @@
 
 #include "cluster/client.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace taskrt::test {
@@ -75,5 +79,24 @@ private:
 
 /// Path of the taskrt binary under test.
 std::string taskrt_bin();
+
+/// A task spec from the test (origin "e2e").
+task_spec spec(const std::string& name, const nlohmann::json& args,
+               const std::string& policy = "");
+
+/// The whole content of a file ("" when it cannot be read).
+std::string slurp(const std::string& path);
+
+/// Polls `pred` every 50 ms until it holds or `timeout_ms` passed; returns
+/// its last value.
+template <class F>
+bool eventually(F pred, int timeout_ms = 20'000) {
+  for (int t = 0; t < timeout_ms; t += 50) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
 
 } // namespace taskrt::test

@@ -13,6 +13,7 @@
 
 #include "persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
+#include "tests/e2e/node_process.hpp"
 #include "tests/e2e/netns_link.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
@@ -40,66 +41,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-/// A `taskrt start --address` worker node, optionally run through `prefix`
-/// (`ip netns exec NS`, which execs in place: the pid is the node's).
-struct node_process {
-  int pid = -1;
-  std::string log;
-
-  node_process(const std::vector<std::string>& prefix, const std::string& address,
-               const std::string& id, const std::string& dir) {
-    log = dir + "/" + id + ".log";
-    std::vector<std::string> args = prefix;
-    for (const auto& a : {taskrt_bin(), std::string{"start"}, std::string{"--address"}, address,
-                          std::string{"--workers"}, std::string{"2"}, std::string{"--node-id"},
-                          id})
-      args.push_back(a);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-
-  ~node_process() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
-std::string node_state(client& c, const std::string& id) {
-  caf::scoped_actor self{c.system()};
-  std::string state;
-  self->request(c.head(), std::chrono::seconds(5), nodes_atom::value)
-    .receive(
-      [&](std::vector<node_view>& v) {
-        for (auto& n : v)
-          if (n.id == id)
-            state = n.state;
-      },
-      [](caf::error&) {});
-  return state;
-}
-
-template <class F>
-bool eventually(F pred, int timeout_ms) {
-  const auto until = clock_type::now() + std::chrono::milliseconds(timeout_ms);
-  while (clock_type::now() < until) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
 
 double ms_since(clock_type::time_point t) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
@@ -167,7 +108,7 @@ TEST_CASE("network partition of a worker node - LOST and retried on the other no
   // Node b alone first, so both of its slots take the two attempts that the
   // partition is about: a short one that finishes while b is cut off (its
   // result arrives late) and a long one that still runs when b rejoins.
-  node_process b{net->exec_prefix(), head.address(), "b", head.data_dir()};
+  node_process b{head.address(), "b", head.data_dir(), {"--workers", "2"}, net->exec_prefix()};
   REQUIRE(eventually([&] { return node_state(c, "b") == "ALIVE"; }, 30'000));
   // Both of b's worker processes up, so each attempt gets a slot of its own.
   REQUIRE(eventually([&] { auto s = c.status(); return s && s->workers == 2; }, 30'000));
@@ -191,7 +132,7 @@ TEST_CASE("network partition of a worker node - LOST and retried on the other no
   const auto lost_ms = ms_since(cut);
   // Node a (root namespace) joins during the partition and takes the retries
   // and the rest of a mixed workload.
-  node_process a{{}, head.address(), "a", head.data_dir()};
+  node_process a{head.address(), "a", head.data_dir()};
   REQUIRE(eventually([&] { return node_state(c, "a") == "ALIVE"; }, 30'000));
   for (int i = 0; i < 4; ++i)
     submit("echo", {{"i", i}}, policy, task_state::succeeded);

@@ -19,15 +19,6 @@ using json = nlohmann::json;
 
 namespace {
 
-task_spec spec(const std::string& name, const json& args, const std::string& policy = "") {
-  task_spec s;
-  s.name = name;
-  s.args = args.dump();
-  s.policy = policy;
-  s.origin = "e2e";
-  return s;
-}
-
 int64_t submit(client& c, const task_spec& s) {
   auto id = c.submit(s);
   REQUIRE(id);
@@ -80,16 +71,6 @@ std::string event_trail(const std::vector<event_row>& evs) {
   return out;
 }
 
-/// Waits until `pred()` or ~timeout; returns pred().
-template <class F>
-bool eventually(F pred, int timeout_ms = 20'000) {
-  for (int t = 0; t < timeout_ms; t += 50) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
 
 } // namespace
 

@@ -7,6 +7,7 @@
 
 #include "persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
+#include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -30,13 +31,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f{path};
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 size_t count_of(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (auto pos = text.find(needle); pos != std::string::npos;
@@ -45,55 +39,6 @@ size_t count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-template <class F>
-bool eventually(F pred, int timeout_ms) {
-  for (int t = 0; t < timeout_ms; t += 50) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
-
-/// A `taskrt start --address ...` process with its output in `log`.
-struct node_process {
-  int pid = -1;
-  std::string log;
-
-  node_process(const std::string& address, const std::vector<std::string>& extra,
-               const std::string& log_path)
-    : log(log_path) {
-    std::vector<std::string> args{taskrt_bin(), "start", "--address", address, "--workers", "1"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-
-  ~node_process() { stop(); }
-
-  void stop() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      pid = -1;
-    }
-  }
-
-  /// True while the process runs (a refused node keeps retrying).
-  bool running() const { return pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0; }
-
-  std::string output() const { return slurp(log); }
-};
 
 std::vector<std::string> node_ids(const std::string& dsn) {
   auto r = run_cli({"nodes", "-o", "json", "--db", dsn});
@@ -164,7 +109,7 @@ TEST_CASE("tls cluster - a node of the cluster CA runs tasks - other-CA - impost
   const auto address = head.address();
 
   // A node of the cluster CA registers and runs a task.
-  node_process good{address, {"--node-id", "node-1", "--tls-dir", ca1}, tmp + "/node-1.log"};
+  node_process good{address, "node-1", tmp, {"--workers", "1", "--tls-dir", ca1}};
   REQUIRE(eventually([&] { return has(node_ids(dsn), "node-1"); }, 30'000));
   CHECK_THAT(good.output(), Catch::Contains("mutual TLS as 'node-1'"));
   CHECK_THAT(head.log(), Catch::Contains("authenticated as 'node-1'"));
@@ -185,7 +130,7 @@ TEST_CASE("tls cluster - a node of the cluster CA runs tasks - other-CA - impost
 
   SECTION("a node of another CA") {
     const auto before = refusals();
-    node_process rogue{address, {"--node-id", "rogue", "--tls-dir", ca2}, tmp + "/rogue.log"};
+    node_process rogue{address, "rogue", tmp, {"--workers", "1", "--tls-dir", ca2}};
     // It is refused at least twice (it keeps retrying) and says why.
     REQUIRE(eventually([&] { return refusals() >= before + 2; }, 30'000));
     REQUIRE(eventually([&] {
@@ -204,8 +149,7 @@ TEST_CASE("tls cluster - a node of the cluster CA runs tasks - other-CA - impost
       return count_of(head.log(), ": certificate verify failed (");
     };
     const auto before = verify_failed();
-    node_process impostor{address, {"--node-id", "impostor", "--tls-dir", imp},
-                          tmp + "/impostor.log"};
+    node_process impostor{address, "impostor", tmp, {"--workers", "1", "--tls-dir", imp}};
     REQUIRE(eventually([&] { return verify_failed() >= before + 2; }, 30'000));
     REQUIRE(eventually([&] {
       return count_of(impostor.output(), "did not accept this process's certificate") >= 2;
@@ -216,7 +160,7 @@ TEST_CASE("tls cluster - a node of the cluster CA runs tasks - other-CA - impost
 
   SECTION("a node without certificates") {
     const auto before = refusals();
-    node_process plain{address, {"--node-id", "plain"}, tmp + "/plain.log"};
+    node_process plain{address, "plain", tmp, {"--workers", "1"}};
     REQUIRE(eventually([&] { return refusals() >= before + 2; }, 30'000));
     REQUIRE(eventually([&] {
       return count_of(plain.output(), "cannot reach the head at " + address) >= 2;
@@ -251,6 +195,6 @@ TEST_CASE("tls cluster - a node of the cluster CA runs tasks - other-CA - impost
   CHECK_FALSE(has(ids, "rogue"));
   CHECK_FALSE(has(ids, "impostor"));
   CHECK_FALSE(has(ids, "plain"));
-  good.stop();
+  good.kill9();
   std::system(("rm -rf '" + tmp + "'").c_str());
 }
