@@ -487,10 +487,16 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
   try_dispatch(self);
 }
 
-caf::result<int64_t> on_submit(scheduler_actor_t* self, task_spec& spec) {
-  auto& st = self->state;
-  if (st.draining)
-    return make_error(errc::shutting_down, "the head is draining and accepts no new tasks");
+/// A checked submit: what to journal and what to hold in memory after.
+struct prepared_submit {
+  journal_store::submit_item item;
+  task_record rec;
+  retry_policy policy;
+};
+
+/// Checks `spec` against the registry and the limits and resolves its
+/// queue, policy and time limit; an error names the problem.
+caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_spec spec) {
   const auto* def = st.cfg.registry->find(spec.name);
   if (!def) {
     std::string known;
@@ -516,43 +522,88 @@ caf::result<int64_t> on_submit(scheduler_actor_t* self, task_spec& spec) {
     return make_error(errc::bad_request, "priority must be within ±1000000");
   if (spec.time_limit_s < 0)
     return make_error(errc::bad_request, "time_limit_s must not be negative");
-  journal_store::submit_item item;
-  item.spec = spec;
+  prepared_submit p;
+  auto& item = p.item;
+  item.spec = std::move(spec);
   item.spec.args = args.dump();
   item.resolved_policy = policy.to_json().dump();
-  item.queue = !spec.queue.empty() ? spec.queue
-               : !def->queue.empty() ? def->queue
-                                     : default_queue;
-  item.time_limit_s = spec.time_limit_s > 0 ? spec.time_limit_s : def->time_limit_s;
+  item.queue = !item.spec.queue.empty() ? item.spec.queue
+               : !def->queue.empty()    ? def->queue
+                                        : default_queue;
+  item.time_limit_s = item.spec.time_limit_s > 0 ? item.spec.time_limit_s : def->time_limit_s;
   item.now_us = to_micros(now());
   if (item.spec.run_at_us == 0)
     item.spec.run_at_us = item.now_us;
-  task_record rec;
-  rec.name = spec.name;
+  auto& rec = p.rec;
+  rec.name = item.spec.name;
   rec.args = item.spec.args;
   rec.queue = item.queue;
-  rec.priority = spec.priority;
-  rec.lock = spec.lock;
+  rec.priority = item.spec.priority;
+  rec.lock = item.spec.lock;
   rec.policy = item.resolved_policy;
   rec.run_at_us = item.spec.run_at_us;
   rec.time_limit_s = item.time_limit_s;
-  rec.parent_id = spec.parent_id;
+  rec.parent_id = item.spec.parent_id;
   rec.created_us = item.now_us;
+  p.policy = std::move(policy);
+  return p;
+}
+
+/// Journals `specs` in one commit and replies with their ids in order (all
+/// or none: the first bad spec refuses the batch). A submit whose key names
+/// an existing task creates nothing and gets that task's id.
+template <class Reply>
+caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> specs,
+                              std::function<Reply(std::vector<int64_t>)> reply) {
+  auto& st = self->state;
+  if (st.draining)
+    return make_error(errc::shutting_down, "the head is draining and accepts no new tasks");
+  std::vector<prepared_submit> prepared;
+  prepared.reserve(specs.size());
   journal_store::batch b;
-  b.submits.push_back(std::move(item));
-  auto rp = self->make_response_promise<int64_t>();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto p = prepare_submit(st, std::move(specs[i]));
+    if (!p) {
+      if (specs.size() == 1)
+        return std::move(p.error());
+      return make_error(errc::bad_request, "task " + std::to_string(i) + " of the batch: "
+                                             + error_message(p.error()));
+    }
+    b.submits.push_back(p->item);
+    prepared.push_back(std::move(*p));
+  }
+  auto rp = self->make_response_promise<Reply>();
   journal(self, std::move(b),
-          [self, rp, rec, policy](journal_store::batch_result& r) mutable {
+          [self, rp, prepared = std::move(prepared),
+           reply = std::move(reply)](journal_store::batch_result& r) mutable {
             auto& st = self->state;
-            rec.id = r.submitted_ids.at(0);
-            auto& t = st.tasks[rec.id];
-            t.rec = std::move(rec);
-            t.policy = std::move(policy);
-            enqueue(st, t);
-            rp.deliver(t.rec.id);
+            for (size_t i = 0; i < prepared.size(); ++i) {
+              if (i < r.existing.size() && r.existing[i])
+                continue; // the key's task exists: nothing new to hold
+              auto& rec = prepared[i].rec;
+              rec.id = r.submitted_ids.at(i);
+              auto& t = st.tasks[rec.id];
+              t.rec = std::move(rec);
+              t.policy = std::move(prepared[i].policy);
+              enqueue(st, t);
+            }
+            rp.deliver(reply(std::move(r.submitted_ids)));
             try_dispatch(self);
           });
   return rp;
+}
+
+caf::result<int64_t> on_submit(scheduler_actor_t* self, task_spec& spec) {
+  std::vector<task_spec> one;
+  one.push_back(std::move(spec));
+  return submit_all<int64_t>(self, std::move(one),
+                             [](std::vector<int64_t> ids) { return ids.at(0); });
+}
+
+caf::result<std::vector<int64_t>> on_submit_many(scheduler_actor_t* self,
+                                                 std::vector<task_spec>& specs) {
+  return submit_all<std::vector<int64_t>>(self, std::move(specs),
+                                          [](std::vector<int64_t> ids) { return ids; });
 }
 
 /// Runs `fn(record)` with the row of a task that is not in memory (final).
@@ -984,6 +1035,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
     return {
       [self](submit_atom, task_spec& spec) { return on_submit(self, spec); },
+      [self](submit_atom, std::vector<task_spec>& specs) {
+        return on_submit_many(self, specs);
+      },
       [self](await_atom, int64_t id) -> caf::result<task_outcome> {
         auto& st = self->state;
         auto rp = self->make_response_promise<task_outcome>();

@@ -115,6 +115,10 @@ public:
   /// The outcome of one commit().
   struct batch_result {
     std::vector<int64_t> submitted_ids; ///< one per submit, in order
+    /// One per submit: true when its idempotency key matched a task that
+    /// already existed (submitted_ids then holds that task's id and nothing
+    /// was written for it).
+    std::vector<bool> existing;
     /// One per transition: false when its guard failed or the transition is
     /// illegal from the expected state; nothing but a "rejected" note (for
     /// illegal ones) is written for it.

@@ -41,6 +41,8 @@ uint8_t taskrt_code(const caf::error& err) {
 void register_protocol(caf::actor_system_config& cfg) {
   cfg.add_message_type<task_state>("taskrt::task_state");
   cfg.add_message_type<task_spec>("taskrt::task_spec");
+  cfg.add_message_type<std::vector<task_spec>>("std::vector<taskrt::task_spec>");
+  cfg.add_message_type<std::vector<int64_t>>("std::vector<int64_t>");
   cfg.add_message_type<task_outcome>("taskrt::task_outcome");
   cfg.add_message_type<manual_retry_msg>("taskrt::manual_retry_msg");
   cfg.add_message_type<head_status>("taskrt::head_status");

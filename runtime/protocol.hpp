@@ -36,6 +36,7 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
+using journal_atom = caf::atom_constant<caf::atom("journal")>;
 
 // -- errors --------------------------------------------------------------------
 
@@ -45,6 +46,7 @@ enum class errc : uint8_t {
   illegal_state = 2,  ///< the task's state does not allow the operation
   bad_request = 3,    ///< malformed input (bad JSON, unknown task name, ...)
   unavailable = 4,    ///< storage or head not reachable; try again
+                      ///< (the journal is down: submits are refused)
   shutting_down = 5,  ///< the head is draining and accepts no new work
 };
 
@@ -93,6 +95,10 @@ struct head_status {
   int64_t queued = 0;
   int64_t running = 0;
   bool draining = false;
+  bool recovered = false;     ///< recovery from the journal finished
+  bool journal_up = true;     ///< Postgres reachable: submits are accepted
+  std::string journal_error;  ///< why not, while !journal_up
+  int64_t journal_down_since_us = 0;
 };
 
 /// Scheduler → worker: run one attempt.
@@ -249,7 +255,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_spec& x) {
   return f(caf::meta::type_name("taskrt::task_spec"), x.name, x.args, x.queue,
            x.priority, x.lock, x.run_at_us, x.policy, x.time_limit_s,
-           x.parent_id, x.origin);
+           x.parent_id, x.origin, x.key);
 }
 
 template <class Inspector>
@@ -267,13 +273,16 @@ typename Inspector::result_type inspect(Inspector& f, manual_retry_msg& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, head_status& x) {
   return f(caf::meta::type_name("taskrt::head_status"), x.node_id,
-           x.started_us, x.workers, x.busy, x.queued, x.running, x.draining);
+           x.started_us, x.workers, x.busy, x.queued, x.running, x.draining,
+           x.recovered, x.journal_up, x.journal_error, x.journal_down_since_us);
 }
 
 // -- typed interfaces ------------------------------------------------------------
 
 /// The head as clients see it, local or remote:
-/// - submit: replies with the task id once QUEUED is committed;
+/// - submit: replies with the task id once QUEUED is committed; with a vector
+///   of specs, all are journaled in one commit and the ids come in order
+///   (all or none: one bad spec refuses the batch);
 /// - await: replies with the outcome once the task is final;
 /// - cancel (id, origin): QUEUED → CANCELLED at once; RUNNING → flag set;
 ///   replies with the state after the call; origin ("cli user@host") is journaled;
@@ -283,6 +292,7 @@ typename Inspector::result_type inspect(Inspector& f, head_status& x) {
 /// worker messages below to the same actor (see cluster/worker_node.hpp).
 using head_actor = caf::typed_actor<
   caf::replies_to<submit_atom, task_spec>::with<int64_t>,
+  caf::replies_to<submit_atom, std::vector<task_spec>>::with<std::vector<int64_t>>,
   caf::replies_to<await_atom, int64_t>::with<task_outcome>,
   caf::replies_to<cancel_atom, int64_t, std::string>::with<task_state>,
   caf::replies_to<mretry_atom, manual_retry_msg>::with<int64_t>,

@@ -25,6 +25,10 @@ struct task_spec {
   double time_limit_s = 0;   ///< per-attempt limit; 0: registration's or none
   int64_t parent_id = 0;     ///< the submitting task, for child tasks
   std::string origin;        ///< who submitted: "cli user@host", "actor", ...
+  /// Idempotency key: a second submit with the same key creates nothing and
+  /// returns the first task's id (across client retries and head restarts).
+  /// Empty: none.
+  std::string key;
 };
 
 /// The current row of a task, as the journal keeps it.
@@ -49,6 +53,8 @@ struct task_record {
   int64_t parent_id = 0;
   int64_t created_us = 0;
   int64_t updated_us = 0;
+  std::string key;           ///< idempotency key; empty: none
+  bool cancel_requested = false; ///< a cancel of the running attempt is pending
 };
 
 } // namespace taskrt
