@@ -15,9 +15,14 @@ namespace taskrt {
 
 /// What the head loads from Postgres before it serves (cf. Ray's GcsInitData).
 struct recovery_data {
-  std::vector<task_record> tasks;              ///< QUEUED and RUNNING tasks
+  /// QUEUED and RUNNING tasks, and FAILED/LOST ones an older version left
+  /// without a final retry decision (decided again at recovery).
+  std::vector<task_record> tasks;
   std::map<int64_t, std::string> checkpoints;  ///< latest checkpoint per task
   std::vector<node_row> nodes;                 ///< the registry as last journaled
+  /// Grows at every head start (kept in Postgres): leases are
+  /// (generation << 32 | counter), unique across head lifetimes.
+  int64_t generation = 0;
 };
 
 /// A request to the retry actor: evaluate `policy` for `input`.

@@ -1,5 +1,7 @@
 #include "actors/scheduler.hpp"
 
+#include "actors/retry_actor.hpp"
+
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
 
@@ -30,8 +32,12 @@ struct live_task {
   caf::actor worker;
   /// False while a prefetched attempt waits behind another on its worker.
   bool began = true;
+  /// The most recent ended attempts (at most max_history), for strategies.
   std::vector<attempt_record> history;
 };
+
+/// How many ended attempts a task keeps in memory for custom strategies.
+constexpr size_t max_history = 16;
 
 /// Order of ready tasks within a queue: priority desc, run_at, id.
 struct ready_key {
@@ -66,6 +72,8 @@ struct node_entry {
   std::string state = "ALIVE";
   int64_t last_heartbeat_us = 0;
   int64_t started_us = 0;
+  /// Task names its workers run (from its registration).
+  std::unordered_set<std::string> runs;
 };
 
 struct scheduler_state {
@@ -89,6 +97,17 @@ struct scheduler_state {
   int64_t started_us = 0;
   bool recovered = false;
   bool draining = false;
+  /// Leases are (generation << 32 | lease_seq): unique across head lifetimes.
+  int64_t generation = 0;
+  uint32_t lease_seq = 0;
+  /// Postgres reachable (persistence says so): else submits are refused and
+  /// dispatch pauses; results wait in persistence until it is back.
+  bool journal_up = true;
+  std::string journal_error;
+  int64_t journal_down_since_us = 0;
+  int64_t nodes_written_us = 0; ///< last refresh of the nodes rows
+  /// Task names that some registered node (or the head) runs.
+  std::unordered_set<std::string> known_names;
   std::vector<caf::response_promise> deferred; // requests before recovery
   static inline const char* name = "taskrt.scheduler";
 };
@@ -115,11 +134,23 @@ void unqueue(scheduler_state& st, const live_task& t) {
     q->second.erase({r.priority, r.run_at_us, r.id});
 }
 
-/// Sends `b` to persistence and runs `then` with the result after the commit.
+/// Sends `b` to persistence and runs `then` with the result after the commit,
+/// or `on_error` when the journal refused it (a data error in this batch, or
+/// submits while the journal is down). Never throws inside the actor.
+template <class F, class E>
+void journal(scheduler_actor_t* self, journal_store::batch b, F then, E on_error) {
+  self->request(self->state.cfg.persistence, caf::infinite, std::move(b))
+    .then([then](journal_store::batch_result& r) mutable { then(r); },
+          [on_error](caf::error& e) mutable { on_error(e); });
+}
+
+/// As above; a refusal is logged (notes and checkpoints: nothing else hangs
+/// on them).
 template <class F>
 void journal(scheduler_actor_t* self, journal_store::batch b, F then) {
-  self->request(self->state.cfg.persistence, caf::infinite, std::move(b))
-    .then([then](journal_store::batch_result& r) mutable { then(r); });
+  journal(self, std::move(b), std::move(then), [](caf::error& e) {
+    spdlog::error("journal refused a write: {}", error_message(e));
+  });
 }
 
 journal_store::transition_item make_transition(const task_record& r,
@@ -160,12 +191,16 @@ void try_dispatch(scheduler_actor_t* self);
 /// Picks the best ready task that worker `w` may run, or 0.
 int64_t pick_for(scheduler_state& st, const worker_info& w) {
   const ready_key* best = nullptr;
+  auto n = st.nodes.find(w.node);
+  const auto* runs = n != st.nodes.end() ? &n->second.runs : nullptr;
   auto consider = [&](const std::set<ready_key>& q) {
     for (const auto& k : q) {
       if (best && !(k < *best))
         return;
-      const auto& lock = st.tasks.at(k.id).rec.lock;
-      if (!lock.empty() && st.locks.count(lock))
+      const auto& rec = st.tasks.at(k.id).rec;
+      if (!rec.lock.empty() && st.locks.count(rec.lock))
+        continue;
+      if (runs && !runs->empty() && !runs->count(rec.name))
         continue;
       best = &k;
       return;
@@ -207,13 +242,19 @@ void unassign(scheduler_state& st, live_task& t) {
   t.worker = nullptr;
 }
 
+/// A lease never handed out before, in this head's lifetime or an earlier one.
+int64_t next_lease(scheduler_state& st, int64_t previous) {
+  const int64_t fresh = (st.generation << 32) | ++st.lease_seq;
+  return std::max(fresh, previous + 1);
+}
+
 void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   auto& st = self->state;
   auto& r = t.rec;
   unqueue(st, t);
   const int32_t prev_attempt = r.attempt;
   r.attempt += 1;
-  r.lease_epoch += 1;
+  r.lease_epoch = next_lease(st, r.lease_epoch);
   r.state = task_state::running;
   assign(st, t, w);
   auto& slot = st.slots[w];
@@ -276,7 +317,7 @@ const caf::actor* next_slot(const scheduler_state& st, const std::set<caf::actor
 
 void try_dispatch(scheduler_actor_t* self) {
   auto& st = self->state;
-  if (!st.recovered || st.draining)
+  if (!st.recovered || st.draining || !st.journal_up)
     return;
   const auto t = to_micros(now());
   while (!st.delayed.empty() && st.delayed.begin()->first <= t) {
@@ -307,37 +348,59 @@ void release(scheduler_state& st, live_task& t) {
   --st.running;
 }
 
-/// FAILED or LOST is committed: ask the retry actor, then requeue or finish.
-void decide(scheduler_actor_t* self, int64_t id, const error_info& err) {
-  auto& st = self->state;
-  auto& t = st.tasks.at(id);
-  if (t.cancel_requested) {
-    finalize(self, id);
-    return;
+error_info parse_error_info(const std::string& error) {
+  error_info err;
+  auto j = json::parse(error, nullptr, false);
+  if (j.is_object()) {
+    err.kind = j.value("kind", "error");
+    err.ancestors = j.value("ancestors", std::vector<std::string>{});
+    err.message = j.value("message", "");
   }
-  retry_request req;
-  req.policy = t.policy;
-  req.input.task_id = id;
-  req.input.attempt = t.rec.attempt;
-  req.input.retry_base = t.rec.retry_base;
-  req.input.error = err;
-  req.input.failed_at = now();
-  req.input.priority = t.rec.priority;
-  req.input.queue = t.rec.queue;
-  req.input.lock = t.rec.lock;
-  req.input.history = t.history;
-  self->request(st.cfg.retry, caf::infinite, std::move(req))
-    .then([self, id](retry_decision& d) {
+  return err;
+}
+
+void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
+                   const std::string& result, const std::string& error, json detail);
+
+/// Commits the end of a FAILED or LOST attempt together with its retry
+/// decision and, when the decision is to retry, the re-queue: one
+/// transaction, so no head crash leaves the task half-decided.
+void commit_decision(scheduler_actor_t* self, int64_t id,
+                     journal_store::transition_item end, const retry_request& req,
+                     retry_decision d) {
+  auto& st = self->state;
+  auto i = st.tasks.find(id);
+  if (i == st.tasks.end())
+    return;
+  auto& t = i->second;
+  if (d.retry && t.cancel_requested) {
+    d.retry = false;
+    d.reason = "cancel requested";
+  }
+  end.detail["decision"] = decision_detail(req, d);
+  journal_store::batch b;
+  b.transitions.push_back(std::move(end));
+  if (d.retry) {
+    auto tr = make_transition(t.rec, transition_kind::retry, t.rec.state, t.rec.attempt);
+    tr.run_at_us = to_micros(d.retry_at);
+    tr.priority = d.priority;
+    tr.queue = d.queue;
+    tr.lock = d.lock;
+    tr.detail = {{"decision", d.reason}, {"retry_at", to_rfc3339(d.retry_at)}};
+    b.transitions.push_back(std::move(tr));
+  }
+  journal(
+    self, std::move(b),
+    [self, id, d](journal_store::batch_result&) {
       auto& st = self->state;
       auto i = st.tasks.find(id);
       if (i == st.tasks.end())
         return;
       auto& t = i->second;
-      if (!d.retry || t.cancel_requested) {
+      if (!d.retry) {
         finalize(self, id);
         return;
       }
-      const auto from = t.rec.state;
       t.rec.state = task_state::queued;
       t.rec.run_at_us = to_micros(d.retry_at);
       if (d.priority)
@@ -346,32 +409,27 @@ void decide(scheduler_actor_t* self, int64_t id, const error_info& err) {
         t.rec.queue = *d.queue;
       if (d.lock)
         t.rec.lock = *d.lock;
-      auto tr = make_transition(t.rec, transition_kind::retry, from, t.rec.attempt);
-      tr.priority = d.priority;
-      tr.queue = d.queue;
-      tr.lock = d.lock;
-      tr.detail = d.to_json();
-      journal_store::batch b;
-      b.transitions.push_back(std::move(tr));
-      journal(self, std::move(b), [self, id](journal_store::batch_result&) {
-        auto& st = self->state;
-        auto i = st.tasks.find(id);
-        if (i == st.tasks.end())
-          return;
-        enqueue(st, i->second);
-        try_dispatch(self);
-      });
+      enqueue(st, t);
+      try_dispatch(self);
+    },
+    [self, id](caf::error& e) {
+      // Only a data error in this task's own values gets here (the journal
+      // keeps other writes through an outage): end it FAILED without them.
+      spdlog::error("task={} journal refused the end of its attempt: {}", id,
+                    error_message(e));
+      json err = {{"kind", "taskrt.bad_result"},
+                  {"ancestors", json::array()},
+                  {"message", "the journal refused the attempt's values: " + error_message(e)}};
+      close_attempt(self, id, task_state::failed, "", err.dump(), json::object());
     });
 }
 
-/// Ends a RUNNING attempt with `outcome` (journaled), then continues.
-void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
-                 const std::string& result, const std::string& error,
-                 json detail) {
+/// Ends the attempt of a task already released from its worker: journals the
+/// outcome (through the retry actor for FAILED and LOST), then continues.
+void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
+                   const std::string& result, const std::string& error, json detail) {
   auto& st = self->state;
-  const int64_t id = t.rec.id;
-  if (t.rec.state == task_state::running)
-    release(st, t);
+  auto& t = st.tasks.at(id);
   static const std::map<task_state, transition_kind> kinds = {
     {task_state::succeeded, transition_kind::succeed},
     {task_state::failed, transition_kind::fail},
@@ -379,15 +437,15 @@ void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
     {task_state::cancelled, transition_kind::cancel},
     {task_state::queued, transition_kind::requeue},
   };
-  auto tr = make_transition(t.rec, kinds.at(outcome), task_state::running,
-                            t.rec.attempt);
+  if (outcome == task_state::queued && t.cancel_requested) {
+    outcome = task_state::cancelled; // handed back while a cancel was pending
+    detail["reason"] = "cancel requested; the attempt was handed back";
+  }
+  auto tr = make_transition(t.rec, kinds.at(outcome), task_state::running, t.rec.attempt);
   if (outcome == task_state::queued) {
-    // Handed back: the next attempt gets a new number, but the retry budget
-    // (attempt - retry_base) is not spent; one that never began ("handback"
-    // says why) is not counted as a try either (task_attempt).
-    tr.retry_base = ++t.rec.retry_base;
-    if (detail.contains("handback"))
-      tr.unstarted = ++t.rec.unstarted;
+    // Handed back: not a try. The attempt number goes back (the next start
+    // is the same attempt under a new lease); no retry budget is spent.
+    tr.new_attempt = --t.rec.attempt;
   }
   t.rec.state = outcome;
   if (outcome == task_state::succeeded)
@@ -395,40 +453,135 @@ void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
   error_info err;
   if (!error.empty()) {
     t.rec.last_error = tr.error = error;
+    err = parse_error_info(error);
     auto j = json::parse(error, nullptr, false);
-    if (j.is_object()) {
-      err.kind = j.value("kind", "error");
-      err.ancestors = j.value("ancestors", std::vector<std::string>{});
-      err.message = j.value("message", "");
+    if (j.is_object())
       detail["error"] = j;
-    }
   }
   tr.detail = std::move(detail);
-  if (outcome == task_state::failed || outcome == task_state::lost)
-    t.history.push_back({t.rec.attempt,
-                         outcome == task_state::failed ? "failed" : "lost",
+  if (outcome == task_state::failed || outcome == task_state::lost) {
+    t.history.push_back({t.rec.attempt, outcome == task_state::failed ? "failed" : "lost",
                          err.kind});
+    if (t.history.size() > max_history)
+      t.history.erase(t.history.begin());
+    retry_request req;
+    req.policy = t.policy;
+    req.input.task_id = id;
+    req.input.attempt = t.rec.attempt;
+    req.input.retry_base = t.rec.retry_base;
+    req.input.error = err;
+    req.input.failed_at = now();
+    req.input.priority = t.rec.priority;
+    req.input.queue = t.rec.queue;
+    req.input.lock = t.rec.lock;
+    req.input.history = t.history;
+    self->request(st.cfg.retry, caf::infinite, req)
+      .then(
+        [self, id, tr, req](retry_decision& d) mutable {
+          commit_decision(self, id, std::move(tr), req, std::move(d));
+        },
+        [self, id, tr, req](caf::error& e) mutable {
+          retry_decision d;
+          d.reason = "the retry actor failed: " + error_message(e);
+          commit_decision(self, id, std::move(tr), req, std::move(d));
+        });
+    return;
+  }
   journal_store::batch b;
   b.transitions.push_back(std::move(tr));
-  journal(self, std::move(b),
-          [self, id, outcome, err](journal_store::batch_result&) {
-            auto& st = self->state;
-            auto i = st.tasks.find(id);
-            if (i == st.tasks.end())
-              return;
-            switch (outcome) {
-              case task_state::queued:
-                enqueue(st, i->second);
-                try_dispatch(self);
-                break;
-              case task_state::failed:
-              case task_state::lost:
-                decide(self, id, err);
-                break;
-              default:
-                finalize(self, id);
-            }
-          });
+  journal(
+    self, std::move(b),
+    [self, id, outcome](journal_store::batch_result&) {
+      auto& st = self->state;
+      auto i = st.tasks.find(id);
+      if (i == st.tasks.end())
+        return;
+      if (outcome == task_state::queued) {
+        enqueue(st, i->second);
+        try_dispatch(self);
+      } else {
+        finalize(self, id);
+      }
+    },
+    [self, id, outcome](caf::error& e) {
+      spdlog::error("task={} journal refused the end of its attempt: {}", id,
+                    error_message(e));
+      if (outcome != task_state::succeeded)
+        return;
+      json err = {{"kind", "taskrt.bad_result"},
+                  {"ancestors", json::array()},
+                  {"message", "the journal refused the result: " + error_message(e)}};
+      close_attempt(self, id, task_state::failed, "", err.dump(), json::object());
+    });
+}
+
+/// Ends a RUNNING attempt with `outcome`: frees its worker slot and lock,
+/// then journals it (see close_attempt).
+void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
+                 const std::string& result, const std::string& error, json detail) {
+  if (t.rec.state == task_state::running)
+    release(self->state, t);
+  close_attempt(self, t.rec.id, outcome, result, error, std::move(detail));
+}
+
+/// A task an older version left FAILED or LOST without its retry decision
+/// (three commits then): decide now, journal the decision and the re-queue
+/// in one commit.
+void redecide(scheduler_actor_t* self, live_task& t) {
+  const int64_t id = t.rec.id;
+  retry_request req;
+  req.policy = t.policy;
+  req.input.task_id = id;
+  req.input.attempt = t.rec.attempt;
+  req.input.retry_base = t.rec.retry_base;
+  req.input.error = parse_error_info(t.rec.last_error);
+  req.input.failed_at = from_micros(t.rec.updated_us);
+  req.input.priority = t.rec.priority;
+  req.input.queue = t.rec.queue;
+  req.input.lock = t.rec.lock;
+  self->request(self->state.cfg.retry, caf::infinite, req)
+    .then([self, id, req](retry_decision& d) {
+      auto& st = self->state;
+      auto i = st.tasks.find(id);
+      if (i == st.tasks.end())
+        return;
+      auto& t = i->second;
+      journal_store::batch b;
+      auto detail = decision_detail(req, d);
+      detail["recovered"] = "the decision was missing after a restart";
+      b.notes.push_back({id, t.rec.attempt, "retry_decision", detail, to_micros(now()),
+                         st.cfg.node_id});
+      if (d.retry) {
+        auto tr = make_transition(t.rec, transition_kind::retry, t.rec.state, t.rec.attempt);
+        tr.run_at_us = to_micros(d.retry_at);
+        tr.priority = d.priority;
+        tr.queue = d.queue;
+        tr.lock = d.lock;
+        tr.detail = {{"decision", d.reason}, {"retry_at", to_rfc3339(d.retry_at)}};
+        b.transitions.push_back(std::move(tr));
+      }
+      journal(self, std::move(b), [self, id, d](journal_store::batch_result& r) {
+        auto& st = self->state;
+        auto i = st.tasks.find(id);
+        if (i == st.tasks.end())
+          return;
+        if (!d.retry || r.applied.empty() || !r.applied[0]) {
+          st.tasks.erase(i);
+          return;
+        }
+        auto& t = i->second;
+        t.rec.state = task_state::queued;
+        t.rec.run_at_us = to_micros(d.retry_at);
+        if (d.priority)
+          t.rec.priority = *d.priority;
+        if (d.queue)
+          t.rec.queue = *d.queue;
+        if (d.lock)
+          t.rec.lock = *d.lock;
+        enqueue(st, t);
+        try_dispatch(self);
+      });
+    });
 }
 
 /// The worker began a prefetched attempt.
@@ -459,14 +612,21 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
   if (msg.began.task_id != 0)
     mark_began(st, msg.began);
   auto i = st.tasks.find(msg.task_id);
-  if (i == st.tasks.end() || i->second.rec.state != task_state::running
-      || i->second.rec.attempt != msg.attempt
-      || i->second.rec.lease_epoch != msg.lease_epoch) {
-    // Fenced: a late or duplicate result of an attempt that is no longer
-    // current. Journal it and drop it.
+  const auto sender = self->current_sender();
+  const bool current = i != st.tasks.end() && i->second.rec.state == task_state::running
+                       && i->second.rec.attempt == msg.attempt
+                       && i->second.rec.lease_epoch == msg.lease_epoch;
+  // The holder of the lease is the process its worker lives in: a result
+  // from any other process (a replaced node under the same id) is not its.
+  const bool holder = current && (!i->second.worker || !sender
+                                  || sender->node() == i->second.worker.node());
+  if (!holder) {
+    // Fenced: a late or duplicate result of a lease that is no longer
+    // current, or one sent by another process. Journal it and drop it.
     json detail = {{"outcome", to_string(msg.outcome)},
                    {"lease_epoch", msg.lease_epoch},
-                   {"reason", "attempt is not current"}};
+                   {"reason", current ? "sent by a process that does not hold the lease"
+                                      : "lease is not current"}};
     journal_store::batch b;
     b.notes.push_back({msg.task_id, msg.attempt, "stale_result", detail,
                        to_micros(now()), st.cfg.node_id});
@@ -487,6 +647,16 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
   try_dispatch(self);
 }
 
+/// True when an ALIVE node (or the head, with workers) runs task `name`.
+bool runnable_by_alive_node(const scheduler_state& st, const std::string& name) {
+  for (const auto& kv : st.nodes) {
+    const auto& n = kv.second;
+    if (n.state == "ALIVE" && n.info.slots > 0 && (n.runs.empty() || n.runs.count(name)))
+      return true;
+  }
+  return false;
+}
+
 /// A checked submit: what to journal and what to hold in memory after.
 struct prepared_submit {
   journal_store::submit_item item;
@@ -497,14 +667,21 @@ struct prepared_submit {
 /// Checks `spec` against the registry and the limits and resolves its
 /// queue, policy and time limit; an error names the problem.
 caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_spec spec) {
+  static const task_definition unregistered_here{};
   const auto* def = st.cfg.registry->find(spec.name);
-  if (!def) {
-    std::string known;
+  if (!def && !st.known_names.count(spec.name)) {
+    std::set<std::string> names{st.known_names.begin(), st.known_names.end()};
     for (const auto& n : st.cfg.registry->names())
+      names.insert(n);
+    std::string known;
+    for (const auto& n : names)
       known += (known.empty() ? "" : ", ") + n;
     return make_error(errc::bad_request, "unknown task '" + spec.name
-                                           + "' (registered: " + known + ")");
+                                           + "': neither the head nor any node runs it"
+                                           + " (known: " + known + ")");
   }
+  if (!def)
+    def = &unregistered_here; // a worker node runs it: its defaults are its own
   if (spec.args.empty())
     spec.args = "{}";
   auto args = json::parse(spec.args, nullptr, false);
@@ -558,6 +735,9 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
   auto& st = self->state;
   if (st.draining)
     return make_error(errc::shutting_down, "the head is draining and accepts no new tasks");
+  if (!st.journal_up)
+    return make_error(errc::unavailable, "journal unavailable (" + st.journal_error
+                                           + "): nothing was submitted; try again later");
   std::vector<prepared_submit> prepared;
   prepared.reserve(specs.size());
   journal_store::batch b;
@@ -573,23 +753,32 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
     prepared.push_back(std::move(*p));
   }
   auto rp = self->make_response_promise<Reply>();
-  journal(self, std::move(b),
-          [self, rp, prepared = std::move(prepared),
-           reply = std::move(reply)](journal_store::batch_result& r) mutable {
-            auto& st = self->state;
-            for (size_t i = 0; i < prepared.size(); ++i) {
-              if (i < r.existing.size() && r.existing[i])
-                continue; // the key's task exists: nothing new to hold
-              auto& rec = prepared[i].rec;
-              rec.id = r.submitted_ids.at(i);
-              auto& t = st.tasks[rec.id];
-              t.rec = std::move(rec);
-              t.policy = std::move(prepared[i].policy);
-              enqueue(st, t);
-            }
-            rp.deliver(reply(std::move(r.submitted_ids)));
-            try_dispatch(self);
-          });
+  journal(
+    self, std::move(b),
+    [self, rp, prepared = std::move(prepared),
+     reply = std::move(reply)](journal_store::batch_result& r) mutable {
+      auto& st = self->state;
+      journal_store::batch waiting;
+      for (size_t i = 0; i < prepared.size(); ++i) {
+        if (i < r.existing.size() && r.existing[i])
+          continue; // the key's task exists: nothing new to hold
+        auto& rec = prepared[i].rec;
+        rec.id = r.submitted_ids.at(i);
+        if (!runnable_by_alive_node(st, rec.name))
+          waiting.notes.push_back({rec.id, 0, "waiting",
+                                   {{"reason", "no ALIVE node runs " + rec.name}},
+                                   to_micros(now()), st.cfg.node_id});
+        auto& t = st.tasks[rec.id];
+        t.rec = std::move(rec);
+        t.policy = std::move(prepared[i].policy);
+        enqueue(st, t);
+      }
+      rp.deliver(reply(std::move(r.submitted_ids)));
+      if (!waiting.empty())
+        journal(self, std::move(waiting), [](journal_store::batch_result&) {});
+      try_dispatch(self);
+    },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 
@@ -607,39 +796,82 @@ caf::result<std::vector<int64_t>> on_submit_many(scheduler_actor_t* self,
 }
 
 /// Runs `fn(record)` with the row of a task that is not in memory (final).
-template <class F, class E>
-void with_stored_task(scheduler_actor_t* self, int64_t id, F fn, E on_missing) {
+/// `on_error` gets the journal's refusal (unavailable during an outage).
+template <class F, class E, class R>
+void with_stored_task(scheduler_actor_t* self, int64_t id, F fn, E on_missing, R on_error) {
   self->request(self->state.cfg.persistence, caf::infinite, caf::get_atom::value, id)
-    .then([fn, on_missing](std::vector<task_record>& rows) mutable {
-      if (rows.empty())
-        on_missing();
-      else
-        fn(rows.front());
-    });
+    .then(
+      [fn, on_missing](std::vector<task_record>& rows) mutable {
+        if (rows.empty())
+          on_missing();
+        else
+          fn(rows.front());
+      },
+      [on_error](caf::error& e) mutable { on_error(e); });
 }
 
 caf::error not_found(int64_t id) {
   return make_error(errc::not_found, "no task with id " + std::to_string(id));
 }
 
+/// `tasks retry` of a QUEUED task (waiting out its retry delay, or scheduled
+/// for later): it runs at m.run_at_us (now when 0); its retry budget stays.
+caf::result<int64_t> retry_queued_now(scheduler_actor_t* self, live_task& t,
+                                      const manual_retry_msg& m) {
+  auto& st = self->state;
+  unqueue(st, t);
+  const auto old_run_at = t.rec.run_at_us;
+  t.rec.run_at_us = m.run_at_us > 0 ? m.run_at_us : to_micros(now());
+  auto tr = make_transition(t.rec, transition_kind::manual_retry, task_state::queued,
+                            t.rec.attempt);
+  if (m.set_priority)
+    t.rec.priority = *(tr.priority = m.priority);
+  if (!m.queue.empty())
+    t.rec.queue = *(tr.queue = m.queue);
+  if (!m.lock.empty())
+    t.rec.lock = *(tr.lock = m.lock);
+  tr.detail = {{"origin", m.origin},
+               {"run_at", to_rfc3339(from_micros(t.rec.run_at_us))},
+               {"was_run_at", to_rfc3339(from_micros(old_run_at))}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  auto rp = self->make_response_promise<int64_t>();
+  const auto id = t.rec.id;
+  journal(
+    self, std::move(b),
+    [self, rp, id](journal_store::batch_result&) mutable {
+      auto& st = self->state;
+      auto i = st.tasks.find(id);
+      if (i != st.tasks.end() && i->second.rec.state == task_state::queued)
+        enqueue(st, i->second);
+      rp.deliver(id);
+      try_dispatch(self);
+    },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
 caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& m) {
   auto& st = self->state;
   auto i = st.tasks.find(m.id);
+  if (i != st.tasks.end() && i->second.rec.state == task_state::queued)
+    return retry_queued_now(self, i->second, m);
   if (i != st.tasks.end())
     return make_error(errc::illegal_state,
                       "task " + std::to_string(m.id) + " is "
                         + to_string(i->second.rec.state)
-                        + "; only FAILED, LOST or CANCELLED tasks can be retried");
+                        + "; only FAILED, LOST, CANCELLED or QUEUED tasks can be retried");
   auto rp = self->make_response_promise<int64_t>();
   with_stored_task(
     self, m.id,
     [self, rp, m](task_record rec) mutable {
       auto& st = self->state;
-      if (auto e = check_transition(rec.state, transition_kind::manual_retry)) {
+      if (rec.state == task_state::queued || rec.state == task_state::running
+          || check_transition(rec.state, transition_kind::manual_retry)) {
         rp.deliver(make_error(errc::illegal_state,
                               "task " + std::to_string(rec.id) + " is "
                                 + to_string(rec.state)
-                                + "; only FAILED, LOST or CANCELLED tasks can be retried"));
+                                + "; only FAILED, LOST, CANCELLED or QUEUED tasks can be retried"));
         return;
       }
       if (st.tasks.count(rec.id)) {
@@ -680,8 +912,40 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
         try_dispatch(self);
       });
     },
-    [rp, id = m.id]() mutable { rp.deliver(not_found(id)); });
+    [rp, id = m.id]() mutable { rp.deliver(not_found(id)); },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
+}
+
+/// QUEUED → CANCELLED (journaled); `done(nullptr)` after the commit, or
+/// `done(&error)` when the journal refused it.
+template <class F = void (*)(caf::error*)>
+void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& origin,
+                   F done = [](caf::error*) {}) {
+  auto& st = self->state;
+  const auto id = t.rec.id;
+  unqueue(st, t);
+  t.rec.state = task_state::cancelled;
+  auto tr = make_transition(t.rec, transition_kind::cancel, task_state::queued,
+                            t.rec.attempt);
+  tr.detail = {{"origin", origin}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  journal(
+    self, std::move(b),
+    [self, id, done](journal_store::batch_result&) mutable {
+      finalize(self, id);
+      done(nullptr);
+    },
+    [self, id, done](caf::error& e) mutable {
+      auto& st = self->state; // not cancelled: back in its queue
+      auto i = st.tasks.find(id);
+      if (i != st.tasks.end()) {
+        i->second.rec.state = task_state::queued;
+        enqueue(st, i->second);
+      }
+      done(&e);
+    });
 }
 
 caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
@@ -697,22 +961,18 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
                               "task " + std::to_string(rec.id) + " is already "
                                 + to_string(rec.state)));
       },
-      [rp, id]() mutable { rp.deliver(not_found(id)); });
+      [rp, id]() mutable { rp.deliver(not_found(id)); },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
     return rp;
   }
   auto& t = i->second;
   if (t.rec.state == task_state::queued) {
-    unqueue(st, t);
-    t.rec.state = task_state::cancelled;
-    auto tr = make_transition(t.rec, transition_kind::cancel, task_state::queued,
-                              t.rec.attempt);
-    tr.detail = {{"origin", origin}};
-    journal_store::batch b;
-    b.transitions.push_back(std::move(tr));
     auto rp = self->make_response_promise<task_state>();
-    journal(self, std::move(b), [self, rp, id](journal_store::batch_result&) mutable {
-      finalize(self, id);
-      rp.deliver(task_state::cancelled);
+    cancel_queued(self, t, origin, [rp](caf::error* e) mutable {
+      if (e)
+        rp.deliver(std::move(*e));
+      else
+        rp.deliver(task_state::cancelled);
     });
     return rp;
   }
@@ -733,7 +993,9 @@ void recover(scheduler_actor_t* self) {
   self->request(st.cfg.persistence, caf::infinite, load_atom::value)
     .then([self](recovery_data& data) {
       auto& st = self->state;
+      st.generation = data.generation;
       size_t queued = 0, lost = 0;
+      std::vector<int64_t> cancelled, undecided;
       for (auto& rec : data.tasks) {
         auto& t = st.tasks[rec.id];
         auto parsed = parse_retry_policy(rec.policy);
@@ -744,11 +1006,20 @@ void recover(scheduler_actor_t* self) {
         if (cp != data.checkpoints.end())
           t.checkpoint = cp->second;
         t.rec = std::move(rec);
-        if (t.rec.state == task_state::queued) {
+        t.cancel_requested = t.rec.cancel_requested;
+        if (t.rec.state == task_state::queued && t.cancel_requested) {
+          cancelled.push_back(t.rec.id); // handed back while a cancel was pending
+        } else if (t.rec.state == task_state::queued) {
           enqueue(st, t);
           ++queued;
+        } else if (t.rec.state == task_state::failed || t.rec.state == task_state::lost) {
+          undecided.push_back(t.rec.id);
         }
       }
+      for (auto id : cancelled)
+        cancel_queued(self, st.tasks.at(id), "recovery: a cancel was requested before the restart");
+      for (auto id : undecided)
+        redecide(self, st.tasks.at(id));
       // RUNNING attempts: those of the head's own workers died with it;
       // those of worker nodes wait for their node to re-register.
       const auto deadline = to_micros(add_seconds_clamped(now(), st.cfg.adopt_grace_s));
@@ -787,8 +1058,9 @@ void recover(scheduler_actor_t* self) {
       }
       set_node_state(self, st.nodes.at(st.cfg.node_id), "ALIVE");
       st.recovered = true;
-      spdlog::info("scheduler recovered queued={} lost={} awaiting_adoption={}", queued,
-                   lost, st.orphans.size());
+      spdlog::info("scheduler recovered generation={} queued={} lost={} undecided={} "
+                   "awaiting_adoption={}",
+                   st.generation, queued, lost, undecided.size(), st.orphans.size());
       auto pending = std::move(st.after_recovery);
       st.after_recovery.clear();
       for (auto& f : pending)
@@ -923,6 +1195,8 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
   if (n.supervisor && n.supervisor != sup)
     declare_dead(self, n, "replaced by a new registration");
   const bool rejoin = n.state == "DEAD";
+  n.runs = {info.tasks.begin(), info.tasks.end()};
+  st.known_names.insert(info.tasks.begin(), info.tasks.end());
   n.info = info;
   n.supervisor = sup;
   n.last_heartbeat_us = to_micros(now());
@@ -943,6 +1217,8 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
         self->monitor(ra.worker);
       assign(st, t, ra.worker);
       st.orphans.erase(ra.task_id);
+      if (t.cancel_requested) // requested before the restart: deliver it again
+        self->send(ra.worker, cancel_atom::value, ra.task_id);
       b.notes.push_back({ra.task_id, ra.attempt, "adopted",
                          {{"node", info.id}, {"lease_epoch", ra.lease_epoch}},
                          to_micros(now()), info.id});
@@ -986,10 +1262,28 @@ void on_down(scheduler_actor_t* self, caf::down_msg& d) {
     }
 }
 
+/// How often every live node's row (running count, last heartbeat) is
+/// written, so `taskrt nodes` tells the truth while the head is down too.
+constexpr int64_t node_rows_every_us = 2'000'000;
+
+/// Writes the rows of the nodes that are not DEAD or LEFT.
+void refresh_node_rows(scheduler_actor_t* self, int64_t t) {
+  auto& st = self->state;
+  st.nodes_written_us = t;
+  st.nodes.at(st.cfg.node_id).last_heartbeat_us = t; // the head hears itself
+  for (auto& kv : st.nodes) {
+    auto& n = kv.second;
+    if (n.state != "DEAD" && n.state != "LEFT")
+      set_node_state(self, n, n.state);
+  }
+}
+
 /// Heartbeat timeouts of worker nodes and adoption deadlines after a restart.
 void check_nodes(scheduler_actor_t* self) {
   auto& st = self->state;
   const auto t = to_micros(now());
+  if (st.recovered && st.journal_up && t - st.nodes_written_us >= node_rows_every_us)
+    refresh_node_rows(self, t);
   for (auto& kv : st.nodes) {
     auto& n = kv.second;
     if (!n.supervisor && n.state == "SUSPECT" && kv.first != st.cfg.node_id
@@ -1029,7 +1323,12 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     st.cfg = cfg;
     st.started_us = to_micros(now());
     st.nodes[cfg.node_id] = node_entry{node_info{cfg.node_id, "", cfg.local_slots, 0, {}, {}},
-                                       nullptr, "ALIVE", st.started_us, st.started_us};
+                                       nullptr, "ALIVE", st.started_us, st.started_us, {}};
+    for (const auto& name : cfg.registry->names()) {
+      st.known_names.insert(name);
+      st.nodes[cfg.node_id].runs.insert(name);
+    }
+    self->send(cfg.persistence, journal_atom::value, caf::actor_cast<caf::actor>(self));
     self->set_down_handler([self](caf::down_msg& d) { on_down(self, d); });
     recover(self);
     self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
@@ -1056,7 +1355,8 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
             else
               rp.deliver(outcome_of(rec));
           },
-          [rp, id]() mutable { rp.deliver(not_found(id)); });
+          [rp, id]() mutable { rp.deliver(not_found(id)); },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
         return rp;
       },
       [self](cancel_atom, int64_t id, const std::string& origin) {
@@ -1068,16 +1368,41 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         head_status s;
         s.node_id = st.cfg.node_id;
         s.started_us = st.started_us;
-        s.workers = static_cast<int32_t>(
-          std::count_if(st.slots.begin(), st.slots.end(),
-                        [](const auto& kv) { return kv.second.ready; }));
-        s.busy = static_cast<int32_t>(st.running);
+        for (const auto& kv : st.slots) {
+          if (!kv.second.ready)
+            continue;
+          ++s.workers;
+          if (kv.second.assigned > 0)
+            ++s.busy;
+        }
         s.running = st.running;
-        s.queued = static_cast<int64_t>(st.tasks.size()) - st.running;
+        s.queued = 0;
+        for (const auto& kv : st.tasks)
+          s.queued += kv.second.rec.state == task_state::queued ? 1 : 0;
         s.draining = st.draining;
+        s.recovered = st.recovered;
+        s.journal_up = st.journal_up;
+        s.journal_error = st.journal_error;
+        s.journal_down_since_us = st.journal_down_since_us;
         return s;
       },
       [self](stop_atom) { on_stop(self); },
+      [self](journal_atom, bool up, const std::string& reason) {
+        auto& st = self->state;
+        if (up == st.journal_up)
+          return;
+        st.journal_up = up;
+        st.journal_error = up ? std::string{} : reason;
+        st.journal_down_since_us = up ? 0 : to_micros(now());
+        if (up) {
+          spdlog::info("journal available again: dispatch resumes, submits accepted");
+          try_dispatch(self);
+        } else {
+          spdlog::error("journal unavailable ({}): submits refused, dispatch paused; "
+                        "running attempts finish and their results wait",
+                        reason);
+        }
+      },
       [self](stop_atom, bool) {
         // Grace period over: the local workers hand their attempts back
         // (RUNNING → QUEUED, no retry budget spent); the drain finishes when

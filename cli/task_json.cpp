@@ -69,14 +69,23 @@ json attempts_json(const std::vector<event_row>& events) {
       a = {{"attempt", e.attempt}, {"node", nullptr}, {"worker_pid", nullptr},
            {"started", nullptr}, {"ended", nullptr}, {"outcome", nullptr},
            {"error_kind", nullptr}, {"message", nullptr}, {"signal", nullptr},
-           {"retry_decision", nullptr}};
+           {"retry_decision", nullptr}, {"handbacks", json::array()}};
     if (e.kind == "start") {
       a["started"] = time_or_null(e.at_us);
       a["node"] = e.node.empty() ? detail.value("node", json(nullptr)) : json(e.node);
       if (detail.is_object() && detail.contains("pid"))
         a["worker_pid"] = detail["pid"];
+    } else if (e.kind == "requeue") {
+      // A lease handed back before its attempt began (or at drain): not a
+      // try; the attempt starts again under a new lease.
+      a["handbacks"].push_back({{"at", time_or_null(e.at_us)},
+                                {"node", e.node.empty() ? json(nullptr) : json(e.node)},
+                                {"reason", detail.is_object()
+                                             ? detail.value("handback", detail.value("reason", json(nullptr)))
+                                             : json(nullptr)}});
+      a["started"] = nullptr;
     } else if (e.kind == "succeed" || e.kind == "fail" || e.kind == "lose"
-               || e.kind == "cancel" || e.kind == "requeue") {
+               || e.kind == "cancel") {
       if (e.kind == "cancel" && e.from_state == task_state::queued)
         continue;
       a["ended"] = time_or_null(e.at_us);
@@ -90,14 +99,21 @@ json attempts_json(const std::vector<event_row>& events) {
           a["signal"] = detail["signal"];
         if (detail.contains("pid"))
           a["worker_pid"] = detail["pid"];
+        if (detail.contains("decision"))
+          a["retry_decision"] = detail["decision"];
       }
     } else if (e.kind == "retry_decision") {
       a["retry_decision"] = detail;
     }
   }
   json out = json::array();
-  for (auto& kv : by_attempt)
-    out.push_back(std::move(kv.second));
+  for (auto& kv : by_attempt) {
+    auto& a = kv.second;
+    // Only hand-backs so far: the attempt has not begun (its task waits).
+    if (a["started"].is_null() && a["outcome"].is_null() && !a["handbacks"].empty())
+      continue;
+    out.push_back(std::move(a));
+  }
   return out;
 }
 

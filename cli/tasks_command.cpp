@@ -34,7 +34,10 @@ void print_describe(const json& j) {
     std::printf("  %s %s\n", j["state"] == "SUCCEEDED" ? "last error (earlier attempt)" : "error  ",
                 j["last_error"].dump().c_str());
   std::printf("\nAttempts\n");
-  table a{{"#", "NODE", "PID", "STARTED", "ENDED", "OUTCOME", "ERROR", "SIGNAL", "RETRY DECISION"}, {}, 5};
+  table a{{"#", "NODE", "PID", "STARTED", "ENDED", "OUTCOME", "ERROR", "SIGNAL", "HANDED BACK",
+           "RETRY DECISION"},
+          {},
+          5};
   for (const auto& at : j["attempts"]) {
     std::string decision = "-";
     if (at["retry_decision"].is_object())
@@ -42,7 +45,9 @@ void print_describe(const json& j) {
                  + at["retry_decision"].value("reason", "");
     a.rows.push_back({cell(at["attempt"]), cell(at["node"]), cell(at["worker_pid"]),
                       cell(at["started"]), cell(at["ended"]), cell(at["outcome"]),
-                      cell(at["error_kind"]), cell(at["signal"]), decision});
+                      cell(at["error_kind"]), cell(at["signal"]),
+                      at["handbacks"].empty() ? "-" : std::to_string(at["handbacks"].size()) + "x",
+                      decision});
   }
   a.print(terminal_width(), use_colour());
   std::printf("\nEvents\n");

@@ -32,8 +32,10 @@ std::string event_line(const json& e) {
 }
 
 /// True when `t` will not change again by itself: SUCCEEDED or CANCELLED,
-/// or FAILED/LOST with a give-up decision journaled for its attempt (or no
-/// decision `grace_s` seconds after it ended: a policy-less failure).
+/// or FAILED/LOST with its decision journaled (in the fail/lose event itself:
+/// the row stays FAILED/LOST only when it gives up; older journals wrote a
+/// separate retry_decision note), or no decision `grace_s` seconds after it
+/// ended.
 bool is_final(const task_record& t, const std::vector<event_row>& evs, double grace_s) {
   if (t.state == task_state::succeeded || t.state == task_state::cancelled)
     return true;
@@ -42,6 +44,11 @@ bool is_final(const task_record& t, const std::vector<event_row>& evs, double gr
   for (auto it = evs.rbegin(); it != evs.rend(); ++it) {
     if (it->attempt != t.attempt)
       continue;
+    if (it->kind == "fail" || it->kind == "lose") {
+      auto d = json::parse(it->detail, nullptr, false);
+      if (d.is_object() && d.contains("decision"))
+        return true;
+    }
     if (it->kind == "retry_decision") {
       auto d = json::parse(it->detail, nullptr, false);
       return !(d.is_object() && d.value("decision", "") == "retry");

@@ -159,7 +159,7 @@ int run_head(head_options opts, const task_registry& registry,
   caf::actor_system sys{cfg};
 
   auto persistence = spawn_persistence(sys, store);
-  auto retry = spawn_retry_actor(sys, persistence, &strategies);
+  auto retry = spawn_retry_actor(sys, &strategies);
   scheduler_config scfg;
   scfg.node_id = opts.node_id;
   scfg.stuck_timeout_s = opts.stuck_timeout_s;

@@ -23,7 +23,7 @@ const transition_rule rules[] = {
   {transition_kind::lose, {task_state::running}},
   {transition_kind::retry, {task_state::failed, task_state::lost}},
   {transition_kind::manual_retry,
-   {task_state::failed, task_state::lost, task_state::cancelled}},
+   {task_state::failed, task_state::lost, task_state::cancelled, task_state::queued}},
   {transition_kind::requeue, {task_state::running}},
 };
 

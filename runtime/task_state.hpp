@@ -10,9 +10,13 @@
 ///               │                                  └────────► LOST    (worker/node died,
 ///               │                                                      stuck past timeout)
 ///               ├── retry        (FAILED/LOST → QUEUED, attempt n+1, run_at = now + delay)
-///               ├── manual_retry (FAILED/LOST/CANCELLED → QUEUED, history kept)
-///               └── requeue      (RUNNING → QUEUED: a draining node hands an
-///                                 attempt back before it started user code)
+///               ├── manual_retry (FAILED/LOST/CANCELLED → QUEUED, history kept;
+///               │                 QUEUED → QUEUED: run now a task waiting
+///               │                 out its retry delay or scheduled later)
+///               └── requeue      (RUNNING → QUEUED: a lease handed back before
+///                                 its attempt began, or at drain; not a try:
+///                                 the attempt number goes back, the lease
+///                                 does not)
 /// ```
 
 #include <cstdint>
@@ -41,8 +45,8 @@ enum class transition_kind : uint8_t {
   cancel = 5,       ///< QUEUED/RUNNING → CANCELLED
   lose = 6,         ///< RUNNING → LOST
   retry = 7,        ///< FAILED/LOST → QUEUED (retry actor)
-  manual_retry = 8, ///< FAILED/LOST/CANCELLED → QUEUED (operator)
-  requeue = 9,      ///< RUNNING → QUEUED (attempt handed back unstarted)
+  manual_retry = 8, ///< FAILED/LOST/CANCELLED/QUEUED → QUEUED (operator)
+  requeue = 9,      ///< RUNNING → QUEUED (lease handed back; not a try)
 };
 
 /// "QUEUED", "RUNNING", ...

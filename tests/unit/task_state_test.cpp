@@ -41,6 +41,7 @@ const std::set<std::pair<from_t, transition_kind>>& legal() {
     {task_state::failed, transition_kind::manual_retry},
     {task_state::lost, transition_kind::manual_retry},
     {task_state::cancelled, transition_kind::manual_retry},
+    {task_state::queued, transition_kind::manual_retry},
     {task_state::running, transition_kind::requeue},
   };
   return pairs;
