@@ -1,6 +1,7 @@
 #include "actors/persistence_actor.hpp"
 
 #include "persistence/store_error.hpp"
+#include "runtime/protocol.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -101,6 +102,7 @@ caf::actor spawn_persistence(caf::actor_system& sys,
           return st.pending.back().promise;
         },
         [self](flush_atom) { flush(self); },
+        [](journal_atom, caf::actor&) {}, // outage notices: not sent by this version
         [self](caf::get_atom, int64_t id) {
           auto& st = self->state;
           std::vector<task_record> out;

@@ -9,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <deque>
 #include <functional>
 #include <map>
@@ -271,7 +273,9 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   tr.detail = {{"node", info.node}, {"worker", info.index}, {"pid", info.pid}};
   journal_store::batch b;
   b.transitions.push_back(std::move(tr));
-  journal(self, std::move(b), [](journal_store::batch_result&) {});
+  const bool fault_now = st.cfg.fault == "exit_after_dispatch" && r.node != st.cfg.node_id;
+  if (!fault_now)
+    journal(self, std::move(b), [](journal_store::batch_result&) {});
   dispatch_msg d;
   d.task_id = r.id;
   d.attempt = r.attempt;
@@ -285,6 +289,15 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   d.prefetched = !t.began;
   d.task_attempt = r.attempt - r.unstarted;
   self->send(w, std::move(d));
+  if (fault_now) {
+    // The window "head killed after the dispatch, before the start commit".
+    spdlog::critical("fault injection: exiting after the dispatch of task={} lease={}, "
+                     "before its start commit",
+                     r.id, r.lease_epoch);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the dispatch leaves
+    std::fflush(nullptr);
+    std::_Exit(137);
+  }
 }
 
 bool any_ready(const scheduler_state& st) {

@@ -48,6 +48,10 @@ struct scheduler_config {
   const task_registry* registry = nullptr; ///< names known to the workers
   caf::actor persistence;
   caf::actor retry;
+  /// Fault injection for tests only (from $TASKRT_FAULT; empty in production):
+  /// "exit_after_dispatch" ends the head process right after its first
+  /// dispatch to a worker node, before the start transition is journaled.
+  std::string fault;
 };
 
 /// Spawns the scheduler. The caller recovers it with (load_atom) — the

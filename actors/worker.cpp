@@ -433,16 +433,18 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
           out.push_back({p.first.task_id, p.first.attempt, p.first.lease_epoch, me});
         return out;
       },
-      [self](drop_atom, int64_t task_id, int32_t attempt) {
+      // Fenced by the head: the lease (not the attempt number, which a
+      // hand-back reuses) names what to drop.
+      [self](drop_atom, int64_t task_id, int64_t lease_epoch) {
         auto& st = self->state;
         if (st.has_attempt && st.current.task_id == task_id
-            && st.current.attempt == attempt)
+            && st.current.lease_epoch == lease_epoch)
           kill_child(self, kill_reason::dropped);
         auto& p = st.pending; // fenced before it started: forget it
         p.erase(std::remove_if(p.begin(), p.end(),
                                [&](const auto& e) {
                                  return e.first.task_id == task_id
-                                        && e.first.attempt == attempt;
+                                        && e.first.lease_epoch == lease_epoch;
                                }),
                 p.end());
       },

@@ -168,6 +168,8 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;
+  if (const char* fault = std::getenv("TASKRT_FAULT"))
+    scfg.fault = fault; // tests only: see scheduler_config::fault
   auto scheduler = spawn_scheduler(sys, scfg);
   auto head = caf::actor_cast<head_actor>(scheduler);
 

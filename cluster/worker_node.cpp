@@ -82,7 +82,7 @@ void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp
           st.heartbeat_s = reply.heartbeat_s;
           self->monitor(head);
           for (auto& d : reply.drop)
-            self->send(d.worker, drop_atom::value, d.task_id, d.attempt);
+            self->send(d.worker, drop_atom::value, d.task_id, d.lease_epoch);
           for (auto& r : st.unsent)
             send_result(self, std::move(r));
           st.unsent.clear();

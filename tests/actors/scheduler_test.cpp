@@ -171,7 +171,7 @@ TEST_CASE("giving up is one commit: the fail transition carries the decision",
   CHECK(transitions_of(f.log->seen(), transition_kind::retry).empty());
 }
 
-TEST_CASE("leases carry the head generation; a result under another lease is fenced",
+TEST_CASE("leases carry the head generation - a result under another lease is fenced",
           "[scheduler]") {
   recovery_data rec;
   rec.generation = 7;
@@ -318,7 +318,7 @@ TEST_CASE("tasks retry of a task waiting for a later run_at runs it now", "[sche
   CHECK(mr[0].run_at_us < later);
 }
 
-TEST_CASE("a batch submit is one commit with ids in order; one bad spec refuses it",
+TEST_CASE("a batch submit is one commit with ids in order - one bad spec refuses it",
           "[scheduler]") {
   fixture f;
   std::vector<task_spec> specs(3);

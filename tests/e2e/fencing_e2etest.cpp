@@ -1,0 +1,82 @@
+// Fencing across head lifetimes, with real processes: the head is killed by
+// a fault-injection hook (TASKRT_FAULT, tests only) in the window "after the
+// dispatch to a worker node, before the start commit". The restarted head
+// must hand the attempt out under a new lease, fence the first one, accept
+// one result only, and keep the task's lock until its holder is done.
+
+#include "persistence/journal_store.hpp"
+#include "tests/e2e/head_process.hpp"
+#include "tests/e2e/node_process.hpp"
+#include "tests/pg/pg_fixture.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+
+using namespace taskrt;
+using namespace taskrt::test;
+using json = nlohmann::json;
+
+TEST_CASE("head killed after the dispatch, before the start commit - one result counts, the lock holds",
+          "[e2e][fencing]") {
+  auto dsn = fresh_schema_dsn("e2e_fence");
+  ::setenv("TASKRT_FAULT", "exit_after_dispatch", 1);
+  head_process head{dsn, {"--workers", "0"}};
+  ::unsetenv("TASKRT_FAULT");
+  const auto address = head.address();
+  node_process n1{address, "n1", head.data_dir(), {"--workers", "1", "--prefetch", "0"}};
+  auto& c = head.connect();
+  REQUIRE(eventually([&] { return node_state(c, "n1") == "ALIVE"; }, 20'000));
+
+  auto first = spec("sleep", {{"ms", 6000}}, R"({"retries":3})");
+  first.lock = "account-7";
+  auto id = c.submit(first);
+  REQUIRE(id);
+  // The hook ends the head right after it dispatched the task to n1.
+  REQUIRE(eventually([&] { return head.log().find("fault injection") != std::string::npos; },
+                     20'000));
+  head.kill9(); // reaps the exited process
+  journal_store store{dsn};
+  // The window was hit: the task was dispatched, but no start is journaled.
+  for (const auto& e : store.events(*id))
+    CHECK(e.kind != "start");
+  CHECK(store.get_task(*id)->state == task_state::queued);
+
+  head.restart({"--port", address.substr(address.rfind(':') + 1)});
+  auto& c2 = head.connect();
+  auto second = spec("echo", {{"after", "first"}});
+  second.lock = "account-7";
+  auto id2 = c2.submit(second);
+  REQUIRE(id2);
+  auto out = c2.await(*id, std::chrono::seconds(60));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+  auto out2 = c2.await(*id2, std::chrono::seconds(60));
+  REQUIRE(out2);
+  CHECK(out2->state == task_state::succeeded);
+
+  // From the journal: one accepted result; the first lease was fenced when n1
+  // reported it (its late result, if any, journaled stale, never accepted).
+  int succeeded = 0, fenced = 0, stale = 0, starts = 0;
+  int64_t end_first_us = 0;
+  for (const auto& e : store.events(*id)) {
+    succeeded += e.kind == "succeed";
+    fenced += e.kind == "fenced_attempt";
+    stale += e.kind == "stale_result";
+    starts += e.kind == "start";
+    if (e.kind == "succeed")
+      end_first_us = e.at_us;
+  }
+  CHECK(succeeded == 1);
+  CHECK(starts >= 1);
+  CHECK(fenced == 1); // n1 reported the first lease still running; told to drop it
+  CHECK(out->attempt == 1); // the fenced lease was never a journaled try
+  // The lock: the second task started only after the first one ended.
+  int64_t start_second_us = 0;
+  for (const auto& e : store.events(*id2))
+    if (e.kind == "start")
+      start_second_us = e.at_us;
+  CHECK(start_second_us >= end_first_us);
+  WARN("dispatch window: fenced_attempt notes " << fenced << ", stale results " << stale);
+}
