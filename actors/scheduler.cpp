@@ -989,14 +989,27 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
     });
     return rp;
   }
+  // Journaled first (a restarted head delivers it again after adoption),
+  // then delivered to the attempt's worker.
   t.cancel_requested = true;
   journal_store::batch b;
   b.notes.push_back({id, t.rec.attempt, "cancel_requested",
                      {{"origin", origin}}, to_micros(now()), st.cfg.node_id});
-  journal(self, std::move(b), [](journal_store::batch_result&) {});
-  if (t.rec.state == task_state::running && t.worker)
-    self->send(t.worker, cancel_atom::value, id);
-  return t.rec.state;
+  const auto state = t.rec.state;
+  journal(self, std::move(b), [self, id](journal_store::batch_result&) {
+    auto& st = self->state;
+    if (st.cfg.fault == "exit_before_cancel_delivery") {
+      spdlog::critical("fault injection: exiting after the cancel of task={} was journaled, "
+                       "before it was delivered",
+                       id);
+      std::fflush(nullptr);
+      std::_Exit(137);
+    }
+    auto i = st.tasks.find(id);
+    if (i != st.tasks.end() && i->second.rec.state == task_state::running && i->second.worker)
+      self->send(i->second.worker, cancel_atom::value, id);
+  });
+  return state;
 }
 
 void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state);

@@ -50,7 +50,9 @@ struct scheduler_config {
   caf::actor retry;
   /// Fault injection for tests only (from $TASKRT_FAULT; empty in production):
   /// "exit_after_dispatch" ends the head process right after its first
-  /// dispatch to a worker node, before the start transition is journaled.
+  /// dispatch to a worker node, before the start transition is journaled;
+  /// "exit_before_cancel_delivery" ends it after a cancel of a running task
+  /// is journaled, before it reaches the worker.
   std::string fault;
 };
 

@@ -5,6 +5,7 @@
 // one result only, and keep the task's lock until its holder is done.
 
 #include "persistence/journal_store.hpp"
+#include "runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
@@ -79,4 +80,92 @@ TEST_CASE("head killed after the dispatch, before the start commit - one result 
       start_second_us = e.at_us;
   CHECK(start_second_us >= end_first_us);
   WARN("dispatch window: fenced_attempt notes " << fenced << ", stale results " << stale);
+}
+
+TEST_CASE("cancel of a running task: head killed after the cancel is journaled, before delivery - the restarted head delivers it",
+          "[e2e][fencing]") {
+  auto dsn = fresh_schema_dsn("e2e_cancel_restart");
+  ::setenv("TASKRT_FAULT", "exit_before_cancel_delivery", 1);
+  head_process head{dsn, {"--workers", "0"}};
+  ::unsetenv("TASKRT_FAULT");
+  const auto address = head.address();
+  node_process n1{address, "n1", head.data_dir(), {"--workers", "1"}};
+  auto& c = head.connect();
+  REQUIRE(eventually([&] { return node_state(c, "n1") == "ALIVE"; }, 20'000));
+  auto id = c.submit(spec("sleep", {{"ms", 60'000}}, R"({"retries":3})"));
+  REQUIRE(id);
+  journal_store store{dsn};
+  REQUIRE(eventually([&] { return store.get_task(*id)->state == task_state::running; }, 20'000));
+  auto cancelled = run_cli({"tasks", "cancel", std::to_string(*id), "--db", dsn,
+                            "--address", address});
+  REQUIRE(eventually([&] { return head.log().find("fault injection") != std::string::npos; },
+                     20'000));
+  head.kill9();
+  // The window was hit: the cancel is journaled, the task still RUNNING.
+  bool journaled = false;
+  for (const auto& e : store.events(*id))
+    journaled = journaled || e.kind == "cancel_requested";
+  REQUIRE(journaled);
+  REQUIRE(store.get_task(*id)->state == task_state::running);
+  head.restart({"--port", address.substr(address.rfind(':') + 1)});
+  auto& c2 = head.connect();
+  auto out = c2.await(*id, std::chrono::seconds(60));
+  REQUIRE(out);
+  CHECK(out->state == task_state::cancelled);
+  bool adopted = false;
+  for (const auto& e : store.events(*id))
+    adopted = adopted || e.kind == "adopted";
+  CHECK(adopted); // the same attempt, told again after the restart
+  CHECK(out->attempt == 1);
+}
+
+TEST_CASE("a journal an older version left half-decided (FAILED, no decision) is finished at recovery",
+          "[e2e][fencing]") {
+  auto dsn = fresh_schema_dsn("e2e_legacy_decision");
+  // What an older head wrote before dying between its three commits:
+  // RUNNING -> FAILED committed, no retry decision, no re-queue.
+  int64_t id = 0;
+  {
+    journal_store store{dsn};
+    store.migrate();
+    journal_store::batch b;
+    journal_store::submit_item s;
+    s.spec = spec("echo", {{"legacy", true}}, R"({"retries":3,"wait":0})");
+    s.resolved_policy = R"({"retries":3,"wait":0})";
+    s.queue = "default";
+    s.now_us = to_micros(now());
+    b.submits.push_back(s);
+    id = store.commit(b).submitted_ids.at(0);
+    auto step = [&](transition_kind kind, task_state from, int32_t from_attempt,
+                    int32_t to_attempt) {
+      journal_store::batch t;
+      journal_store::transition_item x;
+      x.task_id = id;
+      x.kind = kind;
+      x.expected_state = from;
+      x.expected_attempt = from_attempt;
+      x.new_attempt = to_attempt;
+      x.lease_epoch = 1;
+      x.at_us = to_micros(now());
+      if (kind == transition_kind::fail)
+        x.error = R"({"kind":"std::runtime_error","ancestors":[],"message":"old"})";
+      t.transitions.push_back(x);
+      REQUIRE(store.commit(t).applied.at(0));
+    };
+    step(transition_kind::start, task_state::queued, 0, 1);
+    step(transition_kind::fail, task_state::running, 1, 1);
+    REQUIRE(store.get_task(id)->state == task_state::failed);
+  }
+  head_process head{dsn, {"--workers", "1"}};
+  auto& c = head.connect();
+  auto out = c.await(id, std::chrono::seconds(60));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+  CHECK(out->attempt == 2);
+  journal_store store{dsn};
+  bool decided = false;
+  for (const auto& e : store.events(id))
+    if (e.kind == "retry_decision")
+      decided = json::parse(e.detail).value("decision", "") == "retry";
+  CHECK(decided);
 }
