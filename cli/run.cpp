@@ -21,14 +21,18 @@ std::string self_exe(const char* argv0) {
 }
 
 /// Points $TASKRT_PG_SCRIPT (read where the head starts its embedded
-/// Postgres) at the helper, unless the user set it: EXE_DIR/../libexec/taskrt/pg
-/// (an installed taskrt binary), else `compiled_in` (the installed taskrt
-/// package or the source tree, whichever the program was built against).
+/// Postgres) at the helper, unless the user set it. The first that exists of:
+/// EXE_DIR/../libexec/taskrt/pg (an installed taskrt binary); `compiled_in`
+/// (the installed taskrt package or the source tree, whichever the program
+/// was built against with CMake); CMAKE_INSTALL_PREFIX/libexec/taskrt/pg as
+/// configured when taskrt was built (programs built with pkg-config). None:
+/// the head falls back to the source tree taskrt was built from.
 void locate_pg_helper(const std::string& exe, const char* compiled_in) {
   if (std::getenv("TASKRT_PG_SCRIPT"))
     return;
   const auto dir = exe.substr(0, exe.rfind('/') + 1);
-  for (const std::string& cand : {dir + "../libexec/taskrt/pg", std::string{compiled_in}})
+  for (const std::string& cand : {dir + "../libexec/taskrt/pg", std::string{compiled_in},
+                                  std::string{TASKRT_CONFIGURED_PG_HELPER}})
     if (!cand.empty() && ::access(cand.c_str(), X_OK) == 0) {
       ::setenv("TASKRT_PG_SCRIPT", cand.c_str(), 1);
       return;
