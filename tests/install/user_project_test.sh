@@ -8,7 +8,8 @@
 #  3. start a head from the user's binary (`app start --head`, one local
 #     worker) on the test Postgres ($TASKRT_TEST_DSN, a fresh schema), submit
 #     user.hello and check its result; check the worker processes are the
-#     user's binary re-executed (not `taskrt`);
+#     user's binary re-executed (not `taskrt`) and that the binary found the
+#     installed embedded-Postgres helper (PREFIX/libexec/taskrt/pg);
 #  4. stop it, start the head again with no local workers, join the user's
 #     binary as a worker node (`app start --address`) and run user.hello
 #     there (the journal names that node).
@@ -78,6 +79,7 @@ case "$TASKRT_TEST_DSN" in
   *) dsn="$TASKRT_TEST_DSN options='-csearch_path=$schema'" ;;
 esac
 export HOME=$work/home # nothing of the user's taskrt state is read or written
+unset TASKRT_PG_SCRIPT TASKRT_DATABASE_URL TASKRT_ADDRESS TASKRT_DATA_DIR TASKRT_TLS_DIR
 mkdir -p "$HOME"
 
 start_head() { # $1: local workers
@@ -105,6 +107,11 @@ for child in $(pgrep -P "$head_pid"); do
   if tr '\0' ' ' <"/proc/$child/cmdline" | grep -q worker-process; then
     [ "$(readlink -f "/proc/$child/exe")" = "$(readlink -f "$app")" ] \
       || fail "worker process $child runs $(readlink -f "/proc/$child/exe"), not $app"
+    # The embedded-Postgres helper run() chose (exported to the workers):
+    # the installed one, not the source tree's.
+    helper=$(tr '\0' '\n' <"/proc/$child/environ" | sed -n 's/^TASKRT_PG_SCRIPT=//p')
+    [ "$helper" = "$work/prefix/libexec/taskrt/pg" ] \
+      || fail "the user's binary would start the embedded Postgres with '$helper'"
     workers=$((workers + 1))
   fi
 done
