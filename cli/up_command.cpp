@@ -42,9 +42,11 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
-/// True when `pid` runs a taskrt binary (a head recorded in head.json that
-/// is still there, as opposed to a stale file and a recycled pid).
-bool runs_taskrt(int pid) {
+/// True when `pid` runs a taskrt binary: `self` (this program, which may be
+/// a user's own taskrt::run binary) or one named taskrt* (a head recorded in
+/// head.json that is still there, as opposed to a stale file and a recycled
+/// pid).
+bool runs_taskrt(int pid, const std::string& self) {
   if (pid <= 0 || !process_alive({pid, 0}))
     return false;
   char buf[PATH_MAX] = {0};
@@ -53,7 +55,7 @@ bool runs_taskrt(int pid) {
     return true; // cannot tell (another user's process): assume it is a head
   std::string exe{buf, static_cast<size_t>(n)};
   auto base = exe.substr(exe.rfind('/') + 1);
-  return base.rfind("taskrt", 0) == 0;
+  return exe == self || base.rfind("taskrt", 0) == 0;
 }
 
 /// The running `taskrt up`: what it started so far, so a failure can name
@@ -283,7 +285,7 @@ int run_up(const up_options& o, const std::string& exe) {
                             + "); stop it with `taskrt down --data-dir " + dir + "`");
     }
   }
-  if (auto sf = read_state_file(dir); sf && runs_taskrt(sf->pid))
+  if (auto sf = read_state_file(dir); sf && runs_taskrt(sf->pid, exe))
     return fail(failed, "up: a head already runs in " + dir + " (pid " + std::to_string(sf->pid)
                           + ", " + sf->host + ":" + std::to_string(sf->port)
                           + "); stop it with `taskrt stop --data-dir " + dir

@@ -77,6 +77,12 @@ caf::expected<int64_t> client::submit(const task_spec& spec) {
   return impl_->ask<int64_t>(std::chrono::seconds(60), submit_atom::value, spec);
 }
 
+caf::expected<std::vector<int64_t>> client::submit_many(const std::vector<task_spec>& specs) {
+  if (specs.empty())
+    return std::vector<int64_t>{};
+  return impl_->ask<std::vector<int64_t>>(std::chrono::seconds(60), submit_atom::value, specs);
+}
+
 caf::expected<task_outcome> client::await(int64_t id, std::chrono::seconds timeout) {
   return impl_->ask<task_outcome>(timeout, await_atom::value, id);
 }

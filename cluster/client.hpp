@@ -4,6 +4,7 @@
 ///
 ///   taskrt::client c{"127.0.0.1", 7400};
 ///   auto id = c.submit(spec);          // after QUEUED is committed
+///   auto ids = c.submit_many(specs);   // N tasks, one commit, ids in order
 ///   auto out = c.await(*id);           // the final outcome
 ///
 /// With a TLS directory (`taskrt certs generate`) the client speaks mutual
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace taskrt {
 
@@ -40,6 +42,12 @@ public:
 
   /// Submits a task; its id once QUEUED is committed.
   caf::expected<int64_t> submit(const task_spec& spec);
+
+  /// Submits every spec in one journal commit; their ids, in the order of
+  /// `specs`, once all are QUEUED. All or nothing: a bad spec refuses the
+  /// whole batch with an error naming its index ("task 3 of the batch: ...").
+  /// A spec whose idempotency key names an existing task gets that task's id.
+  caf::expected<std::vector<int64_t>> submit_many(const std::vector<task_spec>& specs);
 
   /// Waits until the task is final (or `timeout` passes).
   caf::expected<task_outcome> await(int64_t id,

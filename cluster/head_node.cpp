@@ -68,6 +68,21 @@ void write_state_file(const std::string& dir, const head_state_file& s) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
+/// The program to name in the start-up hint: this binary (a user's own, or
+/// taskrt).
+std::string try_program(const std::string& exe) {
+  return exe.empty() ? "taskrt" : exe.substr(exe.rfind('/') + 1);
+}
+
+/// A task to name in the start-up hint: echo where the demo tasks are
+/// registered, else the first registered name.
+std::string try_task(const task_registry& registry) {
+  if (registry.find("echo"))
+    return "echo --args '{\"hello\":1}'";
+  const auto names = registry.names();
+  return names.empty() ? "NAME" : names.front();
+}
+
 } // namespace
 
 std::string default_data_dir() {
@@ -196,9 +211,10 @@ int run_head(head_options opts, const task_registry& registry,
   std::printf("taskrt head (node %s) listening on %s:%u with %d workers\n"
               "  transport: %s\n"
               "  database: %s\n  state file: %s/head.json (the CLI finds the head through it)\n"
-              "  try: taskrt submit echo --args '{\"hello\":1}' --wait\n",
+              "  try: %s submit %s --wait\n",
               opts.node_id.c_str(), opts.host.c_str(), *port, opts.workers, transport.c_str(),
-              redact_dsn(opts.dsn).c_str(), opts.data_dir.c_str());
+              redact_dsn(opts.dsn).c_str(), opts.data_dir.c_str(), try_program(opts.exe).c_str(),
+              try_task(registry).c_str());
   std::fflush(stdout);
 
   std::thread signal_thread{[scheduler, sigs] {

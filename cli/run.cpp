@@ -1,0 +1,109 @@
+#include "cli/run.hpp"
+
+#include "cli/cli_env.hpp"
+#include "cli/commands.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <unistd.h>
+
+namespace taskrt {
+
+namespace {
+
+/// The running binary: worker processes and `up`'s nodes re-execute it.
+std::string self_exe(const char* argv0) {
+  char exe[4096] = {0};
+  auto n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  return n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string{argv0};
+}
+
+/// Points $TASKRT_PG_SCRIPT (read where the head starts its embedded
+/// Postgres) at the helper, unless the user set it. The first that exists of:
+/// EXE_DIR/../libexec/taskrt/pg (an installed taskrt binary); `compiled_in`
+/// (the installed taskrt package or the source tree, whichever the program
+/// was built against with CMake); CMAKE_INSTALL_PREFIX/libexec/taskrt/pg as
+/// configured when taskrt was built (programs built with pkg-config). None:
+/// the head falls back to the source tree taskrt was built from.
+void locate_pg_helper(const std::string& exe, const char* compiled_in) {
+  if (std::getenv("TASKRT_PG_SCRIPT"))
+    return;
+  const auto dir = exe.substr(0, exe.rfind('/') + 1);
+  for (const std::string& cand : {dir + "../libexec/taskrt/pg", std::string{compiled_in},
+                                  std::string{TASKRT_CONFIGURED_PG_HELPER}})
+    if (!cand.empty() && ::access(cand.c_str(), X_OK) == 0) {
+      ::setenv("TASKRT_PG_SCRIPT", cand.c_str(), 1);
+      return;
+    }
+}
+
+} // namespace
+
+namespace detail {
+
+int run_cli(int argc, char** argv, const task_registry& tasks,
+            const strategy_registry& strategies, const char* pg_helper) {
+  cli::cli_env env;
+  env.tasks = tasks;
+  env.strategies = strategies;
+  env.exe = self_exe(argc > 0 ? argv[0] : "taskrt");
+  locate_pg_helper(env.exe, pg_helper ? pg_helper : "");
+  const auto prog = env.exe.substr(env.exe.rfind('/') + 1);
+
+  CLI::App app{"taskrt: an actor-model task runtime with a Postgres journal", prog};
+  const auto names = tasks.names();
+  const std::string task = tasks.find("echo") || names.empty() ? "echo" : names.front();
+  app.footer("Examples:\n  " + prog + R"( start --head                         start a head (embedded Postgres)
+  )" + prog + " submit " + task + R"( --args '{"x":1}' --wait  run a task and wait for it
+  )" + prog + R"( tasks list --state FAILED            the dead-letter queue
+  )" + prog + R"( tasks describe 42                    what happened to task 42, and why
+  )" + prog + R"( retry-plan --policy '{"retries":3,"backoff":60}' --failures 4
+Exit codes: 0 success, 1 failed or not found, 2 usage error.
+Run `)" + prog + " COMMAND --help` for the options and examples of each command.");
+  app.require_subcommand(1);
+  // `taskrt start --head --config FILE`: options from an INI/TOML file, in a
+  // section named after the command ([start] workers = 4).
+  app.set_config("--config", "", "Read options from an INI/TOML file ([start] workers = 4)");
+  app.fallthrough();
+  // [openssl] tls-dir of the config file applies to every command; it is read
+  // before parsing because command callbacks run inside app.parse.
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string path;
+    if (arg == "--config" && i + 1 < argc)
+      path = argv[i + 1];
+    else if (arg.rfind("--config=", 0) == 0)
+      path = arg.substr(9);
+    if (path.empty())
+      continue;
+    try {
+      env.config_tls = cli::read_config_tls(path);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "taskrt: --config %s: %s\n", path.c_str(), e.what());
+      return cli::usage;
+    }
+  }
+  cli::add_all_commands(app, env);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // `taskrt statsu` should name the word, not say "a subcommand is required".
+    const auto extra = app.remaining();
+    if (app.get_subcommands().empty() && !extra.empty() && extra.front().rfind('-', 0) != 0)
+      std::fprintf(stderr, "taskrt: unknown command '%s' (see --help)\n", extra.front().c_str());
+    else
+      std::fprintf(stderr, "taskrt: %s (see --help)\n", e.what());
+    return cli::usage;
+  }
+  return env.exit_code;
+}
+
+} // namespace detail
+
+} // namespace taskrt
