@@ -5,8 +5,12 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+
+#include <sys/socket.h>
 
 namespace taskrt::http {
 
@@ -42,6 +46,12 @@ bool health_server::start(const std::string& host, int port, std::string& error)
   server_ = std::make_unique<httplib::Server>();
   server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
   server_->set_keep_alive_max_count(10);
+  // cpp-httplib's default adds SO_REUSEPORT, which lets a second process bind
+  // the same port and silently share it; a port in use must be an error.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     probe(probes_.live, "/healthz", "ok", res);
   });
@@ -69,13 +79,26 @@ bool health_server::start(const std::string& host, int port, std::string& error)
       return false;
     }
   } else {
+    errno = 0;
     if (!server_->bind_to_port(host.c_str(), port)) {
       error = std::strerror(errno);
       return false;
     }
     port_ = port;
   }
-  thread_ = std::make_unique<std::thread>([this] { server_->listen_after_bind(); });
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  thread_ = std::make_unique<std::thread>([this, ended] {
+    server_->listen_after_bind();
+    *ended = true;
+  });
+  // stop() before the accept loop runs would be missed by cpp-httplib (and
+  // the join would wait forever): return once it runs (or ended at once).
+  while (!server_->is_running() && !*ended)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (*ended) {
+    error = "the HTTP server stopped at once";
+    return false;
+  }
   return true;
 }
 
