@@ -2,6 +2,7 @@
 rendering kustomizations with `kubectl kustomize` (offline), YAML loading."""
 
 import os
+import shutil
 import subprocess
 
 import yaml
@@ -13,6 +14,8 @@ KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod"]
 
 def render(kustomization):
     """The documents `kubectl kustomize k8s/<kustomization>` prints."""
+    if not shutil.which("kubectl"):
+        fail("kubectl is not installed (it renders the kustomizations offline)")
     out = subprocess.run(["kubectl", "kustomize", os.path.join(K8S, kustomization)],
                          check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
