@@ -49,12 +49,18 @@ void json_formatter::format(const spdlog::details::log_msg& msg, spdlog::memory_
   j["message"] = message;
   auto node = field_of(message, "node");
   j["node"] = node.empty() ? node_ : node;
+  // Ids and attempt numbers as JSON numbers (for jq and log queries).
+  auto number_or_text = [](const std::string& v) -> nlohmann::json {
+    if (!v.empty() && v.size() < 19 && v.find_first_not_of("0123456789") == std::string::npos)
+      return std::stoll(v);
+    return v;
+  };
   auto task = field_of(message, "task");
   if (!task.empty())
-    j["task"] = task;
+    j["task"] = number_or_text(task);
   auto attempt = field_of(message, "attempt");
   if (!attempt.empty())
-    j["attempt"] = attempt;
+    j["attempt"] = number_or_text(attempt);
   // Invalid UTF-8 in a message (task output, say) must not end the process.
   const auto line
     = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -4,7 +4,8 @@
 /// - json: one JSON object per line with the keys time (RFC 3339, UTC,
 ///   microseconds), level, message, node (the process's node id unless the
 ///   message names one with node=ID), and task and attempt when the message
-///   carries task=ID and attempt=N (the key=value convention of taskrt logs).
+///   carries task=ID and attempt=N (the key=value convention of taskrt logs;
+///   numbers when they are digits).
 
 #include <spdlog/formatter.h>
 

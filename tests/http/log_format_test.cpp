@@ -41,8 +41,8 @@ TEST_CASE("task - attempt - node come from the key=value fields of the message",
   auto j = nlohmann::json::parse(
     format("worker exited node=gpu-1 worker=0 task=42 attempt=3 status={} restart_in_ms=50"));
   CHECK(j["node"] == "gpu-1");
-  CHECK(j["task"] == "42");
-  CHECK(j["attempt"] == "3");
+  CHECK(j["task"] == 42);
+  CHECK(j["attempt"] == 3);
   // A key inside another word is not the field.
   auto k = nlohmann::json::parse(format("subtask=7 ok"));
   CHECK_FALSE(k.contains("task"));
