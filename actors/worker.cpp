@@ -1,6 +1,7 @@
 #include "actors/worker.hpp"
 
 #include "actors/worker_process.hpp"
+#include "metrics/taskrt_metrics.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
 
@@ -383,6 +384,7 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
     delay = std::chrono::milliseconds(
       std::min<int64_t>(10'000, 50LL << std::min(st.crashes_in_row, 8)));
   }
+  metrics::record_worker_restart(why == kill_reason::none ? "crashed" : "killed");
   spdlog::warn("worker exited node={} worker={} pid={} status={} restart_in_ms={}",
                st.cfg.node, st.cfg.index, pid, detail.dump(), delay.count());
   self->delayed_send(self, delay, spawn_atom::value);

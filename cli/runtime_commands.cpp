@@ -43,6 +43,8 @@ void add_start_command(CLI::App& app, cli_env& env) {
   taskrt certs generate /etc/taskrt/tls --names head,gpu-1,client --host 10.0.0.5
   taskrt start --head --host 0.0.0.0 --port 7400 --tls-dir /etc/taskrt/tls
   taskrt start --address 10.0.0.5:7400 --node-id gpu-1 --tls-dir /etc/taskrt/tls
+  taskrt start --head --http-port 9090 --log-format json   # probes, /metrics, JSON logs
+  curl -s localhost:9090/readyz; curl -s localhost:9090/metrics
 A head listens on 127.0.0.1 unless --host says otherwise. Another address
 needs mutual TLS (--tls-dir: every node and client must present a
 certificate of the cluster CA) or --insecure (plaintext: anyone who reaches
@@ -76,7 +78,19 @@ the port can submit and run tasks).)");
   cmd->add_option("--drain-grace", opts->drain_grace_s,
                   "Seconds running attempts get on stop before they are handed back")
     ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->callback([&env, opts, head, queues, address, insecure, tls] {
+  cmd->add_option("--http-port", opts->http_port,
+                  "Serve /healthz, /readyz and /metrics (Prometheus) on this port (0: any "
+                  "free port; default: no HTTP server)")
+    ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-host", opts->http_host, "Address the HTTP server listens on")
+    ->capture_default_str();
+  auto log_format = std::make_shared<std::string>("text");
+  cmd->add_option("--log-format", *log_format,
+                  "text (human) or json (one object per line: time, level, message, node, "
+                  "task, attempt)")
+    ->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([&env, opts, head, queues, address, insecure, tls, log_format] {
+    opts->log_format = *logging::parse_log_format(*log_format);
     std::stringstream qs{*queues};
     std::vector<std::string> queue_list;
     for (std::string q; std::getline(qs, q, ',');)
@@ -100,6 +114,9 @@ the port can submit and run tasks).)");
       w.drain_grace_s = opts->drain_grace_s;
       w.exe = env.exe;
       w.tls = resolve_tls_options(*tls, env);
+      w.http_host = opts->http_host;
+      w.http_port = opts->http_port;
+      w.log_format = opts->log_format;
       env.exit_code = run_worker_node(w, env.tasks);
       return;
     }

@@ -10,6 +10,8 @@
 #include "runtime/time.hpp"
 
 #include "cluster/net_config.hpp"
+#include "http/health_server.hpp"
+#include "metrics/taskrt_metrics.hpp"
 
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
@@ -83,6 +85,44 @@ std::string try_task(const task_registry& registry) {
   return names.empty() ? "NAME" : names.front();
 }
 
+/// Probes of a head: live when the scheduler answers a status request within
+/// 2 s; ready when it has recovered from the journal, reaches Postgres and is
+/// not draining (there is no standby head yet, so an active head is any head
+/// that answers).
+http::probes head_probes(caf::actor_system& sys, head_actor head) {
+  auto ask = [&sys, head](head_status& out, std::string& error) {
+    caf::scoped_actor self{sys};
+    bool answered = false;
+    self->request(head, std::chrono::seconds(2), status_atom::value)
+      .receive([&](head_status& s) { out = std::move(s), answered = true; },
+               [&](caf::error& e) { error = sys.render(e); });
+    return answered;
+  };
+  http::probes p;
+  p.live = [ask] {
+    head_status s;
+    std::string error;
+    if (!ask(s, error))
+      return http::probe_result{false, "the scheduler did not answer: " + error};
+    return http::probe_result{true, {}};
+  };
+  p.ready = [ask] {
+    head_status s;
+    std::string error;
+    if (!ask(s, error))
+      return http::probe_result{false, "the scheduler did not answer: " + error};
+    if (!s.recovered)
+      return http::probe_result{false, "recovering from the journal"};
+    if (!s.journal_up)
+      return http::probe_result{false, "the journal (Postgres) is unavailable: "
+                                         + s.journal_error};
+    if (s.draining)
+      return http::probe_result{false, "draining"};
+    return http::probe_result{true, {}};
+  };
+  return p;
+}
+
 } // namespace
 
 std::string default_data_dir() {
@@ -131,6 +171,8 @@ int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies) {
   // Signals go to one thread that asks the scheduler to drain.
   const sigset_t sigs = block_stop_signals();
+  logging::setup_logging(opts.log_format, opts.node_id);
+  metrics::register_all("head");
 
   // TLS material is checked before anything starts: a bad file is a clear
   // error here rather than an exception in CAF's I/O thread later.
@@ -200,6 +242,24 @@ int run_head(head_options opts, const task_registry& registry,
       anon_send_exit(w, caf::exit_reason::user_shutdown);
     return 1;
   }
+  std::unique_ptr<http::health_server> http_server;
+  if (opts.http_port >= 0) {
+    http_server = std::make_unique<http::health_server>(head_probes(sys, head));
+    std::string error;
+    if (!http_server->start(opts.http_host, opts.http_port, error)) {
+      std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
+                   opts.http_port, error.c_str());
+      sys.middleman().unpublish(head, *port);
+      anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+      for (auto& w : workers)
+        anon_send_exit(w, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+  }
+  const auto http_line
+    = http_server ? "http://" + opts.http_host + ":" + std::to_string(http_server->port())
+                      + " (/healthz /readyz /metrics)"
+                  : std::string{"off (--http-port)"};
   head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
                      opts.node_id, to_rfc3339(now()), tls.has_value(),
                      tls ? tls->dir : std::string{}};
@@ -208,14 +268,20 @@ int run_head(head_options opts, const task_registry& registry,
     = tls ? "mutual TLS (CA " + tls->ca_file + ", certificate " + tls->cert_file
               + "); peers without a certificate of that CA are refused"
           : std::string{"plaintext (no --tls-dir)"};
-  std::printf("taskrt head (node %s) listening on %s:%u with %d workers\n"
-              "  transport: %s\n"
-              "  database: %s\n  state file: %s/head.json (the CLI finds the head through it)\n"
-              "  try: %s submit %s --wait\n",
-              opts.node_id.c_str(), opts.host.c_str(), *port, opts.workers, transport.c_str(),
-              redact_dsn(opts.dsn).c_str(), opts.data_dir.c_str(), try_program(opts.exe).c_str(),
-              try_task(registry).c_str());
-  std::fflush(stdout);
+  if (opts.log_format == logging::log_format::json) {
+    spdlog::info("head listening on {}:{} workers={} transport={} database={} http={}",
+                 opts.host, *port, opts.workers, transport, redact_dsn(opts.dsn), http_line);
+  } else {
+    std::printf("taskrt head (node %s) listening on %s:%u with %d workers\n"
+                "  transport: %s\n"
+                "  database: %s\n  state file: %s/head.json (the CLI finds the head through it)\n"
+                "  http: %s\n"
+                "  try: %s submit %s --wait\n",
+                opts.node_id.c_str(), opts.host.c_str(), *port, opts.workers, transport.c_str(),
+                redact_dsn(opts.dsn).c_str(), opts.data_dir.c_str(), http_line.c_str(),
+                try_program(opts.exe).c_str(), try_task(registry).c_str());
+    std::fflush(stdout);
+  }
 
   std::thread signal_thread{[scheduler, sigs] {
     int sig = 0;
@@ -250,6 +316,8 @@ int run_head(head_options opts, const task_registry& registry,
       });
     }
   }
+  if (http_server)
+    http_server->stop();
   sys.middleman().unpublish(head, *port);
   for (auto& w : workers)
     anon_send_exit(w, caf::exit_reason::user_shutdown);

@@ -9,6 +9,7 @@
 /// Postgres. A crashing worker process is restarted by its worker actor.
 
 #include "cluster/tls.hpp"
+#include "logging/log_setup.hpp"
 #include "runtime/retry_policy.hpp"
 #include "runtime/task_registry.hpp"
 
@@ -32,6 +33,9 @@ struct head_options {
   double drain_grace_s = 30;
   std::string exe;                ///< binary re-executed for worker processes
   tls_options tls;                ///< empty dir: plaintext
+  std::string http_host = "127.0.0.1"; ///< where /healthz, /readyz, /metrics listen
+  int http_port = -1;             ///< -1: no HTTP server; 0: any free port
+  logging::log_format log_format = logging::log_format::text;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).

@@ -2,6 +2,8 @@
 
 #include "actors/worker.hpp"
 #include "cluster/net_config.hpp"
+#include "http/health_server.hpp"
+#include "metrics/taskrt_metrics.hpp"
 #include "runtime/protocol.hpp"
 
 #include <caf/io/all.hpp>
@@ -49,6 +51,7 @@ void lose_head(node_actor_t* self, const std::string& why) {
                st.info.id, why, st.workers.size());
   self->demonitor(st.head);
   st.head = nullptr;
+  metrics::set_node_registered(false);
   // Whatever the old head may not have seen is sent again after registering;
   // the head fences results of attempts it already declared LOST.
   std::vector<attempt_done_msg> again;
@@ -80,6 +83,7 @@ void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp
           auto& st = self->state;
           st.head = head;
           st.heartbeat_s = reply.heartbeat_s;
+          metrics::set_node_registered(true);
           self->monitor(head);
           for (auto& d : reply.drop)
             self->send(d.worker, drop_atom::value, d.task_id, d.lease_epoch);
@@ -159,6 +163,7 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
           send_result(self, std::move(r));
         self->send(st.head, leave_atom::value, st.info.id);
       }
+      metrics::set_node_registered(false);
       self->send(st.main, nodedone_atom::value);
       self->quit();
     }
@@ -170,6 +175,9 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
       for (auto& w : workers)
         self->monitor(w);
     },
+    // From the HTTP probes: registered with a head (readiness); answering at
+    // all is liveness.
+    [self](status_atom) { return static_cast<bool>(self->state.head); },
     [self](register_atom, caf::actor head) -> caf::result<bool> {
       auto rp = self->make_response_promise();
       register_with(self, std::move(head), rp);
@@ -256,6 +264,37 @@ std::string default_node_id() {
   return std::string{host} + "-" + std::to_string(::getpid());
 }
 
+/// Probes of a worker node: live when its supervisor answers within 2 s;
+/// ready while it is registered with a head.
+http::probes node_probes(caf::actor_system& sys, caf::actor sup) {
+  auto ask = [&sys, sup](bool& registered, std::string& error) {
+    caf::scoped_actor self{sys};
+    bool answered = false;
+    self->request(sup, std::chrono::seconds(2), status_atom::value)
+      .receive([&](bool r) { registered = r, answered = true; },
+               [&](caf::error& e) { error = sys.render(e); });
+    return answered;
+  };
+  http::probes p;
+  p.live = [ask] {
+    bool registered = false;
+    std::string error;
+    if (!ask(registered, error))
+      return http::probe_result{false, "the node supervisor did not answer: " + error};
+    return http::probe_result{true, {}};
+  };
+  p.ready = [ask] {
+    bool registered = false;
+    std::string error;
+    if (!ask(registered, error))
+      return http::probe_result{false, "the node supervisor did not answer: " + error};
+    if (!registered)
+      return http::probe_result{false, "not registered with a head"};
+    return http::probe_result{true, {}};
+  };
+  return p;
+}
+
 } // namespace
 
 int run_worker_node(worker_node_options opts, const task_registry& registry) {
@@ -264,6 +303,8 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     opts.node_id = default_node_id();
   if (opts.workers <= 0)
     opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  logging::setup_logging(opts.log_format, opts.node_id);
+  metrics::register_all("node");
 
   std::optional<tls_files> tls;
   if (!opts.tls.dir.empty()) {
@@ -297,17 +338,40 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
                                opts.prefetch);
   self->send(sup, workers);
 
+  std::unique_ptr<http::health_server> http_server;
+  if (opts.http_port >= 0) {
+    http_server = std::make_unique<http::health_server>(node_probes(sys, sup));
+    std::string error;
+    if (!http_server->start(opts.http_host, opts.http_port, error)) {
+      std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
+                   opts.http_port, error.c_str());
+      self->send_exit(sup, caf::exit_reason::user_shutdown);
+      for (auto& w : workers)
+        self->send_exit(w, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+  }
+
   std::thread{[sup, sigs] {
     int sig = 0;
     sigwait(&sigs, &sig);
     caf::anon_send(sup, drain_atom::value);
   }}.detach();
 
-  std::printf("taskrt worker node %s: %d workers, head %s:%u, %s\n", opts.node_id.c_str(),
-              opts.workers, opts.head_host.c_str(), opts.head_port,
-              tls ? ("mutual TLS as '" + tls->name + "' (CA " + tls->ca_file + ")").c_str()
-                  : "plaintext");
-  std::fflush(stdout);
+  const auto transport
+    = tls ? "mutual TLS as '" + tls->name + "' (CA " + tls->ca_file + ")" : std::string{"plaintext"};
+  const auto http_line = http_server ? "http://" + opts.http_host + ":"
+                                         + std::to_string(http_server->port())
+                                     : std::string{"off"};
+  if (opts.log_format == logging::log_format::json) {
+    spdlog::info("worker node {}: {} workers, head {}:{}, {}, http {}", opts.node_id,
+                 opts.workers, opts.head_host, opts.head_port, transport, http_line);
+  } else {
+    std::printf("taskrt worker node %s: %d workers, head %s:%u, %s, http %s\n",
+                opts.node_id.c_str(), opts.workers, opts.head_host.c_str(), opts.head_port,
+                transport.c_str(), http_line.c_str());
+    std::fflush(stdout);
+  }
   auto backoff = std::chrono::milliseconds(200);
   bool done = false;
   while (!done) {
@@ -334,6 +398,8 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
                   caf::after(backoff) >> [] {});
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
+  if (http_server)
+    http_server->stop();
   spdlog::info("node {} left", opts.node_id);
   return 0;
 }

@@ -10,6 +10,7 @@
 /// handed back, then the node leaves.
 
 #include "cluster/tls.hpp"
+#include "logging/log_setup.hpp"
 #include "runtime/task_registry.hpp"
 
 #include <string>
@@ -28,6 +29,9 @@ struct worker_node_options {
   double drain_grace_s = 30;
   std::string exe;                 ///< binary re-executed for worker processes
   tls_options tls;                 ///< empty dir: plaintext
+  std::string http_host = "127.0.0.1"; ///< where /healthz, /readyz, /metrics listen
+  int http_port = -1;              ///< -1: no HTTP server; 0: any free port
+  logging::log_format log_format = logging::log_format::text;
 };
 
 /// Runs a worker node until it is drained; returns the process exit code.

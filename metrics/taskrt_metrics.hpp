@@ -1,0 +1,88 @@
+#pragma once
+/// The metrics taskrt exposes on /metrics, as named recording functions: the
+/// one place that knows their names, units, help texts, labels and buckets.
+/// Callers (scheduler, persistence, workers, nodes, the HTTP server) record
+/// through these; nobody spells a metric name elsewhere.
+///
+/// Labels are bounded sets (task names of the registry, queue names, states,
+/// causes): never task, node, lease or worker ids (every sample is already
+/// labelled with its instance by Prometheus).
+///
+/// Names (Prometheus conventions: base units, _total for counters):
+///   taskrt_tasks{state}                          gauge     tasks by state
+///   taskrt_task_transitions_total{task,state}    counter   transitions by target state
+///   taskrt_task_duration_seconds{task}           histogram RUNNING → end of an attempt
+///   taskrt_task_queue_wait_seconds{task}         histogram enqueue (run_at) → start
+///   taskrt_task_retries_total{task}              counter   retry decisions that re-queued
+///   taskrt_tasks_lost_total{cause}               counter   attempts ended LOST
+///   taskrt_stale_results_total                   counter   results fenced as stale
+///   taskrt_journal_commit_duration_seconds       histogram one group commit
+///   taskrt_journal_commit_batch_size             histogram transitions per commit
+///   taskrt_nodes{state}                          gauge     nodes by state
+///   taskrt_slots_used / taskrt_slots_free        gauge     worker slots of the cluster
+///   taskrt_queue_depth{queue}                    gauge     QUEUED tasks per queue
+///   taskrt_queue_oldest_age_seconds{queue}       gauge     age of the oldest runnable one
+///   taskrt_worker_process_restarts_total{cause}  counter   worker processes restarted
+///   taskrt_node_registered                       gauge     1 while a node is registered
+///   taskrt_http_requests_total{path,code}        counter   requests to this HTTP server
+///   taskrt_build_info{version,role}              gauge     always 1
+///   taskrt_process_start_time_seconds            gauge     Unix time the process started
+
+#include "runtime/task_state.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace taskrt::metrics {
+
+/// Registers every family above, with zero-valued children for the fixed
+/// label sets (each task state, each node state, unlabelled metrics), so a
+/// scrape shows them before anything happened. `role` is "head" or "node".
+/// Idempotent.
+void register_all(const std::string& role);
+
+// -- recorded by the scheduler (head) -------------------------------------------
+
+/// One journaled transition of a task named `task` into `to`.
+void record_transition(const std::string& task, task_state to);
+/// Tasks by state, all states at once (states absent from `counts` are 0).
+void set_tasks(const std::map<task_state, int64_t>& counts);
+/// An attempt of `task` ended (any final state of the attempt) after `seconds`
+/// of running.
+void observe_task_duration(const std::string& task, double seconds);
+/// An attempt of `task` started `seconds` after it became runnable (submit or
+/// retry time, or run_at when later).
+void observe_queue_wait(const std::string& task, double seconds);
+/// A retry decision re-queued a task named `task`.
+void record_retry(const std::string& task);
+/// An attempt ended LOST; `cause` is a short fixed word: "worker_died",
+/// "node_dead", "stuck", "recovery" ...
+void record_lost(const std::string& cause);
+/// A result from a holder of a stale lease was fenced.
+void record_stale_result();
+/// Nodes by state ("ALIVE", "SUSPECT", "DEAD", "DRAINING", "LEFT"); the five
+/// states absent from `counts` are set to 0, other keys are recorded as given.
+void set_nodes(const std::map<std::string, int64_t>& counts);
+/// Worker slots of the whole cluster: running or reserved, and idle.
+void set_slots(int64_t used, int64_t free);
+/// Depth of one queue and the age in seconds of its oldest runnable task (0
+/// when empty).
+void set_queue(const std::string& queue, int64_t depth, double oldest_age_s);
+
+// -- recorded by the persistence actor (head) -----------------------------------
+
+/// One group commit of `items` transitions that took `seconds`.
+void observe_commit(double seconds, int64_t items);
+
+// -- recorded by workers, nodes and the HTTP server -----------------------------
+
+/// A worker process was restarted; `cause` is "crashed" (died by itself) or
+/// "killed" (stuck, over its time limit, dropped).
+void record_worker_restart(const std::string& cause);
+/// A worker node registered with a head (true) or lost it (false).
+void set_node_registered(bool registered);
+/// One HTTP request answered with `code` on `path` (unknown paths as "other").
+void record_http_request(const std::string& path, int code);
+
+} // namespace taskrt::metrics
