@@ -1,6 +1,7 @@
 #include "actors/scheduler.hpp"
 
 #include "actors/retry_actor.hpp"
+#include "metrics/taskrt_metrics.hpp"
 
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
@@ -34,6 +35,8 @@ struct live_task {
   caf::actor worker;
   /// False while a prefetched attempt waits behind another on its worker.
   bool began = true;
+  int64_t enqueued_us = 0; ///< when it last became runnable (metrics)
+  int64_t started_us = 0;  ///< when its current attempt was dispatched (metrics)
   /// The most recent ended attempts (at most max_history), for strategies.
   std::vector<attempt_record> history;
 };
@@ -122,6 +125,7 @@ task_outcome outcome_of(const task_record& r) {
 
 void enqueue(scheduler_state& st, live_task& t) {
   const auto& r = t.rec;
+  t.enqueued_us = to_micros(now());
   if (r.run_at_us > to_micros(now()))
     st.delayed.emplace(r.run_at_us, r.id);
   else
@@ -257,6 +261,10 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   const int32_t prev_attempt = r.attempt;
   r.attempt += 1;
   r.lease_epoch = next_lease(st, r.lease_epoch);
+  t.started_us = to_micros(now());
+  metrics::observe_queue_wait(
+    r.name, static_cast<double>(t.started_us - std::max(t.enqueued_us, r.run_at_us)) / 1e6);
+  metrics::record_transition(r.name, task_state::running);
   r.state = task_state::running;
   assign(st, t, w);
   auto& slot = st.slots[w];
@@ -375,6 +383,22 @@ error_info parse_error_info(const std::string& error) {
 void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
                    const std::string& result, const std::string& error, json detail);
 
+/// A short fixed word for why an attempt ended LOST (a metrics label).
+std::string lost_cause(const json& detail) {
+  const auto reason = detail.is_object() ? detail.value("reason", std::string{}) : "";
+  if (detail.is_object() && detail.contains("signal"))
+    return "worker_died";
+  for (const auto& [needle, cause] :
+       std::vector<std::pair<std::string, std::string>>{{"node dead", "node_dead"},
+                                                        {"stuck", "stuck"},
+                                                        {"head restarted", "recovery"},
+                                                        {"not adopted", "recovery"},
+                                                        {"worker", "worker_died"}})
+    if (reason.find(needle) != std::string::npos)
+      return cause;
+  return "other";
+}
+
 /// Commits the end of a FAILED or LOST attempt together with its retry
 /// decision and, when the decision is to retry, the re-queue: one
 /// transaction, so no head crash leaves the task half-decided.
@@ -410,10 +434,13 @@ void commit_decision(scheduler_actor_t* self, int64_t id,
       if (i == st.tasks.end())
         return;
       auto& t = i->second;
+      metrics::record_transition(t.rec.name, t.rec.state);
       if (!d.retry) {
         finalize(self, id);
         return;
       }
+      metrics::record_retry(t.rec.name);
+      metrics::record_transition(t.rec.name, task_state::queued);
       t.rec.state = task_state::queued;
       t.rec.run_at_us = to_micros(d.retry_at);
       if (d.priority)
@@ -455,6 +482,11 @@ void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
     detail["reason"] = "cancel requested; the attempt was handed back";
   }
   auto tr = make_transition(t.rec, kinds.at(outcome), task_state::running, t.rec.attempt);
+  if (outcome != task_state::queued && t.started_us > 0)
+    metrics::observe_task_duration(t.rec.name,
+                                   static_cast<double>(to_micros(now()) - t.started_us) / 1e6);
+  if (outcome == task_state::lost)
+    metrics::record_lost(lost_cause(detail));
   if (outcome == task_state::queued) {
     // Handed back: not a try. The attempt number goes back (the next start
     // is the same attempt under a new lease); no retry budget is spent.
@@ -509,6 +541,7 @@ void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
       auto i = st.tasks.find(id);
       if (i == st.tasks.end())
         return;
+      metrics::record_transition(i->second.rec.name, outcome);
       if (outcome == task_state::queued) {
         enqueue(st, i->second);
         try_dispatch(self);
@@ -640,6 +673,7 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
                    {"lease_epoch", msg.lease_epoch},
                    {"reason", current ? "sent by a process that does not hold the lease"
                                       : "lease is not current"}};
+    metrics::record_stale_result();
     journal_store::batch b;
     b.notes.push_back({msg.task_id, msg.attempt, "stale_result", detail,
                        to_micros(now()), st.cfg.node_id});
@@ -781,6 +815,7 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
           waiting.notes.push_back({rec.id, 0, "waiting",
                                    {{"reason", "no ALIVE node runs " + rec.name}},
                                    to_micros(now()), st.cfg.node_id});
+        metrics::record_transition(rec.name, task_state::queued);
         auto& t = st.tasks[rec.id];
         t.rec = std::move(rec);
         t.policy = std::move(prepared[i].policy);
@@ -1304,12 +1339,49 @@ void refresh_node_rows(scheduler_actor_t* self, int64_t t) {
   }
 }
 
+/// The gauges of /metrics: tasks the head holds by state, nodes by state,
+/// slots, and per queue its depth and the age of its oldest runnable task.
+void publish_gauges(const scheduler_state& st, int64_t t) {
+  std::map<task_state, int64_t> tasks;
+  std::map<std::string, std::pair<int64_t, int64_t>> queues; // depth, oldest ready
+  for (const auto& kv : st.tasks) {
+    const auto& r = kv.second.rec;
+    ++tasks[r.state];
+    if (r.state == task_state::queued) {
+      auto& q = queues[r.queue];
+      ++q.first;
+      const auto since = std::max(kv.second.enqueued_us, r.run_at_us);
+      if (since <= t && (q.second == 0 || since < q.second))
+        q.second = since;
+    }
+  }
+  metrics::set_tasks(tasks);
+  for (const auto& kv : st.ready)
+    queues.emplace(kv.first, std::pair<int64_t, int64_t>{0, 0}); // emptied queues go to 0
+  for (const auto& [name, q] : queues)
+    metrics::set_queue(name, q.first,
+                       q.second == 0 ? 0.0 : static_cast<double>(t - q.second) / 1e6);
+  std::map<std::string, int64_t> nodes;
+  for (const auto& kv : st.nodes)
+    ++nodes[kv.second.state];
+  metrics::set_nodes(nodes);
+  int64_t used = 0, free = 0;
+  for (const auto& kv : st.slots) {
+    if (!kv.second.ready)
+      continue;
+    kv.second.assigned > 0 ? ++used : ++free;
+  }
+  metrics::set_slots(used, free);
+}
+
 /// Heartbeat timeouts of worker nodes and adoption deadlines after a restart.
 void check_nodes(scheduler_actor_t* self) {
   auto& st = self->state;
   const auto t = to_micros(now());
-  if (st.recovered && st.journal_up && t - st.nodes_written_us >= node_rows_every_us)
+  if (st.recovered && st.journal_up && t - st.nodes_written_us >= node_rows_every_us) {
     refresh_node_rows(self, t);
+    publish_gauges(st, t);
+  }
   for (auto& kv : st.nodes) {
     auto& n = kv.second;
     if (!n.supervisor && n.state == "SUSPECT" && kv.first != st.cfg.node_id
