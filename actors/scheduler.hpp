@@ -48,6 +48,9 @@ struct scheduler_config {
   const task_registry* registry = nullptr; ///< names known to the workers
   caf::actor persistence;
   caf::actor retry;
+  /// With TLS: checks that a remote registration's certificate allows its
+  /// node id (cluster/node_authority.hpp); null: no check (plaintext).
+  caf::actor node_authority;
 };
 
 /// Spawns the scheduler. The caller recovers it with (load_atom) — the
