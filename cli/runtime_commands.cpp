@@ -141,7 +141,16 @@ the port can submit and run tasks).)");
                   "Seconds running attempts get on stop before they are handed back")
     ->capture_default_str()->check(CLI::NonNegativeNumber);
   add_limit_options(cmd, *lim);
-  cmd->callback([&env, opts, head, queues, address, insecure, tls, lim] {
+  cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim] {
+    if (auto* config = cmd->get_parent() ? cmd->get_parent()->get_config_ptr() : nullptr;
+        config && config->count() > 0) {
+      const auto path = config->as<std::string>();
+      if (auto unknown = unknown_config_keys(path, *cmd); !unknown.empty()) {
+        env.exit_code = fail(usage, "--config " + path + ": [start] " + unknown
+                                      + ": not an option of start (see start --help)");
+        return;
+      }
+    }
     if (!apply_limits(*lim, env))
       return;
     for (auto [value, flag] : {std::pair{opts->stuck_timeout_s, "--stuck-timeout"},
@@ -312,6 +321,11 @@ Examples:
       env.exit_code = fail(usage, "--queue: empty (leave out --queue for the task's queue)");
       return;
     }
+    if (!a->policy.empty())
+      if (auto p = parse_retry_policy(a->policy); std::holds_alternative<std::string>(p)) {
+        env.exit_code = fail(usage, "--policy: " + std::get<std::string>(p));
+        return;
+      }
     for (auto [value, flag] : {std::pair{a->in, "--in"}, std::pair{a->time_limit, "--time-limit"}})
       if (auto e = check_seconds(value, flag)) {
         env.exit_code = fail(usage, *e);
