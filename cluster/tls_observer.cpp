@@ -250,9 +250,20 @@ void on_info(const SSL* ssl, int where, int ret) {
 }
 
 /// Called by OpenSSL inside SSL_CTX_new for every context.
+///
+/// SSL_OP_IGNORE_UNEXPECTED_EOF: a peer that exits without close_notify
+/// (CAF closes sockets that way) otherwise makes OpenSSL 3 push "unexpected
+/// eof while reading" onto the thread's error queue. libcaf_openssl never
+/// clears that queue, and SSL_get_error() reports any queued error as
+/// SSL_ERROR_SSL, so the next read without data on *another* connection of
+/// the multiplexer thread was taken as fatal: one node exiting dropped the
+/// head's connections to every other TLS peer (seen in
+/// tests/e2e/tls_identity_e2etest.cpp).
 void on_new_ctx(void* parent, void*, CRYPTO_EX_DATA*, int, long, void*) {
-  if (parent)
+  if (parent) {
     SSL_CTX_set_info_callback(static_cast<SSL_CTX*>(parent), on_info);
+    SSL_CTX_set_options(static_cast<SSL_CTX*>(parent), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  }
 }
 
 bool installed_ok = false;
@@ -269,7 +280,8 @@ bool install_tls_observer() {
     if (info_index < 0 || ctx_index < 0)
       return;
     SSL_CTX* probe = SSL_CTX_new(TLS_method());
-    installed_ok = probe && SSL_CTX_get_info_callback(probe) == on_info;
+    installed_ok = probe && SSL_CTX_get_info_callback(probe) == on_info
+                   && (SSL_CTX_get_options(probe) & SSL_OP_IGNORE_UNEXPECTED_EOF) != 0;
     SSL_CTX_free(probe);
   });
   return installed_ok;
