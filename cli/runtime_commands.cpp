@@ -128,7 +128,11 @@ the port can submit and run tasks).)");
   cmd->add_option("--workers", opts->workers,
                   "Local worker processes (default: cores; 0 on a head: none)")
     ->check(CLI::Range(0, 1024));
-  cmd->add_option("--node-id", opts->node_id, "Name of this node")->capture_default_str();
+  cmd->add_option("--node-id", opts->node_id,
+                  "Name of this node (a worker node's default: the host name, so a restart "
+                  "reuses it; while a node of that id is connected, the head refuses a second "
+                  "one, which exits 1)")
+    ->capture_default_str();
   cmd->add_option("--queues", *queues, "Comma-separated queues the local workers serve (default: all)");
   cmd->add_option("--prefetch", opts->prefetch,
                   "Attempts dispatched to each worker ahead of time, so it never waits for "
