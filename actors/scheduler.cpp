@@ -910,6 +910,15 @@ void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
   auto n = st.nodes.find(info.node);
   if (n == st.nodes.end() || n->second.state == "DEAD" || n->second.state == "LEFT")
     return; // it registers (again) first
+  // A slot must live in the process that registered its node: otherwise any
+  // peer could offer a worker under another node's name and receive its tasks.
+  const auto owner = info.node == st.cfg.node_id ? self->node()
+                     : n->second.supervisor     ? n->second.supervisor.node()
+                                                : caf::node_id{};
+  if (!w || w.node() != owner) {
+    spdlog::warn("ignored a worker slot offered for node {} by another process", info.node);
+    return;
+  }
   auto known = st.slots.find(w);
   if (known == st.slots.end() || !known->second.ready)
     self->monitor(w);

@@ -12,7 +12,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdlib>
+#include <memory>
 
 #include <unistd.h>
 
@@ -90,10 +92,25 @@ TEST_CASE("tls identity - nodes register only under ids their certificate allows
   // The allowed nodes were never disturbed; the client certificate submits.
   CHECK(node_state(c, "node-1") == "ALIVE");
   CHECK(node_state(c, "pool-a-7f9c") == "ALIVE");
-  auto id = c.submit(spec("echo", {{"tls", "identity"}}));
-  REQUIRE(id);
-  auto out = c.await(*id, std::chrono::seconds(60));
-  REQUIRE(out);
-  CHECK(out->state == task_state::succeeded);
+  // The client cannot take node-1's tasks by offering a worker slot under
+  // node-1's name either: slots must live in the registered node's process.
+  auto taken = std::make_shared<std::atomic<int>>(0);
+  auto spy = c.system().spawn([taken](caf::event_based_actor*) -> caf::behavior {
+    return {[taken](const dispatch_msg&) { ++*taken; }};
+  });
+  worker_info fake{"node-1", 99, 4242, {}, 4};
+  caf::anon_send(caf::actor_cast<caf::actor>(c.head()), ready_atom::value, fake, spy);
+  REQUIRE(eventually([&] {
+    return head.log().find("ignored a worker slot offered for node node-1") != std::string::npos;
+  }, 10'000));
+  for (int i = 0; i < 4; ++i) {
+    auto id = c.submit(spec("echo", {{"tls", "identity"}, {"i", i}}));
+    REQUIRE(id);
+    auto out = c.await(*id, std::chrono::seconds(60));
+    REQUIRE(out);
+    CHECK(out->state == task_state::succeeded);
+  }
+  CHECK(taken->load() == 0);
+  caf::anon_send_exit(spy, caf::exit_reason::user_shutdown);
   std::system(("rm -rf '" + tmp + "'").c_str());
 }
