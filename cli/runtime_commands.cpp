@@ -140,10 +140,10 @@ the port can submit and run tasks).)");
     ->capture_default_str()->check(CLI::Range(0, 64));
   cmd->add_option("--stuck-timeout", opts->stuck_timeout_s,
                   "Seconds without progress before a running attempt is LOST")
-    ->capture_default_str()->check(CLI::PositiveNumber);
+    ->capture_default_str();
   cmd->add_option("--drain-grace", opts->drain_grace_s,
                   "Seconds running attempts get on stop before they are handed back")
-    ->capture_default_str()->check(CLI::NonNegativeNumber);
+    ->capture_default_str();
   add_limit_options(cmd, *lim);
   cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim] {
     if (auto* config = cmd->get_parent() ? cmd->get_parent()->get_config_ptr() : nullptr;
@@ -163,6 +163,10 @@ the port can submit and run tasks).)");
         env.exit_code = fail(usage, *e);
         return;
       }
+    if (opts->stuck_timeout_s <= 0) {
+      env.exit_code = fail(usage, "--stuck-timeout: must be more than 0");
+      return;
+    }
     std::stringstream qs{*queues};
     std::vector<std::string> queue_list;
     for (std::string q; std::getline(qs, q, ',');) {

@@ -121,7 +121,8 @@ TEST_CASE("start: limits and options out of range are refused", "[cli][limits]")
   refused({"start", "--head", "--max-json-bytes", "0"}, "--max-json-bytes must be from 1 to");
   refused({"start", "--head", "--max-json-depth", "100000"}, "--max-json-depth must be from 1");
   refused({"start", "--head", "--max-name-bytes", "5000"}, "--max-name-bytes must be from 1");
-  refused({"start", "--head", "--stuck-timeout", "inf"}, "--stuck-timeout");
+  refused({"start", "--head", "--stuck-timeout", "inf"}, "--stuck-timeout: must be finite, got infinity");
+  refused({"start", "--head", "--stuck-timeout", "0"}, "--stuck-timeout: must be more than 0");
   refused({"start", "--head", "--drain-grace", "nan"}, "--drain-grace: not a number");
   refused({"start", "--head", "--node-id", ""}, "--node-id: empty");
   refused({"start", "--address", "127.0.0.1:1", "--queues", "a,,b"},
