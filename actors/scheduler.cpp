@@ -3,6 +3,8 @@
 #include "actors/retry_actor.hpp"
 #include "metrics/taskrt_metrics.hpp"
 
+#include "runtime/limits.hpp"
+#include "runtime/message_check.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
 
@@ -15,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -715,6 +718,8 @@ struct prepared_submit {
 /// queue, policy and time limit; an error names the problem.
 caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_spec spec) {
   static const task_definition unregistered_here{};
+  if (auto e = check_task_spec(spec)) // runtime/limits: size, depth, UTF-8, NUL, names
+    return make_error(errc::bad_request, *e);
   const auto* def = st.cfg.registry->find(spec.name);
   if (!def && !st.known_names.count(spec.name)) {
     std::set<std::string> names{st.known_names.begin(), st.known_names.end()};
@@ -1238,6 +1243,15 @@ void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
   auto n = st.nodes.find(info.node);
   if (n == st.nodes.end() || n->second.state == "DEAD" || n->second.state == "LEFT")
     return; // it registers (again) first
+  // A slot must live in the process that registered its node: otherwise any
+  // peer could offer a worker under another node's name and receive its tasks.
+  const auto owner = info.node == st.cfg.node_id ? self->node()
+                     : n->second.supervisor     ? n->second.supervisor.node()
+                                                : caf::node_id{};
+  if (!w || w.node() != owner) {
+    spdlog::warn("ignored a worker slot offered for node {} by another process", info.node);
+    return;
+  }
   auto known = st.slots.find(w);
   if (known == st.slots.end() || !known->second.ready)
     self->monitor(w);
@@ -1247,6 +1261,27 @@ void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
   slot.info = std::move(info);
   slot.ready = true;
   try_dispatch(self);
+}
+
+/// Refuses a registration under the head's own node id, or under an id whose
+/// node still holds a live connection (a second process with the same
+/// --node-id): the old node keeps its attempts and its locks, the new
+/// process gets this error and exits (cluster/worker_node.cpp).
+std::optional<caf::error> refuse_registration(const scheduler_state& st, const node_info& info,
+                                              const caf::actor& sup) {
+  if (info.id == st.cfg.node_id)
+    return make_error(errc::illegal_state, "node id '" + info.id + "' is the head's own; "
+                                           "give this node another --node-id");
+  auto i = st.nodes.find(info.id);
+  if (i == st.nodes.end())
+    return std::nullopt;
+  const auto& n = i->second;
+  if (!n.supervisor || n.supervisor == sup || n.state == "DEAD" || n.state == "LEFT")
+    return std::nullopt; // a rejoin, or the old one is gone
+  return make_error(errc::illegal_state,
+                    "node id '" + info.id + "' is already registered by a live node (pid "
+                      + std::to_string(n.info.pid) + " on " + n.info.host
+                      + "); give this node another --node-id, or stop the other one first");
 }
 
 register_reply on_register(scheduler_actor_t* self, node_info& info,
@@ -1520,6 +1555,8 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
           i->second.ready = false;
       },
       [self](attempt_done_msg& msg) {
+        if (auto bad = sanitize_attempt_done(msg)) // a malformed field: FAILED, not a throw
+          spdlog::warn("task={} attempt={}: {}", msg.task_id, msg.attempt, *bad);
         on_done(self, msg);
         auto& st = self->state;
         if (st.draining && local_running(st) == 0)
@@ -1529,12 +1566,34 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
              std::vector<running_attempt>& running) -> caf::result<register_reply> {
         auto& st = self->state;
         auto sup = caf::actor_cast<caf::actor>(self->current_sender());
-        if (st.recovered)
-          return on_register(self, info, running, sup);
         auto rp = self->make_response_promise<register_reply>();
-        st.after_recovery.push_back([self, rp, info, running, sup]() mutable {
-          rp.deliver(on_register(self, info, running, sup));
-        });
+        auto proceed = [self, rp, info, running, sup]() mutable {
+          if (auto refusal = refuse_registration(self->state, info, sup))
+            rp.deliver(std::move(*refusal));
+          else
+            rp.deliver(on_register(self, info, running, sup));
+        };
+        auto after_checks = [self, proceed]() mutable {
+          if (self->state.recovered)
+            proceed();
+          else
+            self->state.after_recovery.push_back(proceed);
+        };
+        if (!st.cfg.node_authority || !sup || sup.node() == self->node()) {
+          after_checks();
+          return rp;
+        }
+        // TLS: the certificate of the sender's connection must allow the id.
+        self->request(st.cfg.node_authority, std::chrono::seconds(15), register_atom::value,
+                      sup.node(), info.id)
+          .then(
+            [self, rp, after_checks, id = info.id](const std::string& refusal) mutable {
+              if (refusal.empty())
+                return after_checks();
+              spdlog::warn("refused registration of node {}: {}", id, refusal);
+              rp.deliver(make_error(errc::illegal_state, refusal));
+            },
+            [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
         return rp;
       },
       [self](heartbeat_atom, const std::string& node, int32_t) -> bool {
@@ -1564,6 +1623,8 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       },
       [self](nodes_atom) { return node_views(self->state); },
       [self](event_atom, attempt_event_msg& ev) {
+        if (check_attempt_event(ev)) // the node ends such an attempt itself
+          return;
         auto& st = self->state;
         auto i = st.tasks.find(ev.task_id);
         if (i == st.tasks.end() || i->second.rec.attempt != ev.attempt

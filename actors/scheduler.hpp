@@ -54,6 +54,9 @@ struct scheduler_config {
   /// "exit_before_cancel_delivery" ends it after a cancel of a running task
   /// is journaled, before it reaches the worker.
   std::string fault;
+  /// With TLS: checks that a remote registration's certificate allows its
+  /// node id (cluster/node_authority.hpp); null: no check (plaintext).
+  caf::actor node_authority;
 };
 
 /// Spawns the scheduler. The caller recovers it with (load_atom) — the

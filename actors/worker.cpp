@@ -2,6 +2,7 @@
 
 #include "actors/worker_process.hpp"
 #include "metrics/taskrt_metrics.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
 
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <thread>
 
 #include <fcntl.h>
@@ -30,7 +32,7 @@ using json = nlohmann::json;
 constexpr std::chrono::milliseconds tick_interval{50};
 
 /// Why the worker killed its own process, if it did.
-enum class kill_reason { none, timeout, stuck, shutdown, dropped };
+enum class kill_reason { none, timeout, stuck, shutdown, dropped, bad_result };
 
 struct worker_state {
   worker_config cfg;
@@ -44,6 +46,7 @@ struct worker_state {
   timestamp started;
   timestamp last_progress;
   kill_reason killing = kill_reason::none;
+  std::string bad_result; ///< why the attempt is ended (kill_reason::bad_result)
   int crashes_in_row = 0;
   bool stopping = false;
   static inline const char* name = "taskrt.worker";
@@ -252,11 +255,49 @@ void announce(worker_actor_t* self) {
                caf::actor_cast<caf::actor>(self));
 }
 
+void kill_child(worker_actor_t* self, kill_reason why);
+
+/// The error of an attempt whose value broke the limits.
+json bad_result_error(const std::string& why) {
+  return {{"kind", bad_result_kind}, {"ancestors", json::array()}, {"message", why}};
+}
+
+/// An error_info JSON object as the process sent it, or nothing when it is
+/// not one (a field of the wrong type must not reach the head).
+std::optional<json> checked_error(const json& e) {
+  if (e.is_null())
+    return json{};
+  if (!e.is_object() || !e.value("kind", json{}).is_string()
+      || !e.value("message", json{}).is_string())
+    return std::nullopt;
+  const auto& anc = e.contains("ancestors") ? e.at("ancestors") : json::array();
+  if (!anc.is_array())
+    return std::nullopt;
+  for (const auto& a : anc)
+    if (!a.is_string())
+      return std::nullopt;
+  return e;
+}
+
+void on_line_checked(worker_actor_t* self, const json& msg);
+
 void on_line(worker_actor_t* self, const std::string& line) {
-  auto& st = self->state;
   auto msg = json::parse(line, nullptr, false);
-  if (msg.is_discarded())
+  if (!msg.is_object())
     return;
+  // A line of the wrong shape is the process's bug: logged and dropped,
+  // never thrown inside this actor.
+  try {
+    on_line_checked(self, msg);
+  } catch (const std::exception& e) {
+    spdlog::warn("worker node={} worker={}: malformed line from the worker process ({}): "
+                 "{:.200}",
+                 self->state.cfg.node, self->state.cfg.index, e.what(), line);
+  }
+}
+
+void on_line_checked(worker_actor_t* self, const json& msg) {
+  auto& st = self->state;
   const auto op = msg.value("op", "");
   if (op == "ready") {
     if (!st.child_ready) { // first ready of a freshly spawned process
@@ -277,12 +318,33 @@ void on_line(worker_actor_t* self, const std::string& line) {
                                           : task_state::failed;
     // The next attempt starts before the result goes out, which then also
     // tells the head that it began (no extra message on the hot path).
+    auto result = msg.value("result", json{});
+    auto error = checked_error(msg.value("error", json{}));
+    std::optional<std::string> bad;
+    if (state == task_state::succeeded)
+      bad = check_json_value(result, "result");
+    if (!error)
+      bad = "the worker process sent a malformed error";
+    if (bad || (error && !error->is_null() && check_json_value(*error, "error"))) {
+      // Ends FAILED here: the head never sees a value it cannot journal.
+      spdlog::warn("task={} attempt={} node={}: {}", st.current.task_id, st.current.attempt,
+                   st.cfg.node, bad ? *bad : "error: not storable");
+      state = task_state::failed;
+      result = json{};
+      error = bad_result_error(bad ? *bad : "the error of the attempt cannot be stored");
+    }
     auto done = std::move(st.current);
     st.has_attempt = false;
     auto began = run_next(self, false);
-    report(self, done, state, msg.value("result", json{}), msg.value("error", json{}),
-           json::object(), began);
+    report(self, done, state, result, *error, json::object(), began);
   } else if ((op == "progress" || op == "checkpoint") && matches) {
+    if (auto bad = check_json_value(msg.value("data", json{}), op)) {
+      // The worker process ends such an attempt itself; this is the second
+      // line of defence (an older or foreign worker process).
+      st.bad_result = *bad;
+      kill_child(self, kill_reason::bad_result);
+      return;
+    }
     st.last_progress = now();
     attempt_event_msg ev{st.current.task_id, st.current.attempt,
                          st.current.lease_epoch, op,
@@ -302,6 +364,10 @@ void on_line(worker_actor_t* self, const std::string& line) {
     spec.time_limit_s = j.value("time_limit_s", 0.0);
     spec.parent_id = j.value("parent_id", int64_t{0});
     spec.origin = "task " + std::to_string(spec.parent_id);
+    if (auto e = check_task_spec(spec)) {
+      write_line(st, {{"op", "submit_failed"}, {"req", req}, {"error", *e}});
+      return;
+    }
     auto head = caf::actor_cast<head_actor>(st.cfg.head);
     self->request(head, caf::infinite, submit_atom::value, std::move(spec))
       .then(
@@ -340,7 +406,10 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
     send_done(self, task_state::queued, {}, {}, detail);
   } else if (st.has_attempt) {
     detail["pid"] = pid;
-    if (why == kill_reason::timeout) {
+    if (why == kill_reason::bad_result) {
+      detail["reason"] = "bad result";
+      send_done(self, task_state::failed, {}, bad_result_error(st.bad_result), detail);
+    } else if (why == kill_reason::timeout) {
       detail["reason"] = "time limit exceeded";
       json err = {{"kind", timeout_kind},
                   {"ancestors", json::array()},
@@ -508,7 +577,11 @@ std::vector<caf::actor> spawn_workers(caf::actor_system& sys, const std::string&
     w.index = i;
     w.queues = queues;
     w.exe = exe;
-    w.argv = {"worker-process"};
+    const auto& l = process_limits();
+    w.argv = {"worker-process",
+              "--max-json-bytes", std::to_string(l.max_json_bytes),
+              "--max-json-depth", std::to_string(l.max_json_depth),
+              "--max-name-bytes", std::to_string(l.max_name_bytes)};
     w.scheduler = scheduler;
     w.head = scheduler;
     w.prefetch = prefetch;

@@ -1,5 +1,6 @@
 #include "actors/worker_process.hpp"
 
+#include "runtime/limits.hpp"
 #include "runtime/task_error.hpp"
 
 #include <atomic>
@@ -53,6 +54,9 @@ struct shared_state {
   std::deque<json> runs;
   std::atomic<int64_t> current_task{0};
   std::atomic<bool> cancel{false};
+  /// Why a progress or checkpoint value of the current attempt was refused
+  /// (the attempt then ends FAILED with taskrt.bad_result); guarded by mtx.
+  std::string bad_value;
   int64_t next_req = 1;
   std::map<int64_t, std::promise<json>> pending_submits;
 };
@@ -78,10 +82,12 @@ public:
   bool cancelled() const override { return st_.cancel.load(); }
 
   void progress(const json& info) override {
+    refuse_if_bad(info, "progress");
     st_.out.write(envelope("progress", info));
   }
 
   void save_checkpoint(const json& data) override {
+    refuse_if_bad(data, "checkpoint");
     checkpoint_ = data;
     st_.out.write(envelope("checkpoint", data));
   }
@@ -93,6 +99,8 @@ public:
   }
 
   int64_t submit(const task_spec& child) override {
+    if (auto e = check_task_spec(child))
+      throw task_error{"taskrt.bad_request", "child task: " + *e};
     std::future<json> reply;
     int64_t req;
     {
@@ -116,6 +124,20 @@ public:
   }
 
 private:
+  /// A value that breaks the limits ends the attempt FAILED
+  /// (taskrt.bad_result), whatever the task does with the exception.
+  void refuse_if_bad(const json& value, const char* what) {
+    auto e = check_json_value(value, what);
+    if (!e)
+      return;
+    {
+      std::lock_guard<std::mutex> guard{st_.mtx};
+      if (st_.bad_value.empty())
+        st_.bad_value = *e;
+    }
+    throw task_error{bad_result_kind, *e};
+  }
+
   /// The attempt number of the lease (what the worker actor matches on).
   int32_t lease_attempt() const { return run_.at("attempt").get<int32_t>(); }
 
@@ -169,6 +191,17 @@ void reader_loop(shared_state& st) {
   }
 }
 
+/// `s` with invalid UTF-8 bytes and NULs replaced, so an error message
+/// (which may quote binary data) can always be sent and journaled.
+std::string storable(const std::string& s) {
+  if (valid_utf8(s) && s.find('\0') == std::string::npos)
+    return s;
+  std::string out;
+  for (unsigned char c : s)
+    out += (c == 0 || c >= 0x80) ? '?' : static_cast<char>(c);
+  return out;
+}
+
 json run_one(shared_state& st, const task_registry& registry, const json& run) {
   json done = {{"op", "done"},
                {"task_id", run.at("task_id")},
@@ -178,9 +211,12 @@ json run_one(shared_state& st, const task_registry& registry, const json& run) {
   const auto* def = registry.find(name);
   auto fail = [&](const error_info& e) {
     done["outcome"] = st.cancel ? "cancelled" : "failed";
-    done["error"] = {{"kind", e.kind},
-                     {"ancestors", e.ancestors},
-                     {"message", e.message}};
+    std::vector<std::string> ancestors;
+    for (const auto& a : e.ancestors)
+      ancestors.push_back(storable(a));
+    done["error"] = {{"kind", storable(e.kind)},
+                     {"ancestors", ancestors},
+                     {"message", storable(e.message)}};
   };
   if (!def) {
     fail({bad_task_kind, {}, "task '" + name + "' is not registered on this worker", {}});
@@ -194,11 +230,19 @@ json run_one(shared_state& st, const task_registry& registry, const json& run) {
   context_impl ctx{st, run};
   try {
     auto result = def->fn(ctx, args);
-    done["outcome"] = st.cancel ? "cancelled" : "succeeded";
-    done["result"] = std::move(result);
+    if (auto e = check_json_value(result, "result")) {
+      fail({bad_result_kind, {}, *e, {}});
+    } else {
+      done["outcome"] = st.cancel ? "cancelled" : "succeeded";
+      done["result"] = std::move(result);
+    }
   } catch (...) {
     fail(classify_exception(std::current_exception()));
   }
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (!st.bad_value.empty()) // refused progress/checkpoint: the task may have caught it
+    fail({bad_result_kind, {}, st.bad_value, {}});
+  st.bad_value.clear();
   return done;
 }
 

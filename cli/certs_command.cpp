@@ -49,7 +49,7 @@ void add_certs_command(CLI::App& app, cli_env& env) {
   struct args_t {
     std::string dir, output = "table";
     int nodes = 2;
-    std::vector<std::string> names, hosts;
+    std::vector<std::string> names, hosts, pools;
     int days = 825;
     bool force = false;
   };
@@ -68,13 +68,18 @@ else the only identity in DIR. Give each machine ca.pem and its own pair only.
 
 Every certificate carries subjectAltNames DNS:localhost, IP:127.0.0.1, IP:::1
 and each --host. Peers check that a certificate is signed by the cluster CA
-and not expired; host names are not checked, and any identity of the CA may
-register as any node id.
+and not expired; host names are not checked. A head with TLS lets a node
+register only under a node id its certificate allows (URI subjectAltNames
+taskrt:node:ID): a node certificate allows its own name, a --pool NAME
+certificate allows NAME-* (one Kubernetes Secret for all replicas of a
+Deployment, each with its own --node-id NAME-...), "client" and "head" allow
+none (the client submits and inspects; it cannot register as a node).
 Examples:
   taskrt certs generate ./tls                       # head, node-1, node-2, client
   taskrt certs generate ./tls --nodes 5 --host 10.0.0.5 --host head.example.com
   taskrt certs generate ./tls --names gpu-1,gpu-2   # add nodes signed by ./tls/ca.pem
   taskrt certs generate ./tls --names head --force  # re-issue the head's certificate
+  taskrt certs generate ./tls --pool pool-a        # pool-a.pem: node ids pool-a-*
   taskrt certs generate ./tls -o json               # the files written)");
   cmd->add_option("dir", a->dir, "Directory to write (created with mode 0700)")->required();
   auto* nodes = cmd->add_option("--nodes", a->nodes, "Node identities node-1 .. node-N")
@@ -82,6 +87,9 @@ Examples:
   cmd->add_option("--names", a->names,
                   "Exactly these identities (comma-separated) instead of head, node-1..N, client")
     ->delimiter(',')->excludes(nodes);
+  cmd->add_option("--pool", a->pools,
+                  "Pool identities (comma-separated): NAME.pem lets nodes register as NAME-*")
+    ->delimiter(',');
   cmd->add_option("--host", a->hosts,
                   "Extra subjectAltName: IP address or DNS name (repeatable, comma-separated)")
     ->delimiter(',');
@@ -93,7 +101,8 @@ Examples:
   cmd->callback([&env, a] {
     cert_request req;
     req.dir = a->dir;
-    req.names = a->names.empty() ? default_identities(a->nodes) : a->names;
+    req.names = a->names.empty() && a->pools.empty() ? default_identities(a->nodes) : a->names;
+    req.pools = a->pools;
     req.hosts = a->hosts;
     req.days = a->days;
     req.force = a->force;

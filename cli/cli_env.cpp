@@ -4,8 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 
 #include <pwd.h>
 #include <unistd.h>
@@ -81,7 +84,69 @@ tls_options resolve_tls_options(const tls_flags& f, const cli_env& env) {
           first(f.name, from_env.name, env.config_tls.name)};
 }
 
+namespace {
+
+/// Syntax of an INI/TOML config file as taskrt uses it: blank lines,
+/// comments (# or ;), [section] and key = value. CLI11 skips other lines
+/// silently, so a typo would go unnoticed; this names the line instead.
+void check_config_syntax(const std::string& path) {
+  std::ifstream in{path};
+  if (!in)
+    throw std::runtime_error(std::string{"cannot read the file: "} + std::strerror(errno));
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#' || line[first] == ';')
+      continue;
+    auto last = line.find_last_not_of(" \t\r");
+    const auto text = line.substr(first, last - first + 1);
+    auto bad = [&](const std::string& why) {
+      throw std::runtime_error("line " + std::to_string(n) + ": " + why + ": "
+                               + text.substr(0, 80));
+    };
+    for (unsigned char c : text)
+      if (c < 0x20 && c != '\t')
+        bad("a control character");
+    if (text.front() == '[') {
+      if (text.back() != ']' || text.size() < 3)
+        bad("expected [section]");
+      continue;
+    }
+    auto eq = text.find('=');
+    if (eq == std::string::npos)
+      bad("expected key = value");
+    auto key = text.substr(0, eq);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t'))
+      key.pop_back();
+    auto value = text.substr(eq + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    if (key.empty() || key.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+                         != std::string::npos)
+      bad("expected key = value with a key of letters, digits, '-', '_'");
+    if (value.empty() || value.front() == '=')
+      bad("expected one value after '='");
+  }
+}
+
+} // namespace
+
+std::string unknown_config_keys(const std::string& path, const CLI::App& cmd) {
+  CLI::ConfigTOML reader;
+  std::string unknown;
+  for (const auto& item : reader.from_file(path)) {
+    if (item.parents.size() != 1 || item.parents.front() != cmd.get_name())
+      continue;
+    if (item.name == "++" || item.name == "--")
+      continue;
+    if (!cmd.get_option_no_throw("--" + item.name) && !cmd.get_option_no_throw(item.name))
+      unknown += (unknown.empty() ? "" : ", ") + item.name;
+  }
+  return unknown;
+}
+
 tls_options read_config_tls(const std::string& path) {
+  check_config_syntax(path);
   tls_options out;
   CLI::ConfigTOML reader;
   for (const auto& item : reader.from_file(path)) {

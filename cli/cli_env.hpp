@@ -40,8 +40,15 @@ void add_tls_options(CLI::App* cmd, tls_flags& f);
 tls_options resolve_tls_options(const tls_flags& f, const cli_env& env);
 
 /// Reads the [openssl] section (tls-dir, tls-name) of an INI/TOML config
-/// file; throws std::runtime_error on other keys in that section.
+/// file; throws std::runtime_error (naming the line) when the file cannot be
+/// read, a line is neither [section] nor key = value, or the section holds
+/// other keys.
 tls_options read_config_tls(const std::string& path);
+
+/// The keys of section [NAME] of the config file at `path` that are not
+/// options of the command `cmd` named NAME (comma-separated; "" when none).
+/// CLI11 ignores such keys, so a typo would silently be a default.
+std::string unknown_config_keys(const std::string& path, const CLI::App& cmd);
 
 /// Prints "taskrt: MESSAGE" on stderr and returns `code`.
 int fail(int code, const std::string& message);

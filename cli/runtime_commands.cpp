@@ -5,13 +5,19 @@
 #include "cluster/client.hpp"
 #include "cluster/head_node.hpp"
 #include "cluster/worker_node.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -24,6 +30,62 @@ namespace {
 
 using json = nlohmann::json;
 
+/// Adds --max-json-bytes, --max-json-depth and --max-name-bytes (the limits
+/// of runtime/limits.hpp) to `cmd`; apply_limits() makes them the process's.
+void add_limit_options(CLI::App* cmd, limits& l) {
+  cmd->add_option("--max-json-bytes", l.max_json_bytes,
+                  "Largest args, result, checkpoint or progress value (JSON bytes)")
+    ->capture_default_str();
+  cmd->add_option("--max-json-depth", l.max_json_depth,
+                  "Deepest nesting of arrays/objects in those values")
+    ->capture_default_str();
+  cmd->add_option("--max-name-bytes", l.max_name_bytes,
+                  "Longest task name, queue, lock or --key")
+    ->capture_default_str();
+}
+
+/// Makes `l` the limits of this process; false (after printing why) when a
+/// value is out of range.
+bool apply_limits(const limits& l, cli_env& env) {
+  if (auto e = set_process_limits(l)) {
+    env.exit_code = fail(usage, *e);
+    return false;
+  }
+  return true;
+}
+
+/// The JSON text of `--args`: the value itself, `@FILE`, or `-` (stdin).
+/// Reads at most one byte more than the limit, so the size check still
+/// names the problem without reading an endless stream. Empty optional and
+/// `err` set when the file cannot be read.
+std::optional<std::string> read_args(const std::string& arg, std::string& err) {
+  if (arg != "-" && (arg.empty() || arg.front() != '@'))
+    return arg;
+  const size_t cap = process_limits().max_json_bytes + 1;
+  std::string text;
+  auto read_from = [&](std::istream& in) {
+    text.resize(cap);
+    in.read(text.data(), static_cast<std::streamsize>(cap));
+    text.resize(static_cast<size_t>(in.gcount()));
+  };
+  if (arg == "-") {
+    read_from(std::cin);
+    if (std::cin.bad()) {
+      err = "--args -: cannot read stdin";
+      return std::nullopt;
+    }
+    return text;
+  }
+  const auto path = arg.substr(1);
+  std::ifstream f{path, std::ios::binary};
+  if (!f) {
+    err = "--args @" + path + ": cannot read the file: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  read_from(f);
+  return text;
+}
+
 } // namespace
 
 void add_start_command(CLI::App& app, cli_env& env) {
@@ -32,11 +94,13 @@ void add_start_command(CLI::App& app, cli_env& env) {
   auto queues = std::make_shared<std::string>();
   auto address = std::make_shared<std::string>();
   auto tls = std::make_shared<tls_flags>();
+  auto lim = std::make_shared<limits>();
   auto* cmd = app.add_subcommand("start", "Start a head node, or a worker node that joins a head");
   cmd->footer(R"(Examples:
   taskrt start --head                      # embedded Postgres under ~/.local/share/taskrt
   taskrt start --head --workers 4 --port 7400
   taskrt start --head --config head.toml     # INI/TOML: [start] workers = 4
+  taskrt start --head --max-json-bytes 4194304 --max-json-depth 100
   taskrt start --head --db postgresql://taskrt@db:5432/taskrt
   TASKRT_DATABASE_URL=postgresql://... taskrt start --head --queues default,mail
   taskrt start --address 10.0.0.5:7400 --workers 8 --node-id gpu-1 --queues gpu
@@ -66,7 +130,11 @@ the port can submit and run tasks).)");
   cmd->add_option("--workers", opts->workers,
                   "Local worker processes (default: cores; 0 on a head: none)")
     ->check(CLI::Range(0, 1024));
-  cmd->add_option("--node-id", opts->node_id, "Name of this node")->capture_default_str();
+  cmd->add_option("--node-id", opts->node_id,
+                  "Name of this node (a worker node's default: the host name, so a restart "
+                  "reuses it; while a node of that id is connected, the head refuses a second "
+                  "one, which exits 1)")
+    ->capture_default_str();
   cmd->add_option("--queues", *queues, "Comma-separated queues the local workers serve (default: all)");
   cmd->add_option("--prefetch", opts->prefetch,
                   "Attempts dispatched to each worker ahead of time, so it never waits for "
@@ -74,10 +142,10 @@ the port can submit and run tasks).)");
     ->capture_default_str()->check(CLI::Range(0, 64));
   cmd->add_option("--stuck-timeout", opts->stuck_timeout_s,
                   "Seconds without progress before a running attempt is LOST")
-    ->capture_default_str()->check(CLI::PositiveNumber);
+    ->capture_default_str();
   cmd->add_option("--drain-grace", opts->drain_grace_s,
                   "Seconds running attempts get on stop before they are handed back")
-    ->capture_default_str()->check(CLI::NonNegativeNumber);
+    ->capture_default_str();
   cmd->add_option("--http-port", opts->http_port,
                   "Serve /healthz, /readyz and /metrics (Prometheus) on this port (0: any "
                   "free port; default: no HTTP server)")
@@ -89,13 +157,43 @@ the port can submit and run tasks).)");
                   "text (human) or json (one object per line: time, level, message, node, "
                   "task, attempt)")
     ->capture_default_str()->check(CLI::IsMember({"text", "json"}));
-  cmd->callback([&env, opts, head, queues, address, insecure, tls, log_format] {
+  add_limit_options(cmd, *lim);
+  cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim, log_format] {
     opts->log_format = *logging::parse_log_format(*log_format);
+    if (auto* config = cmd->get_parent() ? cmd->get_parent()->get_config_ptr() : nullptr;
+        config && config->count() > 0) {
+      const auto path = config->as<std::string>();
+      if (auto unknown = unknown_config_keys(path, *cmd); !unknown.empty()) {
+        env.exit_code = fail(usage, "--config " + path + ": [start] " + unknown
+                                      + ": not an option of start (see start --help)");
+        return;
+      }
+    }
+    if (!apply_limits(*lim, env))
+      return;
+    for (auto [value, flag] : {std::pair{opts->stuck_timeout_s, "--stuck-timeout"},
+                               std::pair{opts->drain_grace_s, "--drain-grace"}})
+      if (auto e = check_seconds(value, flag)) {
+        env.exit_code = fail(usage, *e);
+        return;
+      }
+    if (opts->stuck_timeout_s <= 0) {
+      env.exit_code = fail(usage, "--stuck-timeout: must be more than 0");
+      return;
+    }
     std::stringstream qs{*queues};
     std::vector<std::string> queue_list;
-    for (std::string q; std::getline(qs, q, ',');)
-      if (!q.empty())
-        queue_list.push_back(q);
+    for (std::string q; std::getline(qs, q, ',');) {
+      if (auto e = check_name(q, "--queues: a queue name", true)) {
+        env.exit_code = fail(usage, *e + " (in '" + *queues + "')");
+        return;
+      }
+      queue_list.push_back(q);
+    }
+    if (auto e = check_name(opts->node_id, "--node-id", true)) {
+      env.exit_code = fail(usage, *e);
+      return;
+    }
     if (!*head) {
       if (address->empty()) {
         env.exit_code = fail(usage, "start: give --head (start a head) or --address HOST:PORT "
@@ -188,53 +286,100 @@ Examples:
 
 void add_submit_command(CLI::App& app, cli_env& env) {
   struct args_t {
-    std::string name, args = "{}", queue, lock, at, policy, address, data_dir, output = "table";
+    std::string name, args = "{}", queue, lock, at, policy, key, address, data_dir,
+      output = "table";
     tls_flags tls;
+    limits lim;
     int32_t priority = 0;
-    double in = -1, time_limit = 0;
+    double in = 0, time_limit = 0;
     bool wait = false;
   };
   auto a = std::make_shared<args_t>();
   auto* cmd = app.add_subcommand("submit", "Submit a task by name");
   cmd->footer(R"(Prints the task id once the task is durably QUEUED. With --wait, waits for
-the final state and exits 0 for SUCCEEDED, 1 otherwise.
+the final state and exits 0 for SUCCEEDED, 1 otherwise. Bad input (JSON that
+is invalid, too big, too deep or holds \u0000; an empty --lock or --queue; a
+time that is not a finite number) is refused with exit code 2 before anything
+is sent.
 Examples:
   taskrt submit echo --args '{"hello":"world"}' --wait
+  taskrt submit echo --args @big-input.json          # from a file
+  generate-input | taskrt submit echo --args -       # from stdin
+  taskrt submit charge --args '{"order":42}' --key order-42   # at most one task per key
   taskrt submit fail --args '{"kind":"std::runtime_error","times":2}' --policy '{"retries":3,"wait":1}'
   taskrt submit sleep --args '{"ms":5000}' --in 30 --priority 5 --lock account-42
   taskrt submit echo -o json)");
   cmd->add_option("name", a->name, "Registered task name")->required();
-  cmd->add_option("--args", a->args, "JSON arguments")->capture_default_str();
-  cmd->add_option("--queue", a->queue, "Queue (default: the task's, else \"default\")");
-  cmd->add_option("--priority", a->priority, "Higher runs first")->capture_default_str();
-  cmd->add_option("--lock", a->lock, "At most one RUNNING task per lock");
-  auto* in = cmd->add_option("--in", a->in, "Start no earlier than SECONDS from now")
-               ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--args", a->args,
+                  "JSON arguments, @FILE to read them from a file, or - for stdin")
+    ->capture_default_str();
+  auto* queue = cmd->add_option("--queue", a->queue,
+                                "Queue (default: the task's, else \"default\")");
+  cmd->add_option("--priority", a->priority, "Higher runs first (-1000000 to 1000000)")
+    ->capture_default_str();
+  auto* lock = cmd->add_option("--lock", a->lock, "At most one RUNNING task per lock");
+  cmd->add_option("--key", a->key,
+                  "Idempotency key: a second submit with the same key creates nothing and "
+                  "prints the first task's id");
+  auto* in = cmd->add_option("--in", a->in, "Start no earlier than SECONDS from now");
   cmd->add_option("--at", a->at, "Start no earlier than an RFC 3339 time")->excludes(in);
   cmd->add_option("--policy", a->policy, "Retry policy JSON (see `taskrt retry-plan --help`)");
-  cmd->add_option("--time-limit", a->time_limit, "Per-attempt limit in seconds")
-    ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--time-limit", a->time_limit, "Per-attempt limit in seconds (0: none)");
   cmd->add_flag("--wait", a->wait, "Wait for the final state");
   cmd->add_option("--address", a->address, "Head HOST:PORT (default: from the state file)");
   cmd->add_option("--data-dir", a->data_dir, "Where the head's state file is");
   cmd->add_option("-o,--output", a->output, "table or json")
     ->check(CLI::IsMember({"table", "json"}));
   add_tls_options(cmd, a->tls);
-  cmd->callback([&env, a] {
-    task_spec spec;
-    spec.name = a->name;
-    if (json::parse(a->args, nullptr, false).is_discarded()) {
-      env.exit_code = fail(usage, "--args: not valid JSON: " + a->args);
+  add_limit_options(cmd, a->lim);
+  cmd->callback([&env, a, queue, lock, in] {
+    if (!apply_limits(a->lim, env))
+      return;
+    // Given but empty is a mistake (`--lock "$ACCOUNT"` with the variable
+    // unset): refused, never read as "none".
+    if (lock->count() > 0 && a->lock.empty()) {
+      env.exit_code = fail(usage, "--lock: empty (an empty lock would silently drop mutual "
+                                  "exclusion; leave out --lock for none)");
       return;
     }
-    spec.args = a->args;
+    if (queue->count() > 0 && a->queue.empty()) {
+      env.exit_code = fail(usage, "--queue: empty (leave out --queue for the task's queue)");
+      return;
+    }
+    if (!a->policy.empty())
+      if (auto p = parse_retry_policy(a->policy); std::holds_alternative<std::string>(p)) {
+        env.exit_code = fail(usage, "--policy: " + std::get<std::string>(p));
+        return;
+      }
+    for (auto [value, flag] : {std::pair{a->in, "--in"}, std::pair{a->time_limit, "--time-limit"}})
+      if (auto e = check_seconds(value, flag)) {
+        env.exit_code = fail(usage, *e);
+        return;
+      }
+    std::string read_err;
+    auto text = read_args(a->args, read_err);
+    if (!text) {
+      env.exit_code = fail(usage, read_err);
+      return;
+    }
+    const std::string what = a->args == "-" ? "--args - (stdin)"
+                             : a->args.rfind('@', 0) == 0 ? "--args " + a->args
+                                                          : std::string{"--args"};
+    if (auto e = check_json_text(*text, what)) {
+      env.exit_code = fail(usage, *e);
+      return;
+    }
+    task_spec spec;
+    spec.name = a->name;
+    spec.args = std::move(*text);
     spec.queue = a->queue;
     spec.priority = a->priority;
     spec.lock = a->lock;
+    spec.key = a->key;
     spec.policy = a->policy;
     spec.time_limit_s = a->time_limit;
     spec.origin = origin();
-    if (a->in >= 0)
+    if (in->count() > 0)
       spec.run_at_us = to_micros(add_seconds_clamped(now(), a->in));
     if (!a->at.empty()) {
       auto t = parse_rfc3339(a->at);
@@ -243,6 +388,15 @@ Examples:
         return;
       }
       spec.run_at_us = to_micros(*t);
+    }
+    if (spec.priority < -1'000'000 || spec.priority > 1'000'000) {
+      env.exit_code = fail(usage, "--priority: must be from -1000000 to 1000000");
+      return;
+    }
+    // The same checks the client and the head run, named after the flags.
+    if (auto e = check_task_spec(spec)) {
+      env.exit_code = fail(usage, *e);
+      return;
     }
     std::string err;
     auto c = connect_to_head(a->address, a->data_dir, a->tls, env, err);
@@ -299,7 +453,12 @@ Examples:
 void add_worker_process_command(CLI::App& app, cli_env& env) {
   auto* cmd = app.add_subcommand("worker-process", "");
   cmd->group(""); // hidden: started by the head, never by people
-  cmd->callback([&env] { env.exit_code = run_worker_process(env.tasks); });
+  auto lim = std::make_shared<limits>();
+  add_limit_options(cmd, *lim); // the node's limits, passed on by spawn_workers
+  cmd->callback([&env, lim] {
+    if (apply_limits(*lim, env))
+      env.exit_code = run_worker_process(env.tasks);
+  });
 }
 
 } // namespace taskrt::cli

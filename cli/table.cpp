@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <numeric>
 
@@ -29,19 +30,81 @@ void fit(std::vector<size_t>& w, size_t width) {
   }
 }
 
+/// The code point at s[i] and its length in bytes; an invalid byte is
+/// taken as one character of its own (U+FFFD).
+uint32_t decode(const std::string& s, size_t i, size_t& len) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  len = 1;
+  if (c < 0x80)
+    return c;
+  size_t n = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+  if (n == 0 || i + n > s.size())
+    return 0xFFFD;
+  uint32_t cp = c & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    const auto d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xC0) != 0x80)
+      return 0xFFFD;
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  len = n;
+  return cp;
+}
+
+/// Columns a code point takes on a terminal: 0 for combining marks and
+/// zero-width characters, 2 for East Asian wide and emoji, else 1.
+size_t columns(uint32_t cp) {
+  auto in = [cp](uint32_t a, uint32_t b) { return cp >= a && cp <= b; };
+  if (in(0x0300, 0x036F) || in(0x0483, 0x0489) || in(0x0591, 0x05BD) || in(0x0610, 0x061A)
+      || in(0x064B, 0x065F) || in(0x1AB0, 0x1AFF) || in(0x1DC0, 0x1DFF) || in(0x200B, 0x200F)
+      || in(0x20D0, 0x20FF) || in(0xFE00, 0xFE0F) || in(0xFE20, 0xFE2F) || cp == 0x2060
+      || cp == 0xFEFF)
+    return 0;
+  if (in(0x1100, 0x115F) || in(0x2E80, 0x303E) || in(0x3041, 0x33FF) || in(0x3400, 0x4DBF)
+      || in(0x4E00, 0x9FFF) || in(0xA000, 0xA4CF) || in(0xAC00, 0xD7A3) || in(0xF900, 0xFAFF)
+      || in(0xFE30, 0xFE4F) || in(0xFF00, 0xFF60) || in(0xFFE0, 0xFFE6) || in(0x1F300, 0x1F64F)
+      || in(0x1F900, 0x1F9FF) || in(0x20000, 0x3FFFD))
+    return 2;
+  return 1;
+}
+
 std::string clip(const std::string& s, size_t w) {
-  if (s.size() <= w)
+  if (display_width(s) <= w)
     return s;
-  return w == 0 ? std::string{} : s.substr(0, w - 1) + "~";
+  if (w == 0)
+    return {};
+  // Keep whole characters that fit in w - 1 columns, then "~".
+  std::string out;
+  size_t used = 0;
+  for (size_t i = 0, len = 0; i < s.size(); i += len) {
+    const auto cols = columns(decode(s, i, len));
+    if (used + cols > w - 1)
+      break;
+    out.append(s, i, len);
+    used += cols;
+  }
+  return out + "~";
 }
 
 } // namespace
 
+size_t display_width(const std::string& s) {
+  size_t w = 0;
+  for (size_t i = 0, len = 0; i < s.size(); i += len)
+    w += columns(decode(s, i, len));
+  return w;
+}
+
 void table::print(size_t width, bool colour) const {
+  std::fputs(render(width, colour).c_str(), stdout);
+}
+
+std::string table::render(size_t width, bool colour) const {
+  std::string text;
   std::vector<size_t> w(header.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
     for (size_t i = 0; i < row.size() && i < w.size(); ++i)
-      w[i] = std::max(w[i], row[i].size());
+      w[i] = std::max(w[i], display_width(row[i]));
   };
   measure(header);
   for (const auto& r : rows)
@@ -52,13 +115,14 @@ void table::print(size_t width, bool colour) const {
     size_t shown = 0; // visible characters so far (colour escapes excluded)
     for (size_t i = 0; i < row.size() && i < w.size(); ++i) {
       auto c = clip(row[i], w[i]);
-      if (width > 0 && shown + c.size() > width) {
+      if (width > 0 && shown + display_width(c) > width) {
         c = clip(c, width > shown ? width - shown : 0);
         if (c.empty())
           break;
       }
-      shown += c.size() + (i + 1 < row.size() ? w[i] - std::min(w[i], c.size()) + gap : 0);
-      const size_t pad = w[i] - std::min(w[i], c.size());
+      const size_t cw = display_width(c);
+      shown += cw + (i + 1 < row.size() ? w[i] - std::min(w[i], cw) + gap : 0);
+      const size_t pad = w[i] - std::min(w[i], cw);
       const char* col = !is_header && colour && static_cast<int>(i) == state_column
                           ? state_colour(c) : "";
       out += *col ? std::string{col} + c + "\033[0m" : c;
@@ -68,11 +132,13 @@ void table::print(size_t width, bool colour) const {
         out += std::string(pad + gap, ' ');
       }
     }
-    std::printf("%s\n", out.c_str());
+    // Trailing padding of the last column is not printed.
+    text += out + "\n";
   };
   line(header, true);
   for (const auto& r : rows)
     line(r, false);
+  return text;
 }
 
 size_t terminal_width() {

@@ -17,7 +17,15 @@ struct table {
 
   /// Prints to stdout. `colour`: ANSI colours for the state column.
   void print(size_t width = 0, bool colour = false) const;
+
+  /// The text print() writes. Columns align by display width (see
+  /// display_width), so non-ASCII cells line up.
+  std::string render(size_t width = 0, bool colour = false) const;
 };
+
+/// Terminal columns of UTF-8 text: combining marks take 0, East Asian wide
+/// characters and emoji 2, others 1 (an invalid byte counts as 1).
+size_t display_width(const std::string& s);
 
 /// The terminal width when stdout is a terminal, else 0 (no limit);
 /// $COLUMNS wins when set.

@@ -247,6 +247,14 @@ std::string san_of(const std::vector<std::string>& hosts) {
 
 } // namespace
 
+std::vector<std::string> node_patterns_for(const std::string& name, bool pool) {
+  if (pool)
+    return {name + "-*"};
+  if (name == "head" || name == "client")
+    return {};
+  return {name};
+}
+
 std::vector<std::string> default_identities(int nodes) {
   std::vector<std::string> out{"head"};
   for (int i = 1; i <= nodes; ++i)
@@ -287,10 +295,15 @@ cert_result generate_certificates(const cert_request& req) {
     throw std::invalid_argument("no directory given");
   if (req.days < 1 || req.days > 36500)
     throw std::invalid_argument("--days must be between 1 and 36500");
-  if (req.names.empty())
+  if (req.names.empty() && req.pools.empty())
     throw std::invalid_argument("no identities to generate");
   std::set<std::string> seen;
-  for (const auto& n : req.names) {
+  std::vector<std::pair<std::string, bool>> all; // name, is a pool
+  for (const auto& n : req.names)
+    all.emplace_back(n, false);
+  for (const auto& n : req.pools)
+    all.emplace_back(n, true);
+  for (const auto& [n, pool] : all) {
     if (auto why = check_identity_name(n); !why.empty())
       throw std::invalid_argument(why);
     if (!seen.insert(n).second)
@@ -314,7 +327,7 @@ cert_result generate_certificates(const cert_request& req) {
                         "where the CA was generated)"
                   : ca_key + " exists but " + ca_pem + " does not");
   std::vector<std::string> clash;
-  for (const auto& n : req.names)
+  for (const auto& [n, pool] : all)
     for (const auto* ext : {".pem", ".key"})
       if (exists(dir + "/" + n + ext))
         clash.push_back(dir + "/" + n + ext);
@@ -347,9 +360,12 @@ cert_result generate_certificates(const cert_request& req) {
     result.files.push_back({ca_key, "ca-key", "ca"});
   }
   const auto san = san_of(req.hosts);
-  for (const auto& n : req.names) {
+  for (const auto& [n, pool] : all) {
     auto key = new_p256_key();
-    auto cert = make_cert(key.get(), n, ca_cert.get(), ca_pkey.get(), req.days, false, san,
+    auto names = san;
+    for (const auto& p : node_patterns_for(n, pool))
+      names += ",URI:taskrt:node:" + p;
+    auto cert = make_cert(key.get(), n, ca_cert.get(), ca_pkey.get(), req.days, false, names,
                           X509_get0_notAfter(ca_cert.get()));
     write_key(dir + "/" + n + ".key", key.get());
     write_cert(dir + "/" + n + ".pem", cert.get());

@@ -1,6 +1,7 @@
 #include "cluster/client.hpp"
 
 #include "cluster/net_config.hpp"
+#include "runtime/limits.hpp"
 
 #include <caf/io/all.hpp>
 
@@ -74,6 +75,8 @@ caf::actor_system& client::system() {
 }
 
 caf::expected<int64_t> client::submit(const task_spec& spec) {
+  if (auto e = check_task_spec(spec)) // before anything goes over the wire
+    return make_error(errc::bad_request, *e);
   return impl_->ask<int64_t>(std::chrono::seconds(60), submit_atom::value, spec);
 }
 

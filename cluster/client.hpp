@@ -40,7 +40,9 @@ public:
   /// The client's actor system.
   caf::actor_system& system();
 
-  /// Submits a task; its id once QUEUED is committed.
+  /// Submits a task; its id once QUEUED is committed. A spec that breaks
+  /// the process limits (runtime/limits.hpp) is refused here with
+  /// errc::bad_request and a message naming the problem; nothing is sent.
   caf::expected<int64_t> submit(const task_spec& spec);
 
   /// Submits every spec in one journal commit; their ids, in the order of

@@ -5,6 +5,7 @@
 #include "actors/scheduler.hpp"
 #include "actors/worker.hpp"
 #include "cluster/dsn.hpp"
+#include "cluster/node_authority.hpp"
 #include "persistence/store_error.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
@@ -17,8 +18,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -54,8 +57,26 @@ std::string pg_script() {
   return std::string{TASKRT_SOURCE_DIR} + "/scripts/pg";
 }
 
-void write_state_file(const std::string& dir, const head_state_file& s) {
-  ::mkdir(dir.c_str(), 0700);
+/// mkdir -p with mode 0700 for the directories it creates; an error
+/// message naming the directory, or "".
+std::string make_dirs(const std::string& dir) {
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/')
+      continue;
+    const auto part = dir.substr(0, pos);
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
+      return "cannot create the directory " + part + ": " + std::strerror(errno);
+  }
+  struct stat sb{};
+  if (::stat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return dir + " is not a directory";
+  return {};
+}
+
+/// Writes DATA_DIR/head.json (0600) atomically; an error message, or "".
+std::string write_state_file(const std::string& dir, const head_state_file& s) {
+  if (auto err = make_dirs(dir); !err.empty())
+    return err;
   json j = {{"host", s.host},       {"port", s.port},
             {"pid", s.pid},         {"dsn", s.dsn},
             {"node_id", s.node_id}, {"started_at", s.started_at},
@@ -65,9 +86,13 @@ void write_state_file(const std::string& dir, const head_state_file& s) {
   {
     std::ofstream f{tmp};
     f << j.dump(2) << "\n";
+    f.flush();
+    if (!f)
+      return "cannot write " + tmp + ": " + std::strerror(errno);
   }
-  ::chmod(tmp.c_str(), 0600);
-  std::rename(tmp.c_str(), path.c_str());
+  if (::chmod(tmp.c_str(), 0600) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0)
+    return "cannot write " + path + ": " + std::strerror(errno);
+  return {};
 }
 
 /// The program to name in the start-up hint: this binary (a user's own, or
@@ -187,7 +212,11 @@ int run_head(head_options opts, const task_registry& registry,
   }
   if (opts.data_dir.empty())
     opts.data_dir = default_data_dir();
-  ::mkdir(opts.data_dir.c_str(), 0700);
+  // A fresh home has no ~/.local/share: create the whole path.
+  if (auto err = make_dirs(opts.data_dir); !err.empty()) {
+    std::fprintf(stderr, "taskrt: data dir: %s\n", err.c_str());
+    return 1;
+  }
   if (opts.dsn.empty()) {
     try {
       opts.dsn = start_embedded_postgres(opts.data_dir + "/postgres");
@@ -227,6 +256,8 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.retry = retry;
   if (const char* fault = std::getenv("TASKRT_FAULT"))
     scfg.fault = fault; // tests only: see scheduler_config::fault
+  if (tls) // a node registers only under an id its certificate allows
+    scfg.node_authority = spawn_node_authority(sys);
   auto scheduler = spawn_scheduler(sys, scfg);
   auto head = caf::actor_cast<head_actor>(scheduler);
 
@@ -263,7 +294,15 @@ int run_head(head_options opts, const task_registry& registry,
   head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
                      opts.node_id, to_rfc3339(now()), tls.has_value(),
                      tls ? tls->dir : std::string{}};
-  write_state_file(opts.data_dir, sf);
+  if (auto err = write_state_file(opts.data_dir, sf); !err.empty()) {
+    // Without it no CLI command finds this head: refuse to run half-visible.
+    std::fprintf(stderr, "taskrt: state file: %s\n", err.c_str());
+    sys.middleman().unpublish(head, *port);
+    anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    for (auto& w : workers)
+      anon_send_exit(w, caf::exit_reason::user_shutdown);
+    return 1;
+  }
   const auto transport
     = tls ? "mutual TLS (CA " + tls->ca_file + ", certificate " + tls->cert_file
               + "); peers without a certificate of that CA are refused"

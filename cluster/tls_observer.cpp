@@ -3,11 +3,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include <arpa/inet.h>
@@ -24,6 +26,52 @@ int info_index = -1;
 std::mutex failures_mtx;
 std::deque<tls_failure> outgoing_failures; ///< the latest few, newest last
 std::atomic<uint64_t> refused{0};
+
+/// Verified incoming connections by (peer address, port): what their
+/// certificate allows, and the SSL that owns the entry.
+std::mutex peers_mtx;
+std::map<std::pair<std::string, uint16_t>, std::pair<const SSL*, tls_peer_identity>> peers;
+
+/// The peer's address without port or brackets ("" when unknown).
+std::string peer_host(const SSL* ssl) {
+  int fd = SSL_get_fd(ssl);
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return {};
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, host, sizeof(host));
+  else if (addr.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, host,
+                sizeof(host));
+  return host;
+}
+
+/// The taskrt:node: URI patterns of the peer's certificate.
+std::vector<std::string> node_patterns_of(const SSL* ssl) {
+  std::vector<std::string> out;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (!cert)
+    return out;
+  auto* names = static_cast<GENERAL_NAMES*>(
+    X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!names)
+    return out;
+  const std::string prefix = node_uri_prefix;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type != GEN_URI)
+      continue;
+    const auto* s = n->d.uniformResourceIdentifier;
+    std::string uri(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                    static_cast<size_t>(ASN1_STRING_length(s)));
+    if (uri.rfind(prefix, 0) == 0 && uri.size() > prefix.size())
+      out.push_back(uri.substr(prefix.size()));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
 
 /// "ADDR:PORT" of the socket's peer; port 0 and "" when unknown.
 std::string peer_of(const SSL* ssl, uint16_t& port) {
@@ -92,6 +140,7 @@ std::string reason_of(const SSL* ssl, int where, int ret) {
 /// What the observer keeps per connection (SSL ex_data, freed with the SSL).
 struct conn_info {
   std::string peer;   ///< taken at the first callback, while the socket is connected
+  std::string host;   ///< the peer address alone (set once verified)
   uint16_t peer_port = 0;
   bool established = false;
   bool reported = false;
@@ -113,9 +162,17 @@ conn_info& info_of(const SSL* ssl) {
   return *info;
 }
 
-/// Called by OpenSSL in SSL_free.
-void free_info(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-  delete static_cast<conn_info*>(ptr);
+/// Called by OpenSSL in SSL_free: the connection is gone, and with it
+/// what its certificate allowed.
+void free_info(void* parent, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  auto* info = static_cast<conn_info*>(ptr);
+  if (info && !info->host.empty()) {
+    std::lock_guard<std::mutex> guard{peers_mtx};
+    auto i = peers.find({info->host, info->peer_port});
+    if (i != peers.end() && i->second.first == parent)
+      peers.erase(i);
+  }
+  delete info;
 }
 
 /// True when OpenSSL put the connection into its error state (a fatal
@@ -169,7 +226,19 @@ void on_info(const SSL* ssl, int where, int ret) {
   if (where & SSL_CB_HANDSHAKE_DONE) {
     if (SSL_is_server(ssl) == 1 && !info.established && !info.reported) {
       info.established = true;
-      spdlog::info("TLS connection from {} authenticated as '{}'", info.peer, peer_cn(ssl));
+      if (SSL_get_verify_result(ssl) == X509_V_OK && SSL_get0_peer_certificate(ssl)) {
+        tls_peer_identity id{peer_cn(ssl), node_patterns_of(ssl)};
+        std::string allows;
+        for (const auto& p : id.node_patterns)
+          allows += (allows.empty() ? "" : ",") + p;
+        spdlog::info("TLS connection from {} authenticated as '{}' (node ids: {})", info.peer,
+                     id.cn, allows.empty() ? "none" : allows);
+        info.host = peer_host(ssl);
+        std::lock_guard<std::mutex> guard{peers_mtx};
+        peers[{info.host, info.peer_port}] = {ssl, std::move(id)};
+      } else {
+        spdlog::info("TLS connection from {} authenticated as '{}'", info.peer, peer_cn(ssl));
+      }
     }
     return;
   }
@@ -181,9 +250,20 @@ void on_info(const SSL* ssl, int where, int ret) {
 }
 
 /// Called by OpenSSL inside SSL_CTX_new for every context.
+///
+/// SSL_OP_IGNORE_UNEXPECTED_EOF: a peer that exits without close_notify
+/// (CAF closes sockets that way) otherwise makes OpenSSL 3 push "unexpected
+/// eof while reading" onto the thread's error queue. libcaf_openssl never
+/// clears that queue, and SSL_get_error() reports any queued error as
+/// SSL_ERROR_SSL, so the next read without data on *another* connection of
+/// the multiplexer thread was taken as fatal: one node exiting dropped the
+/// head's connections to every other TLS peer (seen in
+/// tests/e2e/tls_identity_e2etest.cpp).
 void on_new_ctx(void* parent, void*, CRYPTO_EX_DATA*, int, long, void*) {
-  if (parent)
+  if (parent) {
     SSL_CTX_set_info_callback(static_cast<SSL_CTX*>(parent), on_info);
+    SSL_CTX_set_options(static_cast<SSL_CTX*>(parent), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  }
 }
 
 bool installed_ok = false;
@@ -200,7 +280,8 @@ bool install_tls_observer() {
     if (info_index < 0 || ctx_index < 0)
       return;
     SSL_CTX* probe = SSL_CTX_new(TLS_method());
-    installed_ok = probe && SSL_CTX_get_info_callback(probe) == on_info;
+    installed_ok = probe && SSL_CTX_get_info_callback(probe) == on_info
+                   && (SSL_CTX_get_options(probe) & SSL_OP_IGNORE_UNEXPECTED_EOF) != 0;
     SSL_CTX_free(probe);
   });
   return installed_ok;
@@ -217,6 +298,27 @@ std::optional<tls_failure> outgoing_tls_failure(uint16_t port,
 
 uint64_t refused_tls_handshakes() {
   return refused.load();
+}
+
+std::optional<tls_peer_identity> incoming_tls_peer(const std::string& addr, uint16_t port) {
+  std::lock_guard<std::mutex> guard{peers_mtx};
+  auto i = peers.find({addr, port});
+  if (i == peers.end())
+    return std::nullopt;
+  return i->second.second;
+}
+
+bool node_id_allowed(const std::vector<std::string>& patterns, const std::string& node_id) {
+  for (const auto& p : patterns) {
+    if (p == node_id)
+      return true;
+    if (!p.empty() && p.back() == '*') {
+      const auto prefix = p.substr(0, p.size() - 1);
+      if (node_id.size() > prefix.size() && node_id.compare(0, prefix.size(), prefix) == 0)
+        return true;
+    }
+  }
+  return false;
 }
 
 } // namespace taskrt

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace taskrt {
 
@@ -52,5 +53,24 @@ std::optional<tls_failure> outgoing_tls_failure(uint16_t port,
 
 /// How many incoming handshakes failed so far in this process.
 uint64_t refused_tls_handshakes();
+
+/// URI subjectAltNames of this form name the node ids a certificate may
+/// register under: "taskrt:node:node-1", or a pool "taskrt:node:pool-a-*".
+inline constexpr const char* node_uri_prefix = "taskrt:node:";
+
+/// What the certificate of a verified incoming TLS connection allows.
+struct tls_peer_identity {
+  std::string cn;                         ///< the subject CN ("client", "node-1", ...)
+  std::vector<std::string> node_patterns; ///< from taskrt:node: URIs; empty: no node
+};
+
+/// The identity of the verified incoming TLS connection whose peer is
+/// ADDR:PORT (as getpeername gives it, IPv6 without brackets), while that
+/// connection is open; nothing when there is none.
+std::optional<tls_peer_identity> incoming_tls_peer(const std::string& addr, uint16_t port);
+
+/// True when `node_id` equals a pattern, or a pattern ends with '*' and
+/// `node_id` is its prefix plus at least one character.
+bool node_id_allowed(const std::vector<std::string>& patterns, const std::string& node_id);
 
 } // namespace taskrt

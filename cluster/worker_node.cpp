@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <optional>
 #include <thread>
 
@@ -258,10 +259,13 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
   };
 }
 
+/// The host name: stable across restarts, so a restarted node takes its
+/// id back instead of adding a row (a second node on one host needs
+/// --node-id; the head refuses a duplicate while the first one lives).
 std::string default_node_id() {
   char host[256] = {0};
   ::gethostname(host, sizeof(host) - 1);
-  return std::string{host} + "-" + std::to_string(::getpid());
+  return host[0] ? std::string{host} : std::string{"node"};
 }
 
 /// Probes of a worker node: live when its supervisor answers within 2 s;
@@ -374,6 +378,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   }
   auto backoff = std::chrono::milliseconds(200);
   bool done = false;
+  int exit_code = 0;
   while (!done) {
     auto h = connect_head(sys, opts.head_host, opts.head_port);
     bool registered = false;
@@ -381,12 +386,27 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
       self->request(sup, caf::infinite, register_atom::value, caf::actor_cast<caf::actor>(*h))
         .receive([&](bool) { registered = true; },
                  [&](caf::error& e) {
+                   if (taskrt_code(e) == static_cast<uint8_t>(errc::illegal_state)) {
+                     // Refused for good (a live node holds this id): retrying
+                     // would only wait for that node to die.
+                     std::fprintf(stderr, "taskrt: the head refused node %s: %s\n",
+                                  opts.node_id.c_str(), error_message(e).c_str());
+                     exit_code = 1;
+                     done = true;
+                     return;
+                   }
                    spdlog::warn("node {}: registration failed: {}", opts.node_id,
                                 sys.render(e));
                  });
     } else {
       spdlog::warn("node {}: {}; retrying in {} ms", opts.node_id, error_message(h.error()),
                    backoff.count());
+    }
+    if (done) {
+      for (auto& w : workers)
+        anon_send_exit(w, caf::exit_reason::user_shutdown);
+      anon_send_exit(sup, caf::exit_reason::user_shutdown);
+      break;
     }
     if (registered) {
       backoff = std::chrono::milliseconds(200);
@@ -401,7 +421,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   if (http_server)
     http_server->stop();
   spdlog::info("node {} left", opts.node_id);
-  return 0;
+  return exit_code;
 }
 
 } // namespace taskrt

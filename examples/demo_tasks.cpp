@@ -3,6 +3,7 @@
 #include "runtime/task_error.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
@@ -123,6 +124,47 @@ json fanout(task_context& ctx, const json& args) {
   return {{"children", ids}};
 }
 
+/// A value that breaks the default limits (runtime/limits.hpp).
+json bad_value(const std::string& what) {
+  if (what == "nul")
+    return {{"text", std::string("a\0b", 3)}};
+  if (what == "utf8")
+    return {{"text", std::string("\xff\xfe")}};
+  if (what == "big")
+    return {{"text", std::string((size_t{1} << 20) + 1, 'x')}};
+  if (what == "deep") {
+    json v = 1;
+    for (int i = 0; i < 100; ++i)
+      v = json::array({v});
+    return v;
+  }
+  if (what == "nan")
+    return {{"x", std::nan("")}};
+  throw std::invalid_argument("argument \"what\" must be nul, utf8, big, deep or nan");
+}
+
+json bad_output(task_context& ctx, const json& args) {
+  const auto what = args.is_object() ? args.value("what", "nul") : "nul";
+  const auto via = args.is_object() ? args.value("via", "result") : "result";
+  auto v = bad_value(what);
+  if (via == "progress")
+    ctx.progress(v);
+  else if (via == "checkpoint")
+    ctx.save_checkpoint(v);
+  else if (via == "child") {
+    task_spec child;
+    child.name = "echo";
+    child.args = v.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (what == "nul" || what == "utf8")
+      child.args = std::string("{\"text\":\"\xff\"}");
+    ctx.submit(child);
+  } else if (via != "result")
+    throw std::invalid_argument("argument \"via\" must be result, progress, checkpoint or child");
+  else
+    return v;
+  return {{"survived", via}}; // a task that catches nothing never gets here
+}
+
 } // namespace
 
 void register_demo_tasks(task_registry& registry) {
@@ -134,6 +176,7 @@ void register_demo_tasks(task_registry& registry) {
   registry.add("flaky", flaky);
   registry.add("checkpoint", checkpoint);
   registry.add("fanout", fanout);
+  registry.add("bad_output", bad_output);
 }
 
 } // namespace taskrt

@@ -14,6 +14,9 @@
 ///   checkpoint  {"steps":N,"crash_at":K} counts to N saving a checkpoint at
 ///               each step, crashes once at step K, resumes from its checkpoint
 ///   fanout      {"n":N} submits N echo children and returns their ids
+///   bad_output  {"what":"nul|utf8|big|deep|nan","via":"result|progress|checkpoint|child"}
+///               sends a value that breaks the default limits (ends FAILED with
+///               taskrt.bad_result; a child is refused with taskrt.bad_request)
 
 #include "runtime/task_registry.hpp"
 

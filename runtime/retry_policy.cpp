@@ -1,5 +1,7 @@
 #include "runtime/retry_policy.hpp"
 
+#include "runtime/limits.hpp"
+
 #include <cmath>
 #include <iomanip>
 #include <limits>
@@ -21,6 +23,9 @@ std::string quoted(const std::string& key) {
   return "retry policy: \"" + key + "\"";
 }
 
+/// Largest backoff factor accepted.
+constexpr double max_backoff_factor = 1000;
+
 /// Reads a finite non-negative number; returns an error message or nothing.
 std::optional<std::string> read_seconds(const json& j, const char* key, double& out) {
   if (!j.contains(key))
@@ -28,6 +33,12 @@ std::optional<std::string> read_seconds(const json& j, const char* key, double& 
   const auto& v = j.at(key);
   if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
     return quoted(key) + " must be a non-negative number, got " + v.dump();
+  // A bigger number is a mistake, not a plan (and overflows timestamps).
+  const bool factor = std::string{key} == "backoff_factor";
+  if (v.get<double>() > (factor ? max_backoff_factor : max_seconds))
+    return quoted(key) + (factor ? " must be at most 1000, got "
+                                 : " must be at most 3153600000 (100 years), got ")
+           + v.dump();
   out = v.get<double>();
   return std::nullopt;
 }
@@ -242,8 +253,9 @@ std::variant<retry_policy, std::string> parse_retry_policy(const std::string& te
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at ...".
+  } catch (const json::exception& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at ..." (or
+    // out_of_range.406 "number overflow parsing '1e400'").
     std::string detail = e.what();
     if (auto pos = detail.find("] "); pos != std::string::npos)
       detail.erase(0, pos + 2);

@@ -38,7 +38,7 @@ node_process::~node_process() {
 }
 
 void node_process::kill9() {
-  if (pid > 0) {
+  if (pid > 0 && exit_code < 0) {
     ::kill(pid, SIGCONT);
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
@@ -47,7 +47,13 @@ void node_process::kill9() {
 }
 
 bool node_process::running() const {
-  return pid > 0 && ::waitpid(pid, nullptr, WNOHANG) == 0;
+  if (pid <= 0 || exit_code >= 0)
+    return false;
+  int status = 0;
+  const auto r = ::waitpid(pid, &status, WNOHANG);
+  if (r == pid && WIFEXITED(status))
+    exit_code = WEXITSTATUS(status);
+  return r == 0;
 }
 
 std::string node_process::output() const {

@@ -13,6 +13,9 @@ namespace taskrt::test {
 struct node_process {
   int pid = -1;
   std::string log; ///< DIR/ID.log: the node's stdout and stderr
+  /// The exit code once running() saw the process end (-1: still running,
+  /// killed by a signal, or not reaped yet).
+  mutable int exit_code = -1;
 
   /// Starts `[prefix...] taskrt start --address ADDRESS --node-id ID
   /// [extra...]`. `prefix` may be `ip netns exec NS` (it execs in place, so

@@ -299,7 +299,7 @@ TEST_CASE("huge delays clamp at 9999-12-31T23:59:59Z without overflow", "[retry_
       CHECK(to_rfc3339(d.retry_at) == "9999-12-31T23:59:59Z");
     CHECK(d.retry_at <= max_timestamp());
   }
-  auto huge_backoff = policy(R"({"retries":true,"backoff":1e300,"backoff_factor":1e300})");
+  auto huge_backoff = policy(R"({"retries":true,"backoff":3153600000,"backoff_factor":1000})");
   auto d = decide(huge_backoff, 50);
   CHECK(d.retry_at == max_timestamp());
   CHECK(std::isfinite(d.delay_s));
@@ -550,4 +550,15 @@ TEST_CASE("retry_decision::to_json", "[retry_policy]") {
   CHECK(g.at("decision") == "give_up");
   CHECK_FALSE(g.contains("delay_s"));
   CHECK_FALSE(g.contains("retry_at"));
+}
+
+TEST_CASE("absurd numbers in a policy are refused, naming the key", "[retry_policy]") {
+  using Catch::Contains;
+  CHECK_THAT(parse_error(R"({"wait":1e300})"),
+             Contains("\"wait\" must be at most 3153600000 (100 years), got"));
+  CHECK_THAT(parse_error(R"({"max_delay":1e12})"), Contains("\"max_delay\" must be at most"));
+  CHECK_THAT(parse_error(R"({"backoff":1,"backoff_factor":1e6})"),
+             Contains("\"backoff_factor\" must be at most 1000"));
+  CHECK_THAT(parse_error(R"({"wait":1e400})"), Contains("number overflow parsing '1e400'"));
+  CHECK_THAT(parse_error(R"({"wait":"nan"})"), Contains("must be a non-negative number"));
 }
