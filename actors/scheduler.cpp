@@ -102,6 +102,7 @@ struct scheduler_state {
   std::unordered_map<int64_t, std::vector<caf::typed_response_promise<task_outcome>>>
     waiters;
   int64_t running = 0;
+  std::unordered_map<std::string, int32_t> running_by_node; ///< RUNNING attempts per node
   int64_t started_us = 0;
   bool recovered = false;
   bool draining = false;
@@ -278,6 +279,7 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   if (!r.lock.empty())
     st.locks.insert(r.lock);
   ++st.running;
+  ++st.running_by_node[r.node];
   auto tr = make_transition(r, transition_kind::start, task_state::queued,
                             prev_attempt);
   tr.node = r.node;
@@ -370,6 +372,7 @@ void release(scheduler_state& st, live_task& t) {
   unassign(st, t);
   st.orphans.erase(t.rec.id);
   --st.running;
+  --st.running_by_node[t.rec.node];
 }
 
 error_info parse_error_info(const std::string& error) {
@@ -1094,6 +1097,7 @@ void recover(scheduler_actor_t* self) {
         if (t.rec.state != task_state::running)
           continue;
         ++st.running;
+        ++st.running_by_node[t.rec.node];
         if (!t.rec.lock.empty())
           st.locks.insert(t.rec.lock);
         if (!t.rec.node.empty() && t.rec.node != st.cfg.node_id) {
@@ -1137,13 +1141,7 @@ void recover(scheduler_actor_t* self) {
 
 /// Attempts running on the head's own workers (remote nodes keep theirs
 /// across a head restart).
-int64_t local_running(const scheduler_state& st) {
-  int64_t n = 0;
-  for (const auto& kv : st.tasks)
-    if (kv.second.rec.state == task_state::running && kv.second.rec.node == st.cfg.node_id)
-      ++n;
-  return n;
-}
+int64_t local_running(const scheduler_state& st);
 
 void finish_drain(scheduler_actor_t* self) {
   auto& st = self->state;
@@ -1187,12 +1185,14 @@ void forget_slots_of(scheduler_state& st, const std::string& node) {
       ++i;
 }
 
+/// RUNNING attempts on `node` (kept per node as attempts start and end).
 int32_t running_on(const scheduler_state& st, const std::string& node) {
-  int32_t n = 0;
-  for (const auto& kv : st.tasks)
-    if (kv.second.rec.state == task_state::running && kv.second.rec.node == node)
-      ++n;
-  return n;
+  auto i = st.running_by_node.find(node);
+  return i == st.running_by_node.end() ? 0 : i->second;
+}
+
+int64_t local_running(const scheduler_state& st) {
+  return running_on(st, st.cfg.node_id);
 }
 
 void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state) {
