@@ -4,7 +4,7 @@
 #include "actors/retry_actor.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/worker.hpp"
-#include "cluster/dsn.hpp"
+#include "persistence/dsn.hpp"
 #include "persistence/store_error.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
