@@ -573,7 +573,8 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
     prepared.push_back(std::move(*p));
   }
   auto rp = self->make_response_promise<Reply>();
-  journal(self, std::move(b),
+  // A refusal (journal unavailable, data rejected) goes to the submitter.
+  self->request(self->state.cfg.persistence, caf::infinite, std::move(b)).then(
           [self, rp, prepared = std::move(prepared),
            reply = std::move(reply)](journal_store::batch_result& r) mutable {
             auto& st = self->state;
@@ -589,7 +590,8 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
             }
             rp.deliver(reply(std::move(r.submitted_ids)));
             try_dispatch(self);
-          });
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 

@@ -48,12 +48,20 @@ struct journal_store::impl {
       return store_error{std::string{what} + ": " + redact_secrets(msg, dsn),
                          cls != store_error_class::data, in_doubt, std::move(state)};
     };
+    // libpq says "connection to server at ... failed: ..." when it cannot
+    // connect; other messages of a lost connection are libpqxx's own
+    // ("Could not obtain client encoding: not connected").
+    auto lost = [](const std::string& msg) {
+      return msg.find("connection to server") != std::string::npos
+               ? msg
+               : "connection to Postgres lost (" + msg.substr(0, msg.find('\n')) + ")";
+    };
     try {
       return f(connection());
     } catch (const pqxx::in_doubt_error& e) {
       throw fail(e.what(), true, {});
     } catch (const pqxx::broken_connection& e) {
-      throw fail(e.what(), false, {});
+      throw fail(lost(e.what()), false, {});
     } catch (const pqxx::sql_error& e) {
       // An empty SQLSTATE: the server never answered (counts as an outage).
       throw fail(e.what(), false, e.sqlstate());
@@ -61,7 +69,7 @@ struct journal_store::impl {
       throw;
     } catch (const pqxx::failure& e) {
       // Other libpqxx failures come from the connection (lost, no result).
-      throw fail(e.what(), false, {});
+      throw fail(lost(e.what()), false, {});
     } catch (const std::exception& e) {
       // A value libpqxx cannot send (a NUL byte in a string, ...).
       throw fail(e.what(), false, {}, true);
