@@ -49,7 +49,7 @@ namespace taskrt {
 struct persistence_options {
   /// Items (submits + transitions + notes + checkpoints) per transaction; a
   /// larger single request still commits whole.
-  size_t max_batch_items = 2000;
+  size_t max_batch_items = 1000;
   /// Longest wait between two retries while Postgres is down.
   std::chrono::milliseconds max_backoff{5000};
   /// An idle head pings Postgres this often to notice an outage.

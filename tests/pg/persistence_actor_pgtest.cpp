@@ -203,3 +203,72 @@ TEST_CASE("persistence actor: Postgres crash-stopped and back on the same port",
   CHECK(request_batch(*f.sys, p, submit_batch("after")).ok);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("persistence actor: a group commit holds at most max_batch_items items",
+          "[pg][persistence]") {
+  const auto dsn = fresh_schema_dsn("actor_bound");
+  auto store = std::make_shared<journal_store>(dsn);
+  store->migrate();
+  const auto held = store->commit(submit_batch("held")).submitted_ids[0];
+  system_fixture f;
+  persistence_options o;
+  o.max_batch_items = 10;
+  auto p = spawn_persistence(*f.sys, store, o);
+  // Window: 35 one-item requests queue up behind a commit blocked on a lock.
+  pqxx::connection holder{dsn};
+  pqxx::work lock{holder};
+  lock.exec("SELECT 1 FROM tasks WHERE id = " + std::to_string(held) + " FOR UPDATE");
+  journal_store::batch first;
+  first.transitions.push_back(start_of(held));
+  auto in_flight = async_batch(*f.sys, p, first);
+  REQUIRE(count_of(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
+                               " WHERE wait_event_type = 'Lock'") >= 1);
+  std::vector<std::future<reply>> queued;
+  for (int i = 0; i < 35; ++i)
+    queued.push_back(async_batch(*f.sys, p, submit_batch("t" + std::to_string(i))));
+  std::this_thread::sleep_for(1s);
+  lock.commit();
+  CHECK(in_flight.get().ok);
+  for (auto& q : queued)
+    CHECK(q.get().ok);
+  // Every group commit logs one row: the blocked one, then 10 + 10 + 10 + 5.
+  CHECK(count_of(dsn, "SELECT count(*) FROM commit_log") == 5);
+  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 36);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("group commit size: throughput and latency by items per transaction",
+          "[.bench][pg][persistence]") {
+  // Prints figures (no timed assertion): each commit submits N/2 tasks and
+  // starts N/2 submitted earlier, the mix of a busy head.
+  for (size_t n : {100, 500, 1000, 2000, 5000, 10000}) {
+    const auto dsn = fresh_schema_dsn("bench_" + std::to_string(n));
+    journal_store s{dsn};
+    s.migrate();
+    std::vector<int64_t> ready;
+    {
+      journal_store::batch b;
+      for (size_t i = 0; i < n / 2; ++i)
+        b.submits.push_back(submit_of("warm"));
+      ready = s.commit(b).submitted_ids;
+    }
+    const int rounds = static_cast<int>(std::max<size_t>(4, 40'000 / n));
+    double worst_ms = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < rounds; ++r) {
+      journal_store::batch b;
+      for (size_t i = 0; i < n / 2; ++i)
+        b.submits.push_back(submit_of("bench"));
+      for (auto id : ready)
+        b.transitions.push_back(start_of(id));
+      const auto c0 = std::chrono::steady_clock::now();
+      ready = s.commit(b, journal_store::new_commit_id()).submitted_ids;
+      worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(
+                                      std::chrono::steady_clock::now() - c0).count());
+    }
+    const double secs
+      = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("group commit of %5zu items: %8.0f items/s, %6.1f ms per commit (worst %.1f)\n",
+                n, static_cast<double>(n) * rounds / secs, secs * 1000 / rounds, worst_ms);
+  }
+}
