@@ -199,6 +199,7 @@ int64_t journal_store::next_head_generation() {
 std::vector<task_record> journal_store::load_unfinished() {
   return impl_->run("load_unfinished", [](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
+    tx.exec("SET LOCAL statement_timeout = 0"); // recovery must finish
     std::vector<task_record> out;
     // A FAILED/LOST task is half-done when its newest fail/lose event has no
     // "decision" and no retry_decision note after it gave up.
@@ -377,6 +378,7 @@ int64_t journal_store::purge(const task_filter& f) {
       return int64_t{0};
     g.states = finals;
     pqxx::work tx{c};
+    tx.exec("SET LOCAL statement_timeout = 0"); // a big purge takes its time
     auto sel = "SELECT id FROM tasks" + detail::where_clause(tx, g);
     if (g.limit > 0)
       sel += detail::order_clause(g.order) + " LIMIT " + std::to_string(g.limit);
