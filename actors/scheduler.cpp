@@ -608,16 +608,18 @@ caf::result<std::vector<int64_t>> on_submit_many(scheduler_actor_t* self,
                                           [](std::vector<int64_t> ids) { return ids; });
 }
 
-/// Runs `fn(record)` with the row of a task that is not in memory (final).
-template <class F, class E>
-void with_stored_task(scheduler_actor_t* self, int64_t id, F fn, E on_missing) {
+/// Runs `fn(record)` with the row of a task that is not in memory (final);
+/// a read error (journal unavailable) goes to `rp`.
+template <class F, class E, class P>
+void with_stored_task(scheduler_actor_t* self, int64_t id, F fn, E on_missing, P rp) {
   self->request(self->state.cfg.persistence, caf::infinite, caf::get_atom::value, id)
     .then([fn, on_missing](std::vector<task_record>& rows) mutable {
       if (rows.empty())
         on_missing();
       else
         fn(rows.front());
-    });
+    },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
 caf::error not_found(int64_t id) {
@@ -682,7 +684,7 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
         try_dispatch(self);
       });
     },
-    [rp, id = m.id]() mutable { rp.deliver(not_found(id)); });
+    [rp, id = m.id]() mutable { rp.deliver(not_found(id)); }, rp);
   return rp;
 }
 
@@ -699,7 +701,7 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
                               "task " + std::to_string(rec.id) + " is already "
                                 + to_string(rec.state)));
       },
-      [rp, id]() mutable { rp.deliver(not_found(id)); });
+      [rp, id]() mutable { rp.deliver(not_found(id)); }, rp);
     return rp;
   }
   auto& t = i->second;
@@ -1058,7 +1060,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
             else
               rp.deliver(outcome_of(rec));
           },
-          [rp, id]() mutable { rp.deliver(not_found(id)); });
+          [rp, id]() mutable { rp.deliver(not_found(id)); }, rp);
         return rp;
       },
       [self](cancel_atom, int64_t id, const std::string& origin) {

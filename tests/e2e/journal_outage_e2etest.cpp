@@ -117,7 +117,18 @@ TEST_CASE("Postgres crash-stopped for 30 s under work: the head stays up, refuse
   // Work resumes by itself: every acknowledged task ends SUCCEEDED.
   auto& c = head.connect();
   for (auto id : acked) {
+    // Until the head has noticed that Postgres is back (its next retry, at
+    // most a few seconds), reads of finished tasks answer "unavailable: try
+    // again".
     auto out = c.await(id, std::chrono::seconds(180));
+    for (int i = 0; i < 30 && !out
+                    && taskrt_code(out.error()) == static_cast<uint8_t>(errc::unavailable);
+         ++i) {
+      std::this_thread::sleep_for(1s);
+      out = c.await(id, std::chrono::seconds(180));
+    }
+    INFO("task " << id << ": " << (out ? std::string{"ok"} : error_message(out.error()))
+                 << "\nhead log:\n" << head.log().substr(head.log().size() > 3000 ? head.log().size() - 3000 : 0));
     REQUIRE(out);
     CHECK(out->state == task_state::succeeded);
   }
