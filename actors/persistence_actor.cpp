@@ -30,6 +30,7 @@ struct unit {
   std::vector<pending_request> reqs;
   std::string commit_id = journal_store::new_commit_id();
   int conflicts = 0; ///< serialization failures / deadlocks so far
+  bool maybe_committed = false; ///< an attempt failed in doubt (during COMMIT)
 };
 
 struct persistence_state {
@@ -157,6 +158,29 @@ void deliver(unit& u, const batch_result& res) {
   }
 }
 
+/// The front unit failed for an outage: mark down; when no attempt of the
+/// unit can have committed, its submit-only requests are refused at once
+/// (their submitters must not wait for the outage to end), the rest waits.
+void outage(persistence_actor_t* self, const store_error& e) {
+  auto& st = self->state;
+  mark_down(self, e);
+  auto& u = st.units.front();
+  if (e.in_doubt())
+    u.maybe_committed = true;
+  if (u.maybe_committed)
+    return;
+  std::vector<pending_request> keep;
+  for (auto& r : u.reqs) {
+    if (submits_only(r.b))
+      r.promise.deliver(unavailable(st));
+    else
+      keep.push_back(std::move(r));
+  }
+  u.reqs = std::move(keep);
+  if (u.reqs.empty())
+    st.units.pop_front();
+}
+
 /// Commits every unit and pending request in order. False on an outage
 /// (then marked down, the unit kept).
 bool drain(persistence_actor_t* self) {
@@ -183,10 +207,10 @@ bool drain(persistence_actor_t* self) {
         case store_error_class::retry:
           if (++u.conflicts < 5)
             continue;
-          mark_down(self, e);
+          outage(self, e);
           return false;
         case store_error_class::outage:
-          mark_down(self, e);
+          outage(self, e);
           return false;
         case store_error_class::data:
           mark_up(self); // Postgres answered

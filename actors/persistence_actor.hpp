@@ -26,7 +26,9 @@
 ///
 ///        commit/read/ping fails (outage class)
 ///   UP ───────────────────────────────────────▶ DOWN
-///    ▲   keep every unit, refuse submit-only     │ retry with backoff
+///    ▲   refuse submit-only batches (also those  │ retry with backoff
+///    │   of the failed unit unless it failed in  │
+///    │   doubt), keep the rest in order          │
 ///    │   batches, reads answer unavailable       │ (100 ms doubling to 5 s):
 ///    └───────────────────────────────────────────┘ commit the oldest unit,
 ///        a store call succeeds: notify, drain        or ping when idle
