@@ -33,6 +33,7 @@ struct retry_request {
 
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
 
 } // namespace taskrt
 
@@ -43,3 +44,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::retry_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::retry_decision)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<taskrt::task_record>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::node_row)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<taskrt::node_row>)

@@ -2,144 +2,418 @@
 
 #include "persistence/store_error.hpp"
 #include "runtime/protocol.hpp"
+#include "runtime/time.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <thread>
+#include <deque>
+#include <map>
 
 namespace taskrt {
 
 namespace {
 
+using retry_atom = caf::atom_constant<caf::atom("jretry")>;
+using health_atom = caf::atom_constant<caf::atom("jhealth")>;
+
+using batch = journal_store::batch;
+using batch_result = journal_store::batch_result;
+
 struct pending_request {
-  journal_store::batch batch;
+  batch b;
   caf::response_promise promise;
+  size_t items = 0;
+};
+
+/// Requests committed together in one transaction, under one commit id.
+struct unit {
+  std::vector<pending_request> reqs;
+  std::string commit_id = journal_store::new_commit_id();
+  int conflicts = 0; ///< serialization failures / deadlocks so far
+  bool maybe_committed = false; ///< an attempt failed in doubt (during COMMIT)
 };
 
 struct persistence_state {
   std::shared_ptr<journal_store> store;
-  std::vector<pending_request> pending;
+  persistence_options opts;
+  std::deque<pending_request> pending; ///< not yet in a unit
+  std::deque<unit> units;              ///< formed; the front one commits next
+  std::map<std::string, node_row> nodes;
+  std::vector<caf::response_promise> loads;
+  std::vector<caf::actor> subscribers;
   bool flush_scheduled = false;
+  bool up = true;
+  std::string reason;
+  int64_t down_since_us = 0;
+  bool retry_scheduled = false;
+  std::chrono::milliseconds backoff{100};
+  caf::timestamp last_ok;
   uint64_t commits = 0;
-  uint64_t items = 0;
   static inline const char* name = "taskrt.persistence";
 };
 
 using persistence_actor_t = caf::stateful_actor<persistence_state>;
+
+size_t items_of(const batch& b) {
+  return b.submits.size() + b.transitions.size() + b.notes.size() + b.checkpoints.size();
+}
+
+bool submits_only(const batch& b) {
+  return !b.submits.empty() && b.transitions.empty() && b.notes.empty()
+         && b.checkpoints.empty();
+}
 
 template <class T>
 void append(std::vector<T>& to, const std::vector<T>& from) {
   to.insert(to.end(), from.begin(), from.end());
 }
 
-/// Runs `fn` against the store, retrying transient failures (broken
-/// connection) for up to a minute. A permanent failure is fatal for the head:
-/// it can no longer keep its promise, so it stops and recovers on restart.
-template <class F>
-auto with_retries(F fn) -> decltype(fn()) {
-  for (int attempt = 1;; ++attempt) {
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
+
+caf::error unavailable(const persistence_state& st) {
+  return make_error(errc::unavailable, "journal unavailable: " + st.reason);
+}
+
+void notify(persistence_actor_t* self) {
+  auto& st = self->state;
+  for (auto& s : st.subscribers)
+    self->send(s, journal_atom::value, st.up, st.reason);
+}
+
+void mark_up(persistence_actor_t* self) {
+  auto& st = self->state;
+  st.last_ok = caf::make_timestamp();
+  st.backoff = std::chrono::milliseconds{100};
+  if (st.up)
+    return;
+  spdlog::info("journal available again after {:.1f} s",
+               static_cast<double>(to_micros(now()) - st.down_since_us) / 1e6);
+  st.up = true;
+  st.reason.clear();
+  st.down_since_us = 0;
+  notify(self);
+}
+
+void schedule_retry(persistence_actor_t* self) {
+  auto& st = self->state;
+  if (st.retry_scheduled)
+    return;
+  st.retry_scheduled = true;
+  self->delayed_send(self, st.backoff, retry_atom::value);
+  st.backoff = std::min(st.backoff * 2, st.opts.max_backoff);
+}
+
+/// An outage: remember why, tell the subscribers, refuse the submits that
+/// wait for a unit (nobody has seen them yet), retry later.
+void mark_down(persistence_actor_t* self, const store_error& e) {
+  auto& st = self->state;
+  const auto why = first_line(e.what());
+  if (st.up) {
+    spdlog::warn("journal unavailable: {}", why);
+    st.up = false;
+    st.reason = why;
+    st.down_since_us = to_micros(now());
+    notify(self);
+  } else if (why != st.reason) {
+    spdlog::warn("journal still unavailable: {}", why);
+    st.reason = why;
+  }
+  for (auto i = st.pending.begin(); i != st.pending.end();) {
+    if (submits_only(i->b)) {
+      i->promise.deliver(unavailable(st));
+      i = st.pending.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  schedule_retry(self);
+}
+
+/// Moves requests from `pending` into a new unit of at most max_batch_items.
+void form_unit(persistence_state& st) {
+  unit u;
+  size_t items = 0;
+  while (!st.pending.empty()
+         && (u.reqs.empty() || items + st.pending.front().items <= st.opts.max_batch_items)) {
+    items += st.pending.front().items;
+    u.reqs.push_back(std::move(st.pending.front()));
+    st.pending.pop_front();
+  }
+  st.units.push_back(std::move(u));
+}
+
+void deliver(unit& u, const batch_result& res) {
+  size_t si = 0, ti = 0;
+  for (auto& r : u.reqs) {
+    batch_result part;
+    for (size_t i = 0; i < r.b.submits.size(); ++i, ++si) {
+      part.submitted_ids.push_back(res.submitted_ids.at(si));
+      part.existing.push_back(res.existing.at(si));
+    }
+    for (size_t i = 0; i < r.b.transitions.size(); ++i)
+      part.applied.push_back(res.applied.at(ti++));
+    r.promise.deliver(std::move(part));
+  }
+}
+
+/// The front unit failed for an outage: mark down; when no attempt of the
+/// unit can have committed, its submit-only requests are refused at once
+/// (their submitters must not wait for the outage to end), the rest waits.
+void outage(persistence_actor_t* self, const store_error& e) {
+  auto& st = self->state;
+  mark_down(self, e);
+  auto& u = st.units.front();
+  if (e.in_doubt())
+    u.maybe_committed = true;
+  if (u.maybe_committed)
+    return;
+  std::vector<pending_request> keep;
+  for (auto& r : u.reqs) {
+    if (submits_only(r.b))
+      r.promise.deliver(unavailable(st));
+    else
+      keep.push_back(std::move(r));
+  }
+  u.reqs = std::move(keep);
+  if (u.reqs.empty())
+    st.units.pop_front();
+}
+
+/// Commits every unit and pending request in order. False on an outage
+/// (then marked down, the unit kept).
+bool drain(persistence_actor_t* self) {
+  auto& st = self->state;
+  while (!st.units.empty() || !st.pending.empty()) {
+    if (st.units.empty())
+      form_unit(st);
+    auto& u = st.units.front();
+    batch all;
+    for (const auto& r : u.reqs) {
+      append(all.submits, r.b.submits);
+      append(all.transitions, r.b.transitions);
+      append(all.notes, r.b.notes);
+      append(all.checkpoints, r.b.checkpoints);
+    }
     try {
-      return fn();
+      auto res = st.store->commit(all, u.commit_id);
+      ++st.commits;
+      mark_up(self);
+      deliver(u, res);
+      st.units.pop_front();
     } catch (const store_error& e) {
-      if (!e.transient() || attempt >= 60) {
-        spdlog::critical("persistence failed permanently: {}", e.what());
-        std::fflush(nullptr);
-        std::_Exit(3);
+      switch (e.error_class()) {
+        case store_error_class::retry:
+          if (++u.conflicts < 5)
+            continue;
+          outage(self, e);
+          return false;
+        case store_error_class::outage:
+          outage(self, e);
+          return false;
+        case store_error_class::data:
+          mark_up(self); // Postgres answered
+          if (u.reqs.size() > 1) {
+            // Split the group: each request alone, in the same order.
+            spdlog::warn("journal rejected a group of {} requests ({}); committing them"
+                         " one by one", u.reqs.size(), first_line(e.what()));
+            auto reqs = std::move(u.reqs);
+            st.units.pop_front();
+            for (auto i = reqs.rbegin(); i != reqs.rend(); ++i) {
+              unit single;
+              single.reqs.push_back(std::move(*i));
+              st.units.push_front(std::move(single));
+            }
+          } else {
+            spdlog::error("journal rejected a request: {}", first_line(e.what()));
+            u.reqs.front().promise.deliver(
+              make_error(errc::bad_request, "journal rejected: " + first_line(e.what())));
+            st.units.pop_front();
+          }
+          continue;
       }
-      spdlog::warn("persistence transient error (attempt {}): {}", attempt,
-                   e.what());
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  return true;
+}
+
+bool write_nodes(persistence_actor_t* self) {
+  auto& st = self->state;
+  if (st.nodes.empty())
+    return true;
+  std::vector<node_row> rows;
+  for (auto& [id, n] : st.nodes)
+    rows.push_back(n);
+  try {
+    st.store->upsert_nodes(rows);
+    mark_up(self);
+  } catch (const store_error& e) {
+    if (e.error_class() != store_error_class::data) {
+      mark_down(self, e);
+      return false;
+    }
+    // The node registry is informational (the CLI reads it).
+    spdlog::error("node registry rows not written: {}", first_line(e.what()));
+  }
+  st.nodes.clear();
+  return true;
+}
+
+bool serve_loads(persistence_actor_t* self) {
+  auto& st = self->state;
+  if (st.loads.empty())
+    return true;
+  recovery_data data;
+  try {
+    data.tasks = st.store->load_unfinished();
+    data.nodes = st.store->nodes();
+    std::vector<int64_t> ids;
+    for (const auto& t : data.tasks)
+      ids.push_back(t.id);
+    data.checkpoints = st.store->latest_checkpoints(ids);
+    // Leases of this head lifetime are (generation << 32 | counter).
+    data.generation = st.store->next_head_generation();
+    mark_up(self);
+  } catch (const store_error& e) {
+    if (e.error_class() == store_error_class::data) {
+      // Not something a retry mends: the head cannot recover from it.
+      for (auto& p : st.loads)
+        p.deliver(make_error(errc::bad_request, "journal rejected: " + first_line(e.what())));
+      st.loads.clear();
+      return true;
+    }
+    mark_down(self, e);
+    return false;
+  }
+  for (auto& p : st.loads)
+    p.deliver(data);
+  st.loads.clear();
+  return true;
+}
+
+/// Everything that waits for Postgres, oldest first; on a retry tick also a
+/// ping when nothing waits.
+void work(persistence_actor_t* self, bool probe) {
+  auto& st = self->state;
+  if (!drain(self) || !write_nodes(self) || !serve_loads(self))
+    return;
+  if (probe && !st.up) {
+    try {
+      st.store->ping_ms();
+      mark_up(self);
+    } catch (const store_error& e) {
+      mark_down(self, e);
     }
   }
 }
 
-void flush(persistence_actor_t* self) {
+void schedule_flush(persistence_actor_t* self) {
   auto& st = self->state;
-  st.flush_scheduled = false;
-  if (st.pending.empty())
+  if (st.flush_scheduled || !st.up)
     return;
-  auto reqs = std::move(st.pending);
-  st.pending.clear();
-  journal_store::batch all;
-  for (auto& r : reqs) {
-    append(all.submits, r.batch.submits);
-    append(all.transitions, r.batch.transitions);
-    append(all.notes, r.batch.notes);
-    append(all.checkpoints, r.batch.checkpoints);
-  }
-  auto res = with_retries([&] { return st.store->commit(all); });
-  ++st.commits;
-  st.items += all.submits.size() + all.transitions.size() + all.notes.size();
-  // Split the result back per request, in order.
-  size_t si = 0, ti = 0;
-  for (auto& r : reqs) {
-    journal_store::batch_result part;
-    for (size_t i = 0; i < r.batch.submits.size(); ++i)
-      part.submitted_ids.push_back(res.submitted_ids[si++]);
-    for (size_t i = 0; i < r.batch.transitions.size(); ++i)
-      part.applied.push_back(res.applied[ti++]);
-    r.promise.deliver(std::move(part));
-  }
+  st.flush_scheduled = true;
+  // Everything already in the mailbox is handled before this.
+  self->send(self, flush_atom::value);
 }
 
 } // namespace
 
 caf::actor spawn_persistence(caf::actor_system& sys,
-                             std::shared_ptr<journal_store> store) {
+                             std::shared_ptr<journal_store> store,
+                             persistence_options opts) {
   return sys.spawn<caf::detached>(
-    [store](persistence_actor_t* self) -> caf::behavior {
+    [store, opts](persistence_actor_t* self) -> caf::behavior {
       self->state.store = store;
+      self->state.opts = opts;
+      self->state.last_ok = caf::make_timestamp();
+      self->delayed_send(self, opts.health_interval, health_atom::value);
       return {
-        [self](journal_store::batch& b) {
+        [self](batch& b) -> caf::result<batch_result> {
           auto& st = self->state;
-          st.pending.push_back({std::move(b), self->make_response_promise()});
-          if (!st.flush_scheduled) {
-            st.flush_scheduled = true;
-            // Everything already in the mailbox is handled before this.
-            self->send(self, flush_atom::value);
-          }
-          return st.pending.back().promise;
+          if (!st.up && submits_only(b))
+            return unavailable(st);
+          const auto n = items_of(b);
+          st.pending.push_back({std::move(b), self->make_response_promise(), n});
+          auto rp = st.pending.back().promise;
+          schedule_flush(self);
+          return rp;
         },
-        [self](flush_atom) { flush(self); },
-        [](journal_atom, caf::actor&) {}, // outage notices: not sent by this version
-        [self](caf::get_atom, int64_t id) {
+        [self](flush_atom) {
+          self->state.flush_scheduled = false;
+          if (self->state.up)
+            work(self, false);
+        },
+        [self](retry_atom) {
+          self->state.retry_scheduled = false;
+          work(self, true);
+        },
+        [self](health_atom) {
           auto& st = self->state;
-          std::vector<task_record> out;
-          auto row = with_retries([&] { return st.store->get_task(id); });
-          if (row)
-            out.push_back(std::move(*row));
-          return out;
+          self->delayed_send(self, st.opts.health_interval, health_atom::value);
+          if (!st.up || caf::make_timestamp() - st.last_ok < st.opts.health_interval)
+            return;
+          try {
+            st.store->ping_ms();
+            mark_up(self);
+          } catch (const store_error& e) {
+            if (e.error_class() != store_error_class::data)
+              mark_down(self, e);
+          }
+        },
+        [self](caf::get_atom, int64_t id) -> caf::result<std::vector<task_record>> {
+          auto& st = self->state;
+          if (!st.up)
+            return unavailable(st);
+          try {
+            std::vector<task_record> out;
+            if (auto row = st.store->get_task(id))
+              out.push_back(std::move(*row));
+            mark_up(self);
+            return out;
+          } catch (const store_error& e) {
+            if (e.error_class() == store_error_class::data)
+              return make_error(errc::bad_request, "journal rejected: " + first_line(e.what()));
+            mark_down(self, e);
+            return unavailable(st);
+          }
         },
         [self](node_row& n) {
-          // The node registry row is informational (the CLI reads it): a row
-          // Postgres rejects is logged, never fatal for the head.
+          self->state.nodes[n.id] = std::move(n);
+          schedule_flush(self);
+        },
+        [self](std::vector<node_row>& ns) {
+          for (auto& n : ns)
+            self->state.nodes[n.id] = std::move(n);
+          schedule_flush(self);
+        },
+        [self](prune_atom, int64_t older_than_us) -> caf::result<int64_t> {
           auto& st = self->state;
+          if (!st.up)
+            return unavailable(st);
           try {
-            with_retries([&] {
-              try {
-                st.store->upsert_node(n);
-              } catch (const store_error& e) {
-                if (e.transient())
-                  throw;
-                spdlog::error("node {}: registry row not written: {}", n.id, e.what());
-              }
-              return 0;
-            });
-          } catch (...) {
+            auto n = st.store->prune_nodes(older_than_us);
+            mark_up(self);
+            return n;
+          } catch (const store_error& e) {
+            if (e.error_class() == store_error_class::data)
+              return make_error(errc::bad_request, "journal rejected: " + first_line(e.what()));
+            mark_down(self, e);
+            return unavailable(st);
           }
         },
-        [self](load_atom) {
+        [self](load_atom) -> caf::result<recovery_data> {
           auto& st = self->state;
-          recovery_data data;
-          data.tasks = with_retries([&] { return st.store->load_unfinished(); });
-          data.nodes = with_retries([&] { return st.store->nodes(); });
-          for (const auto& t : data.tasks) {
-            auto cp = with_retries([&] { return st.store->latest_checkpoint(t.id); });
-            if (cp)
-              data.checkpoints[t.id] = *cp;
-          }
-          return data;
+          auto rp = self->make_response_promise<recovery_data>();
+          st.loads.push_back(rp);
+          if (st.up)
+            work(self, false);
+          return rp;
+        },
+        [self](journal_atom, caf::actor& sub) {
+          auto& st = self->state;
+          self->send(sub, journal_atom::value, st.up, st.reason);
+          st.subscribers.push_back(std::move(sub));
         },
       };
     });

@@ -1,24 +1,66 @@
 #pragma once
 /// The persistence actor: the only writer to Postgres. It runs detached (its
-/// calls block) and turns the transitions that queue up in its mailbox while a
-/// commit is in flight into the next single transaction (group commit). Every
-/// request is answered only after its transaction committed.
+/// calls block) and turns the requests that queue up in its mailbox while a
+/// commit is in flight into the next single transaction (group commit, at
+/// most persistence_options::max_batch_items items each). Every request is
+/// answered only after its transaction committed.
 ///
 /// Messages:
-///   journal_store::batch            → batch_result   (after commit)
-///   (get_atom, int64_t id)          → vector<task_record> (0 or 1 rows)
-///   (load_atom)                     → recovery_data
-///   node_row                        → (nothing; upserts the node registry row)
-///   (flush_atom)                    → internal: commit what is pending
+///   journal_store::batch       → batch_result (after its commit), or
+///                                errc::bad_request "journal rejected: ..."
+///                                (its data was refused; nothing of it written), or
+///                                errc::unavailable "journal unavailable: ..."
+///                                (only a batch of submits only, while down)
+///   (get_atom, int64_t id)     → vector<task_record> (0 or 1 rows);
+///                                errc::unavailable while down
+///   (load_atom)                → recovery_data (waits until Postgres answers)
+///   node_row, vector<node_row> → (nothing; the rows are upserted with the
+///                                next commit, the last row of an id wins)
+///   (prune_atom, int64_t us)   → int64_t: DEAD/LEFT nodes older than `us` pruned
+///   (journal_atom, actor sub)  → subscribes `sub` to journal state changes:
+///                                it gets (journal_atom, bool up, string reason)
+///                                now and at every change
+///   (flush_atom) and two private atoms → internal (commit, retry, health ping)
+///
+/// Outages (the journal's state machine):
+///
+///        commit/read/ping fails (outage class)
+///   UP ───────────────────────────────────────▶ DOWN
+///    ▲   refuse submit-only batches (also those  │ retry with backoff
+///    │   of the failed unit unless it failed in  │
+///    │   doubt), keep the rest in order          │
+///    │   batches, reads answer unavailable       │ (100 ms doubling to 5 s):
+///    └───────────────────────────────────────────┘ commit the oldest unit,
+///        a store call succeeds: notify, drain        or ping when idle
+///
+/// A data error (SQLSTATE classes 22, 23, 54) is never an outage: the group
+/// is split into its requests, committed one by one, and only the request
+/// that Postgres refuses gets the error. Serialization failures and
+/// deadlocks are retried at once (5 times, then they count as an outage).
+/// A commit whose outcome is unknown is retried under the same commit id,
+/// which journal_store::commit resolves from its commit log.
 
 #include "actors/local_messages.hpp"
 
+#include <chrono>
 #include <memory>
 
 namespace taskrt {
 
+/// Tunables of the persistence actor.
+struct persistence_options {
+  /// Items (submits + transitions + notes + checkpoints) per transaction; a
+  /// larger single request still commits whole.
+  size_t max_batch_items = 1000;
+  /// Longest wait between two retries while Postgres is down.
+  std::chrono::milliseconds max_backoff{5000};
+  /// An idle head pings Postgres this often to notice an outage.
+  std::chrono::milliseconds health_interval{3000};
+};
+
 /// Spawns the persistence actor on `store` (already migrated).
 caf::actor spawn_persistence(caf::actor_system& sys,
-                             std::shared_ptr<journal_store> store);
+                             std::shared_ptr<journal_store> store,
+                             persistence_options opts = {});
 
 } // namespace taskrt

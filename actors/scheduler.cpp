@@ -115,6 +115,7 @@ struct scheduler_state {
   std::string journal_error;
   int64_t journal_down_since_us = 0;
   int64_t nodes_written_us = 0; ///< last refresh of the nodes rows
+  int64_t nodes_pruned_us = 0;  ///< last prune of long-gone nodes
   /// Task names that some registered node (or the head) runs.
   std::unordered_set<std::string> known_names;
   std::vector<caf::response_promise> deferred; // requests before recovery
@@ -1195,20 +1196,25 @@ int64_t local_running(const scheduler_state& st) {
   return running_on(st, st.cfg.node_id);
 }
 
-void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state) {
-  auto& st = self->state;
-  if (n.state != state)
-    spdlog::info("node {} {} -> {}", n.info.id, n.state, state);
-  n.state = state;
+/// The row of `n` as the nodes table keeps it.
+node_row node_row_of(const scheduler_state& st, const node_entry& n) {
   node_row row;
   row.id = n.info.id;
   row.address = n.info.host;
   row.slots = n.info.slots;
   row.running = running_on(st, n.info.id);
-  row.state = state;
+  row.state = n.state;
   row.last_heartbeat_us = n.last_heartbeat_us;
   row.started_us = n.started_us;
-  self->send(st.cfg.persistence, std::move(row));
+  return row;
+}
+
+void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state) {
+  auto& st = self->state;
+  if (n.state != state)
+    spdlog::info("node {} {} -> {}", n.info.id, n.state, state);
+  n.state = state;
+  self->send(st.cfg.persistence, node_row_of(st, n));
 }
 
 std::vector<node_view> node_views(const scheduler_state& st) {
@@ -1362,15 +1368,38 @@ void on_down(scheduler_actor_t* self, caf::down_msg& d) {
 /// written, so `taskrt nodes` tells the truth while the head is down too.
 constexpr int64_t node_rows_every_us = 2'000'000;
 
-/// Writes the rows of the nodes that are not DEAD or LEFT.
+/// DEAD and LEFT nodes are forgotten (in memory and in the nodes table)
+/// this long after they were last heard of; node ids that come and go
+/// (replicas of a Deployment) do not pile up.
+constexpr int64_t node_ttl_us = 24LL * 3600 * 1'000'000;
+
+/// Writes the rows of the nodes that are not DEAD or LEFT in one message, and
+/// now and then forgets the nodes gone for longer than node_ttl_us.
 void refresh_node_rows(scheduler_actor_t* self, int64_t t) {
   auto& st = self->state;
   st.nodes_written_us = t;
   st.nodes.at(st.cfg.node_id).last_heartbeat_us = t; // the head hears itself
-  for (auto& kv : st.nodes) {
-    auto& n = kv.second;
-    if (n.state != "DEAD" && n.state != "LEFT")
-      set_node_state(self, n, n.state);
+  std::vector<node_row> rows;
+  for (auto i = st.nodes.begin(); i != st.nodes.end();) {
+    auto& n = i->second;
+    const bool gone = n.state == "DEAD" || n.state == "LEFT";
+    if (gone && !n.supervisor && t - n.last_heartbeat_us > node_ttl_us) {
+      i = st.nodes.erase(i);
+      continue;
+    }
+    if (!gone)
+      rows.push_back(node_row_of(st, n));
+    ++i;
+  }
+  self->send(st.cfg.persistence, std::move(rows));
+  if (t - st.nodes_pruned_us > node_ttl_us / 24) {
+    st.nodes_pruned_us = t;
+    self->request(st.cfg.persistence, caf::infinite, prune_atom::value, t - node_ttl_us)
+      .then([](int64_t n) {
+        if (n > 0)
+          spdlog::info("forgot {} node(s) DEAD or LEFT for over a day", n);
+      },
+      [](caf::error& e) { spdlog::warn("pruning node rows failed: {}", error_message(e)); });
   }
 }
 

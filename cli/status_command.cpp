@@ -49,6 +49,12 @@ json head_part(const common_opts& o, const cli_env& env) {
   h["queued"] = st->queued;
   h["running"] = st->running;
   h["draining"] = st->draining;
+  h["journal_up"] = st->journal_up;
+  h["journal_error"] = st->journal_up ? json(nullptr) : json(st->journal_error);
+  h["journal_down_for_s"]
+    = !st->journal_up && st->journal_down_since_us != 0
+        ? json(static_cast<double>(now_us - st->journal_down_since_us) / 1e6)
+        : json(nullptr);
   return h;
 }
 
@@ -97,9 +103,18 @@ json db_part(const common_opts& o, json& out) {
     acc["retries_last_hour"] = retries_1h;
     acc["failed_last_hour"] = failed_1h;
     acc["lost_last_hour"] = lost_1h;
-    auto oldest = store.oldest_queued_created_us();
-    acc["oldest_queued_age_s"] = oldest ? json(static_cast<double>(now_us - *oldest) / 1e6)
-                                        : json(nullptr);
+    // Queue age counts only tasks ready to run now; scheduled ones (a retry
+    // delay, --in/--at) are reported apart.
+    const auto q = store.queued_age(now_us);
+    acc["queued_ready"] = q.ready;
+    acc["queued_scheduled"] = q.scheduled;
+    acc["oldest_queued_age_s"]
+      = q.oldest_ready_since_us
+          ? json(static_cast<double>(now_us - *q.oldest_ready_since_us) / 1e6)
+          : json(nullptr);
+    acc["next_scheduled_in_s"]
+      = q.next_scheduled_us ? json(static_cast<double>(*q.next_scheduled_us - now_us) / 1e6)
+                            : json(nullptr);
     json nodes = json::object();
     for (const char* s : {"ALIVE", "SUSPECT", "DEAD", "DRAINING"})
       nodes[s] = 0;
@@ -135,6 +150,10 @@ void print_status(const json& s) {
                 h["draining"].get<bool>() ? "  DRAINING" : "");
   else
     std::printf("Head      %s  DOWN (%s)\n", cell(h["address"]).c_str(), cell(h["error"]).c_str());
+  if (h["reachable"].get<bool>() && !h["journal_up"].get<bool>())
+    std::printf("Journal   UNAVAILABLE for %s (%s): submits are refused, work resumes when"
+                " Postgres is back\n",
+                opt_age(h["journal_down_for_s"]).c_str(), cell(h["journal_error"]).c_str());
   const auto& pg = s["postgres"];
   if (!pg["reachable"].get<bool>()) {
     std::printf("Postgres  UNREACHABLE (%s)\n", cell(pg["error"]).c_str());
@@ -154,10 +173,13 @@ void print_status(const json& s) {
               cell(s["succeeded_last_minute"]).c_str(), s["throughput_per_s"].get<double>(),
               cell(s["retries_last_hour"]).c_str(), cell(s["failed_last_hour"]).c_str(),
               cell(s["lost_last_hour"]).c_str());
-  std::printf("Queue     oldest queued task: %s\n",
-              s["oldest_queued_age_s"].is_null()
-                ? "none"
-                : (opt_age(s["oldest_queued_age_s"]) + " old").c_str());
+  std::printf("Queue     %s ready, oldest waiting %s; %s scheduled for later%s\n",
+              cell(s["queued_ready"]).c_str(),
+              s["oldest_queued_age_s"].is_null() ? "-" : opt_age(s["oldest_queued_age_s"]).c_str(),
+              cell(s["queued_scheduled"]).c_str(),
+              s["next_scheduled_in_s"].is_null()
+                ? ""
+                : (" (next in " + opt_age(s["next_scheduled_in_s"]) + ")").c_str());
   std::string nodes;
   for (const char* st : {"ALIVE", "SUSPECT", "DEAD", "DRAINING"})
     nodes += std::string{"  "} + st + " " + cell(s["nodes"][st]);
@@ -173,7 +195,11 @@ void add_status_command(CLI::App& app, cli_env& env) {
     "status", "The head (address, uptime), Postgres (latency) and recent activity");
   cmd->footer(R"(Asks the head for its status and reads the rest from Postgres; with the head
 down it says so and still prints the Postgres part. Exit 0 when both are
-reachable, 1 otherwise.
+reachable and the head can write its journal, 1 otherwise. While the head's
+journal is unavailable (Postgres down) a "Journal UNAVAILABLE" line says since
+when and why. The queue line counts QUEUED tasks ready to run now (and how long
+the oldest has waited) apart from those scheduled for later (retry delays,
+--in/--at).
 Examples:
   taskrt status
   taskrt status -o json | jq .throughput_per_s
@@ -190,7 +216,9 @@ Examples:
       print_status(s);
     else
       print_doc(s, parse_output(o->output));
-    const bool healthy = s["head"]["reachable"].get<bool>() && s["postgres"]["reachable"].get<bool>();
+    const bool healthy = s["head"]["reachable"].get<bool>()
+                         && s["head"].value("journal_up", true)
+                         && s["postgres"]["reachable"].get<bool>();
     env.exit_code = healthy ? ok : failed;
   });
 }

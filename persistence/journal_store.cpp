@@ -1,62 +1,100 @@
 #include "persistence/journal_store.hpp"
 
+#include "persistence/detail/array_literal.hpp"
 #include "persistence/detail/batch_writer.hpp"
 #include "persistence/detail/pqxx.hpp"
-#include "persistence/detail/redact.hpp"
 #include "persistence/detail/schema.hpp"
 #include "persistence/detail/sql_text.hpp"
+#include "persistence/dsn.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <random>
 #include <utility>
 
 namespace taskrt {
 
 struct journal_store::impl {
-  std::string dsn;
-  std::string secret; // the DSN password, scrubbed from every message
+  std::string dsn;      // as given (secrets scrubbed from every message)
+  std::string conninfo; // dsn plus the timeouts of opts
+  journal_options opts;
   std::unique_ptr<pqxx::connection> conn;
+  uint64_t logged_commits = 0;
+  std::string failed_commit_id; // the id of a commit() that threw
 
   pqxx::connection& connection() {
-    if (!conn)
-      conn = std::make_unique<pqxx::connection>(dsn);
+    if (!conn) {
+      auto c = std::make_unique<pqxx::connection>(conninfo);
+      if (opts.statement_timeout_ms > 0 && dsn.find("statement_timeout") == std::string::npos) {
+        pqxx::nontransaction tx{*c};
+        tx.exec("SET statement_timeout = " + std::to_string(opts.statement_timeout_ms));
+      }
+      conn = std::move(c);
+    }
     return *conn;
   }
 
   /// Runs `f(connection)`, turning every libpqxx exception into store_error.
-  /// Broken connections are dropped so that the next call reconnects.
+  /// After an outage-class failure the connection is dropped so that the next
+  /// call reconnects.
   template <class F>
   auto run(const char* what, F&& f) -> decltype(f(std::declval<pqxx::connection&>())) {
-    auto fail = [&](const std::string& msg, bool transient, bool in_doubt,
-                    std::string state) -> store_error {
-      if (transient)
+    auto fail = [&](const std::string& msg, bool in_doubt, std::string state,
+                    bool local = false) -> store_error {
+      const auto cls = local ? store_error_class::data : store_error::classify(state);
+      if (cls == store_error_class::outage)
         conn.reset();
-      return store_error{std::string{what} + ": " + detail::redact(msg, secret),
-                         transient, in_doubt, std::move(state)};
+      return store_error{std::string{what} + ": " + redact_secrets(msg, dsn),
+                         cls != store_error_class::data, in_doubt, std::move(state)};
+    };
+    // libpq says "connection to server at ... failed: ..." when it cannot
+    // connect; other messages of a lost connection are libpqxx's own
+    // ("Could not obtain client encoding: not connected").
+    auto lost = [](const std::string& msg) {
+      return msg.find("connection to server") != std::string::npos
+               ? msg
+               : "connection to Postgres lost (" + msg.substr(0, msg.find('\n')) + ")";
     };
     try {
       return f(connection());
     } catch (const pqxx::in_doubt_error& e) {
-      throw fail(e.what(), true, true, {});
+      throw fail(e.what(), true, {});
     } catch (const pqxx::broken_connection& e) {
-      throw fail(e.what(), true, false, {});
+      throw fail(lost(e.what()), false, {});
     } catch (const pqxx::sql_error& e) {
-      // Class 08 (connection exception) and 57P (server shutting down).
-      const std::string st = e.sqlstate();
-      const bool transient = st.rfind("08", 0) == 0 || st.rfind("57P", 0) == 0;
-      throw fail(e.what(), transient, false, st);
+      // An empty SQLSTATE: the server never answered (counts as an outage).
+      throw fail(e.what(), false, e.sqlstate());
     } catch (const store_error&) {
       throw;
+    } catch (const pqxx::failure& e) {
+      // Other libpqxx failures come from the connection (lost, no result).
+      throw fail(lost(e.what()), false, {});
     } catch (const std::exception& e) {
-      throw fail(e.what(), false, false, {});
+      // A value libpqxx cannot send (a NUL byte in a string, ...).
+      throw fail(e.what(), false, {}, true);
     }
   }
 };
 
-journal_store::journal_store(const std::string& dsn) : impl_(std::make_unique<impl>()) {
+journal_store::journal_store(const std::string& dsn, journal_options opts)
+  : impl_(std::make_unique<impl>()) {
   impl_->dsn = dsn;
-  impl_->secret = detail::dsn_password(dsn);
-  const auto what = "cannot connect to " + detail::redacted_dsn(dsn);
+  impl_->opts = opts;
+  std::vector<std::pair<std::string, std::string>> kv;
+  auto add = [&](const char* k, int v) {
+    if (v > 0)
+      kv.emplace_back(k, std::to_string(v));
+  };
+  add("connect_timeout", opts.connect_timeout_s);
+  if (opts.keepalives_idle_s > 0 || opts.keepalives_interval_s > 0 || opts.keepalives_count > 0)
+    kv.emplace_back("keepalives", "1");
+  add("keepalives_idle", opts.keepalives_idle_s);
+  add("keepalives_interval", opts.keepalives_interval_s);
+  add("keepalives_count", opts.keepalives_count);
+  add("tcp_user_timeout", opts.tcp_user_timeout_ms);
+  impl_->conninfo = dsn_with_defaults(dsn, kv);
+  const auto what = "cannot connect to " + redact_dsn(dsn);
   impl_->run(what.c_str(), [](pqxx::connection&) { return 0; });
 }
 
@@ -78,25 +116,125 @@ int journal_store::schema_version() {
                     [](pqxx::connection& c) { return detail::current_schema_version(c); });
 }
 
-journal_store::batch_result journal_store::commit(const batch& b) {
+namespace {
+
+nlohmann::json result_json(const journal_store::batch_result& r) {
+  return {{"ids", r.submitted_ids}, {"existing", r.existing}, {"applied", r.applied}};
+}
+
+journal_store::batch_result result_of(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  journal_store::batch_result r;
+  r.submitted_ids = j.at("ids").get<std::vector<int64_t>>();
+  r.existing = j.at("existing").get<std::vector<bool>>();
+  r.applied = j.at("applied").get<std::vector<bool>>();
+  return r;
+}
+
+} // namespace
+
+std::string journal_store::new_commit_id() {
+  static thread_local std::mt19937_64 gen{std::random_device{}()};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx",
+                static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
+journal_store::batch_result journal_store::commit(const batch& b,
+                                                  const std::string& commit_id) {
   if (b.empty())
     return {};
-  return impl_->run("commit", [&](pqxx::connection& c) {
+  auto logged = [&](pqxx::connection& c) -> std::optional<batch_result> {
+    pqxx::read_transaction rtx{c};
+    auto prev = rtx.exec_params("SELECT result::text FROM commit_log WHERE id = $1",
+                                commit_id);
+    if (prev.empty())
+      return std::nullopt;
+    return result_of(prev[0][0].as<std::string>());
+  };
+  const bool retried = !commit_id.empty() && commit_id == impl_->failed_commit_id;
+  impl_->failed_commit_id = commit_id;
+  auto res = impl_->run("commit", [&](pqxx::connection& c) {
+    // A commit retried after an in-doubt or broken one: did the first go
+    // through? (One still running server-side makes the INSERT below wait
+    // for it, then fail on the key: read the log again then.)
+    if (retried)
+      if (auto prev = logged(c))
+        return *prev;
+    try {
+      pqxx::work tx{c};
+      auto out = detail::write_batch(tx, b);
+      if (!commit_id.empty()) {
+        tx.exec_params("INSERT INTO commit_log (id, result) VALUES ($1, $2::jsonb)",
+                       commit_id, result_json(out).dump());
+        if (++impl_->logged_commits % 256 == 0)
+          tx.exec("DELETE FROM commit_log WHERE at < now() - interval '10 minutes'");
+      }
+      tx.commit();
+      return out;
+    } catch (const pqxx::unique_violation& e) {
+      if (commit_id.empty() || std::string{e.what()}.find("commit_log_pkey") == std::string::npos)
+        throw;
+      if (auto prev = logged(c))
+        return *prev;
+      throw;
+    }
+  });
+  impl_->failed_commit_id.clear();
+  return res;
+}
+
+int64_t journal_store::next_head_generation() {
+  return impl_->run("next_head_generation", [](pqxx::connection& c) {
     pqxx::work tx{c};
-    auto res = detail::write_batch(tx, b);
+    auto v = tx.exec1("UPDATE head_generation SET value = value + 1 RETURNING value")[0]
+               .as<int64_t>();
     tx.commit();
-    return res;
+    return v;
   });
 }
 
 std::vector<task_record> journal_store::load_unfinished() {
   return impl_->run("load_unfinished", [](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
+    tx.exec("SET LOCAL statement_timeout = 0"); // recovery must finish
     std::vector<task_record> out;
-    for (const auto& r : tx.exec("SELECT " + detail::task_columns()
-                                 + " FROM tasks WHERE state IN ('QUEUED', 'RUNNING')"
-                                   " ORDER BY id"))
+    // A FAILED/LOST task is half-done when its newest fail/lose event has no
+    // "decision" and no retry_decision note after it gave up.
+    const auto sql
+      = "SELECT " + detail::task_columns() + " FROM tasks t"
+        " WHERE state IN ('QUEUED', 'RUNNING')"
+        " OR (state IN ('FAILED', 'LOST') AND EXISTS ("
+        "   SELECT 1 FROM (SELECT e.id, e.detail FROM task_events e"
+        "     WHERE e.task_id = t.id AND e.kind IN ('fail', 'lose')"
+        "     ORDER BY e.id DESC LIMIT 1) f"
+        "   WHERE NOT (f.detail ? 'decision') AND NOT EXISTS ("
+        "     SELECT 1 FROM task_events d WHERE d.task_id = t.id AND d.id > f.id"
+        "     AND d.kind = 'retry_decision'"
+        "     AND d.detail->>'decision' IS DISTINCT FROM 'retry')))"
+        " ORDER BY id";
+    for (const auto& r : tx.exec(sql))
       out.push_back(detail::task_from_row(r));
+    return out;
+  });
+}
+
+std::map<int64_t, std::string>
+journal_store::latest_checkpoints(const std::vector<int64_t>& task_ids) {
+  std::map<int64_t, std::string> out;
+  if (task_ids.empty())
+    return out;
+  return impl_->run("latest_checkpoints", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    detail::array_literal ids;
+    for (auto id : task_ids)
+      ids.add(id);
+    for (const auto& r : tx.exec("SELECT DISTINCT ON (task_id) task_id, data FROM checkpoints"
+                                 " WHERE task_id = ANY(" + ids.sql(tx, "bigint") + ")"
+                                 " ORDER BY task_id, id DESC"))
+      out[r[0].as<int64_t>()] = r[1].as<std::string>();
     return out;
   });
 }
@@ -115,20 +253,50 @@ std::optional<std::string> journal_store::latest_checkpoint(int64_t task_id) {
 }
 
 void journal_store::upsert_node(const node_row& n) {
-  impl_->run("upsert_node", [&](pqxx::connection& c) {
+  upsert_nodes({n});
+}
+
+void journal_store::upsert_nodes(const std::vector<node_row>& ns) {
+  if (ns.empty())
+    return;
+  // ON CONFLICT may touch a row once per statement: the last row of an id wins.
+  std::map<std::string, const node_row*> last;
+  for (const auto& n : ns)
+    last[n.id] = &n;
+  impl_->run("upsert_nodes", [&](pqxx::connection& c) {
     pqxx::work tx{c};
-    tx.exec0("INSERT INTO nodes (id, address, slots, running, state,"
-             " last_heartbeat, started) VALUES (" + tx.quote(n.id) + ", "
-             + tx.quote(n.address) + ", " + std::to_string(n.slots) + ", "
-             + std::to_string(n.running) + ", " + tx.quote(n.state) + ", "
-             + detail::ts_lit(n.last_heartbeat_us) + ", "
-             + detail::ts_lit(n.started_us)
+    detail::array_literal id, address, slots, running, state, hb, started;
+    for (const auto& [k, n] : last) {
+      id.add(n->id);
+      address.add(n->address);
+      slots.add(int64_t{n->slots});
+      running.add(int64_t{n->running});
+      state.add(n->state);
+      hb.add(detail::ts_text(n->last_heartbeat_us));
+      started.add(detail::ts_text(n->started_us));
+    }
+    tx.exec0("INSERT INTO nodes (id, address, slots, running, state, last_heartbeat,"
+             " started) SELECT * FROM unnest(" + id.sql(tx, "text") + ", "
+             + address.sql(tx, "text") + ", " + slots.sql(tx, "integer") + ", "
+             + running.sql(tx, "integer") + ", " + state.sql(tx, "text") + ", "
+             + hb.sql(tx, "timestamptz") + ", " + started.sql(tx, "timestamptz")
              + ") ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address,"
                " slots = EXCLUDED.slots, running = EXCLUDED.running,"
                " state = EXCLUDED.state, last_heartbeat = EXCLUDED.last_heartbeat,"
                " started = EXCLUDED.started");
     tx.commit();
     return 0;
+  });
+}
+
+int64_t journal_store::prune_nodes(int64_t older_than_us) {
+  return impl_->run("prune_nodes", [&](pqxx::connection& c) {
+    pqxx::work tx{c};
+    auto n = tx.exec("DELETE FROM nodes WHERE state IN ('DEAD', 'LEFT') AND last_heartbeat < "
+                     + detail::ts_lit(older_than_us))
+               .affected_rows();
+    tx.commit();
+    return static_cast<int64_t>(n);
   });
 }
 
@@ -210,6 +378,7 @@ int64_t journal_store::purge(const task_filter& f) {
       return int64_t{0};
     g.states = finals;
     pqxx::work tx{c};
+    tx.exec("SET LOCAL statement_timeout = 0"); // a big purge takes its time
     auto sel = "SELECT id FROM tasks" + detail::where_clause(tx, g);
     if (g.limit > 0)
       sel += detail::order_clause(g.order) + " LIMIT " + std::to_string(g.limit);
@@ -310,14 +479,23 @@ std::vector<event_kind_count> journal_store::event_counts_since(int64_t since_us
   });
 }
 
-std::optional<int64_t> journal_store::oldest_queued_created_us() {
-  return impl_->run("oldest_queued", [](pqxx::connection& c) {
+queue_age journal_store::queued_age(int64_t now_us) {
+  return impl_->run("queued_age", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    auto r = tx.exec1("SELECT " + detail::us_of("min(created_at)")
+    const auto now = detail::ts_lit(now_us);
+    auto r = tx.exec1("SELECT count(*) FILTER (WHERE run_at <= " + now + "),"
+                      " count(*) FILTER (WHERE run_at > " + now + "), "
+                      + detail::us_of("min(greatest(created_at, run_at)) FILTER (WHERE run_at <= "
+                                      + now + ")")
+                      + ", " + detail::us_of("min(run_at) FILTER (WHERE run_at > " + now + ")")
                       + " FROM tasks WHERE state = 'QUEUED'");
-    std::optional<int64_t> out;
-    if (!r[0].is_null())
-      out = r[0].as<int64_t>();
+    queue_age out;
+    out.ready = r[0].as<int64_t>();
+    out.scheduled = r[1].as<int64_t>();
+    if (!r[2].is_null())
+      out.oldest_ready_since_us = r[2].as<int64_t>();
+    if (!r[3].is_null())
+      out.next_scheduled_us = r[3].as<int64_t>();
     return out;
   });
 }

@@ -4,6 +4,7 @@
 
 #include "persistence/checkpoint_row.hpp"
 #include "persistence/event_row.hpp"
+#include "persistence/journal_options.hpp"
 #include "persistence/node_row.hpp"
 #include "persistence/store_error.hpp"
 #include "persistence/summary_rows.hpp"
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,12 +25,13 @@ namespace taskrt {
 
 /// Journals task transitions in batched, guarded group commits and answers
 /// recovery and CLI queries. Every method throws store_error on failure; after
-/// a transient one the next call reconnects.
+/// an outage-class one the next call reconnects.
 class journal_store {
 public:
-  /// Connects to `dsn` (URI or key=value form). Throws store_error; the
-  /// message never contains the password.
-  explicit journal_store(const std::string& dsn);
+  /// Connects to `dsn` (URI or key=value form) with the timeouts of `opts`
+  /// (those the DSN sets itself win). Throws store_error; the message never
+  /// contains the password.
+  explicit journal_store(const std::string& dsn, journal_options opts = {});
 
   ~journal_store();
 
@@ -96,7 +99,13 @@ public:
   };
 
   /// What one commit() writes. Journal order within a batch: submits, then
-  /// transitions in vector order, then notes, then checkpoints. Several
+  /// transitions in vector order, then notes, then checkpoints.
+  ///
+  /// Submits with a `spec.key` that a task already has (or that an earlier
+  /// submit of the same batch has) write nothing and return that task's id.
+  /// A "requeue" transition's event carries the attempt it hands back
+  /// (expected_attempt). A note of kind "cancel_requested" also sets
+  /// tasks.cancel_requested; a "manual_retry" transition clears it. Several
   /// transitions of the same task may follow each other; each one's guard
   /// sees the effect of the ones before it.
   struct batch {
@@ -127,20 +136,50 @@ public:
 
   /// Writes `b` in one transaction with a handful of round trips whatever its
   /// size (multi-row statements, never one statement per item).
-  batch_result commit(const batch& b);
+  ///
+  /// With a `commit_id` (unique per batch, e.g. random), the id and the result
+  /// are written to table commit_log in the same transaction; calling commit()
+  /// again with the same id and batch after an in-doubt or broken commit
+  /// returns the result of the first one if it went through, and writes the
+  /// batch otherwise: never twice. Log rows older than ten minutes are pruned.
+  batch_result commit(const batch& b, const std::string& commit_id = {});
+
+  /// A fresh random commit id for commit().
+  static std::string new_commit_id();
+
+  /// A number that grows at every call, kept in Postgres (committed, so it
+  /// never repeats, not even after a Postgres crash). A head takes one at
+  /// start: (generation, counter) leases are unique across head lifetimes.
+  int64_t next_head_generation();
 
   // -- recovery ---------------------------------------------------------------
 
-  /// Every QUEUED and RUNNING task, by id.
+  /// Every QUEUED and RUNNING task, plus the FAILED and LOST tasks whose end
+  /// has no final decision (journals of older versions: the fail/lose event
+  /// carries no "decision" and no "retry_decision" note after it gives up,
+  /// i.e. none came or it said retry but no retry transition followed), by id.
+  /// A FAILED/LOST task whose fail/lose event detail holds "decision" is final.
   std::vector<task_record> load_unfinished();
 
   /// The data of the newest checkpoint of `task_id`.
   std::optional<std::string> latest_checkpoint(int64_t task_id);
 
+  /// The data of the newest checkpoint of each of `task_ids` that has one,
+  /// in one query.
+  std::map<int64_t, std::string> latest_checkpoints(const std::vector<int64_t>& task_ids);
+
   // -- node registry ----------------------------------------------------------
 
   /// Inserts or replaces the row of `n.id`.
   void upsert_node(const node_row& n);
+
+  /// Inserts or replaces the rows of `ns` in one statement (the last row of
+  /// an id wins).
+  void upsert_nodes(const std::vector<node_row>& ns);
+
+  /// Deletes DEAD and LEFT nodes whose last heartbeat is older than
+  /// `older_than_us`; returns how many.
+  int64_t prune_nodes(int64_t older_than_us);
 
   /// Every known node, by id.
   std::vector<node_row> nodes();
@@ -183,8 +222,9 @@ public:
   /// Journal events at or after `since_us` counted by kind.
   std::vector<event_kind_count> event_counts_since(int64_t since_us);
 
-  /// Creation time (µs) of the oldest QUEUED task, if any.
-  std::optional<int64_t> oldest_queued_created_us();
+  /// The QUEUED tasks at `now_us`: ready ones (and since when the oldest
+  /// waits) apart from scheduled ones.
+  queue_age queued_age(int64_t now_us);
 
   /// The journal of `task_id` after event id `after_id`, in journal order.
   std::vector<event_row> events_after(int64_t task_id, int64_t after_id);

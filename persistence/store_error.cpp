@@ -9,8 +9,21 @@ store_error::store_error(const std::string& message, bool transient,
   : std::runtime_error(message),
     transient_(transient),
     in_doubt_(in_doubt),
-    sqlstate_(std::move(sqlstate)) {
-  // nop
+    sqlstate_(std::move(sqlstate)),
+    class_(classify(sqlstate_)) {
+  if (class_ == store_error_class::data)
+    transient_ = false;
+  else if (!transient_ && sqlstate_.empty())
+    class_ = store_error_class::data; // a local failure (bad value, ...)
+}
+
+store_error_class store_error::classify(const std::string& st) {
+  if (st == "40001" || st == "40P01")
+    return store_error_class::retry;
+  auto in_class = [&](const char* c) { return st.rfind(c, 0) == 0; };
+  if (in_class("22") || in_class("23") || in_class("54"))
+    return store_error_class::data;
+  return store_error_class::outage;
 }
 
 } // namespace taskrt

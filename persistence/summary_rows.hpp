@@ -4,6 +4,7 @@
 #include "runtime/task_state.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace taskrt {
@@ -28,6 +29,18 @@ struct lost_cause_count {
   std::string signal; ///< detail.signal ("SIGSEGV", ...); may be empty
   int64_t attempts = 0; ///< lose events
   int64_t tasks = 0;    ///< distinct tasks among them
+};
+
+/// The QUEUED tasks split into those ready to run now and the scheduled ones
+/// (run_at in the future: a retry delay, --in/--at).
+struct queue_age {
+  int64_t ready = 0;      ///< QUEUED with run_at <= now
+  int64_t scheduled = 0;  ///< QUEUED with run_at > now
+  /// Since when the longest-waiting ready task is ready (the later of its
+  /// creation and its run_at), in µs; empty when none is ready.
+  std::optional<int64_t> oldest_ready_since_us;
+  /// The earliest run_at of the scheduled ones; empty when none.
+  std::optional<int64_t> next_scheduled_us;
 };
 
 /// How many journal events of one kind.

@@ -21,10 +21,48 @@ std::string json_text(const nlohmann::json& j) {
   return j.is_null() ? std::string{"{}"} : j.dump();
 }
 
-std::vector<int64_t> write_submits(pqxx::work& tx, const batch& b) {
+/// Writes the submits of `b` whose key (if any) no task has yet; fills
+/// out.submitted_ids and out.existing for all of them.
+void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
+  const auto n = b.submits.size();
+  out.submitted_ids.assign(n, 0);
+  out.existing.assign(n, false);
+  // Keys already taken, and the first submit of each key in this batch.
+  std::unordered_map<std::string, int64_t> taken;
+  std::unordered_map<std::string, size_t> first;
+  array_literal keys;
+  bool any_key = false;
+  for (const auto& it : b.submits)
+    if (!it.spec.key.empty()) {
+      keys.add(it.spec.key);
+      any_key = true;
+    }
+  if (any_key)
+    for (const auto& row : tx.exec("SELECT key, id FROM tasks WHERE key = ANY("
+                                   + keys.sql(tx, "text") + ")"))
+      taken[row[0].as<std::string>()] = row[1].as<int64_t>();
+  std::vector<size_t> fresh;
+  std::vector<std::pair<size_t, size_t>> dup_of; // (submit, first submit of its key)
+  for (size_t i = 0; i < n; ++i) {
+    const auto& key = b.submits[i].spec.key;
+    if (key.empty()) {
+      fresh.push_back(i);
+    } else if (auto t = taken.find(key); t != taken.end()) {
+      out.submitted_ids[i] = t->second;
+      out.existing[i] = true;
+    } else if (auto f = first.find(key); f != first.end()) {
+      dup_of.emplace_back(i, f->second);
+      out.existing[i] = true;
+    } else {
+      first.emplace(key, i);
+      fresh.push_back(i);
+    }
+  }
+  if (fresh.empty())
+    return;
   array_literal ord, name, args, queue, priority, lock, policy, run_at, limit,
-    parent, origin, at, detail;
-  for (size_t i = 0; i < b.submits.size(); ++i) {
+    parent, origin, at, detail, key;
+  for (auto i : fresh) {
     const auto& it = b.submits[i];
     const auto& s = it.spec;
     ord.add(static_cast<int64_t>(i));
@@ -44,11 +82,14 @@ std::vector<int64_t> write_submits(pqxx::work& tx, const batch& b) {
       parent.add_null();
     origin.add_or_null(s.origin);
     at.add(ts_text(it.now_us));
+    key.add_or_null(s.key);
     nlohmann::json d = nlohmann::json::object();
     if (!s.origin.empty())
       d["origin"] = s.origin;
     if (s.parent_id != 0)
       d["parent_id"] = s.parent_id;
+    if (!s.key.empty())
+      d["key"] = s.key;
     detail.add(d.dump());
   }
   const auto sql
@@ -58,26 +99,26 @@ std::vector<int64_t> write_submits(pqxx::work& tx, const batch& b) {
       + lock.sql(tx, "text") + ", " + policy.sql(tx, "jsonb") + ", "
       + run_at.sql(tx, "timestamptz") + ", " + limit.sql(tx, "float8") + ", "
       + parent.sql(tx, "bigint") + ", " + origin.sql(tx, "text") + ", "
-      + at.sql(tx, "timestamptz") + ", " + detail.sql(tx, "jsonb")
+      + at.sql(tx, "timestamptz") + ", " + detail.sql(tx, "jsonb") + ", "
+      + key.sql(tx, "text")
       + ") AS v(ord, name, args, queue, priority, lock, policy, run_at,"
-        " time_limit_s, parent_id, origin, at, detail)),"
+        " time_limit_s, parent_id, origin, at, detail, key)),"
         " ids AS (SELECT ord, nextval('tasks_id_seq') AS id FROM v ORDER BY ord),"
         " ins AS (INSERT INTO tasks (id, name, args, queue, priority, lock, state,"
         " attempt, retry_base, lease_epoch, policy, run_at, time_limit_s,"
-        " parent_id, origin, created_at, updated_at)"
+        " parent_id, origin, created_at, updated_at, key)"
         " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, 'QUEUED',"
         " 0, 0, 0, v.policy, v.run_at, v.time_limit_s, v.parent_id, v.origin,"
-        " v.at, v.at FROM v JOIN ids USING (ord)),"
+        " v.at, v.at, v.key FROM v JOIN ids USING (ord)),"
         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
         " to_state, at, node, detail)"
         " SELECT ids.id, 0, 'submit', NULL, 'QUEUED', v.at, NULL, v.detail"
         " FROM v JOIN ids USING (ord) ORDER BY ord)"
         " SELECT ord, id FROM ids";
-  const auto res = tx.exec(sql);
-  std::vector<int64_t> ids(b.submits.size(), 0);
-  for (const auto& row : res)
-    ids.at(row[0].as<size_t>()) = row[1].as<int64_t>();
-  return ids;
+  for (const auto& row : tx.exec(sql))
+    out.submitted_ids.at(row[0].as<size_t>()) = row[1].as<int64_t>();
+  for (const auto& [i, f] : dup_of)
+    out.submitted_ids[i] = out.submitted_ids[f];
 }
 
 /// One guarded multi-row UPDATE + event INSERT for `round` (indexes into
@@ -155,15 +196,18 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
         " node = coalesce(v.node, t.node),"
         " result = coalesce(v.result, t.result),"
         " last_error = coalesce(v.error, t.last_error),"
+        " cancel_requested = CASE WHEN v.kind = 'manual_retry' THEN false"
+        " ELSE t.cancel_requested END,"
         " updated_at = v.at"
         " FROM v WHERE t.id = v.task_id"
         " AND t.state = v.exp_state AND t.attempt = v.exp_attempt"
         " RETURNING v.idx, v.task_id, v.kind, v.exp_state, v.new_state,"
-        " CASE WHEN v.kind = 'requeue' THEN v.exp_attempt ELSE v.new_attempt END"
-        " AS new_attempt, v.at, t.node AS node, v.detail),"
+        " v.exp_attempt, v.new_attempt, v.at, t.node AS node, v.detail),"
         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
         " to_state, at, node, detail)"
-        " SELECT task_id, new_attempt, kind, exp_state, new_state, at, node,"
+        // A hand-back's event names the attempt it hands back.
+        " SELECT task_id, CASE WHEN kind = 'requeue' THEN exp_attempt"
+        " ELSE new_attempt END, kind, exp_state, new_state, at, node,"
         " detail FROM upd ORDER BY idx)"
         " SELECT idx FROM upd";
   for (const auto& row : tx.exec(sql))
@@ -194,6 +238,14 @@ void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
     }
     sql += ";";
   }
+  // A cancel request outlives the head: the row says so until a manual
+  // retry clears it.
+  std::string cancels;
+  for (const auto& n : notes)
+    if (n.kind == "cancel_requested")
+      cancels += (cancels.empty() ? "" : ", ") + std::to_string(n.task_id);
+  if (!cancels.empty())
+    sql += "UPDATE tasks SET cancel_requested = true WHERE id IN (" + cancels + ");";
   if (!sql.empty())
     tx.exec(sql);
 }
@@ -203,7 +255,7 @@ void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
 batch_result write_batch(pqxx::work& tx, const batch& b) {
   batch_result out;
   if (!b.submits.empty())
-    out.submitted_ids = write_submits(tx, b);
+    write_submits(tx, b, out);
   // Illegal transitions become "rejected" notes; legal ones are split into
   // rounds so that each task appears at most once per statement and a later
   // transition's guard sees the earlier one's effect.

@@ -89,12 +89,38 @@ ALTER TABLE nodes ADD CONSTRAINT nodes_state_check
   {3, R"sql(
 ALTER TABLE tasks ADD COLUMN unstarted integer NOT NULL DEFAULT 0;
 )sql"},
+  // Issue 10: idempotency keys (a second submit with the same key creates
+  // nothing), cancel requests that survive a head restart, a head generation
+  // that makes leases unique across head lifetimes, and the commit log that
+  // tells whether a commit of unknown outcome (connection lost during COMMIT)
+  // went through: each group commit writes its id and its result there in
+  // the same transaction.
+  {4, R"sql(
+ALTER TABLE tasks ADD COLUMN key text;
+CREATE UNIQUE INDEX tasks_key_idx ON tasks (key) WHERE key IS NOT NULL;
+ALTER TABLE tasks ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;
+-- A committed (hence fsynced) row, not a sequence: nextval alone is not
+-- flushed and may hand out a number twice after a Postgres crash.
+CREATE TABLE head_generation (
+  one   boolean PRIMARY KEY DEFAULT true CHECK (one),
+  value bigint NOT NULL
+);
+INSERT INTO head_generation VALUES (true, 0);
+CREATE TABLE commit_log (
+  id     text PRIMARY KEY,
+  at     timestamptz NOT NULL DEFAULT now(),
+  result jsonb
+);
+CREATE INDEX commit_log_at_idx ON commit_log (at);
+CREATE INDEX tasks_ready_idx ON tasks (run_at) WHERE state = 'QUEUED';
+)sql"},
 };
 
 } // namespace
 
 void apply_migrations(pqxx::connection_base& c) {
   pqxx::work tx{c, "migrate"};
+  tx.exec("SET LOCAL statement_timeout = 0"); // big tables take their time
   tx.exec(migration_lock);
   tx.exec0("CREATE TABLE IF NOT EXISTS schema_version ("
            " version integer PRIMARY KEY,"

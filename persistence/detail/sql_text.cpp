@@ -59,7 +59,7 @@ const std::string& task_columns() {
       + us_of("run_at") + " AS run_at_us, time_limit_s, node,"
       " result::text AS result, last_error::text AS last_error, parent_id, "
       + us_of("created_at") + " AS created_us, " + us_of("updated_at")
-      + " AS updated_us";
+      + " AS updated_us, key, cancel_requested";
   return cols;
 }
 
@@ -85,6 +85,8 @@ task_record task_from_row(const pqxx::row& r) {
   t.parent_id = r["parent_id"].is_null() ? 0 : r["parent_id"].as<int64_t>();
   t.created_us = r["created_us"].as<int64_t>();
   t.updated_us = r["updated_us"].as<int64_t>();
+  t.key = text_at(r, "key");
+  t.cancel_requested = r["cancel_requested"].as<bool>();
   return t;
 }
 

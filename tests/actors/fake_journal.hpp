@@ -63,6 +63,8 @@ inline caf::actor spawn_fake_journal(caf::actor_system& sys, std::shared_ptr<jou
       },
       [](caf::get_atom, int64_t) { return std::vector<task_record>{}; },
       [](node_row&) {},
+      [](std::vector<node_row>&) {},
+      [](prune_atom, int64_t) { return int64_t{0}; },
       [log](journal_atom, caf::actor& who) {
         std::lock_guard<std::mutex> g{log->mu};
         log->subscriber = who;

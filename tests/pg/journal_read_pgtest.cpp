@@ -25,6 +25,7 @@ std::vector<int64_t> seed(journal_store& s) {
   b.transitions.push_back(start_of(ids[3], "n1"));
   auto f = transition_of(ids[3], transition_kind::fail, task_state::running, 1, 1);
   f.error = R"({"kind":"E","message":"x"})";
+  f.detail = {{"decision", {{"decision", "give_up"}}}}; // final: not recovered
   b.transitions.push_back(f);
   REQUIRE(s.commit(b).applied == std::vector<bool>(5, true));
   return ids;

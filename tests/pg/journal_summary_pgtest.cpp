@@ -78,9 +78,12 @@ TEST_CASE("journal_store: counts by name and state, failures and losses", "[pg]"
   for (const auto& c : s.event_counts_since(t0 + 2'500'000))
     CHECK(c.kind != "fail");
 
-  auto oldest = s.oldest_queued_created_us();
-  REQUIRE(oldest);
-  CHECK(*oldest == t0);
+  // ids[3] is QUEUED since t0 with run_at t0: ready, waiting since t0.
+  auto q = s.queued_age(t0 + 10'000'000);
+  CHECK(q.ready == 1);
+  CHECK(q.scheduled == 0);
+  REQUIRE(q.oldest_ready_since_us);
+  CHECK(*q.oldest_ready_since_us == t0);
 
   auto all = s.events(ids[1]);
   auto after = s.events_after(ids[1], all[0].id);

@@ -66,6 +66,16 @@ private_postgres::~private_postgres() {
     std::fprintf(stderr, "pg_fixture: could not stop/remove %s\n", dir_.c_str());
 }
 
+void private_postgres::crash_stop() {
+  run_capture(pg_script() + " crash '" + dir_ + "'");
+}
+
+void private_postgres::start_again() {
+  const auto dsn = run_capture(pg_script() + " start '" + dir_ + "'");
+  if (dsn != dsn_)
+    throw std::runtime_error("postgres came back as " + dsn + ", not " + dsn_);
+}
+
 const std::string& test_dsn() {
   static const std::string from_env = [] {
     const char* v = std::getenv("TASKRT_TEST_DSN");

@@ -25,6 +25,13 @@ public:
   /// The cluster's directory.
   const std::string& dir() const { return dir_; }
 
+  /// Crash-stops the server (pg_ctl stop -m immediate).
+  void crash_stop();
+
+  /// Starts it again on the same port (crash recovery runs first); throws
+  /// when it comes back under another DSN.
+  void start_again();
+
 private:
   std::string dir_;
   std::string dsn_;
