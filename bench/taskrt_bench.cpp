@@ -4,7 +4,7 @@
 ///
 ///   taskrt_bench --address H:P submit --tasks N [--batch 1000] [--inflight 4] [--wait]
 ///   taskrt_bench --address H:P rate --rate 1000 --seconds 10
-///   taskrt_bench --address H:P soak (--minutes M | --tasks N) [--interval 10] [--backlog 20000]
+///   taskrt_bench --address H:P soak (--minutes M | --tasks N) [--interval 10] [--backlog 10000]
 ///   taskrt_bench --address H:P ping [--timeout 120]
 ///   taskrt_bench --address H:P idle [--min-workers K] [--timeout 600]
 ///
@@ -59,7 +59,7 @@ struct options {
   double seconds = 10;
   double minutes = 0;
   double interval = 10;
-  int64_t backlog = 20000;
+  int64_t backlog = 10000;
   double timeout = 120;
   int min_workers = 1;
   std::string origin = "bench";
@@ -294,9 +294,9 @@ int run_soak(taskrt::client& cl, const options& o) {
     auto t = since(t0);
     if (t >= next_report || (left == 0 && out == 0)) {
       auto dt = since(interval_start);
-      std::printf("{\"mode\":\"soak\",\"t_s\":%.1f,\"done\":%lld,\"interval_done\":%lld,"
-                  "\"per_s\":%.1f}\n",
-                  t, static_cast<long long>(done), static_cast<long long>(done - done_before),
+      std::printf("{\"mode\":\"soak\",\"t_s\":%.1f,\"interval_s\":%.2f,\"done\":%lld,"
+                  "\"interval_done\":%lld,\"per_s\":%.1f}\n",
+                  t, dt, static_cast<long long>(done), static_cast<long long>(done - done_before),
                   dt > 0 ? (done - done_before) / dt : 0.0);
       std::fflush(stdout);
       done_before = done;
@@ -313,7 +313,8 @@ int run_soak(taskrt::client& cl, const options& o) {
     }
     if (left > 0 && out < o.backlog / 2) {
       counters c;
-      auto k = std::min<int64_t>(left, o.backlog - out);
+      // Small top-ups, so the loop reports on time.
+      auto k = std::min<int64_t>({left, o.backlog - out, int64_t{o.batch}});
       run_actor(cl, batch_submitter, k, o.batch, o.inflight, o.origin, &c);
       if (c.refused > 0)
         return fail(c, "submit");

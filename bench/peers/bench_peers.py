@@ -226,6 +226,8 @@ class Taskrt:
         if os.path.exists(state):
             os.unlink(state)
         argv = [self.bin, "start", "--head", "--db", self.pg.db_dsn(db), "--data-dir", data]
+        if workers is None and self.a.workers is not None:
+            workers = self.a.workers
         if workers is not None:
             argv += ["--workers", str(workers)]
         head = Proc(tag, argv, self.work)
@@ -245,7 +247,8 @@ class Taskrt:
     def start_nodes(self, head, count):
         return [Proc(f"node{i}-{head.name}",
                      [self.bin, "start", "--address", f"127.0.0.1:{head.port}",
-                      "--node-id", f"bench-node{i}"], self.work)
+                      "--node-id", f"bench-node{i}",
+                      *(["--workers", str(self.a.workers)] if self.a.workers else [])], self.work)
                 for i in range(1, count + 1)]
 
     def run_client(self, name, head, mode, *extra, timeout=3600):
@@ -257,7 +260,7 @@ class Taskrt:
         return out
 
     def expected_workers(self, nodes):
-        return self.cores * (nodes if nodes else 1)
+        return (self.a.workers or self.cores) * (nodes if nodes else 1)
 
     def check_succeeded(self, db, origin, n, t0_us):
         """Waits (bounded) until n tasks of `origin` are SUCCEEDED in the
@@ -473,12 +476,18 @@ def soak(args, pg, work):
                   f"{row['head_rss_mb']:>12.1f}", flush=True)
         if c.wait(args.timeout) != 0:
             raise BenchError(f"soak client failed: {c.tail()}")
-        full = [r for r in rows if r["interval_done"] > 0 and r["t_s"] >= args.interval * 0.99]
+        # Whole intervals only: the last one ends when the work does.
+        full = [r for r in rows if r["interval_s"] >= args.interval * 0.9]
         res = {"bench": "soak", "intervals": rows,
                "head_peak_rss_mb": (status_kb(head.pid, "VmHWM") or 0) / 1024}
         if len(full) >= 2:
-            res["first_per_s"], res["last_full_per_s"] = full[0]["per_s"], full[-2 if len(full) > 2 else -1]["per_s"]
-            res["rss_first_mb"], res["rss_last_mb"] = full[0]["head_rss_mb"], full[-1]["head_rss_mb"]
+            first, last = full[0], full[-1]
+            res.update(first_per_s=first["per_s"], last_per_s=last["per_s"],
+                       rate_change_pct=100 * (last["per_s"] - first["per_s"]) / first["per_s"],
+                       rss_first_mb=first["head_rss_mb"], rss_last_mb=last["head_rss_mb"])
+            log(f"soak: tasks/s {first['per_s']:.0f} -> {last['per_s']:.0f} "
+                f"({res['rate_change_pct']:+.1f}%), head RSS {first['head_rss_mb']:.0f} -> "
+                f"{last['head_rss_mb']:.0f} MB (first -> last whole interval)")
         return res
     finally:
         head.stop()
@@ -627,6 +636,8 @@ exit codes: 0 measured, 1 a run failed, 2 usage error""")
     ap.add_argument("--peers", default="taskrt,taskrt-2nodes,gw-tuned,gw-batched",
                     help=f"comma-separated, from {','.join(PEERS)} (default: all but gw-default)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="e2e,drain,latency (default: all)")
+    ap.add_argument("--workers", type=int, help="taskrt worker processes per head or node "
+                    "(default: the taskrt default, one per core)")
     ap.add_argument("--plot", metavar="PNG", help="draw tasks/s and latency with gnuplot")
     ap.add_argument("--soak", type=float, metavar="MINUTES", help="soak mode for MINUTES instead")
     ap.add_argument("--soak-tasks", type=int, metavar="N", help="soak mode for N tasks instead")
@@ -643,7 +654,8 @@ exit codes: 0 measured, 1 a run failed, 2 usage error""")
     a.peers = [p for p in a.peers.split(",") if p]
     a.scenarios = [s for s in a.scenarios.split(",") if s]
     bad = [p for p in a.peers if p not in PEERS] + [s for s in a.scenarios if s not in SCENARIOS]
-    if bad or a.tasks <= 0 or a.batch <= 0 or a.rate <= 0 or a.seconds <= 0:
+    if bad or a.tasks <= 0 or a.batch <= 0 or a.rate <= 0 or a.seconds <= 0 \
+            or (a.workers is not None and a.workers <= 0):
         ap.error(f"unknown peer or scenario {bad}" if bad else "counts must be positive")
     return a
 
@@ -685,7 +697,7 @@ def main():
                     rc = 1
                 runs.append(r)
         if a.gw_skip:
-            log(f"graphile-worker SKIPPED: {a.gw_skip}")
+            log(f"graphile-worker was skipped: {a.gw_skip}")
         if a.output == "table":
             print(table([r for r in runs if "failed" not in r]))
             for r in runs:
