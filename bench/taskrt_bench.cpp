@@ -4,7 +4,7 @@
 ///
 ///   taskrt_bench --address H:P submit --tasks N [--batch 1000] [--inflight 4] [--wait]
 ///   taskrt_bench --address H:P rate --rate 1000 --seconds 10
-///   taskrt_bench --address H:P soak (--minutes M | --tasks N) [--interval 10] [--backlog 10000]
+///   taskrt_bench --address H:P soak (--minutes M | --tasks N) [--interval 10] [--backlog 4000]
 ///   taskrt_bench --address H:P ping [--timeout 120]
 ///   taskrt_bench --address H:P idle [--min-workers K] [--timeout 600]
 ///
@@ -14,8 +14,9 @@
 /// rate:   one task per 1/rate s for S s (catching up when late), each with
 ///   its submit time in args ("t0", µs since the epoch); the task reports its
 ///   start time, so enqueue→start comes from the tasks table afterwards.
-/// soak:   keeps about `backlog` tasks QUEUED or RUNNING, and prints one line
-///   per interval with the tasks finished in it.
+/// soak:   keeps between backlog/2 and `backlog` tasks QUEUED or RUNNING, and
+///   prints one line per interval with the tasks finished in it ("tail": the
+///   submitting had ended and the backlog was draining).
 /// ping:   connects and submits one task, retrying until it is acknowledged;
 ///   prints how long that took (a head restarting after kill -9).
 /// idle:   connects (retrying while the head starts), then waits until the
@@ -59,7 +60,7 @@ struct options {
   double seconds = 10;
   double minutes = 0;
   double interval = 10;
-  int64_t backlog = 10000;
+  int64_t backlog = 4000;
   double timeout = 120;
   int min_workers = 1;
   std::string origin = "bench";
@@ -276,54 +277,77 @@ int run_rate(taskrt::client& cl, const options& o) {
   return 0;
 }
 
-int run_soak(taskrt::client& cl, const options& o) {
-  auto t0 = steady::now();
-  auto deadline = o.minutes > 0 ? o.minutes * 60 : 1e18;
-  int64_t submitted = 0;
+/// Prints one soak line: tasks finished since the last one and the rate.
+struct soak_reporter {
+  steady::time_point t0 = steady::now();
+  steady::time_point interval_start = t0;
   int64_t done_before = 0;
-  auto next_report = o.interval;
-  auto interval_start = steady::now();
+
+  void report(int64_t done, bool tail) {
+    done = std::max(done, done_before); // acks may trail the head's counts
+    auto dt = since(interval_start);
+    std::printf("{\"mode\":\"soak\",\"t_s\":%.1f,\"interval_s\":%.2f,\"done\":%lld,"
+                "\"interval_done\":%lld,\"per_s\":%.1f,\"tail\":%s}\n",
+                since(t0), dt, static_cast<long long>(done),
+                static_cast<long long>(done - done_before),
+                dt > 0 ? (done - done_before) / dt : 0.0, tail ? "true" : "false");
+    std::fflush(stdout);
+    done_before = done;
+    interval_start = steady::now();
+  }
+};
+
+int run_soak(taskrt::client& cl, const options& o) {
+  counters c;
+  soak_reporter rep;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> tail{false}; // nothing left to submit: the backlog drains
+  // Reports on time from a thread of its own while the main thread submits.
+  std::thread reporter([&] {
+    while (!stop) {
+      auto next = steady::now() + duration_cast<steady::duration>(duration<double>(o.interval));
+      while (!stop && steady::now() < next)
+        std::this_thread::sleep_for(milliseconds(20));
+      if (stop)
+        break;
+      auto acked = c.acked.load();
+      auto out = outstanding(cl);
+      if (out >= 0)
+        rep.report(acked - out, tail);
+    }
+  });
+  auto deadline = o.minutes > 0 ? o.minutes * 60 : 1e18;
   int64_t left = o.tasks > 0 ? o.tasks : INT64_MAX;
-  while (true) {
+  int rc = 0;
+  while (left > 0 && since(rep.t0) < deadline) {
     auto out = outstanding(cl);
-    if (out < 0) {
+    if (out == -1) {
       std::fprintf(stderr, "taskrt_bench: the head did not answer status\n");
-      return 1;
+      rc = 1;
+      break;
     }
-    auto done = submitted - out;
-    auto t = since(t0);
-    if (t >= next_report || (left == 0 && out == 0)) {
-      auto dt = since(interval_start);
-      std::printf("{\"mode\":\"soak\",\"t_s\":%.1f,\"interval_s\":%.2f,\"done\":%lld,"
-                  "\"interval_done\":%lld,\"per_s\":%.1f}\n",
-                  t, dt, static_cast<long long>(done), static_cast<long long>(done - done_before),
-                  dt > 0 ? (done - done_before) / dt : 0.0);
-      std::fflush(stdout);
-      done_before = done;
-      interval_start = steady::now();
-      next_report = t + o.interval;
-    }
-    if (left == 0 && out == 0)
-      return 0;
-    if (t >= deadline) {
-      left = 0; // stop submitting; let the backlog finish
-      if (!wait_idle(cl, o.timeout))
-        return 1;
-      continue;
-    }
-    if (left > 0 && out < o.backlog / 2) {
-      counters c;
-      // Small top-ups, so the loop reports on time.
-      auto k = std::min<int64_t>({left, o.backlog - out, int64_t{o.batch}});
+    if (out >= 0 && out < o.backlog / 2) {
+      auto k = std::min<int64_t>(left, o.backlog - out);
       run_actor(cl, batch_submitter, k, o.batch, o.inflight, o.origin, &c);
-      if (c.refused > 0)
-        return fail(c, "submit");
-      submitted += k;
+      if (c.refused > 0) {
+        rc = fail(c, "submit");
+        break;
+      }
       left -= k;
       continue;
     }
     std::this_thread::sleep_for(milliseconds(50));
   }
+  tail = true;
+  if (rc == 0 && !wait_idle(cl, o.timeout)) {
+    std::fprintf(stderr, "taskrt_bench: tasks still outstanding after %.0f s\n", o.timeout);
+    rc = 1;
+  }
+  stop = true;
+  reporter.join();
+  if (rc == 0)
+    rep.report(c.acked.load(), true);
+  return rc;
 }
 
 int run_ping(const options& o) {

@@ -477,7 +477,7 @@ def soak(args, pg, work):
         if c.wait(args.timeout) != 0:
             raise BenchError(f"soak client failed: {c.tail()}")
         # Whole intervals only: the last one ends when the work does.
-        full = [r for r in rows if r["interval_s"] >= args.interval * 0.9]
+        full = [r for r in rows if r["interval_s"] >= args.interval * 0.9 and not r["tail"]]
         res = {"bench": "soak", "intervals": rows,
                "head_peak_rss_mb": (status_kb(head.pid, "VmHWM") or 0) / 1024}
         if len(full) >= 2:
@@ -487,7 +487,7 @@ def soak(args, pg, work):
                        rss_first_mb=first["head_rss_mb"], rss_last_mb=last["head_rss_mb"])
             log(f"soak: tasks/s {first['per_s']:.0f} -> {last['per_s']:.0f} "
                 f"({res['rate_change_pct']:+.1f}%), head RSS {first['head_rss_mb']:.0f} -> "
-                f"{last['head_rss_mb']:.0f} MB (first -> last whole interval)")
+                f"{last['head_rss_mb']:.0f} MB (first -> last whole interval under load)")
         return res
     finally:
         head.stop()
