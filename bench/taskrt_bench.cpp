@@ -384,10 +384,13 @@ int run_idle(const options& o) {
     auto connected_s = since(t0);
     if (!wait_workers(cl, o.min_workers, o.timeout - since(t0)))
       return 1;
+    auto ready_us = now_us();
     if (!wait_idle(cl, o.timeout - since(t0)))
       break;
-    std::printf("{\"mode\":\"idle\",\"connected_s\":%.3f,\"done_s\":%.4f,\"done_us\":%lld}\n",
-                connected_s, since(t0), static_cast<long long>(now_us()));
+    std::printf("{\"mode\":\"idle\",\"connected_s\":%.3f,\"done_s\":%.4f,\"ready_us\":%lld,"
+                "\"done_us\":%lld}\n",
+                connected_s, since(t0), static_cast<long long>(ready_us),
+                static_cast<long long>(now_us()));
     return 0;
   }
   std::fprintf(stderr, "taskrt_bench: the head was not idle within %.0f s\n", o.timeout);

@@ -345,6 +345,10 @@ class Taskrt:
         after = self.sample(head, node_procs)
         r["seconds"] = (end - t0) / 1e6
         r["per_s"] = n / r["seconds"]
+        if scenario == "drain":
+            # From the moment the head had recovered and every worker was up.
+            r["ready_s"] = (out["ready_us"] - t0) / 1e6
+            r["per_s_after_ready"] = n / max(1e-6, (end - out["ready_us"]) / 1e6)
         r["cpu_s"] = {k: (after[k] - base[k]) if after[k] is not None and base[k] is not None
                       else None for k in after}
         r["cpu_s"]["client"] = client_cpu
@@ -435,6 +439,10 @@ class Graphile:
                 p.stop()
             r["seconds"] = (out["done_us"] - t0) / 1e6
             r["per_s"] = n / r["seconds"]
+            if scenario == "drain":
+                # From the first job's start (the worker's own start excluded).
+                r["ready_s"] = (out["first_start_us"] - t0) / 1e6
+                r["per_s_after_ready"] = n / max(1e-6, (out["done_us"] - out["first_start_us"]) / 1e6)
             # Less the bench's own polls of the jobs table once all had run.
             r["commits_per_task"] = (self.pg.commits(db) - c0 - out["polls"]) / n
             # Its own figures: the process may be gone by the time /proc is read.
@@ -556,6 +564,29 @@ def table(runs):
     return "\n".join(lines)
 
 
+def markdown(runs):
+    """The table as Markdown, for docs/performance.md."""
+    ref = {r["scenario"]: r["per_s"] for r in runs if r["peer"] == "gw-tuned" and "per_s" in r}
+    out = ["| peer | scenario | tasks | s | tasks/s | × gw-tuned | commits/task | CPU s head "
+           "(gw: worker) | CPU s workers | CPU s Postgres | CPU s client | peak RSS MB | "
+           "p50 ms | p99 ms | max ms |",
+           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in runs:
+        if "per_s" not in r:
+            why = r.get("skipped") or r.get("failed")
+            out.append(f"| {r['peer']} | {r['scenario']} | {why} |" + " |" * 12)
+            continue
+        c, lat = r["cpu_s"], r.get("latency_ms") or {}
+        ratio = r["per_s"] / ref[r["scenario"]] if r["scenario"] in ref else None
+        out.append(
+            f"| {r['peer']} | {r['scenario']} | {r['tasks']} | {r['seconds']:.2f} | {r['per_s']:.0f} | "
+            f"{fmt(ratio, '.2f')} | {r['commits_per_task']:.3f} | {fmt(c['head'], '.1f')} | "
+            f"{fmt((c['workers'] or 0) + (c['nodes'] or 0), '.1f')} | {fmt(c['pg'], '.1f')} | "
+            f"{fmt(c['client'], '.1f')} | {r['head_peak_rss_mb']:.0f} | {fmt(lat.get('p50'), '.2f')} | "
+            f"{fmt(lat.get('p99'), '.2f')} | {fmt(lat.get('max'), '.1f')} |")
+    return "\n".join(out)
+
+
 def ratios(runs):
     by = {(r["peer"], r["scenario"]): r for r in runs if "per_s" in r}
     out = {}
@@ -645,7 +676,8 @@ exit codes: 0 measured, 1 a run failed, 2 usage error""")
     ap.add_argument("--queued", metavar="N[,N]", help="queued-memory mode: head RSS with N QUEUED tasks")
     ap.add_argument("--dsn", help="use this Postgres server (one database per run is created on it)")
     ap.add_argument("--timeout", type=float, default=900, help="bound of any wait in s (default 900)")
-    ap.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    ap.add_argument("-o", "--output", choices=["table", "json", "markdown"], default="table",
+                    help="table (and the JSON line), json (the line only), markdown (and the line)")
     ap.add_argument("--root", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--bin-dir", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--gw-dir", default="", help=argparse.SUPPRESS)
@@ -698,6 +730,8 @@ def main():
                 runs.append(r)
         if a.gw_skip:
             log(f"graphile-worker was skipped: {a.gw_skip}")
+        if a.output == "markdown":
+            print(markdown(runs))
         if a.output == "table":
             print(table([r for r in runs if "failed" not in r]))
             for r in runs:
