@@ -358,6 +358,7 @@ class Taskrt:
         r["cpu_s"]["client"] = client_cpu
         r["head_peak_rss_mb"] = (status_kb(head.pid, "VmHWM") or 0) / 1024
         if scenario == "latency":
+            r["submit_s"] = out["submit_s"]  # how long submitting at the rate took
             rows = self.pg.psql(
                 f"SELECT (result->>'started_us')::bigint - (args->>'t0')::bigint FROM tasks "
                 f"WHERE origin = '{origin}' AND state = 'SUCCEEDED'", db)
@@ -432,8 +433,9 @@ class Graphile:
                     add = self.node("gw-rate", db, "rate", "--rate", str(self.a.rate),
                                     "--seconds", str(self.a.seconds))
                 procs.append(add)
-                last_json(add.output(self.a.timeout), "graphile add")
+                added = last_json(add.output(self.a.timeout), "graphile add")
                 client_cpu += add.rusage_cpu
+                r["submit_s"] = added["submit_s"]
             line = w.p.stdout.readline()  # printed once done, before it stops
             pg1 = self.pg.cpu()
             out = json.loads(line) if line.strip() else None
@@ -626,7 +628,7 @@ set multiplot layout 1,2 title "taskrt vs graphile-worker 0.17 (one run, one 2-c
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set key top right
+set key above horizontal
 set grid ytics
 set xtics rotate by -25
 set yrange [0:*]
