@@ -66,10 +66,12 @@ struct options {
   std::string origin = "bench";
 };
 
+/// Wall clock, µs since the epoch (the tasks report theirs the same way).
 int64_t now_us() {
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+/// Seconds since t0.
 double since(steady::time_point t0) {
   return duration<double>(steady::now() - t0).count();
 }
@@ -230,12 +232,14 @@ void run_actor(taskrt::client& cl, F fun, Ts&&... xs) {
   self->receive([](caf::down_msg&) {});
 }
 
+/// Prints why submits were refused; exit code 1.
 int fail(const counters& c, const char* what) {
   std::fprintf(stderr, "taskrt_bench: %s: %lld refused (%s)\n", what,
                static_cast<long long>(c.refused.load()), c.first_error.c_str());
   return 1;
 }
 
+/// The submit mode (see the top of the file).
 int run_submit(taskrt::client& cl, const options& o) {
   counters c;
   auto t0 = steady::now();
@@ -258,6 +262,7 @@ int run_submit(taskrt::client& cl, const options& o) {
   return 0;
 }
 
+/// The rate mode (see the top of the file).
 int run_rate(taskrt::client& cl, const options& o) {
   counters c;
   auto total = static_cast<int64_t>(o.rate * o.seconds);
@@ -297,6 +302,7 @@ struct soak_reporter {
   }
 };
 
+/// The soak mode (see the top of the file).
 int run_soak(taskrt::client& cl, const options& o) {
   counters c;
   soak_reporter rep;
@@ -350,6 +356,7 @@ int run_soak(taskrt::client& cl, const options& o) {
   return rc;
 }
 
+/// The ping mode (see the top of the file).
 int run_ping(const options& o) {
   auto t0 = steady::now();
   std::string last;
@@ -373,6 +380,7 @@ int run_ping(const options& o) {
   return 1;
 }
 
+/// The idle mode (see the top of the file).
 int run_idle(const options& o) {
   auto t0 = steady::now();
   while (since(t0) < o.timeout) {
@@ -397,6 +405,7 @@ int run_idle(const options& o) {
   return 1;
 }
 
+/// Prints the usage with `why`; exit code 2.
 int usage(const std::string& why) {
   std::fprintf(stderr,
                "taskrt_bench: %s\n"
