@@ -30,6 +30,14 @@ json echo(task_context&, const json& args) {
   return args;
 }
 
+/// Does nothing but report when it began (µs since the epoch), so a
+/// benchmark can measure enqueue→start against the "t0" it put in args.
+json noop(task_context&, const json&) {
+  using namespace std::chrono;
+  return {{"started_us",
+           duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()}};
+}
+
 json sleep_task(task_context& ctx, const json& args) {
   const auto ms = int_arg(args, "ms", 1000);
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
@@ -169,6 +177,7 @@ json bad_output(task_context& ctx, const json& args) {
 
 void register_demo_tasks(task_registry& registry) {
   registry.add("echo", echo);
+  registry.add("noop", noop);
   registry.add("sleep", sleep_task);
   registry.add("fail", fail);
   registry.add("crash", crash);
