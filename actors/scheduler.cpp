@@ -38,6 +38,8 @@ struct live_task {
   caf::actor worker;
   /// False while a prefetched attempt waits behind another on its worker.
   bool began = true;
+  /// Its lock is still held for an ended attempt whose decision is pending.
+  bool lock_held = false;
   int64_t enqueued_us = 0; ///< when it last became runnable (metrics)
   int64_t started_us = 0;  ///< when its current attempt was dispatched (metrics)
   /// The most recent ended attempts (at most max_history), for strategies.
@@ -367,8 +369,9 @@ void try_dispatch(scheduler_actor_t* self) {
   }
 }
 
-void release(scheduler_state& st, live_task& t) {
-  if (!t.rec.lock.empty())
+/// Frees `t`'s worker slot and, unless `keep_lock`, its lock.
+void release(scheduler_state& st, live_task& t, bool keep_lock) {
+  if (!t.rec.lock.empty() && !keep_lock)
     st.locks.erase(t.rec.lock);
   unassign(st, t);
   st.orphans.erase(t.rec.id);
@@ -406,6 +409,14 @@ std::string lost_cause(const json& detail) {
   return "other";
 }
 
+/// Releases the lock an ended attempt kept while its decision was pending.
+void release_held_lock(scheduler_state& st, live_task& t) {
+  if (t.lock_held) {
+    st.locks.erase(t.rec.lock);
+    t.lock_held = false;
+  }
+}
+
 /// Commits the end of a FAILED or LOST attempt together with its retry
 /// decision and, when the decision is to retry, the re-queue: one
 /// transaction, so no head crash leaves the task half-decided.
@@ -441,6 +452,7 @@ void commit_decision(scheduler_actor_t* self, int64_t id,
       if (i == st.tasks.end())
         return;
       auto& t = i->second;
+      release_held_lock(st, t);
       metrics::record_transition(t.rec.name, t.rec.state);
       if (!d.retry) {
         finalize(self, id);
@@ -462,6 +474,7 @@ void commit_decision(scheduler_actor_t* self, int64_t id,
     [self, id](caf::error& e) {
       // Only a data error in this task's own values gets here (the journal
       // keeps other writes through an outage): end it FAILED without them.
+      // The lock stays held until that FAILED is journaled.
       spdlog::error("task={} journal refused the end of its attempt: {}", id,
                     error_message(e));
       json err = {{"kind", "taskrt.bad_result"},
@@ -572,8 +585,13 @@ void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
 /// then journals it (see close_attempt).
 void end_attempt(scheduler_actor_t* self, live_task& t, task_state outcome,
                  const std::string& result, const std::string& error, json detail) {
-  if (t.rec.state == task_state::running)
-    release(self->state, t);
+  // A FAILED or LOST attempt is journaled after its retry decision: its lock
+  // stays held until then, so the lock's next start is journaled after it.
+  const bool decided_later = outcome == task_state::failed || outcome == task_state::lost;
+  const bool was_running = t.rec.state == task_state::running;
+  if (was_running)
+    release(self->state, t, decided_later);
+  t.lock_held = was_running && decided_later && !t.rec.lock.empty();
   close_attempt(self, t.rec.id, outcome, result, error, std::move(detail));
 }
 
