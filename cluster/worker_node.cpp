@@ -303,15 +303,19 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     caf::anon_send(sup, drain_atom::value);
   }}.detach();
 
-  std::printf("taskrt worker node %s: %d workers, head %s:%u, %s\n", opts.node_id.c_str(),
-              opts.workers, opts.head_host.c_str(), opts.head_port,
+  auto heads = opts.heads;
+  if (heads.empty())
+    heads.push_back({opts.head_host, opts.head_port});
+  size_t head_index = 0;
+  std::printf("taskrt worker node %s: %d workers, head %s, %s\n", opts.node_id.c_str(),
+              opts.workers, join_head_addresses(heads).c_str(),
               tls ? ("mutual TLS as '" + tls->name + "' (CA " + tls->ca_file + ")").c_str()
                   : "plaintext");
   std::fflush(stdout);
   auto backoff = std::chrono::milliseconds(200);
   bool done = false;
   while (!done) {
-    auto h = connect_head(sys, opts.head_host, opts.head_port);
+    auto h = connect_any_head(sys, heads, head_index);
     bool registered = false;
     if (h) {
       self->request(sup, caf::infinite, register_atom::value, caf::actor_cast<caf::actor>(*h))
@@ -332,7 +336,8 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     }
     self->receive([&](nodedone_atom) { done = true; }, [&](headlost_atom) {},
                   caf::after(backoff) >> [] {});
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    // With standbys, a takeover is seconds away: try again sooner.
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(heads.size() > 1 ? 500 : 5000));
   }
   spdlog::info("node {} left", opts.node_id);
   return 0;
