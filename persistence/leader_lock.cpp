@@ -137,7 +137,9 @@ bool leader_lock::held() {
       return true;
     impl_->error = "the advisory lock is no longer held by this session";
   } catch (const std::exception& e) {
-    impl_->error = e.what();
+    impl_->error = impl_->conn->is_open() ? e.what()
+                                          : std::string{"the lock connection to Postgres was lost: "}
+                                              + e.what();
   }
   while (!impl_->error.empty() && impl_->error.back() == '\n')
     impl_->error.pop_back();
