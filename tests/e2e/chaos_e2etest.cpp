@@ -2,9 +2,12 @@
 // worker nodes, real processes against a real Postgres, while faults hit it:
 // kill -9 of a worker process, kill -9 of a worker node (restarted), kill -9
 // of the active head three times (alternating; the killed one comes back as
-// the standby), SIGSTOP of a node for up to 15 s. Duration:
-// $TASKRT_CHAOS_SECONDS (default 40; scripts/chaos runs it longer). Not
-// covered here: a Postgres crash-stop and a network partition.
+// the standby), SIGSTOP of a node for up to 15 s, a crash-stop of Postgres
+// (SIGQUIT to the postmaster: immediate shutdown, crash recovery at restart)
+// for up to 30 s on a private server of the test's own. The test plays the
+// supervisor: a head that stepped down (exit 3) is started again with
+// --standby. Duration: $TASKRT_CHAOS_SECONDS (default 60; scripts/chaos runs
+// it longer). Not covered here: a network partition.
 //
 // At the end, from the journal: every acknowledged task is final as its
 // policy says; no task has two accepted results; no two tasks of one lock
@@ -14,6 +17,7 @@
 // allows).
 
 #include "cluster/client.hpp"
+#include "persistence/leader_lock.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
@@ -84,8 +88,8 @@ std::vector<int> children_of(int pid) {
 
 int chaos_seconds() {
   const char* v = std::getenv("TASKRT_CHAOS_SECONDS");
-  int s = v ? std::atoi(v) : 40;
-  return s >= 20 ? s : 40;
+  int s = v ? std::atoi(v) : 60;
+  return s >= 30 ? s : 60;
 }
 
 /// The i-th task of the mix; every policy leaves room for the faults.
@@ -123,7 +127,8 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
           "journal proves nothing acknowledged was lost",
           "[e2e][chaos]") {
   const int seconds = chaos_seconds();
-  auto dsn = fresh_schema_dsn("e2e_chaos");
+  private_postgres pg; // crash-stopped below: never the shared test server
+  const auto dsn = pg.dsn();
   const auto pa = free_port(), pb = free_port();
   const auto both = "127.0.0.1:" + pa + ",127.0.0.1:" + pb;
   std::unique_ptr<head_process> heads[2];
@@ -131,7 +136,17 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
                                                                             "--port", pa});
   heads[1] = std::make_unique<head_process>(
     dsn, std::vector<std::string>{"--workers", "0", "--port", pb, "--standby"});
-  int active = 0;
+  const std::string addr[2] = {"127.0.0.1:" + pa, "127.0.0.1:" + pb};
+  // The active head as Postgres sees it (-1 while none holds the lock).
+  auto active_head = [&] {
+    try {
+      for (const auto& s : leader_lock::sessions(dsn))
+        if (s.role == "active")
+          return s.address == addr[0] ? 0 : 1;
+    } catch (const std::exception&) {
+    }
+    return -1;
+  };
   const auto dir = heads[0]->data_dir();
   std::unique_ptr<node_process> nodes[3];
   for (int i = 0; i < 3; ++i)
@@ -175,13 +190,18 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
     progress(t0, std::to_string(acked.size()) + " acknowledged, " + std::to_string(refused)
                    + " refused so far");
   };
+  // Restarts head k as a standby (b was started with --standby already).
+  auto restart_as_standby = [&](int k) {
+    heads[k]->restart(k == 0 ? std::vector<std::string>{"--standby"}
+                             : std::vector<std::string>{});
+  };
   auto kill_active_head = [&](int round) {
+    int active = -1;
+    REQUIRE(eventually([&] { return (active = active_head()) >= 0; }, 60'000));
     heads[active]->kill9();
     progress(t0, "kill -9 of the active head #" + std::to_string(round) + " ("
-                   + (active ? "b" : "a") + "); restarting it as the standby");
-    heads[active]->restart(active == 0 ? std::vector<std::string>{"--standby"}
-                                       : std::vector<std::string>{});
-    active = 1 - active;
+                   + addr[active] + "); restarting it as the standby");
+    restart_as_standby(active);
   };
   int worker_kills = 0;
   at(0.10);
@@ -198,15 +218,42 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
   progress(t0, "kill -9 of node n3; starting it again");
   nodes[2] = std::make_unique<node_process>(both, "n3", dir,
                                             std::vector<std::string>{"--workers", "2"});
-  at(0.40);
-  const int stop_s = std::min(15, seconds / 5);
+  at(0.35);
+  const int stop_s = std::min(15, seconds / 6);
   ::kill(nodes[1]->pid, SIGSTOP);
   progress(t0, "SIGSTOP of node n2 for " + std::to_string(stop_s) + " s");
   std::this_thread::sleep_for(std::chrono::seconds(stop_s));
   ::kill(nodes[1]->pid, SIGCONT);
-  at(0.65);
+  at(0.55);
+  {
+    const int down_s = std::min(30, seconds / 6);
+    const int before = active_head();
+    const int postmaster = std::atoi(slurp(pg.dir() + "/data/postmaster.pid").c_str());
+    REQUIRE(postmaster > 0);
+    ::kill(postmaster, SIGQUIT); // immediate shutdown: a crash, recovery at start
+    progress(t0, "Postgres crash-stopped for " + std::to_string(down_s) + " s");
+    REQUIRE(eventually([&] { return ::kill(postmaster, 0) != 0; }, 30'000));
+    std::this_thread::sleep_for(std::chrono::seconds(down_s));
+    // The same port (Postgres binds it with SO_REUSEADDR; the closed
+    // connections may still be in TIME_WAIT), so the same DSN.
+    auto port = slurp(pg.dir() + "/port");
+    port = port.substr(0, port.find('\n'));
+    const auto again = std::system(
+      (pg_script() + " start '" + pg.dir() + "' " + port + " >/dev/null").c_str());
+    REQUIRE(again == 0);
+    INFO(slurp(pg.dir() + "/dsn") << " vs " << dsn);
+    REQUIRE(slurp(pg.dir() + "/dsn").find(dsn) == 0);
+    progress(t0, "Postgres back; the head that stepped down starts again as the standby");
+    // The active head lost its lock connection and stepped down (exit 3).
+    if (before >= 0) {
+      heads[before]->kill9(); // reaps it
+      restart_as_standby(before);
+    }
+    REQUIRE(eventually([&] { return active_head() >= 0; }, 60'000));
+  }
+  at(0.75);
   kill_active_head(2);
-  at(0.85);
+  at(0.90);
   kill_active_head(3);
   at(1.0);
   stop = true;
@@ -332,7 +379,8 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
                 "chaos %d s: %zu acknowledged (%.0f/s submitted), %lld final (%lld SUCCEEDED), "
                 "%lld refused submits (not acknowledged), %lld LOST attempts, %lld retries, "
                 "%lld stale results fenced, %lld attempts re-run after a LOST one "
-                "(duplicate executions), %d worker process killed, 3 head kills; a lock's next "
+                "(duplicate executions), %d worker process killed, 3 head kills, 1 "
+                "Postgres crash-stop; a lock's next "
                 "start committed before the previous task's end: %lld (ends:%s; %lld in one "
                 "commit, not visible)",
                 seconds, acked.size(), acked.size() / submit_s, (long long)final_count,
