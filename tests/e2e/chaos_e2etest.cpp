@@ -33,7 +33,9 @@
 #include <cstdio>
 #include <dirent.h>
 #include <fstream>
+#include <future>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -92,26 +94,51 @@ int chaos_seconds() {
   return s >= 30 ? s : 60;
 }
 
-/// The i-th task of the mix; every policy leaves room for the faults.
+/// The i-th task of the mix; every policy leaves room for the faults. Per
+/// 100 tasks: 2 crash their worker process once, 10 fail once, 20 sleep
+/// 2-40 ms, 10 hold one of four locks, the rest echo.
 task_spec mixed(int64_t i) {
   const char* policy = R"({"retries":10,"wait":0.05})";
-  switch (i % 10) {
-  case 4:
-  case 5:
-    return spec("sleep", {{"ms", 20 + (i * 37) % 200}}, policy);
-  case 6:
-    return spec("fail", {{"kind", "std::runtime_error"}, {"times", 1}}, policy);
-  case 7:
+  const auto r = i % 100;
+  if (r < 2)
     return spec("crash", {{"times", 1}}, policy);
-  case 8:
-  case 9: {
-    auto s = spec(i % 2 ? "sleep" : "echo", {{"ms", 10}, {"i", i}}, policy);
-    s.lock = "chaos-lock-" + std::to_string(i % 3);
+  if (r < 12)
+    return spec("fail", {{"kind", "std::runtime_error"}, {"times", 1}}, policy);
+  if (r < 32)
+    return spec("sleep", {{"ms", 2 + (i * 37) % 39}}, policy);
+  if (r < 42) {
+    auto s = spec(i % 2 ? "sleep" : "echo", {{"ms", 2}, {"i", i}}, policy);
+    s.lock = "chaos-lock-" + std::to_string(i % 4);
     return s;
   }
-  default:
-    return spec("echo", {{"i", i}}, policy);
-  }
+  return spec("echo", {{"i", i}}, policy);
+}
+
+/// Submits `batch` in one commit through `c`'s head; the ids, or nothing
+/// when the head refused, did not answer in 30 s or went away (its
+/// connection broke: the request is not left hanging).
+std::optional<std::vector<int64_t>> submit_batch(client& c, const std::vector<task_spec>& batch) {
+  auto result = std::make_shared<std::promise<std::optional<std::vector<int64_t>>>>();
+  auto done = result->get_future();
+  auto head = c.head();
+  c.system().spawn([=](caf::event_based_actor* self) {
+    self->monitor(head);
+    self->set_down_handler([=](caf::down_msg&) {
+      result->set_value(std::nullopt);
+      self->quit();
+    });
+    self->request(head, std::chrono::seconds(30), submit_atom::value, batch)
+      .then(
+        [=](std::vector<int64_t>& ids) {
+          result->set_value(std::move(ids));
+          self->quit();
+        },
+        [=](caf::error&) {
+          result->set_value(std::nullopt);
+          self->quit();
+        });
+  });
+  return done.get();
 }
 
 /// One line of progress on stderr.
@@ -159,36 +186,69 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
            && node_state(c, "n3") == "ALIVE";
   }));
 
-  // Load: six submitters, each with its own client, until the end.
+  // Load: four submitters, each with its own client, sending batches of 25
+  // (one commit each, ids in order) until the end. A batch whose reply is
+  // lost (the head died) is not acknowledged; the submitter reconnects to
+  // whichever address answers.
   std::atomic<bool> stop{false};
-  std::atomic<int64_t> next{0}, refused{0};
+  std::atomic<int64_t> next{0}, refused{0}, backlog{0};
   std::mutex m;
   std::vector<int64_t> acked;
   std::vector<std::thread> submitters;
-  for (int k = 0; k < 6; ++k)
+  for (int k = 0; k < 4; ++k)
     submitters.emplace_back([&] {
-      client sc{both};
+      auto sc = std::make_unique<client>(both);
       while (!stop.load()) {
-        const auto i = next++;
-        if (i >= 500'000)
+        if (backlog.load() > 3000) { // bounded: submit no faster than it runs
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          continue;
+        }
+        const auto first = next.fetch_add(25);
+        if (first >= 2'000'000)
           break; // bounded whatever the speed
-        auto id = sc.submit(mixed(i));
-        if (id) {
-          std::lock_guard<std::mutex> g{m};
-          acked.push_back(*id);
-        } else {
-          ++refused;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::vector<task_spec> batch;
+        for (int64_t i = first; i < first + 25; ++i)
+          batch.push_back(mixed(i));
+        bool ok = false;
+        if (sc->connected()) {
+          if (auto ids = submit_batch(*sc, batch)) {
+            std::lock_guard<std::mutex> g{m};
+            acked.insert(acked.end(), ids->begin(), ids->end());
+            ok = true;
+          }
+        }
+        if (!ok) {
+          refused += 25;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          sc = std::make_unique<client>(both);
         }
       }
     });
   const auto t0 = clock_type::now();
+  // Every second: the backlog (queued + running) from the active head;
+  // every 5 s a progress line.
+  std::thread ticker{[&] {
+    client tc{both};
+    int64_t last_done = 0;
+    for (int tick = 1; !stop.load(); ++tick) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      auto st = tc.status();
+      if (st)
+        backlog = st->queued + st->running;
+      if (tick % 5)
+        continue;
+      std::lock_guard<std::mutex> g{m};
+      const auto done = static_cast<int64_t>(acked.size()) - backlog.load();
+      progress(t0, std::to_string(acked.size()) + " acknowledged, ~" + std::to_string(done)
+                     + " done (" + std::to_string((done - last_done) / 5) + "/s), backlog "
+                     + std::to_string(backlog.load()) + ", "
+                     + std::to_string(refused) + " refused");
+      last_done = done;
+    }
+  }};
   auto at = [&](double frac) {
     std::this_thread::sleep_until(t0 + std::chrono::milliseconds(
                                          static_cast<int64_t>(seconds * 1000 * frac)));
-    std::lock_guard<std::mutex> g{m};
-    progress(t0, std::to_string(acked.size()) + " acknowledged, " + std::to_string(refused)
-                   + " refused so far");
   };
   // Restarts head k as a standby (b was started with --standby already).
   auto restart_as_standby = [&](int k) {
@@ -259,6 +319,7 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
   stop = true;
   for (auto& t : submitters)
     t.join();
+  ticker.join();
   const double submit_s = std::chrono::duration<double>(clock_type::now() - t0).count();
   progress(t0, "load stopped: " + std::to_string(acked.size()) + " acknowledged in "
                  + std::to_string(static_cast<int>(submit_s)) + " s; waiting for them to end");
@@ -374,10 +435,10 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
   }
   CHECK(lock_overlaps == 0);
   CHECK(overlapped.empty()); // every overlapped attempt ended
-  char line[512];
+  char line[1024];
   std::snprintf(line, sizeof(line),
                 "chaos %d s: %zu acknowledged (%.0f/s submitted), %lld final (%lld SUCCEEDED), "
-                "%lld refused submits (not acknowledged), %lld LOST attempts, %lld retries, "
+                "%lld submits refused or unanswered (not acknowledged), %lld LOST attempts, %lld retries, "
                 "%lld stale results fenced, %lld attempts re-run after a LOST one "
                 "(duplicate executions), %d worker process killed, 3 head kills, 1 "
                 "Postgres crash-stop; a lock's next "
