@@ -1,6 +1,8 @@
 #include "cli/cli_store.hpp"
 
+#include "cluster/head_addresses.hpp"
 #include "cluster/head_node.hpp"
+#include "persistence/leader_lock.hpp"
 
 #include <cstdlib>
 
@@ -12,7 +14,8 @@ void add_db_options(CLI::App* cmd, common_opts& o) {
 }
 
 void add_head_options(CLI::App* cmd, common_opts& o) {
-  cmd->add_option("--address", o.address, "Head HOST:PORT (default: $TASKRT_ADDRESS, else the state file)");
+  cmd->add_option("--address", o.address, "Head HOST:PORT, or a comma-separated list of the active head and its "
+                  "standbys (default: $TASKRT_ADDRESS, else the state file)");
   cmd->add_option("--data-dir", o.data_dir, "Where the head's state file is");
   add_tls_options(cmd, o.tls);
 }
@@ -45,20 +48,30 @@ std::unique_ptr<client> connect_to_head(const std::string& address_flag,
           "--address HOST:PORT (or set TASKRT_ADDRESS)";
     return nullptr;
   }
-  std::string host;
-  uint16_t port = 0;
-  if (!split_address(addr, host, port)) {
-    err = "bad address '" + addr + "': expected HOST:PORT";
+  std::vector<taskrt::head_address> addrs;
+  if (!parse_head_addresses(addr, addrs, err)) {
+    err = "bad address '" + addr + "': " + err;
     return nullptr;
   }
   auto t = resolve_tls_options(tls, env);
   const char* env_addr = std::getenv("TASKRT_ADDRESS");
-  if (t.dir.empty() && address_flag.empty() && !(env_addr && *env_addr)) {
-    auto sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir);
-    if (sf && sf->tls)
-      t.dir = sf->tls_dir;
+  const bool from_state_file = address_flag.empty() && !(env_addr && *env_addr);
+  std::optional<head_state_file> sf;
+  if (from_state_file)
+    sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir);
+  if (t.dir.empty() && sf && sf->tls)
+    t.dir = sf->tls_dir;
+  auto c = std::make_unique<client>(addr, t);
+  if (!c->connected() && sf && !sf->dsn.empty()) {
+    // The head of this data dir stands by (or stepped down): the database
+    // knows the active head of the journal.
+    try {
+      for (const auto& s : leader_lock::sessions(sf->dsn))
+        if (s.role == "active")
+          c = std::make_unique<client>(s.address, t);
+    } catch (const std::exception&) {
+    }
   }
-  auto c = std::make_unique<client>(host, port, t);
   if (!c->connected()) {
     err = c->connect_error();
     return nullptr;

@@ -1,6 +1,7 @@
 #include "cli/inspect_commands.hpp"
 
 #include "cli/cli_store.hpp"
+#include "cli/heads_block.hpp"
 #include "cli/output.hpp"
 #include "runtime/time.hpp"
 
@@ -59,6 +60,8 @@ Examples:
         {"RUNNING", "running"}, {"LAST HEARTBEAT", "last_heartbeat"},
         {"ADDRESS", "address", true}, {"STARTED", "started_at", true}};
       print_list(rows, cols, parse_output(o->output));
+      if (o->output == "table") // which head is active, which stand by
+        print_heads(read_heads(resolve_dsn(o->db, o->data_dir)));
       env.exit_code = ok;
     } catch (const std::exception& e) {
       env.exit_code = fail(failed, e.what());

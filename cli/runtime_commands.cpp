@@ -104,6 +104,8 @@ void add_start_command(CLI::App& app, cli_env& env) {
   taskrt start --head --db postgresql://taskrt@db:5432/taskrt
   TASKRT_DATABASE_URL=postgresql://... taskrt start --head --queues default,mail
   taskrt start --address 10.0.0.5:7400 --workers 8 --node-id gpu-1 --queues gpu
+  taskrt start --head --standby --db postgresql://taskrt@db/taskrt --port 7401
+  taskrt start --address 10.0.0.5:7400,10.0.0.6:7401 --node-id n1   # follows a takeover
   taskrt certs generate /etc/taskrt/tls --names head,gpu-1,client --host 10.0.0.5
   taskrt start --head --host 0.0.0.0 --port 7400 --tls-dir /etc/taskrt/tls
   taskrt start --address 10.0.0.5:7400 --node-id gpu-1 --tls-dir /etc/taskrt/tls
@@ -114,8 +116,14 @@ needs mutual TLS (--tls-dir: every node and client must present a
 certificate of the cluster CA) or --insecure (plaintext: anyone who reaches
 the port can submit and run tasks).)");
   auto* head_flag = cmd->add_flag("--head", *head, "Start the head (scheduler, journal, local workers)");
-  cmd->add_option("--address", *address, "Join the head at HOST:PORT as a worker node")
+  cmd->add_option("--address", *address,
+                  "Join the head at HOST:PORT as a worker node; a comma-separated list "
+                  "names the active head and its standbys (the node follows a takeover)")
     ->excludes(head_flag);
+  cmd->add_flag("--standby", opts->standby,
+                "With --head: wait as a hot standby while another head is active on the "
+                "database, and take over (recover, then listen) when it stops or dies")
+    ->needs(head_flag);
   cmd->add_option("--host", opts->host, "Address the head listens on")->capture_default_str();
   auto insecure = std::make_shared<bool>(false);
   cmd->add_flag("--insecure", *insecure,
@@ -201,10 +209,13 @@ the port can submit and run tasks).)");
         return;
       }
       worker_node_options w;
-      if (!split_address(*address, w.head_host, w.head_port)) {
-        env.exit_code = fail(usage, "--address: expected HOST:PORT, got '" + *address + "'");
+      std::string bad;
+      if (!parse_head_addresses(*address, w.heads, bad)) {
+        env.exit_code = fail(usage, "--address: " + bad);
         return;
       }
+      w.head_host = w.heads.front().host;
+      w.head_port = w.heads.front().port;
       w.node_id = opts->node_id == "head" ? "" : opts->node_id;
       w.workers = std::max(0, opts->workers);
       w.queues = queue_list;

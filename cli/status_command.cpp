@@ -1,6 +1,8 @@
 #include "cli/inspect_commands.hpp"
 
 #include "cli/cli_store.hpp"
+#include "cli/heads_block.hpp"
+#include "cluster/head_addresses.hpp"
 #include "cli/output.hpp"
 #include "cli/time_arg.hpp"
 #include "runtime/time.hpp"
@@ -20,18 +22,18 @@ json head_part(const common_opts& o, const cli_env& env) {
   const auto addr = head_address(o);
   h["address"] = addr.empty() ? json(nullptr) : json(addr);
   h["reachable"] = false;
-  std::string host;
-  uint16_t port = 0;
-  if (addr.empty() || !split_address(addr, host, port)) {
+  std::vector<taskrt::head_address> addrs;
+  std::string err;
+  if (addr.empty() || !parse_head_addresses(addr, addrs, err)) {
     h["error"] = addr.empty() ? "no head address known" : "bad address";
     return h;
   }
-  std::string err;
   auto c = connect_to_head(o.address, o.data_dir, o.tls, env, err);
   if (!c) {
     h["error"] = err;
     return h;
   }
+  h["address"] = c->address(); // the one that answered: the active head
   auto st = c->status();
   if (!st) {
     h["error"] = error_message(st.error());
@@ -212,8 +214,13 @@ Examples:
     json s = json::object();
     s["head"] = head_part(*o, env);
     s["postgres"] = db_part(*o, s);
-    if (o->output == "table")
+    if (const auto dsn = resolve_dsn(o->db, o->data_dir); !dsn.empty())
+      s["heads"] = read_heads(dsn); // active and standing by, from Postgres
+    if (o->output == "table") {
       print_status(s);
+      if (s.contains("heads"))
+        print_heads(s["heads"]);
+    }
     else
       print_doc(s, parse_output(o->output));
     const bool healthy = s["head"]["reachable"].get<bool>()

@@ -1,9 +1,13 @@
 #include "cluster/client.hpp"
 
+#include "cluster/head_addresses.hpp"
 #include "cluster/net_config.hpp"
 #include "runtime/limits.hpp"
 
 #include <caf/io/all.hpp>
+
+#include <future>
+#include <thread>
 
 namespace taskrt {
 
@@ -12,6 +16,8 @@ struct client::impl {
   std::unique_ptr<caf::actor_system> sys;
   head_actor head;
   std::string error;
+  std::vector<head_address> addrs;
+  size_t index = 0;
 
   explicit impl(const tls_options& tls) {
     configure_network(cfg);
@@ -25,21 +31,73 @@ struct client::impl {
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 
+  void connect() {
+    auto h = connect_any_head(*sys, addrs, index);
+    if (h) {
+      head = *h;
+      error.clear();
+    } else {
+      head = nullptr;
+      error = error_message(h.error());
+    }
+  }
+
+  /// One request; `lost` tells that the head went away (or never answered
+  /// over a broken connection) rather than replied with an error.
+  template <class T, class... Ts>
+  caf::expected<T> ask_once(std::chrono::seconds timeout, bool& lost, Ts... xs) {
+    lost = false;
+    auto result = std::make_shared<std::promise<std::pair<caf::expected<T>, bool>>>();
+    auto done = result->get_future();
+    auto target = head;
+    sys->spawn([=](caf::event_based_actor* self) {
+      auto finish = [=](caf::expected<T> x, bool gone) {
+        result->set_value({std::move(x), gone});
+        self->quit();
+      };
+      self->monitor(target);
+      self->set_down_handler([=](caf::down_msg& d) {
+        finish(make_error(errc::unavailable, "lost the head: " + self->system().render(d.reason)),
+               true);
+      });
+      self->request(target, timeout, xs...)
+        .then([=](T& x) { finish(std::move(x), false); },
+              [=](caf::error& e) {
+                const bool gone = taskrt_code(e) == 0 && e != caf::sec::request_timeout;
+                finish(taskrt_code(e) != 0 ? e
+                                           : make_error(errc::unavailable,
+                                                        "the head did not answer: "
+                                                          + self->system().render(e)),
+                       gone);
+              });
+    });
+    auto r = done.get();
+    lost = r.second;
+    return std::move(r.first);
+  }
+
   template <class T, class... Ts>
   caf::expected<T> ask(std::chrono::seconds timeout, Ts&&... xs) {
+    if (!head && addrs.size() > 1)
+      connect();
     if (!head)
       return make_error(errc::unavailable, error);
-    caf::scoped_actor self{*sys};
-    caf::expected<T> result{make_error(errc::unavailable, "no reply")};
-    self->request(head, timeout, std::forward<Ts>(xs)...)
-      .receive([&](T& x) { result = std::move(x); },
-               [&](caf::error& e) {
-                 result = taskrt_code(e) != 0
-                            ? std::move(e)
-                            : make_error(errc::unavailable,
-                                         "the head did not answer: " + sys->render(e));
-               });
-    return result;
+    bool lost = false;
+    auto r = ask_once<T>(timeout, lost, xs...);
+    if (!lost || addrs.size() < 2)
+      return r; // one address: the caller decides what a lost head means
+    // The head is gone: follow a takeover to whichever address answers.
+    head = nullptr;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!head && std::chrono::steady_clock::now() < deadline) {
+      connect();
+      if (!head)
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    if (!head)
+      return make_error(errc::unavailable, "lost the head and none of " + join_head_addresses(addrs)
+                                             + " answered in 30 s: " + error);
+    return ask_once<T>(timeout, lost, xs...);
   }
 };
 
@@ -47,11 +105,22 @@ client::client(const std::string& host, uint16_t port, const tls_options& tls)
   : impl_(new impl(tls)) {
   if (!impl_->error.empty())
     return; // the TLS material is unusable: never fall back to plaintext
-  auto h = connect_head(*impl_->sys, host, port);
-  if (h)
-    impl_->head = *h;
-  else
-    impl_->error = error_message(h.error());
+  impl_->addrs.push_back({host, port});
+  impl_->connect();
+}
+
+client::client(const std::string& addresses, const tls_options& tls) : impl_(new impl(tls)) {
+  if (!impl_->error.empty())
+    return;
+  if (!parse_head_addresses(addresses, impl_->addrs, impl_->error)) {
+    impl_->addrs.clear();
+    return;
+  }
+  impl_->connect();
+}
+
+std::string client::address() const {
+  return impl_->head && !impl_->addrs.empty() ? impl_->addrs[impl_->index].str() : std::string{};
 }
 
 client::~client() {

@@ -9,6 +9,8 @@
 ///
 /// With a TLS directory (`taskrt certs generate`) the client speaks mutual
 /// TLS as the identity "client" (or tls.name, or the directory's only one).
+///
+///   taskrt::client c{"10.0.0.5:7400,10.0.0.6:7400"}; // follows a takeover
 
 #include "cluster/tls.hpp"
 #include "runtime/protocol.hpp"
@@ -26,10 +28,21 @@ public:
   /// Connects to the head at host:port, in plaintext or, when tls.dir is
   /// set, over mutual TLS; connected() tells whether it worked.
   client(const std::string& host, uint16_t port, const tls_options& tls = {});
+
+  /// Connects to the first of `addresses` ("HOST:PORT[,HOST:PORT...]": the
+  /// active head and its standbys) that answers. When the head is lost
+  /// mid-call, the client tries the addresses again for up to 30 s and
+  /// repeats the call once on the head that answers: a submit that was
+  /// committed just before the old head died may then run twice unless the
+  /// spec carries an idempotency key (task_spec.key).
+  client(const std::string& addresses, const tls_options& tls = {});
   ~client();
 
   /// True when the head was reached.
   bool connected() const;
+
+  /// "HOST:PORT" of the head it talks to (empty when not connected).
+  std::string address() const;
 
   /// Why the connection failed (empty when connected).
   const std::string& connect_error() const;

@@ -6,6 +6,7 @@
 #include "actors/worker.hpp"
 #include "cluster/node_authority.hpp"
 #include "persistence/dsn.hpp"
+#include "persistence/leader_lock.hpp"
 #include "persistence/store_error.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
@@ -18,12 +19,14 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <sys/stat.h>
@@ -80,7 +83,8 @@ std::string write_state_file(const std::string& dir, const head_state_file& s) {
   json j = {{"host", s.host},       {"port", s.port},
             {"pid", s.pid},         {"dsn", s.dsn},
             {"node_id", s.node_id}, {"started_at", s.started_at},
-            {"tls", s.tls},         {"tls_dir", s.tls_dir}};
+            {"tls", s.tls},         {"tls_dir", s.tls_dir},
+            {"role", s.role}};
   auto path = dir + "/head.json";
   auto tmp = path + ".tmp";
   {
@@ -148,6 +152,71 @@ http::probes head_probes(caf::actor_system& sys, head_actor head) {
   return p;
 }
 
+/// Takes the leadership lock: at once, or (--standby) after waiting for the
+/// active head to go. Nothing (after printing why) when this head must not run.
+std::unique_ptr<leader_lock> acquire_leadership(const head_options& opts, bool tls,
+                                                const std::string& tls_dir) {
+  const auto address = opts.host + ":" + std::to_string(opts.port);
+  std::unique_ptr<leader_lock> lock;
+  if (!opts.standby) {
+    try {
+      lock = std::make_unique<leader_lock>(opts.dsn, address);
+      if (lock->try_acquire())
+        return lock;
+      auto active = lock->holder();
+      std::fprintf(stderr,
+                   "taskrt: another head is active on the database %s: %s; only one head "
+                   "may serve a journal (start this one with --standby to take over when it "
+                   "stops)\n",
+                   redact_dsn(opts.dsn).c_str(),
+                   active.empty() ? "(its address is not known)" : active.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "taskrt: cannot use the database %s: %s\n",
+                   redact_dsn(opts.dsn).c_str(), e.what());
+    }
+    return nullptr;
+  }
+  head_state_file sf{opts.host, opts.port, static_cast<int>(::getpid()), opts.dsn,
+                     opts.node_id, to_rfc3339(now()), tls, tls_dir};
+  sf.role = "standby";
+  write_state_file(opts.data_dir, sf);
+  const auto since = now();
+  bool waited = false;
+  for (bool announced = false;;) {
+    try {
+      if (!lock)
+        lock = std::make_unique<leader_lock>(opts.dsn, address);
+      if (lock->try_acquire())
+        break;
+      if (!announced) {
+        std::printf("taskrt head (node %s) standing by for %s on %s: the active head is %s; "
+                    "no port is open until it takes over\n",
+                    opts.node_id.c_str(), address.c_str(), redact_dsn(opts.dsn).c_str(),
+                    lock->holder().c_str());
+        std::fflush(stdout);
+        announced = true;
+      }
+      waited = true;
+      lock->acquire(); // waits in Postgres' lock queue
+      break;
+    } catch (const std::exception& e) {
+      lock.reset();
+      spdlog::warn("standby: {}; trying again in 1 s", e.what());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  if (waited) {
+    // The previous head may still run with a broken lock connection: it
+    // checks every 200 ms and stops at once; give it that long, five times.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  std::printf("taskrt head (node %s) took over as the active head after standing by %.1f s; "
+              "recovering from the journal\n",
+              opts.node_id.c_str(), to_micros(now()) / 1e6 - to_micros(since) / 1e6);
+  std::fflush(stdout);
+  return lock;
+}
+
 } // namespace
 
 std::string default_data_dir() {
@@ -175,6 +244,7 @@ std::optional<head_state_file> read_state_file(const std::string& data_dir) {
   s.started_at = j.value("started_at", "");
   s.tls = j.value("tls", false);
   s.tls_dir = j.value("tls_dir", "");
+  s.role = j.value("role", "active");
   return s;
 }
 
@@ -226,6 +296,35 @@ int run_head(head_options opts, const task_registry& registry,
     }
     spdlog::info("embedded Postgres at {}", redact_dsn(opts.dsn));
   }
+  // SIGTERM/SIGINT: a standby (or a head still starting) just leaves; a
+  // running head drains through its scheduler.
+  struct stop_target {
+    std::mutex m;
+    caf::actor scheduler;
+  };
+  auto target = std::make_shared<stop_target>();
+  const auto state_path = opts.data_dir + "/head.json";
+  std::thread{[target, sigs, state_path] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == 0)
+      return;
+    std::lock_guard<std::mutex> guard{target->m};
+    if (!target->scheduler) {
+      ::unlink(state_path.c_str());
+      std::fprintf(stderr, "taskrt: received signal %d before this head became active; "
+                           "exiting\n", sig);
+      std::_Exit(0);
+    }
+    spdlog::info("received signal {}; draining", sig);
+    caf::anon_send(target->scheduler, stop_atom::value);
+  }}.detach();
+
+  // Leadership: one active head per journal (persistence/leader_lock.hpp).
+  auto lock = acquire_leadership(opts, tls.has_value(), tls ? tls->dir : std::string{});
+  if (!lock)
+    return 1;
+
   std::shared_ptr<journal_store> store;
   try {
     store = std::make_shared<journal_store>(opts.dsn);
@@ -273,6 +372,14 @@ int run_head(head_options opts, const task_registry& registry,
       anon_send_exit(w, caf::exit_reason::user_shutdown);
     return 1;
   }
+  const auto address = opts.host + ":" + std::to_string(*port);
+  if (opts.port == 0) {
+    try {
+      lock->set_address(address);
+    } catch (const std::exception& e) {
+      spdlog::warn("leadership session not renamed to {}: {}", address, e.what());
+    }
+  }
   std::unique_ptr<http::health_server> http_server;
   if (opts.http_port >= 0) {
     http_server = std::make_unique<http::health_server>(head_probes(sys, head));
@@ -303,6 +410,50 @@ int run_head(head_options opts, const task_registry& registry,
       anon_send_exit(w, caf::exit_reason::user_shutdown);
     return 1;
   }
+  // The lock is checked every 200 ms on its own connection. When it is lost
+  // (Postgres restarted, the connection broke) the head keeps running (the
+  // journal is down too, so it commits nothing and dispatches nothing) and
+  // tries to take the lock back: if it gets it, no other head holds it and
+  // it goes on; if another head holds it, this one can no longer prove it
+  // leads and leaves at once with exit_stepped_down. A standby that took the
+  // lock waits 1 s before it recovers, longer than this head needs to see it.
+  std::atomic<bool> watching{true};
+  std::thread watcher{[&lock, &watching, state_path, dsn = opts.dsn, address] {
+    bool lost = false;
+    while (watching.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (!watching.load())
+        break;
+      if (!lost && lock->held())
+        continue;
+      if (!lost) {
+        lost = true;
+        spdlog::error("lost the leadership lock of the journal ({}); taking it back as soon "
+                      "as Postgres answers, unless another head took it",
+                      lock->last_error());
+      }
+      std::unique_ptr<leader_lock> again;
+      try {
+        again = std::make_unique<leader_lock>(dsn, address);
+        if (again->try_acquire()) {
+          lock = std::move(again);
+          lost = false;
+          spdlog::info("leadership lock of the journal taken back");
+          continue;
+        }
+      } catch (const std::exception&) {
+        continue; // Postgres still away: nobody else can take it either
+      }
+      ::unlink(state_path.c_str());
+      std::fprintf(stderr,
+                   "taskrt: another head (%s) holds the leadership lock of the journal: "
+                   "this head can no longer prove it is the only active one; stepping down "
+                   "(exit %d)\n",
+                   again->holder().c_str(), exit_stepped_down);
+      std::fflush(stderr);
+      std::_Exit(exit_stepped_down);
+    }
+  }};
   const auto transport
     = tls ? "mutual TLS (CA " + tls->ca_file + ", certificate " + tls->cert_file
               + "); peers without a certificate of that CA are refused"
@@ -322,15 +473,10 @@ int run_head(head_options opts, const task_registry& registry,
     std::fflush(stdout);
   }
 
-  std::thread signal_thread{[scheduler, sigs] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    if (sig == 0)
-      return;
-    spdlog::info("received signal {}; draining", sig);
-    caf::anon_send(scheduler, stop_atom::value);
-  }};
-  signal_thread.detach();
+  {
+    std::lock_guard<std::mutex> guard{target->m};
+    target->scheduler = scheduler;
+  }
 
   int exit_code = 0;
   {
@@ -362,7 +508,9 @@ int run_head(head_options opts, const task_registry& registry,
     anon_send_exit(w, caf::exit_reason::user_shutdown);
   anon_send_exit(retry, caf::exit_reason::user_shutdown);
   anon_send_exit(persistence, caf::exit_reason::user_shutdown);
-  ::unlink((opts.data_dir + "/head.json").c_str());
+  watching = false;
+  watcher.join();
+  ::unlink(state_path.c_str());
   spdlog::info("head stopped exit_code={}", exit_code);
   return exit_code;
 }

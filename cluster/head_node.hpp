@@ -36,6 +36,9 @@ struct head_options {
   std::string http_host = "127.0.0.1"; ///< where /healthz, /readyz, /metrics listen
   int http_port = -1;             ///< -1: no HTTP server; 0: any free port
   logging::log_format log_format = logging::log_format::text;
+  /// Wait as a hot standby while another head is active on the database,
+  /// take over when it dies (else: refuse to start next to an active head).
+  bool standby = false;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).
@@ -48,6 +51,7 @@ struct head_state_file {
   std::string started_at;
   bool tls = false;     ///< the head speaks mutual TLS only
   std::string tls_dir;  ///< its TLS directory (absolute), for local CLI commands
+  std::string role = "active"; ///< "standby" while waiting (port not yet listening)
 };
 
 /// The default data directory: $TASKRT_DATA_DIR, else
@@ -57,7 +61,20 @@ std::string default_data_dir();
 /// Reads DATA_DIR/head.json; nothing if absent or unreadable.
 std::optional<head_state_file> read_state_file(const std::string& data_dir);
 
-/// Runs a head until it is stopped; returns the process exit code.
+/// Exit code of a head that lost its leadership lock and stepped down.
+constexpr int exit_stepped_down = 3;
+
+/// Runs a head until it is stopped; returns the process exit code (0, 1 on
+/// errors or when another head is active, exit_stepped_down).
+///
+/// Leadership (persistence/leader_lock.hpp), drawn:
+/// ```
+///  start ──lock free──► recover ──► publish port ──► ACTIVE ──lock lost──► exit 3
+///    │ lock held                         ▲                 └── stop ──► drained, exit 0
+///    ├─ without --standby: exit 1, naming the active head
+///    └─ --standby: STANDBY (waits in Postgres' lock queue, no port open)
+///                  ──granted──► 1 s fence (a live old head sees its loss) ──┘
+/// ```
 int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies);
 

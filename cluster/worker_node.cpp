@@ -362,17 +362,21 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     caf::anon_send(sup, drain_atom::value);
   }}.detach();
 
+  auto heads = opts.heads;
+  if (heads.empty())
+    heads.push_back({opts.head_host, opts.head_port});
+  size_t head_index = 0;
   const auto transport
     = tls ? "mutual TLS as '" + tls->name + "' (CA " + tls->ca_file + ")" : std::string{"plaintext"};
   const auto http_line = http_server ? "http://" + opts.http_host + ":"
                                          + std::to_string(http_server->port())
                                      : std::string{"off"};
   if (opts.log_format == logging::log_format::json) {
-    spdlog::info("worker node {}: {} workers, head {}:{}, {}, http {}", opts.node_id,
-                 opts.workers, opts.head_host, opts.head_port, transport, http_line);
+    spdlog::info("worker node {}: {} workers, head {}, {}, http {}", opts.node_id,
+                 opts.workers, join_head_addresses(heads), transport, http_line);
   } else {
-    std::printf("taskrt worker node %s: %d workers, head %s:%u, %s, http %s\n",
-                opts.node_id.c_str(), opts.workers, opts.head_host.c_str(), opts.head_port,
+    std::printf("taskrt worker node %s: %d workers, head %s, %s, http %s\n",
+                opts.node_id.c_str(), opts.workers, join_head_addresses(heads).c_str(),
                 transport.c_str(), http_line.c_str());
     std::fflush(stdout);
   }
@@ -380,7 +384,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   bool done = false;
   int exit_code = 0;
   while (!done) {
-    auto h = connect_head(sys, opts.head_host, opts.head_port);
+    auto h = connect_any_head(sys, heads, head_index);
     bool registered = false;
     if (h) {
       self->request(sup, caf::infinite, register_atom::value, caf::actor_cast<caf::actor>(*h))
@@ -416,7 +420,8 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     }
     self->receive([&](nodedone_atom) { done = true; }, [&](headlost_atom) {},
                   caf::after(backoff) >> [] {});
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    // With standbys, a takeover is seconds away: try again sooner.
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(heads.size() > 1 ? 500 : 5000));
   }
   if (http_server)
     http_server->stop();

@@ -13,6 +13,8 @@
 #include "logging/log_setup.hpp"
 #include "runtime/task_registry.hpp"
 
+#include "cluster/head_addresses.hpp"
+
 #include <string>
 #include <vector>
 
@@ -22,6 +24,9 @@ namespace taskrt {
 struct worker_node_options {
   std::string head_host;
   uint16_t head_port = 0;
+  /// Every head address (active and standbys), tried in turn whenever the
+  /// head is lost; empty: head_host:head_port only.
+  std::vector<head_address> heads;
   std::string node_id;             ///< default: hostname-pid
   int workers = 0;                 ///< 0: number of cores
   std::vector<std::string> queues; ///< empty: all

@@ -1,0 +1,41 @@
+#pragma once
+/// Lists of head addresses: `--address HOST:PORT[,HOST:PORT...]` for worker
+/// nodes, the CLI and the blocking client. Only the active head listens (a
+/// standby publishes its port after it took over), so "whichever address
+/// answers" is the active head; after a takeover the next one answers.
+
+#include "runtime/protocol.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace taskrt {
+
+/// One head address.
+struct head_address {
+  std::string host;
+  uint16_t port = 0;
+
+  /// "HOST:PORT".
+  std::string str() const;
+};
+
+/// Parses "HOST:PORT[,HOST:PORT...]" (spaces around commas allowed). Returns
+/// false and sets `error` ("expected HOST:PORT, got 'x'") when malformed.
+bool parse_head_addresses(const std::string& list, std::vector<head_address>& out,
+                          std::string& error);
+
+/// "a:1,b:2".
+std::string join_head_addresses(const std::vector<head_address>& addrs);
+
+/// Connects to the first address that answers, trying them in turn from
+/// `index` (wrapping around); on success `index` is the one that answered.
+/// The error of the last attempt when none does.
+caf::expected<head_actor> connect_any_head(caf::actor_system& sys,
+                                           const std::vector<head_address>& addrs,
+                                           size_t& index);
+
+} // namespace taskrt

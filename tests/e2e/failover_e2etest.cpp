@@ -1,0 +1,188 @@
+// One active head per journal and a hot standby that takes over (issue 13).
+// Real processes on loopback against a real Postgres: two heads on one
+// schema (the second with --standby), two worker nodes and a client that
+// know both addresses. The active head is killed with SIGKILL while attempts
+// run on the nodes; the standby must take over (recover, then listen), the
+// nodes and the client must follow it by themselves, every acknowledged task
+// must end SUCCEEDED with exactly one accepted result (from the journal), and
+// the old head, started again, must stand by. A second plain `start --head`
+// on a journal with an active head is refused with the active head's address.
+
+#include "cluster/client.hpp"
+#include "persistence/journal_store.hpp"
+#include "persistence/leader_lock.hpp"
+#include "tests/e2e/head_process.hpp"
+#include "tests/e2e/node_process.hpp"
+#include "tests/pg/pg_fixture.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace taskrt;
+using namespace taskrt::test;
+using json = nlohmann::json;
+
+namespace {
+
+/// A port nobody listens on right now (bound to 0, read back, closed).
+std::string free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return std::to_string(ntohs(a.sin_port));
+}
+
+/// "ROLE ADDRESS" of every head session of the journal, active first.
+std::vector<std::string> heads_of(const std::string& dsn) {
+  std::vector<std::string> out;
+  for (const auto& s : leader_lock::sessions(dsn))
+    out.push_back(s.role + " " + s.address);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("standby head - kill -9 of the active head - the standby takes over, nodes and "
+          "client follow, nothing acknowledged is lost or counted twice",
+          "[e2e][failover]") {
+  auto dsn = fresh_schema_dsn("e2e_failover");
+  const auto pa = free_port(), pb = free_port();
+  const auto addr_a = "127.0.0.1:" + pa, addr_b = "127.0.0.1:" + pb;
+  const auto both = addr_a + "," + addr_b;
+  head_process a{dsn, {"--workers", "0", "--port", pa}};
+  head_process b{dsn, {"--workers", "0", "--port", pb, "--standby"}};
+  REQUIRE(eventually([&] {
+    return heads_of(dsn) == std::vector<std::string>{"active " + addr_a, "standby " + addr_b};
+  }));
+  // A standby opens no port: clients and nodes move on to the next address.
+  CHECK_FALSE(client{addr_b}.connected());
+  auto status = run_cli({"status", "--db", dsn, "--address", both, "-o", "json"});
+  INFO(status.out << status.err);
+  auto sj = json::parse(status.out, nullptr, false);
+  REQUIRE(sj.is_object());
+  CHECK(sj["head"]["address"] == addr_a);
+  REQUIRE(sj["heads"].size() == 2);
+  CHECK(sj["heads"][0]["role"] == "active");
+  CHECK(sj["heads"][1]["address"] == addr_b);
+
+  node_process n1{both, "n1", a.data_dir()};
+  node_process n2{both, "n2", a.data_dir()};
+  client c{both};
+  REQUIRE(c.connected());
+  REQUIRE(eventually([&] {
+    return node_state(c, "n1") == "ALIVE" && node_state(c, "n2") == "ALIVE";
+  }));
+
+  // Work in flight: sleeps long enough to be running on the nodes at the
+  // kill (they must be adopted or retried), echoes that finish before it.
+  std::vector<int64_t> acked;
+  for (int i = 0; i < 12; ++i) {
+    auto id = c.submit(spec("sleep", {{"ms", 1500 + 100 * i}}, R"({"retries":3})"));
+    REQUIRE(id);
+    acked.push_back(*id);
+    auto e = c.submit(spec("echo", {{"i", i}}, R"({"retries":3})"));
+    REQUIRE(e);
+    acked.push_back(*e);
+  }
+  journal_store store{dsn};
+  REQUIRE(eventually([&] {
+    int running = 0;
+    for (auto id : acked)
+      running += store.get_task(id)->state == task_state::running ? 1 : 0;
+    return running >= 2;
+  }));
+
+  const auto kill_at = std::chrono::steady_clock::now();
+  a.kill9();
+  // The same client follows the takeover: its next submit waits for
+  // whichever address answers as the active head.
+  auto first = c.submit(spec("echo", {{"after", "takeover"}}, R"({"retries":3})"));
+  const auto takeover_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - kill_at)
+                             .count();
+  REQUIRE(first);
+  acked.push_back(*first);
+  CHECK(c.address() == addr_b);
+  WARN("takeover: kill -9 of the active head to the first acknowledged submit on the standby: "
+       << takeover_ms << " ms");
+  CHECK(heads_of(dsn) == std::vector<std::string>{"active " + addr_b});
+  for (int i = 0; i < 10; ++i) {
+    auto id = c.submit(spec("echo", {{"post", i}}, R"({"retries":3})"));
+    REQUIRE(id);
+    acked.push_back(*id);
+  }
+
+  // Every acknowledged task ends SUCCEEDED, with one accepted result.
+  for (auto id : acked) {
+    auto out = c.await(id, std::chrono::seconds(120));
+    INFO("task " << id);
+    REQUIRE(out);
+    CHECK(out->state == task_state::succeeded);
+  }
+  int adopted = 0, lost = 0, stale = 0;
+  for (auto id : acked) {
+    INFO("task " << id);
+    std::map<int64_t, int> succeeds;
+    int succeeded = 0;
+    for (const auto& e : store.events(id)) {
+      succeeded += e.kind == "succeed" ? 1 : 0;
+      adopted += e.kind == "adopted" ? 1 : 0;
+      lost += e.kind == "lose" ? 1 : 0;
+      stale += e.kind == "stale_result" ? 1 : 0;
+    }
+    CHECK(succeeded == 1);
+    CHECK(store.get_task(id)->state == task_state::succeeded);
+  }
+  WARN(acked.size() << " acknowledged tasks, all SUCCEEDED once; across the takeover: "
+                    << adopted << " attempts adopted, " << lost << " LOST and retried, "
+                    << stale << " stale results fenced");
+  CHECK(node_state(c, "n1") == "ALIVE");
+  CHECK(node_state(c, "n2") == "ALIVE");
+
+  // The old head, started again, stands by behind the new active one.
+  a.restart({"--standby"});
+  REQUIRE(eventually([&] {
+    return heads_of(dsn) == std::vector<std::string>{"active " + addr_b, "standby " + addr_a};
+  }));
+  auto nodes = run_cli({"nodes", "--db", dsn});
+  INFO(nodes.out << nodes.err);
+  CHECK(nodes.exit_code == 0);
+  CHECK(nodes.out.find("active " + addr_b) != std::string::npos);
+  CHECK(nodes.out.find("standby " + addr_a) != std::string::npos);
+}
+
+TEST_CASE("a second start --head on a journal with an active head is refused, naming it",
+          "[e2e][failover]") {
+  auto dsn = fresh_schema_dsn("e2e_one_head");
+  head_process a{dsn, {"--workers", "1"}};
+  REQUIRE(eventually([&] { return heads_of(dsn).size() == 1; }));
+  char tpl[] = "/tmp/taskrt-e2e-second.XXXXXX";
+  REQUIRE(::mkdtemp(tpl));
+  auto r = run_cli({"start", "--head", "--db", dsn, "--data-dir", tpl, "--workers", "0"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("another head is active") != std::string::npos);
+  CHECK(r.err.find(a.address()) != std::string::npos);
+  CHECK(heads_of(dsn) == std::vector<std::string>{"active " + a.address()});
+  ::rmdir(tpl);
+  // The active head still serves.
+  auto id = a.connect().submit(spec("echo", {{"x", 1}}));
+  REQUIRE(id);
+  auto out = a.connect().await(*id, std::chrono::seconds(30));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+}
