@@ -144,7 +144,7 @@ TEST_CASE("a commit retried under its commit id after a failure is written once"
   CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 2);
 }
 
-TEST_CASE("a connection lost during COMMIT is in doubt; the retry under the same id"
+TEST_CASE("a connection lost during COMMIT is in doubt - the retry under the same id"
           " writes the batch exactly once", "[pg][journal][in_doubt]") {
   // The window: the server runs the COMMIT (a deferred trigger holds it
   // there for 3 s) when the backend is terminated. The client cannot know
