@@ -409,6 +409,31 @@ std::string lost_cause(const json& detail) {
   return "other";
 }
 
+/// The FAILED/LOST → QUEUED transition a retry decision `d` journals.
+journal_store::transition_item retry_transition(const task_record& r, const retry_decision& d) {
+  auto tr = make_transition(r, transition_kind::retry, r.state, r.attempt);
+  tr.run_at_us = to_micros(d.retry_at);
+  tr.priority = d.priority;
+  tr.queue = d.queue;
+  tr.lock = d.lock;
+  tr.detail = {{"decision", d.reason}, {"retry_at", to_rfc3339(d.retry_at)}};
+  return tr;
+}
+
+/// After the retry transition committed: `t` is QUEUED again as `d` says.
+void apply_retry(scheduler_actor_t* self, live_task& t, const retry_decision& d) {
+  t.rec.state = task_state::queued;
+  t.rec.run_at_us = to_micros(d.retry_at);
+  if (d.priority)
+    t.rec.priority = *d.priority;
+  if (d.queue)
+    t.rec.queue = *d.queue;
+  if (d.lock)
+    t.rec.lock = *d.lock;
+  enqueue(self->state, t);
+  try_dispatch(self);
+}
+
 /// Releases the lock an ended attempt kept while its decision was pending.
 void release_held_lock(scheduler_state& st, live_task& t) {
   if (t.lock_held) {
@@ -435,15 +460,8 @@ void commit_decision(scheduler_actor_t* self, int64_t id,
   end.detail["decision"] = decision_detail(req, d);
   journal_store::batch b;
   b.transitions.push_back(std::move(end));
-  if (d.retry) {
-    auto tr = make_transition(t.rec, transition_kind::retry, t.rec.state, t.rec.attempt);
-    tr.run_at_us = to_micros(d.retry_at);
-    tr.priority = d.priority;
-    tr.queue = d.queue;
-    tr.lock = d.lock;
-    tr.detail = {{"decision", d.reason}, {"retry_at", to_rfc3339(d.retry_at)}};
-    b.transitions.push_back(std::move(tr));
-  }
+  if (d.retry)
+    b.transitions.push_back(retry_transition(t.rec, d));
   journal(
     self, std::move(b),
     [self, id, d](journal_store::batch_result&) {
@@ -460,16 +478,7 @@ void commit_decision(scheduler_actor_t* self, int64_t id,
       }
       metrics::record_retry(t.rec.name);
       metrics::record_transition(t.rec.name, task_state::queued);
-      t.rec.state = task_state::queued;
-      t.rec.run_at_us = to_micros(d.retry_at);
-      if (d.priority)
-        t.rec.priority = *d.priority;
-      if (d.queue)
-        t.rec.queue = *d.queue;
-      if (d.lock)
-        t.rec.lock = *d.lock;
-      enqueue(st, t);
-      try_dispatch(self);
+      apply_retry(self, t, d);
     },
     [self, id](caf::error& e) {
       // Only a data error in this task's own values gets here (the journal
@@ -622,15 +631,8 @@ void redecide(scheduler_actor_t* self, live_task& t) {
       detail["recovered"] = "the decision was missing after a restart";
       b.notes.push_back({id, t.rec.attempt, "retry_decision", detail, to_micros(now()),
                          st.cfg.node_id});
-      if (d.retry) {
-        auto tr = make_transition(t.rec, transition_kind::retry, t.rec.state, t.rec.attempt);
-        tr.run_at_us = to_micros(d.retry_at);
-        tr.priority = d.priority;
-        tr.queue = d.queue;
-        tr.lock = d.lock;
-        tr.detail = {{"decision", d.reason}, {"retry_at", to_rfc3339(d.retry_at)}};
-        b.transitions.push_back(std::move(tr));
-      }
+      if (d.retry)
+        b.transitions.push_back(retry_transition(t.rec, d));
       journal(self, std::move(b), [self, id, d](journal_store::batch_result& r) {
         auto& st = self->state;
         auto i = st.tasks.find(id);
@@ -640,17 +642,7 @@ void redecide(scheduler_actor_t* self, live_task& t) {
           st.tasks.erase(i);
           return;
         }
-        auto& t = i->second;
-        t.rec.state = task_state::queued;
-        t.rec.run_at_us = to_micros(d.retry_at);
-        if (d.priority)
-          t.rec.priority = *d.priority;
-        if (d.queue)
-          t.rec.queue = *d.queue;
-        if (d.lock)
-          t.rec.lock = *d.lock;
-        enqueue(st, t);
-        try_dispatch(self);
+        apply_retry(self, i->second, d);
       });
     });
 }
