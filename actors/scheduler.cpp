@@ -1413,6 +1413,22 @@ void refresh_node_rows(scheduler_actor_t* self, int64_t t) {
   }
 }
 
+/// True when the current message about node `n` comes from the process that
+/// registered it (the head's own node: from the head's process). Anything
+/// else (a client, another node) is refused and logged: no peer can drain,
+/// retire or keep alive a node it is not.
+bool sent_by_node(scheduler_actor_t* self, const node_entry& n, const char* what) {
+  const auto sender = self->current_sender();
+  const bool own = n.info.id == self->state.cfg.node_id;
+  const bool ok = sender
+                  && (own ? sender->node() == self->node()
+                          : n.supervisor && sender->node() == n.supervisor.node());
+  if (!ok)
+    spdlog::warn("ignored {} of node {} from a process that did not register it", what,
+                 n.info.id);
+  return ok;
+}
+
 /// The gauges of /metrics: tasks the head holds by state, nodes by state,
 /// slots, and per queue its depth and the age of its oldest runnable task.
 void publish_gauges(const scheduler_state& st, int64_t t) {
@@ -1638,7 +1654,8 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       [self](heartbeat_atom, const std::string& node, int32_t) -> bool {
         auto& st = self->state;
         auto i = st.nodes.find(node);
-        if (i == st.nodes.end() || i->second.state == "DEAD" || i->second.state == "LEFT")
+        if (i == st.nodes.end() || i->second.state == "DEAD" || i->second.state == "LEFT"
+            || !sent_by_node(self, i->second, "heartbeat"))
           return false; // the node must register again
         i->second.last_heartbeat_us = to_micros(now());
         if (i->second.state == "SUSPECT") {
@@ -1650,14 +1667,13 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       [self](drain_atom, const std::string& node) {
         auto& st = self->state;
         auto i = st.nodes.find(node);
-        if (i == st.nodes.end())
-          return;
-        set_node_state(self, i->second, "DRAINING");
+        if (i != st.nodes.end() && sent_by_node(self, i->second, "drain"))
+          set_node_state(self, i->second, "DRAINING");
       },
       [self](leave_atom, const std::string& node) {
         auto& st = self->state;
         auto i = st.nodes.find(node);
-        if (i != st.nodes.end())
+        if (i != st.nodes.end() && sent_by_node(self, i->second, "leave"))
           set_node_state(self, i->second, "LEFT");
       },
       [self](nodes_atom) { return node_views(self->state); },
