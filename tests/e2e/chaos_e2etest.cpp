@@ -51,18 +51,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-std::string free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return std::to_string(ntohs(a.sin_port));
-}
-
 /// Child processes of `pid` (from /proc/*/stat).
 std::vector<int> children_of(int pid) {
   std::vector<int> out;

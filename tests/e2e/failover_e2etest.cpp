@@ -33,19 +33,6 @@ using json = nlohmann::json;
 
 namespace {
 
-/// A port nobody listens on right now (bound to 0, read back, closed).
-std::string free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return std::to_string(ntohs(a.sin_port));
-}
-
 /// "ROLE ADDRESS" of every head session of the journal, active first.
 std::vector<std::string> heads_of(const std::string& dsn) {
   std::vector<std::string> out;

@@ -77,6 +77,10 @@ private:
   std::unique_ptr<client> client_;
 };
 
+/// A loopback port nobody listens on right now (bound to 0, read back,
+/// closed), for a process that must come back on a known port.
+std::string free_port();
+
 /// Path of the taskrt binary under test.
 std::string taskrt_bin();
 
