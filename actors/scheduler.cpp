@@ -379,15 +379,20 @@ void release(scheduler_state& st, live_task& t, bool keep_lock) {
   --st.running_by_node[t.rec.node];
 }
 
-error_info parse_error_info(const std::string& error) {
+/// The error_info of a parsed error object (empty when `j` is none).
+error_info error_info_of(const json& j) {
   error_info err;
-  auto j = json::parse(error, nullptr, false);
   if (j.is_object()) {
     err.kind = j.value("kind", "error");
     err.ancestors = j.value("ancestors", std::vector<std::string>{});
     err.message = j.value("message", "");
   }
   return err;
+}
+
+/// The error_info of an error's JSON text (empty when it is not an object).
+error_info parse_error_info(const std::string& error) {
+  return error_info_of(json::parse(error, nullptr, false));
 }
 
 void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
@@ -527,10 +532,10 @@ void close_attempt(scheduler_actor_t* self, int64_t id, task_state outcome,
   error_info err;
   if (!error.empty()) {
     t.rec.last_error = tr.error = error;
-    err = parse_error_info(error);
     auto j = json::parse(error, nullptr, false);
+    err = error_info_of(j);
     if (j.is_object())
-      detail["error"] = j;
+      detail["error"] = std::move(j);
   }
   tr.detail = std::move(detail);
   if (outcome == task_state::failed || outcome == task_state::lost) {
