@@ -116,8 +116,8 @@ std::string try_task(const task_registry& registry) {
 
 /// Probes of a head: live when the scheduler answers a status request within
 /// 2 s; ready when it has recovered from the journal, reaches Postgres and is
-/// not draining (there is no standby head yet, so an active head is any head
-/// that answers).
+/// not draining (a standby answers with starting_probes until it takes
+/// over).
 http::probes head_probes(caf::actor_system& sys, head_actor head) {
   auto ask = [&sys, head](head_status& out, std::string& error) {
     caf::scoped_actor self{sys};
@@ -150,6 +150,29 @@ http::probes head_probes(caf::actor_system& sys, head_actor head) {
     return http::probe_result{true, {}};
   };
   return p;
+}
+
+/// Probes of a head before it is active: live (the process runs) and not
+/// ready, saying why.
+http::probes starting_probes(bool standby) {
+  http::probes p;
+  p.live = [] { return http::probe_result{true, {}}; };
+  p.ready = [standby] {
+    return http::probe_result{false, standby ? "standby: waiting for the active head to go"
+                                             : "starting: taking the leadership lock"};
+  };
+  return p;
+}
+
+/// Prints a line for people on stdout, or logs it (--log-format json: every
+/// line on stdout is a JSON object).
+void announce(const head_options& opts, const std::string& line) {
+  if (opts.log_format == logging::log_format::json) {
+    spdlog::info("{}", line);
+    return;
+  }
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
 }
 
 /// Takes the leadership lock: at once, or (--standby) after waiting for the
@@ -189,11 +212,10 @@ std::unique_ptr<leader_lock> acquire_leadership(const head_options& opts, bool t
       if (lock->try_acquire())
         break;
       if (!announced) {
-        std::printf("taskrt head (node %s) standing by for %s on %s: the active head is %s; "
-                    "no port is open until it takes over\n",
-                    opts.node_id.c_str(), address.c_str(), redact_dsn(opts.dsn).c_str(),
-                    lock->holder().c_str());
-        std::fflush(stdout);
+        announce(opts, fmt::format("taskrt head (node {}) standing by for {} on {}: the active "
+                                   "head is {}; the cluster port opens when it takes over",
+                                   opts.node_id, address, redact_dsn(opts.dsn),
+                                   lock->holder()));
         announced = true;
       }
       waited = true;
@@ -210,10 +232,9 @@ std::unique_ptr<leader_lock> acquire_leadership(const head_options& opts, bool t
     // checks every 200 ms and stops at once; give it that long, five times.
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  std::printf("taskrt head (node %s) took over as the active head after standing by %.1f s; "
-              "recovering from the journal\n",
-              opts.node_id.c_str(), to_micros(now()) / 1e6 - to_micros(since) / 1e6);
-  std::fflush(stdout);
+  announce(opts, fmt::format("taskrt head (node {}) took over as the active head after "
+                             "standing by {:.1f} s; recovering from the journal",
+                             opts.node_id, to_micros(now()) / 1e6 - to_micros(since) / 1e6));
   return lock;
 }
 
@@ -320,6 +341,23 @@ int run_head(head_options opts, const task_registry& registry,
     caf::anon_send(target->scheduler, stop_atom::value);
   }}.detach();
 
+  // The HTTP server answers from the start: a standby (or a head still
+  // taking the lock) is live and not ready, so Kubernetes keeps it running
+  // and routes nothing to it until it is the active head.
+  std::unique_ptr<http::health_server> http_server;
+  std::string http_line = "off (--http-port)";
+  if (opts.http_port >= 0) {
+    http_server = std::make_unique<http::health_server>(starting_probes(opts.standby));
+    std::string error;
+    if (!http_server->start(opts.http_host, opts.http_port, error)) {
+      std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
+                   opts.http_port, error.c_str());
+      return 1;
+    }
+    http_line = "http://" + opts.http_host + ":" + std::to_string(http_server->port())
+                + " (/healthz /readyz /metrics)";
+  }
+
   // Leadership: one active head per journal (persistence/leader_lock.hpp).
   auto lock = acquire_leadership(opts, tls.has_value(), tls ? tls->dir : std::string{});
   if (!lock)
@@ -342,6 +380,14 @@ int run_head(head_options opts, const task_registry& registry,
   if (tls)
     configure_tls(cfg, *tls);
   caf::actor_system sys{cfg};
+  // The probes of an active head ask `sys`: stop answering before it goes.
+  struct http_stopper {
+    http::health_server* server;
+    ~http_stopper() {
+      if (server)
+        server->stop();
+    }
+  } stop_http_first{http_server.get()};
 
   auto persistence = spawn_persistence(sys, store);
   auto retry = spawn_retry_actor(sys, &strategies);
@@ -380,24 +426,8 @@ int run_head(head_options opts, const task_registry& registry,
       spdlog::warn("leadership session not renamed to {}: {}", address, e.what());
     }
   }
-  std::unique_ptr<http::health_server> http_server;
-  if (opts.http_port >= 0) {
-    http_server = std::make_unique<http::health_server>(head_probes(sys, head));
-    std::string error;
-    if (!http_server->start(opts.http_host, opts.http_port, error)) {
-      std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
-                   opts.http_port, error.c_str());
-      sys.middleman().unpublish(head, *port);
-      anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
-      for (auto& w : workers)
-        anon_send_exit(w, caf::exit_reason::user_shutdown);
-      return 1;
-    }
-  }
-  const auto http_line
-    = http_server ? "http://" + opts.http_host + ":" + std::to_string(http_server->port())
-                      + " (/healthz /readyz /metrics)"
-                  : std::string{"off (--http-port)"};
+  if (http_server) // from now on the probes ask this head's scheduler
+    http_server->set_probes(head_probes(sys, head));
   head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
                      opts.node_id, to_rfc3339(now()), tls.has_value(),
                      tls ? tls->dir : std::string{}};

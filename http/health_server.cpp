@@ -38,6 +38,16 @@ void probe(const std::function<probe_result()>& fn, const std::string& path,
 
 health_server::health_server(probes p) : probes_(std::move(p)) {}
 
+void health_server::set_probes(probes p) {
+  std::lock_guard<std::mutex> guard{probes_mutex_};
+  probes_ = std::move(p);
+}
+
+std::function<probe_result()> health_server::current(std::function<probe_result()> probes::*which) {
+  std::lock_guard<std::mutex> guard{probes_mutex_};
+  return probes_.*which;
+}
+
 health_server::~health_server() {
   stop();
 }
@@ -53,10 +63,10 @@ bool health_server::start(const std::string& host, int port, std::string& error)
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    probe(probes_.live, "/healthz", "ok", res);
+    probe(current(&probes::live), "/healthz", "ok", res);
   });
   server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    probe(probes_.ready, "/readyz", "ready", res);
+    probe(current(&probes::ready), "/readyz", "ready", res);
   });
   server_->Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
     answer(res, "/metrics", 200, metrics::registry::global().render(),

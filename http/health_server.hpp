@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -48,10 +49,17 @@ public:
   /// The bound port (after start()).
   int port() const { return port_; }
 
+  /// Answers with `p` from now on (a standby head that became active).
+  void set_probes(probes p);
+
   /// Stops serving and joins the thread.
   void stop();
 
 private:
+  /// The current probe of kind `which` (a copy: set_probes may run at once).
+  std::function<probe_result()> current(std::function<probe_result()> probes::*which);
+
+  std::mutex probes_mutex_;
   probes probes_;
   std::unique_ptr<httplib::Server> server_;
   std::unique_ptr<std::thread> thread_;

@@ -16,6 +16,7 @@
 #include "tests/pg/pg_fixture.hpp"
 
 #include <catch2/catch.hpp>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -51,12 +52,23 @@ TEST_CASE("standby head - kill -9 of the active head - the standby takes over, n
   const auto addr_a = "127.0.0.1:" + pa, addr_b = "127.0.0.1:" + pb;
   const auto both = addr_a + "," + addr_b;
   head_process a{dsn, {"--workers", "0", "--port", pa}};
-  head_process b{dsn, {"--workers", "0", "--port", pb, "--standby"}};
+  const auto http_b = free_port();
+  head_process b{dsn, {"--workers", "0", "--port", pb, "--standby", "--http-port", http_b}};
   REQUIRE(eventually([&] {
     return heads_of(dsn) == std::vector<std::string>{"active " + addr_a, "standby " + addr_b};
   }));
-  // A standby opens no port: clients and nodes move on to the next address.
+  // A standby opens no cluster port: clients and nodes move on to the next
+  // address. Its HTTP server answers: live, not ready (Kubernetes keeps it
+  // and routes nothing to it).
   CHECK_FALSE(client{addr_b}.connected());
+  httplib::Client probe_b{"127.0.0.1", std::stoi(http_b)};
+  auto standby_live = probe_b.Get("/healthz");
+  REQUIRE(standby_live);
+  CHECK(standby_live->status == 200);
+  auto standby_ready = probe_b.Get("/readyz");
+  REQUIRE(standby_ready);
+  CHECK(standby_ready->status == 503);
+  CHECK(standby_ready->body == "standby: waiting for the active head to go\n");
   auto status = run_cli({"status", "--db", dsn, "--address", both, "-o", "json"});
   INFO(status.out << status.err);
   auto sj = json::parse(status.out, nullptr, false);
@@ -104,6 +116,9 @@ TEST_CASE("standby head - kill -9 of the active head - the standby takes over, n
   REQUIRE(first);
   acked.push_back(*first);
   CHECK(c.address() == addr_b);
+  auto active_ready = probe_b.Get("/readyz"); // the same server, now the active head's
+  REQUIRE(active_ready);
+  CHECK(active_ready->status == 200);
   WARN("takeover: kill -9 of the active head to the first acknowledged submit on the standby: "
        << takeover_ms << " ms");
   CHECK(heads_of(dsn) == std::vector<std::string>{"active " + addr_b});

@@ -54,6 +54,28 @@ TEST_CASE("healthz - readyz - metrics answer as probes and scrapers expect", "[h
   CHECK_FALSE(c.Get("/healthz"));
 }
 
+TEST_CASE("set_probes switches a running server's answers (a standby that took over)",
+          "[http]") {
+  http::health_server server{{[] { return http::probe_result{true, {}}; },
+                              [] { return http::probe_result{false, "standby"}; }}};
+  std::string error;
+  REQUIRE(server.start("127.0.0.1", 0, error));
+  httplib::Client c{"127.0.0.1", server.port()};
+  auto before = c.Get("/readyz");
+  REQUIRE(before);
+  CHECK(before->status == 503);
+  CHECK(before->body == "standby\n");
+  server.set_probes({[] { return http::probe_result{false, "scheduler gone"}; },
+                     [] { return http::probe_result{true, {}}; }});
+  auto after = c.Get("/readyz");
+  REQUIRE(after);
+  CHECK(after->status == 200);
+  auto live = c.Get("/healthz");
+  REQUIRE(live);
+  CHECK(live->status == 503);
+  CHECK(live->body == "scheduler gone\n");
+}
+
 TEST_CASE("a probe that throws answers 503 with the reason", "[http]") {
   http::health_server server{{[]() -> http::probe_result { throw std::runtime_error("boom"); },
                               [] { return http::probe_result{true, {}}; }}};

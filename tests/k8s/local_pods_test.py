@@ -2,8 +2,9 @@
 """The dev overlay, run as local processes: what Kubernetes would start,
 started here without a cluster.
 
-`kubectl kustomize k8s/overlays/dev` is rendered; the head StatefulSet and the
-worker Deployment (two replicas) become "pods": each container's command (the
+`kubectl kustomize k8s/overlays/dev` is rendered; the head StatefulSet (two
+replicas: active and standby) and the worker Deployment (two replicas) become
+"pods": each container's command (the
 image's ENTRYPOINT, taskrt, when the manifest gives none), args and env are
 taken as written, with only what a cluster provides substituted:
   - env from fieldRef (the pod name), Secrets and ConfigMaps, and $(VAR) in
@@ -11,9 +12,12 @@ taken as written, with only what a cluster provides substituted:
   - volumes: ConfigMap and Secret files written into the pod's own directory,
     emptyDirs as directories; paths under a mountPath (in args, env values and
     the mounted config file) point there;
-  - network: Service names and 0.0.0.0 become 127.0.0.1; each pod's
-    containerPorts get free local ports (pods have their own IP in a cluster,
-    here they share loopback), Service ports map to the selected pod's;
+  - network: 0.0.0.0 becomes 127.0.0.1; each pod's containerPorts get free
+    local ports (pods have their own IP in a cluster, here they share
+    loopback); a headless Service's names map to the selected pod's port; a
+    ClusterIP Service gets a local port of its own where each new connection
+    goes to a selected pod whose readinessProbe passes, as kube-proxy routes
+    to ready endpoints only;
   - the Secret taskrt-db's DSN (the dev Postgres) becomes a fresh schema of
     TASKRT_TEST_DSN (or of a private Postgres from scripts/pg); the dev
     Postgres StatefulSet is not started. The dev overlay is plaintext (its
@@ -23,9 +27,10 @@ taken as written, with only what a cluster provides substituted:
 Then, as a kubelet and a user would:
   0. two worker pods started before the head answer their livenessProbe but
      not their readinessProbe (503: not registered with a head);
-  1. the head's startupProbe, then readinessProbe, succeed (HTTP GET on the
-     probe's port and path, success 200-399, the probe's timeout); its
-     livenessProbe succeeds;
+  1. the first head pod's startupProbe, then readinessProbe, succeed (HTTP
+     GET on the probe's port and path, success 200-399, the probe's
+     timeout); its livenessProbe succeeds; the second head pod stands by:
+     live, and not ready (503 "standby"), so the Service does not route to it;
   2. the worker pods become ready (registered with the head);
   3. tasks run on both nodes; a task that crashes its worker process once is
      retried (LOST, then SUCCEEDED) and the worker process is restarted;
@@ -39,7 +44,12 @@ Then, as a kubelet and a user would:
      the SIGKILL, every attempt finishes, and the journal (`taskrt tasks list
      -o json`, `taskrt tasks describe -o json`) shows no LOST for them and the
      node LEFT;
-  6. every line the pods wrote on stdout is a JSON log object (log-format
+  6. the active head pod is killed (SIGKILL, as when its machine dies): the
+     standby turns ready (the time is printed), the Service routes to it, the
+     remaining worker re-registers with it through the Service, and the tasks
+     submitted before the kill SUCCEEDED with no LOST event; a new submit
+     through the Service runs;
+  7. every line the pods wrote on stdout is a JSON log object (log-format
      json in the ConfigMap).
 """
 
@@ -53,6 +63,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -117,6 +128,69 @@ class database:
 
 # -- objects of the rendered overlay --------------------------------------------
 
+def selects(service, p):
+    return all(p.labels.get(k) == v for k, v in service["spec"]["selector"].items())
+
+
+class service_proxy:
+    """One port of a ClusterIP Service, as kube-proxy serves it: a local port
+    where each new connection goes to a pod the Service selects whose
+    readinessProbe passes at that moment (the endpoints of a Service are its
+    ready pods); with none ready the connection is closed at once."""
+
+    def __init__(self, service, service_port):
+        self.service = service
+        self.service_port = service_port
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.routed = {}  # pod name -> connections routed to it
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def endpoint(self):
+        for p in PODS:
+            if selects(self.service, p) and p.proc and p.proc.poll() is None \
+                    and "readinessProbe" in p.container and p.probe("readinessProbe")[0]:
+                return p
+        return None
+
+    def serve(self):
+        while True:
+            client, _ = self.sock.accept()
+            threading.Thread(target=self.connect, args=(client,), daemon=True).start()
+
+    def connect(self, client):
+        p = self.endpoint()
+        if p is None:
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", p.service_port(self.service_port)))
+        except OSError:
+            client.close()
+            return
+        self.routed[p.name] = self.routed.get(p.name, 0) + 1
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+
+def pump(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class cluster_objects:
     def __init__(self, docs, dsn, tls_dir=None):
         self.docs = docs
@@ -140,6 +214,13 @@ class cluster_objects:
                 f: open(os.path.join(tls_dir, f)).read()
                 for f in os.listdir(tls_dir) if f != "ca.key"}
         self.services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+        self.proxies = {}
+
+    def proxy(self, name, service_port):
+        key = (name, service_port["port"])
+        if key not in self.proxies:
+            self.proxies[key] = service_proxy(self.services[name], service_port)
+        return self.proxies[key]
 
     def workload(self, kind, name):
         for d in self.docs:
@@ -165,6 +246,11 @@ class pod:
         self.port_names = {p["name"]: p["containerPort"] for p in self.container.get("ports", [])}
         self.mounts = {}
         self.proc = None
+        # HTTP calls made to this pod's probes (by the test and by service
+        # proxies): (path, code) -> answered calls, path -> unanswered ones.
+        self.calls_lock = threading.Lock()
+        self.answered = {}
+        self.unanswered = {}
 
     # Paths and addresses as the process sees them here.
     def map_paths(self, s):
@@ -176,19 +262,31 @@ class pod:
                       lambda m: self.mounts[m.group(1)], s)
 
     def map_network(self, s, pods):
+        ns = re.escape(self.objects.namespace)
+        suffix = r"(\.%s)?(\.svc(\.cluster\.local)?)?" % ns
         for svc_name, svc in self.objects.services.items():
-            target = next((p for p in pods if all(
-                p.labels.get(k) == v for k, v in svc["spec"]["selector"].items())), None)
+            selected = [p for p in pods if selects(svc, p)]
             for sp in svc["spec"]["ports"]:
-                if target is None:
-                    continue
-                tp = sp.get("targetPort", sp["port"])
-                tp = target.port_names.get(tp, tp)
-                host = r"\b%s(\.%s)?(\.svc(\.cluster\.local)?)?:%d\b" % (
-                    re.escape(svc_name), re.escape(self.objects.namespace), sp["port"])
-                s = re.sub(host, "127.0.0.1:%d" % target.ports[tp], s)
+                if svc["spec"].get("clusterIP") == "None":
+                    # Headless: POD.SERVICE names each pod; SERVICE alone, the first.
+                    for p in selected:
+                        host = r"\b%s\.%s%s:%d\b" % (re.escape(p.name), re.escape(svc_name),
+                                                       suffix, sp["port"])
+                        s = re.sub(host, "127.0.0.1:%d" % p.service_port(sp), s)
+                    if not selected:
+                        continue
+                    local = selected[0].service_port(sp)
+                else:
+                    local = self.objects.proxy(svc_name, sp).port
+                host = r"\b%s%s:%d\b" % (re.escape(svc_name), suffix, sp["port"])
+                s = re.sub(host, "127.0.0.1:%d" % local, s)
         s = re.sub(r"\b0\.0\.0\.0\b", "127.0.0.1", s)
         return s
+
+    def service_port(self, service_port):
+        """This pod's local port for a Service port's targetPort."""
+        tp = service_port.get("targetPort", service_port["port"])
+        return self.ports[self.port_names.get(tp, tp)]
 
     def map_own_ports(self, s):
         for container_port, local in self.ports.items():
@@ -295,11 +393,23 @@ class pod:
         url = "http://127.0.0.1:%d%s" % (self.local_port(get["port"]), get["path"])
         try:
             with urllib.request.urlopen(url, timeout=p.get("timeoutSeconds", 1)) as r:
-                return 200 <= r.status < 400, r.status, r.read().decode()
+                result = 200 <= r.status < 400, r.status, r.read().decode()
         except urllib.error.HTTPError as e:
-            return 200 <= e.code < 400, e.code, e.read().decode()
+            result = 200 <= e.code < 400, e.code, e.read().decode()
         except OSError as e:
-            return False, None, str(e)
+            result = False, None, str(e)
+        with self.calls_lock:
+            if result[1] is None:
+                self.unanswered[get["path"]] = self.unanswered.get(get["path"], 0) + 1
+            else:
+                key = (get["path"], str(result[1]))
+                self.answered[key] = self.answered.get(key, 0) + 1
+        return result
+
+    def calls(self):
+        """A snapshot of (answered, unanswered) probe calls."""
+        with self.calls_lock:
+            return dict(self.answered), dict(self.unanswered)
 
     def wait_probe(self, kind, limit_s):
         """Calls the probe every periodSeconds (as the kubelet does) until it
@@ -445,22 +555,13 @@ def test(db):
     objects = cluster_objects(render("overlays/dev"), db.dsn)
     head_set = objects.workload("StatefulSet", "taskrt-head")
     workers = objects.workload("Deployment", "taskrt-worker")
-    if head_set["spec"]["replicas"] != 1 or workers["spec"]["replicas"] != 2:
-        fail("expected 1 head and 2 worker replicas in the dev overlay")
+    if head_set["spec"]["replicas"] != 2 or workers["spec"]["replicas"] != 2:
+        fail("expected 2 head (active and standby) and 2 worker replicas in the dev overlay")
     head = pod(objects, head_set, "taskrt-head-0")
+    standby = pod(objects, head_set, "taskrt-head-1")
     w1 = pod(objects, workers, "taskrt-worker-5d8f7-a1b2c")
     w2 = pod(objects, workers, "taskrt-worker-5d8f7-d3e4f")
-    PODS.extend([head, w1, w2])
-    probe_calls = {}  # (path, code) -> calls made to the head and answered
-    unanswered = {}   # path -> calls without an answer (refused or timed out:
-                      # the head may have counted a timed-out one)
-
-    def count(p, kind, n_ok, n_fail, n_none):
-        path = p.container[kind]["httpGet"]["path"]
-        probe_calls[(path, "200")] = probe_calls.get((path, "200"), 0) + n_ok
-        if n_fail:
-            probe_calls[(path, "503")] = probe_calls.get((path, "503"), 0) + n_fail
-        unanswered[path] = unanswered.get(path, 0) + n_none
+    PODS.extend([head, standby, w1, w2])
 
     # 0. Pods start in any order: workers before the head are alive but not
     #    ready (not registered) until the head is there.
@@ -474,28 +575,35 @@ def test(db):
                  "head', got %s %r" % (w.name, code, body))
     log("worker pods without a head: live, not ready (503 %r)" % body.strip())
 
-    # 1. The head: startupProbe, then readiness and liveness.
+    # 1. The first head pod: startupProbe, then readiness and liveness. (Both
+    #    replicas run the same command; which one leads is whichever takes
+    #    the journal's lock first: here head-0, started first.)
     head.start(PODS)
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
-        ok_calls = 0
         fails = 0
-        nones = 0
         while True:
             ok, code, body = head.probe(kind)
             if ok:
-                ok_calls += 1
                 break
-            if code == 503:
-                fails += 1
-            elif code is None:
-                nones += 1
+            fails += 1
             if head.proc.poll() is not None:
                 fail("the head exited (%d):\n%s" % (head.proc.returncode, head.logs()))
-            if fails + nones > 120:
+            if fails > 120:
                 fail("head %s never succeeded: %s %s\n%s" % (kind, code, body, head.logs()))
             time.sleep(0.5)
-        count(head, kind, ok_calls, fails, nones)
         log("head %s: 200 after %d failed call(s)" % (kind, fails))
+    #    The second one stands by: started and live, never ready.
+    standby.start(PODS)
+    standby.wait_probe("startupProbe", 60)
+    standby.wait_probe("livenessProbe", 10)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        ok, code, body = standby.probe("readinessProbe")
+        if ok or code != 503 or "standby" not in body:
+            fail("the standby head pod should answer /readyz 503 'standby', got %s %r\n%s"
+                 % (code, body, standby.logs()))
+        time.sleep(1)
+    log("standby head pod: live, not ready (503 %r)" % body.strip())
 
     # 2. The two worker pods turn ready once registered.
     for w in (w1, w2):
@@ -506,10 +614,14 @@ def test(db):
         log("pod %s ready after %d readiness call(s)" % (w.name, n))
 
     client_env = {k: v for k, v in os.environ.items() if not k.startswith("TASKRT_TLS")}
-    address = "127.0.0.1:%d" % head.local_port("cluster")
+    # Clients reach the head the way workers do: through the Service.
+    service = objects.proxy("taskrt-head", objects.services["taskrt-head"]["spec"]["ports"][0])
+    address = "127.0.0.1:%d" % service.port
     nodes = json.loads(cli(["nodes", "--db", db.dsn, "-o", "json"], client_env).stdout)
     # The head is a node too (0 slots: --workers 0).
     alive = sorted(n["id"] for n in nodes if n["state"] == "ALIVE" and n["id"] != head.name)
+    if standby.name in {n["id"] for n in nodes}:
+        fail("the standby head registered as a node before taking over: %s" % nodes)
     if alive != sorted([w1.name, w2.name]):
         fail("expected the two worker pods ALIVE (node id = pod name), got %s" % nodes)
 
@@ -535,7 +647,9 @@ def test(db):
         % (len(done), sorted(ran_on), crashed_on))
 
     # 4. Scrapes, parsed by prometheus_client.
+    before = head.calls()
     hm = head.scrape()
+    after = head.calls()
     for name in ["taskrt_tasks", "taskrt_task_transitions_total", "taskrt_task_duration_seconds",
                  "taskrt_task_queue_wait_seconds", "taskrt_task_retries_total",
                  "taskrt_tasks_lost_total", "taskrt_stale_results_total",
@@ -554,14 +668,19 @@ def test(db):
             fail("head /metrics: taskrt_nodes{state=%s} missing" % state)
     if sample(hm, "taskrt_build_info", role="head") != 1:
         fail("head /metrics: taskrt_build_info{role=head} should be 1")
-    for path in unanswered:
-        made = {code: n for (p, code), n in probe_calls.items() if p == path}
+    # Every probe call answered by head-0 (the test's and the Service's) is
+    # counted once, by path and code; a call without an answer may or may not
+    # be (it can time out after the head counted it).
+    for path in ("/healthz", "/readyz"):
+        made = {code: n for (p, code), n in before[0].items() if p == path}
+        made_after = {code: n for (p, code), n in after[0].items() if p == path}
         got = {code: sample(hm, "taskrt_http_requests_total", path=path, code=code) or 0
-               for code in made}
-        extra = sum(got.values()) - sum(made.values())
-        if any(got[c] < made[c] for c in made) or not 0 <= extra <= unanswered[path]:
-            fail("head /metrics: taskrt_http_requests_total{path=%s} = %s, the test had %s "
-                 "answered and %d unanswered calls" % (path, got, made, unanswered[path]))
+               for code in made_after}
+        slack = after[1].get(path, 0)
+        if any(got[c] < made.get(c, 0) or got[c] > made_after[c] + slack for c in got):
+            fail("head /metrics: taskrt_http_requests_total{path=%s} = %s, the calls made "
+                 "were %s before the scrape and %s after (%d unanswered)"
+                 % (path, got, made, made_after, slack))
     restarts = 0
     for w in (w1, w2):
         wm = w.scrape()
@@ -615,13 +734,44 @@ def test(db):
     log("journal: the %d drained tasks SUCCEEDED with no LOST event; %s is LEFT"
         % (len(drain_ids), victim.name))
 
-    # The head stops the same way; then the logs.
-    for p in (head, w1 if victim is w2 else w2):
+    # 6. The active head's machine dies: SIGKILL, no drain. The standby takes
+    #    over, turns ready, and the Service routes to it.
+    worker = w1 if victim is w2 else w2
+    kill_ids = [submit(client_env, address, "sleep", {"ms": 1500}) for _ in range(4)]
+    wait_tasks(client_env, db.dsn, set(kill_ids),
+               lambda t: t["state"] in ("RUNNING", "SUCCEEDED"), "RUNNING", 60)
+    head.proc.kill()
+    head.proc.wait()
+    killed = time.monotonic()
+    log("killed the active head pod %s (SIGKILL) with tasks %s running" % (head.name, kill_ids))
+    calls = standby.wait_probe("readinessProbe", 60)
+    took_over = time.monotonic() - killed
+    log("standby %s ready %.1f s after the kill (%d readiness calls)"
+        % (standby.name, took_over, calls))
+    worker.wait_probe("readinessProbe", 60)
+    final = wait_tasks(client_env, db.dsn, set(kill_ids),
+                       lambda t: t["state"] in ("SUCCEEDED", "FAILED", "LOST", "CANCELLED"),
+                       "final")
+    for i in kill_ids:
+        d = describe(client_env, db.dsn, i)
+        lost = [e for e in d["events"] if e["to"] == "LOST"]
+        if final[i]["state"] != "SUCCEEDED" or lost:
+            fail("task %d across the takeover: %s, LOST events %s" % (i, final[i]["state"], lost))
+    after_id = submit(client_env, address, "echo", {"after": "takeover"})
+    wait_tasks(client_env, db.dsn, {after_id}, lambda t: t["state"] == "SUCCEEDED", "SUCCEEDED")
+    if service.routed.get(standby.name, 0) == 0:
+        fail("the Service never routed to the new active head: %s" % service.routed)
+    log("takeover: the %d running tasks SUCCEEDED with no LOST event; a new submit ran on "
+        "%s; connections routed by the Service: %s" % (len(kill_ids), standby.name,
+                                                      service.routed))
+
+    # The new head and the worker stop cleanly; then the logs.
+    for p in (standby, worker):
         by_itself, took = p.terminate()
         if not by_itself or p.proc.returncode != 0:
             fail("%s: did not stop cleanly (exit %s)\n%s" % (p.name, p.proc.returncode,
                                                               p.logs()))
-    # 6. JSON logs on stdout.
+    # 7. JSON logs on stdout.
     lines = 0
     for p in PODS:
         for line in open(os.path.join(p.dir, "stdout.log")):
@@ -634,7 +784,7 @@ def test(db):
             lines += 1
     if lines < 6:
         fail("expected the pods' logs on stdout, found %d lines" % lines)
-    log("%d JSON log lines from 3 pods" % lines)
+    log("%d JSON log lines from %d pods" % (lines, len(PODS)))
 
 
 if __name__ == "__main__":
