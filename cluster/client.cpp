@@ -1,5 +1,6 @@
 #include "cluster/client.hpp"
 
+#include "cluster/frame_guard.hpp"
 #include "cluster/head_addresses.hpp"
 #include "cluster/net_config.hpp"
 #include "runtime/limits.hpp"
@@ -152,6 +153,22 @@ caf::expected<int64_t> client::submit(const task_spec& spec) {
 caf::expected<std::vector<int64_t>> client::submit_many(const std::vector<task_spec>& specs) {
   if (specs.empty())
     return std::vector<int64_t>{};
+  // The same checks as submit(), naming the index; and the batch must fit
+  // one frame of the cluster protocol (cluster/frame_guard.hpp).
+  size_t bytes = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (auto e = check_task_spec(specs[i]))
+      return make_error(errc::bad_request,
+                        "task " + std::to_string(i) + " of the batch: " + *e);
+    const auto& s = specs[i];
+    bytes += s.name.size() + s.args.size() + s.queue.size() + s.lock.size() + s.policy.size()
+             + s.origin.size() + s.key.size() + 64;
+  }
+  if (bytes > max_frame_bytes() / 2)
+    return make_error(errc::bad_request,
+                      "a batch of " + std::to_string(specs.size()) + " tasks is about "
+                        + std::to_string(bytes) + " bytes, over half the cluster frame limit ("
+                        + std::to_string(max_frame_bytes()) + "); submit it in smaller batches");
   return impl_->ask<std::vector<int64_t>>(std::chrono::seconds(60), submit_atom::value, specs);
 }
 

@@ -1,5 +1,7 @@
 #include "cluster/net_config.hpp"
 
+#include "cluster/frame_guard.hpp"
+
 #include "runtime/protocol.hpp"
 
 #include <caf/io/middleman.hpp>
@@ -29,6 +31,7 @@ int64_t env_ms(const char* name, int64_t fallback) {
 } // namespace
 
 void configure_network(caf::actor_system_config& cfg) {
+  frame_guard_active(); // logs when frames would go unlimited
   register_protocol(cfg);
   cfg.load<caf::io::middleman>();
   cfg.set("middleman.heartbeat-interval",

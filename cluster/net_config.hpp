@@ -9,7 +9,8 @@
 
 namespace taskrt {
 
-/// Loads the middleman, registers the protocol, and sets
+/// Checks the cluster port's frame guard (cluster/frame_guard.hpp), loads
+/// the middleman, registers the protocol, and sets
 /// middleman.heartbeat-interval (default 500 ms; $TASKRT_HEARTBEAT_MS) and
 /// middleman.connection-timeout (default 5 s; $TASKRT_CONNECTION_TIMEOUT_MS).
 void configure_network(caf::actor_system_config& cfg);

@@ -84,3 +84,33 @@ TEST_CASE("submit_many refuses a batch with a bad spec as a whole, naming its in
   pqxx::work tx{conn};
   CHECK(tx.exec1("SELECT count(*) FROM tasks")[0].as<int>() == 0);
 }
+
+TEST_CASE("submit_many refuses a batch over half the cluster frame limit before sending it",
+          "[e2e]") {
+  auto dsn = fresh_schema_dsn("e2e_batch_big");
+  head_process head{dsn, {"--workers", "1"}};
+  auto& c = head.connect();
+  // 40 tasks of ~1 MiB args each: every one within the args limit, the batch
+  // (~40 MiB) over half of the 66 MiB frame limit.
+  const std::string big(1000 * 1000, 'x');
+  std::vector<task_spec> specs;
+  for (int i = 0; i < 40; ++i)
+    specs.push_back(spec("echo", {{"i", i}, {"pad", big}}));
+  auto ids = c.submit_many(specs);
+  REQUIRE_FALSE(ids);
+  const auto msg = error_message(ids.error());
+  INFO(msg);
+  CHECK(msg.find("a batch of 40 tasks is about") != std::string::npos);
+  CHECK(msg.find("submit it in smaller batches") != std::string::npos);
+  // The same tasks in batches of 10 go through.
+  for (int part = 0; part < 4; ++part) {
+    std::vector<task_spec> some(specs.begin() + part * 10, specs.begin() + part * 10 + 10);
+    auto ok = c.submit_many(some);
+    INFO((ok ? std::string{} : error_message(ok.error())));
+    REQUIRE(ok);
+    CHECK(ok->size() == 10);
+  }
+  pqxx::connection conn{dsn};
+  pqxx::work tx{conn};
+  CHECK(tx.exec1("SELECT count(*) FROM tasks")[0].as<int>() == 40);
+}

@@ -2,7 +2,7 @@
 // head (refused with a message naming it, nothing journaled for it), task
 // values that break the limits (the attempt ends FAILED taskrt.bad_result),
 // malformed fields from a peer, garbage and oversized frames on the cluster
-// port, a first start in an empty home, and a second process under a live
+// port (refused and logged by the frame guard), a first start in an empty home, and a second process under a live
 // node id. After each, the same head keeps serving.
 
 #include "persistence/journal_store.hpp"
@@ -261,14 +261,15 @@ TEST_CASE("edges - a peer's result with fields of the wrong type ends that attem
 }
 
 TEST_CASE("edges - garbage bytes and an oversized frame on the cluster port - the peer is "
-          "disconnected or costs only its own connection - the head keeps serving",
+          "disconnected and logged - nothing is allocated for the frame - the head keeps serving",
           "[e2e][limits]") {
   auto dsn = fresh_schema_dsn("e2e_edges_frames");
   head_process head{dsn, {"--workers", "1"}};
   auto& c = head.connect();
   const auto address = head.address();
   const auto port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-  // 1. Garbage: CAF's BASP finds no valid header and closes the connection.
+  // 1. Garbage: CAF's BASP finds no valid header and closes the connection;
+  //    the frame guard logs it with the peer's address.
   for (int round = 0; round < 3; ++round) {
     int fd = tcp_connect(port);
     REQUIRE(fd >= 0);
@@ -280,11 +281,16 @@ TEST_CASE("edges - garbage bytes and an oversized frame on the cluster port - th
     CHECK(closed_by_peer(fd, 10'000));
     ::close(fd);
   }
+  REQUIRE(eventually([&] {
+    return head.log().find("cluster port: closed the connection from 127.0.0.1:")
+             != std::string::npos
+           && head.log().find("not a taskrt peer") != std::string::npos;
+  }));
   head_serves(c);
   // 2. A valid BASP header (direct_message, dest actor 1) announcing a
-  //    256 MiB payload: CAF 0.17 allocates the announced size for the read
-  //    at once (there is no middleman setting to cap it). The head must
-  //    survive it, and the memory must go with the connection.
+  //    256 MiB payload: CAF 0.17 alone would allocate the announced size at
+  //    once; the frame guard (cluster/frame_guard.hpp, limit 64 MiB + 2 x
+  //    max_json_bytes) closes the connection before that and logs it.
   const int pid = head_pid(head);
   const long rss_before = rss_mib(pid);
   int fd = tcp_connect(port);
@@ -296,14 +302,16 @@ TEST_CASE("edges - garbage bytes and an oversized frame on the cluster port - th
   hdr[23] = 1;                         // source_actor = 1
   hdr[31] = 1;                         // dest_actor = 1
   REQUIRE(::write(fd, hdr, sizeof(hdr)) == static_cast<ssize_t>(sizeof(hdr)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  const long rss_during = rss_mib(pid);
-  head_serves(c); // other peers are served meanwhile
+  CHECK(closed_by_peer(fd, 10'000));
   ::close(fd);
-  REQUIRE(eventually([&] { return rss_mib(pid) < rss_before + 64; }, 20'000));
   const long rss_after = rss_mib(pid);
-  WARN("head RSS around a 256 MiB BASP frame header: before " << rss_before << " MiB, while "
-       "the peer holds it " << rss_during << " MiB, after it closed " << rss_after << " MiB");
+  CHECK(rss_after < rss_before + 64);
+  REQUIRE(eventually([&] {
+    return head.log().find("it announced a frame of 268435456 bytes, over the limit of 69206016")
+           != std::string::npos;
+  }));
+  WARN("head RSS around a 256 MiB BASP frame header: before " << rss_before << " MiB, after "
+       "the guard closed the connection " << rss_after << " MiB");
   head_serves(c);
   CHECK(head.log().find("died") == std::string::npos);
 }

@@ -1,0 +1,147 @@
+#include "cluster/frame_guard.hpp"
+
+#include "runtime/limits.hpp"
+
+#include <caf/io/abstract_broker.hpp>
+#include <caf/io/basp/header.hpp>
+#include <caf/io/basp/instance.hpp>
+#include <caf/io/system_messages.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include <dlfcn.h>
+
+// How: this program defines caf::io::basp::instance::handle(execution_unit*,
+// new_data_msg&, header&, bool), the function CAF's BASP broker calls for
+// every header and payload it reads. libcaf_io calls it through its PLT, so
+// the dynamic linker binds that call to the executable's definition (ELF
+// symbol interposition, as a program's own malloc replaces libc's). Ours
+// calls CAF's own (found with dlsym(RTLD_NEXT)) and only looks at what it
+// decided about a header: CAF parses and validates as before; the guard adds
+// a size limit and a log line. frame_guard_active() checks at start that
+// both definitions exist and differ, so a build where the interposition did
+// not take effect says so instead of silently going without.
+
+namespace {
+
+using namespace caf::io;
+
+constexpr const char* handle_symbol
+  = "_ZN3caf2io4basp8instance6handleEPNS_14execution_unitERNS0_12new_data_msgERNS1_6headerEb";
+
+using handle_fn = basp::connection_state (*)(basp::instance*, caf::execution_unit*,
+                                             new_data_msg&, basp::header&, bool);
+
+handle_fn caf_handle() {
+  static const handle_fn fn = reinterpret_cast<handle_fn>(::dlsym(RTLD_NEXT, handle_symbol));
+  return fn;
+}
+
+std::atomic<uint64_t> oversized{0};
+std::atomic<uint64_t> refused{0};
+
+/// At most 10 lines a minute; then one line saying how many were not logged.
+class rate_limit {
+public:
+  bool admit() {
+    std::lock_guard<std::mutex> guard{m_};
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_ > std::chrono::minutes(1)) {
+      if (dropped_ > 0)
+        spdlog::warn("cluster port: {} more refused connection(s) in the last minute were not "
+                     "logged", dropped_);
+      window_ = now;
+      lines_ = dropped_ = 0;
+    }
+    if (lines_ < 10) {
+      ++lines_;
+      return true;
+    }
+    ++dropped_;
+    return false;
+  }
+
+private:
+  std::mutex m_;
+  std::chrono::steady_clock::time_point window_{};
+  int lines_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+rate_limit log_limit;
+
+std::string peer_of(basp::instance& self, connection_handle hdl) {
+  auto* broker = self.tbl().parent();
+  if (broker == nullptr)
+    return "an unknown peer";
+  auto addr = broker->remote_addr(hdl);
+  return addr.empty() ? "an unknown peer" : addr + ":" + std::to_string(broker->remote_port(hdl));
+}
+
+/// Why CAF's BASP closed a connection, for the log.
+std::string why_closed(basp::connection_state s) {
+  switch (s) {
+    case basp::malformed_basp_message:
+      return "not a taskrt peer (its bytes are not a valid BASP message)";
+    case basp::incompatible_versions:
+      return "its BASP protocol version differs (another CAF version)";
+    case basp::incompatible_application_ids:
+      return "another application (its CAF application id is not taskrt's)";
+    default:
+      return "BASP error " + basp::to_string(s);
+  }
+}
+
+} // namespace
+
+namespace caf::io::basp {
+
+connection_state instance::handle(execution_unit* ctx, new_data_msg& dm, header& hdr,
+                                  bool is_payload) {
+  const auto next = caf_handle()(this, ctx, dm, hdr, is_payload);
+  if (!is_payload && next == await_payload && hdr.payload_len > taskrt::max_frame_bytes()) {
+    ++oversized;
+    if (log_limit.admit())
+      spdlog::warn("cluster port: closed the connection from {}: it announced a frame of {} "
+                   "bytes, over the limit of {}", peer_of(*this, dm.handle), hdr.payload_len,
+                   taskrt::max_frame_bytes());
+    return close_connection;
+  }
+  // CAF closes the connection on any other state; a second connection
+  // between two nodes that already have one is routine.
+  if (next != await_header && next != await_payload && next != redundant_connection) {
+    ++refused;
+    if (log_limit.admit())
+      spdlog::warn("cluster port: closed the connection from {}: {}", peer_of(*this, dm.handle),
+                   why_closed(next));
+  }
+  return next;
+}
+
+} // namespace caf::io::basp
+
+namespace taskrt {
+
+size_t max_frame_bytes() {
+  return (size_t{64} << 20) + 2 * process_limits().max_json_bytes;
+}
+
+frame_guard_counts frame_guard_stats() {
+  return {oversized.load(), refused.load()};
+}
+
+bool frame_guard_active() {
+  auto ours = reinterpret_cast<void*>(::dlsym(RTLD_DEFAULT, handle_symbol));
+  auto theirs = reinterpret_cast<void*>(caf_handle());
+  const bool active = ours != nullptr && theirs != nullptr && ours != theirs;
+  if (!active)
+    spdlog::warn("the cluster port's frame guard is not in place (CAF's BASP handler was not "
+                 "wrapped): frames are not size-limited in this process");
+  return active;
+}
+
+} // namespace taskrt
