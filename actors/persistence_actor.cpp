@@ -110,6 +110,13 @@ void schedule_retry(persistence_actor_t* self) {
 void mark_down(persistence_actor_t* self, const store_error& e) {
   auto& st = self->state;
   const auto why = first_line(e.what());
+  if (e.error_class() == store_error_class::fenced) {
+    // Not an outage: another head leads the journal now. Nothing more may be
+    // written from here; the head process exits (cluster/head_node.cpp).
+    spdlog::critical("journal fenced: {}", why);
+    self->quit(make_error(errc::stepped_down, why));
+    return;
+  }
   if (st.up) {
     spdlog::warn("journal unavailable: {}", why);
     st.up = false;
@@ -210,6 +217,7 @@ bool drain(persistence_actor_t* self) {
           outage(self, e);
           return false;
         case store_error_class::outage:
+        case store_error_class::fenced:
           outage(self, e);
           return false;
         case store_error_class::data:

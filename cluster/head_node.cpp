@@ -399,8 +399,8 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;
-  if (const char* fault = std::getenv("TASKRT_FAULT"))
-    scfg.fault = fault; // tests only: see scheduler_config::fault
+  if (const char* f = std::getenv("TASKRT_FAULT"))
+    scfg.fault = f; // tests only: see scheduler_config::fault
   if (tls) // a node registers only under an id its certificate allows
     scfg.node_authority = spawn_node_authority(sys);
   auto scheduler = spawn_scheduler(sys, scfg);
@@ -447,13 +447,22 @@ int run_head(head_options opts, const task_registry& registry,
   // it goes on; if another head holds it, this one can no longer prove it
   // leads and leaves at once with exit_stepped_down. A standby that took the
   // lock waits 1 s before it recovers, longer than this head needs to see it.
+  // The journal's writes are fenced besides (journal_store::
+  // next_head_generation): if this head is slow to see the loss (paused,
+  // overloaded), its first write after the new head began recovering fails
+  // and it steps down then. TASKRT_FAULT=no_lock_watch (tests only) turns
+  // this watcher off to prove that fence on its own.
+  const char* fault = std::getenv("TASKRT_FAULT");
+  const bool watch_lock = !(fault && std::string{fault} == "no_lock_watch");
   std::atomic<bool> watching{true};
-  std::thread watcher{[&lock, &watching, state_path, dsn = opts.dsn, address] {
+  std::thread watcher{[&lock, &watching, watch_lock, state_path, dsn = opts.dsn, address] {
     bool lost = false;
     while (watching.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       if (!watching.load())
         break;
+      if (!watch_lock)
+        continue;
       if (!lost && lock->held())
         continue;
       if (!lost) {
@@ -519,6 +528,16 @@ int run_head(head_options opts, const task_registry& registry,
         if (d.source == scheduler && d.reason == caf::exit_reason::normal) {
           running = false;
           return;
+        }
+        if (d.source == persistence && taskrt_code(d.reason) == static_cast<uint8_t>(
+                                         errc::stepped_down)) {
+          // Its writes were fenced (persistence/journal_store.hpp): another
+          // head took a newer generation. Leave at once, as a lost lock does.
+          ::unlink(state_path.c_str());
+          std::fprintf(stderr, "taskrt: %s; this head no longer leads: stepping down (exit %d)\n",
+                       error_message(d.reason).c_str(), exit_stepped_down);
+          std::fflush(stderr);
+          std::_Exit(exit_stepped_down);
         }
         spdlog::critical("head service {} died: {}; exiting so a restart "
                          "recovers from Postgres",

@@ -22,6 +22,21 @@ struct journal_store::impl {
   std::unique_ptr<pqxx::connection> conn;
   uint64_t logged_commits = 0;
   std::string failed_commit_id; // the id of a commit() that threw
+  int64_t generation = 0;       // taken by next_head_generation(): writes are fenced
+
+  /// In a write transaction of a store that took a head generation: holds the
+  /// generation row FOR SHARE (a head taking the next generation waits for
+  /// this transaction) and throws a fenced store_error when another head has
+  /// taken a newer one since.
+  void check_fence(pqxx::work& tx) {
+    if (generation == 0)
+      return;
+    const auto now = tx.exec1("SELECT value FROM head_generation FOR SHARE")[0].as<int64_t>();
+    if (now != generation)
+      throw store_error::fenced("another head took over the journal (head generation " +
+                                std::to_string(now) + ", this head's is " +
+                                std::to_string(generation) + "): nothing was written");
+  }
 
   pqxx::connection& connection() {
     if (!conn) {
@@ -165,6 +180,7 @@ journal_store::batch_result journal_store::commit(const batch& b,
         return *prev;
     try {
       pqxx::work tx{c};
+      impl_->check_fence(tx);
       auto out = detail::write_batch(tx, b);
       if (!commit_id.empty()) {
         tx.exec_params("INSERT INTO commit_log (id, result) VALUES ($1, $2::jsonb)",
@@ -187,11 +203,12 @@ journal_store::batch_result journal_store::commit(const batch& b,
 }
 
 int64_t journal_store::next_head_generation() {
-  return impl_->run("next_head_generation", [](pqxx::connection& c) {
+  return impl_->run("next_head_generation", [this](pqxx::connection& c) {
     pqxx::work tx{c};
     auto v = tx.exec1("UPDATE head_generation SET value = value + 1 RETURNING value")[0]
                .as<int64_t>();
     tx.commit();
+    impl_->generation = v;
     return v;
   });
 }
@@ -265,6 +282,7 @@ void journal_store::upsert_nodes(const std::vector<node_row>& ns) {
     last[n.id] = &n;
   impl_->run("upsert_nodes", [&](pqxx::connection& c) {
     pqxx::work tx{c};
+    impl_->check_fence(tx);
     detail::array_literal id, address, slots, running, state, hb, started;
     for (const auto& [k, n] : last) {
       id.add(n->id);
@@ -292,6 +310,7 @@ void journal_store::upsert_nodes(const std::vector<node_row>& ns) {
 int64_t journal_store::prune_nodes(int64_t older_than_us) {
   return impl_->run("prune_nodes", [&](pqxx::connection& c) {
     pqxx::work tx{c};
+    impl_->check_fence(tx);
     auto n = tx.exec("DELETE FROM nodes WHERE state IN ('DEAD', 'LEFT') AND last_heartbeat < "
                      + detail::ts_lit(older_than_us))
                .affected_rows();

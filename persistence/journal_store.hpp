@@ -150,6 +150,11 @@ public:
   /// A number that grows at every call, kept in Postgres (committed, so it
   /// never repeats, not even after a Postgres crash). A head takes one at
   /// start: (generation, counter) leases are unique across head lifetimes.
+  /// From then on this store's writes (commit, node rows) are fenced: each
+  /// transaction holds the generation row FOR SHARE and fails with a
+  /// store_error of class `fenced` once another head has taken a newer
+  /// generation, so a head that lost its leadership writes nothing after the
+  /// new head started recovering (which takes the generation first).
   int64_t next_head_generation();
 
   // -- recovery ---------------------------------------------------------------

@@ -17,6 +17,12 @@ store_error::store_error(const std::string& message, bool transient,
     class_ = store_error_class::data; // a local failure (bad value, ...)
 }
 
+store_error store_error::fenced(const std::string& message) {
+  store_error e{message, false, false, {}};
+  e.class_ = store_error_class::fenced;
+  return e;
+}
+
 store_error_class store_error::classify(const std::string& st) {
   if (st == "40001" || st == "40P01")
     return store_error_class::retry;

@@ -19,6 +19,10 @@ enum class store_error_class {
   /// The data of the request was rejected (SQLSTATE classes 22, 23, 54):
   /// retrying cannot help; fail only the request that caused it.
   data,
+  /// Another head took a newer head generation (journal_store::
+  /// next_head_generation): this process no longer leads and must stop
+  /// writing; nothing of the request was written.
+  fenced,
 };
 
 /// A failed store operation. Messages never contain the DSN password.
@@ -31,6 +35,8 @@ public:
   store_error(const std::string& message, bool transient, bool in_doubt = false,
               std::string sqlstate = {});
 
+  /// A write refused because another head took over (class fenced).
+  static store_error fenced(const std::string& message);
   /// The class of `sqlstate` ("" stands for a broken connection).
   static store_error_class classify(const std::string& sqlstate);
 

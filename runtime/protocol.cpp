@@ -15,6 +15,7 @@ const char* to_string(errc x) {
     case errc::bad_request: return "bad_request";
     case errc::unavailable: return "unavailable";
     case errc::shutting_down: return "shutting_down";
+    case errc::stepped_down: return "stepped_down";
   }
   return "unknown";
 }

@@ -48,6 +48,7 @@ enum class errc : uint8_t {
   unavailable = 4,    ///< storage or head not reachable; try again
                       ///< (the journal is down: submits are refused)
   shutting_down = 5,  ///< the head is draining and accepts no new work
+  stepped_down = 6,   ///< another head took over the journal: this one stops
 };
 
 /// "not_found", "illegal_state", ...

@@ -5,6 +5,7 @@
 // one result only, and keep the task's lock until its holder is done.
 
 #include "persistence/journal_store.hpp"
+#include "persistence/leader_lock.hpp"
 #include "runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
@@ -12,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include <cstdlib>
 
@@ -168,4 +170,59 @@ TEST_CASE("a journal an older version left half-decided (FAILED, no decision) is
     if (e.kind == "retry_decision")
       decided = json::parse(e.detail).value("decision", "") == "retry";
   CHECK(decided);
+}
+
+TEST_CASE("active head's lock session killed while its journal works and its lock watcher is "
+          "held off - the standby recovers - the old head's next write is fenced, it steps down",
+          "[e2e][fencing]") {
+  // The window: the active head (A) no longer holds the leader lock, but its
+  // journal connection works and nothing in it has noticed yet (a paused or
+  // overloaded process; here the watcher is off, TASKRT_FAULT=no_lock_watch).
+  // The standby (B) takes the lock and the next head generation. Whatever A
+  // writes after that (a result of its local worker, its node rows) must be
+  // refused, and A must step down (exit 3).
+  auto dsn = fresh_schema_dsn("e2e_fence_journal");
+  ::setenv("TASKRT_FAULT", "no_lock_watch", 1);
+  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}};
+  ::unsetenv("TASKRT_FAULT");
+  head_process b{dsn, {"--workers", "1", "--node-id", "hb", "--standby", "--port", free_port()}};
+  auto& ca = a.connect();
+  auto id = ca.submit(spec("sleep", {{"ms", 5000}}, R"({"retries":3})"));
+  REQUIRE(id);
+  journal_store store{dsn};
+  REQUIRE(eventually([&] { return store.get_task(*id)->state == task_state::running; }, 20'000));
+  const auto sessions = leader_lock::sessions(dsn);
+  REQUIRE(sessions.size() == 2);
+  REQUIRE(sessions[0].role == "active");
+  {
+    pqxx::connection conn{dsn};
+    pqxx::nontransaction tx{conn};
+    tx.exec("SELECT pg_terminate_backend(" + std::to_string(sessions[0].backend_pid) + ")");
+  }
+  // B takes over; A, blind to it, keeps running until it writes.
+  REQUIRE(eventually([&] { return b.log().find("took over as the active head") != std::string::npos; },
+                     20'000));
+  const int status = a.wait_exit_code(30);
+  INFO(a.log());
+  CHECK(status == 3);
+  CHECK(a.log().find("another head took over the journal") != std::string::npos);
+  CHECK(a.log().find("stepping down (exit 3)") != std::string::npos);
+  // The journal: nothing of the task was written by A after the takeover. Its
+  // attempt on A ended LOST (by B: A's node never came back) and the retry
+  // SUCCEEDED on B.
+  auto& cb = b.connect();
+  auto out = cb.await(*id, std::chrono::seconds(90));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+  int ends_on_a = 0;
+  std::string succeeded_on;
+  for (const auto& e : store.events(*id)) {
+    if (e.node == "ha" && (e.kind == "succeed" || e.kind == "fail"))
+      ++ends_on_a;
+    if (e.kind == "succeed")
+      succeeded_on = e.node;
+  }
+  CHECK(ends_on_a == 0);
+  CHECK(succeeded_on == "hb");
+  CHECK(out->attempt == 2);
 }

@@ -195,6 +195,17 @@ int head_process::terminate(int timeout_s) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+int head_process::wait_exit_code(int timeout_s) {
+  if (pid_ <= 0)
+    return -1;
+  int st = 0;
+  if (!wait_exit(pid_, timeout_s * 1000, &st))
+    return -1;
+  client_.reset();
+  pid_ = -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 client& head_process::connect() {
   if (!client_) {
     // A head started with --tls-dir DIR is reached over mutual TLS as the

@@ -48,6 +48,11 @@ public:
   /// SIGTERM and wait; returns the exit status (or -1 on timeout).
   int terminate(int timeout_s = 60);
 
+  /// Waits (no signal) for the head to exit by itself; returns its exit
+  /// status (128 + signal when killed), or -1 when it still runs after
+  /// `timeout_s`.
+  int wait_exit_code(int timeout_s);
+
   /// A blocking client connected to the head (reconnects after restart());
   /// over mutual TLS when the head was started with --tls-dir.
   client& connect();
