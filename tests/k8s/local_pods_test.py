@@ -636,9 +636,9 @@ def test(db):
     if ran_on != {w1.name, w2.name}:
         fail("tasks should have run on both worker pods, ran on %s" % ran_on)
     crash = describe(client_env, db.dsn, crash_id)
-    # A lease handed back before it began (a prefetched attempt, outcome
-    # QUEUED) is not a try; the tries are: LOST (the crash), then SUCCEEDED.
-    tries = [a for a in crash["attempts"] if a["outcome"] != "QUEUED"]
+    # Attempts are tries that began (a hand-back is listed under its
+    # attempt's "handbacks"): LOST (the crash), then SUCCEEDED.
+    tries = crash["attempts"]
     if [a["outcome"] for a in tries] != ["LOST", "SUCCEEDED"]:
         fail("the crash task: expected tries LOST then SUCCEEDED, got %s"
              % [a["outcome"] for a in crash["attempts"]])
