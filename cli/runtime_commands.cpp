@@ -124,6 +124,12 @@ the port can submit and run tasks).)");
                 "With --head: wait as a hot standby while another head is active on the "
                 "database, and take over (recover, then listen) when it stops or dies")
     ->needs(head_flag);
+  cmd->add_option("--takeover-after", opts->takeover_after_s,
+                  "With --standby: take over from an active head whose lock session has been "
+                  "silent this many seconds (paused or hung though its connection is up); "
+                  "0: only when its session ends")
+    ->capture_default_str()
+    ->needs(head_flag);
   cmd->add_option("--host", opts->host, "Address the head listens on")->capture_default_str();
   auto insecure = std::make_shared<bool>(false);
   cmd->add_flag("--insecure", *insecure,
@@ -180,7 +186,8 @@ the port can submit and run tasks).)");
     if (!apply_limits(*lim, env))
       return;
     for (auto [value, flag] : {std::pair{opts->stuck_timeout_s, "--stuck-timeout"},
-                               std::pair{opts->drain_grace_s, "--drain-grace"}})
+                               std::pair{opts->drain_grace_s, "--drain-grace"},
+                               std::pair{opts->takeover_after_s, "--takeover-after"}})
       if (auto e = check_seconds(value, flag)) {
         env.exit_code = fail(usage, *e);
         return;

@@ -6,6 +6,7 @@
 #include "actors/worker.hpp"
 #include "cluster/node_authority.hpp"
 #include "persistence/dsn.hpp"
+#include "cluster/leadership.hpp"
 #include "persistence/leader_lock.hpp"
 #include "persistence/store_error.hpp"
 #include "runtime/protocol.hpp"
@@ -219,7 +220,10 @@ std::unique_ptr<leader_lock> acquire_leadership(const head_options& opts, bool t
         announced = true;
       }
       waited = true;
-      lock->acquire(); // waits in Postgres' lock queue
+      // While it waits in Postgres' lock queue, a watch ends the session of
+      // an active head that has gone silent (paused, hung) so the lock passes.
+      silent_head_watch watch{opts.dsn, opts.takeover_after_s};
+      lock->acquire();
       break;
     } catch (const std::exception& e) {
       lock.reset();
@@ -362,6 +366,15 @@ int run_head(head_options opts, const task_registry& registry,
   auto lock = acquire_leadership(opts, tls.has_value(), tls ? tls->dir : std::string{});
   if (!lock)
     return 1;
+  // From now on the lock is watched (cluster/leadership.hpp): its session
+  // stays busy through migrations and recovery, and a lost lock that another
+  // head took ends this process (exit 3). The journal's writes are fenced
+  // besides (journal_store::next_head_generation), for a head too slow to
+  // see the loss. TASKRT_FAULT=no_lock_watch (tests only) turns the watch
+  // off to prove that fence on its own.
+  const char* fault = std::getenv("TASKRT_FAULT");
+  lock_watcher leadership{std::move(lock), opts.dsn, opts.host + ":" + std::to_string(opts.port),
+                          state_path, !(fault && std::string{fault} == "no_lock_watch")};
 
   std::shared_ptr<journal_store> store;
   try {
@@ -399,8 +412,8 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;
-  if (const char* f = std::getenv("TASKRT_FAULT"))
-    scfg.fault = f; // tests only: see scheduler_config::fault
+  if (fault)
+    scfg.fault = fault; // tests only: see scheduler_config::fault
   if (tls) // a node registers only under an id its certificate allows
     scfg.node_authority = spawn_node_authority(sys);
   auto scheduler = spawn_scheduler(sys, scfg);
@@ -419,13 +432,8 @@ int run_head(head_options opts, const task_registry& registry,
     return 1;
   }
   const auto address = opts.host + ":" + std::to_string(*port);
-  if (opts.port == 0) {
-    try {
-      lock->set_address(address);
-    } catch (const std::exception& e) {
-      spdlog::warn("leadership session not renamed to {}: {}", address, e.what());
-    }
-  }
+  if (opts.port == 0)
+    leadership.set_address(address);
   if (http_server) // from now on the probes ask this head's scheduler
     http_server->set_probes(head_probes(sys, head));
   head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
@@ -440,59 +448,6 @@ int run_head(head_options opts, const task_registry& registry,
       anon_send_exit(w, caf::exit_reason::user_shutdown);
     return 1;
   }
-  // The lock is checked every 200 ms on its own connection. When it is lost
-  // (Postgres restarted, the connection broke) the head keeps running (the
-  // journal is down too, so it commits nothing and dispatches nothing) and
-  // tries to take the lock back: if it gets it, no other head holds it and
-  // it goes on; if another head holds it, this one can no longer prove it
-  // leads and leaves at once with exit_stepped_down. A standby that took the
-  // lock waits 1 s before it recovers, longer than this head needs to see it.
-  // The journal's writes are fenced besides (journal_store::
-  // next_head_generation): if this head is slow to see the loss (paused,
-  // overloaded), its first write after the new head began recovering fails
-  // and it steps down then. TASKRT_FAULT=no_lock_watch (tests only) turns
-  // this watcher off to prove that fence on its own.
-  const char* fault = std::getenv("TASKRT_FAULT");
-  const bool watch_lock = !(fault && std::string{fault} == "no_lock_watch");
-  std::atomic<bool> watching{true};
-  std::thread watcher{[&lock, &watching, watch_lock, state_path, dsn = opts.dsn, address] {
-    bool lost = false;
-    while (watching.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      if (!watching.load())
-        break;
-      if (!watch_lock)
-        continue;
-      if (!lost && lock->held())
-        continue;
-      if (!lost) {
-        lost = true;
-        spdlog::error("lost the leadership lock of the journal ({}); taking it back as soon "
-                      "as Postgres answers, unless another head took it",
-                      lock->last_error());
-      }
-      std::unique_ptr<leader_lock> again;
-      try {
-        again = std::make_unique<leader_lock>(dsn, address);
-        if (again->try_acquire()) {
-          lock = std::move(again);
-          lost = false;
-          spdlog::info("leadership lock of the journal taken back");
-          continue;
-        }
-      } catch (const std::exception&) {
-        continue; // Postgres still away: nobody else can take it either
-      }
-      ::unlink(state_path.c_str());
-      std::fprintf(stderr,
-                   "taskrt: another head (%s) holds the leadership lock of the journal: "
-                   "this head can no longer prove it is the only active one; stepping down "
-                   "(exit %d)\n",
-                   again->holder().c_str(), exit_stepped_down);
-      std::fflush(stderr);
-      std::_Exit(exit_stepped_down);
-    }
-  }};
   const auto transport
     = tls ? "mutual TLS (CA " + tls->ca_file + ", certificate " + tls->cert_file
               + "); peers without a certificate of that CA are refused"
@@ -557,8 +512,6 @@ int run_head(head_options opts, const task_registry& registry,
     anon_send_exit(w, caf::exit_reason::user_shutdown);
   anon_send_exit(retry, caf::exit_reason::user_shutdown);
   anon_send_exit(persistence, caf::exit_reason::user_shutdown);
-  watching = false;
-  watcher.join();
   ::unlink(state_path.c_str());
   spdlog::info("head stopped exit_code={}", exit_code);
   return exit_code;

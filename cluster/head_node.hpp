@@ -39,6 +39,9 @@ struct head_options {
   /// Wait as a hot standby while another head is active on the database,
   /// take over when it dies (else: refuse to start next to an active head).
   bool standby = false;
+  /// A standby ends the session of an active head silent for this long
+  /// (paused, hung, cut off from Postgres) and takes over; 0: never.
+  double takeover_after_s = 10;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).

@@ -57,6 +57,14 @@ struct leader_lock::impl {
   }
 };
 
+bool leader_lock::end_session(const std::string& dsn, int32_t pid) {
+  return guarded("ending a head session", [&] {
+    pqxx::connection c{dsn};
+    pqxx::nontransaction tx{c};
+    return tx.exec1("SELECT pg_terminate_backend(" + std::to_string(pid) + ")")[0].as<bool>();
+  });
+}
+
 std::string leader_lock::with_keepalives(const std::string& dsn) {
   const char* params[] = {"keepalives=1", "keepalives_idle=5", "keepalives_interval=1",
                           "keepalives_count=3", "tcp_user_timeout=5000", "connect_timeout=5"};
@@ -175,7 +183,10 @@ std::vector<head_session> leader_lock::sessions(const std::string& dsn) {
     pqxx::nontransaction tx{c};
     auto r = tx.exec(std::string{"SELECT a.application_name, l.granted, a.pid, "
                                  "to_char(a.backend_start AT TIME ZONE 'UTC', "
-                                 "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_locks l JOIN "
+                                 "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                                 "extract(epoch FROM clock_timestamp() - coalesce("
+                                 "a.state_change, a.query_start, a.backend_start))::float8 "
+                                 "FROM pg_locks l JOIN "
                                  "pg_stat_activity a ON a.pid = l.pid WHERE "}
                      + lock_match + " ORDER BY l.granted DESC, l.waitstart NULLS FIRST, a.pid");
     std::vector<head_session> out;
@@ -185,6 +196,7 @@ std::vector<head_session> leader_lock::sessions(const std::string& dsn) {
       s.role = row[1].as<bool>() ? "active" : "standby";
       s.backend_pid = row[2].as<int32_t>();
       s.since = row[3].as<std::string>("");
+      s.silent_s = row[4].as<double>(0);
       out.push_back(std::move(s));
     }
     return out;

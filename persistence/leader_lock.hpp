@@ -10,6 +10,9 @@
 ///     (waits in Postgres' lock queue,       │
 ///      "taskrt-standby ADDR")               └── "taskrt-head ADDR"
 /// ```
+/// A head that stops talking while its connection stays up (SIGSTOP, a hung
+/// process) keeps its lock; a standby sees that in silent_s and ends its
+/// session (end_session) to take over.
 /// Who is who is readable by any process from pg_locks joined with
 /// pg_stat_activity: sessions(dsn). The application name of each session is
 /// "taskrt-head HOST:PORT" (active) or "taskrt-standby HOST:PORT" (waiting).
@@ -31,6 +34,10 @@ struct head_session {
   std::string address; ///< HOST:PORT from the session's application name
   int32_t backend_pid = 0;
   std::string since;   ///< when the session started (RFC 3339, UTC)
+  /// Seconds since the session last sent a statement. The active head checks
+  /// its lock every 200 ms on this session, so a large value means the head
+  /// is paused, hung or cut off from Postgres (see end_session).
+  double silent_s = 0;
 };
 
 /// The leadership lock of the journal at one DSN, on a dedicated connection.
@@ -69,6 +76,13 @@ public:
   /// Every head session of the journal at `dsn`: the active one first, then
   /// the standbys in queue order. Throws store_error.
   static std::vector<head_session> sessions(const std::string& dsn);
+
+  /// Ends the head session with backend `pid` (pg_terminate_backend), which
+  /// releases its lock: a standby takes over a head that is silent (paused
+  /// or hung) though its connection is alive. Such a head, if it wakes, finds
+  /// its lock gone and its journal writes fenced. True when it was ended.
+  /// Throws store_error.
+  static bool end_session(const std::string& dsn, int32_t pid);
 
   /// `dsn` with client-side keepalives and a TCP user timeout added, so a
   /// vanished server is noticed in seconds rather than minutes.

@@ -20,6 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
+#include <thread>
 #include <map>
 #include <string>
 #include <vector>
@@ -187,4 +189,61 @@ TEST_CASE("a second start --head on a journal with an active head is refused, na
   auto out = a.connect().await(*id, std::chrono::seconds(30));
   REQUIRE(out);
   CHECK(out->state == task_state::succeeded);
+}
+
+TEST_CASE("active head paused (SIGSTOP) with its connections up - the standby ends its silent "
+          "lock session and takes over - the woken head steps down and writes nothing",
+          "[e2e][failover]") {
+  // The window: the active head (A) is paused while it runs an attempt on its
+  // local worker; its sockets stay open, so Postgres keeps its lock. The
+  // standby (B, --takeover-after 3) sees A's lock session silent, ends it and
+  // takes over; the attempt on A ends LOST (A's node never comes back) and is
+  // retried on B. A, woken, must not record the result its worker finished
+  // meanwhile, and must exit 3.
+  auto dsn = fresh_schema_dsn("e2e_failover_paused");
+  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}};
+  const auto pb = free_port();
+  head_process b{dsn, {"--workers", "1", "--node-id", "hb", "--standby", "--port", pb,
+                       "--takeover-after", "3"}};
+  REQUIRE(eventually([&] { return heads_of(dsn).size() == 2; }));
+  auto& ca = a.connect();
+  auto id = ca.submit(spec("sleep", {{"ms", 3000}}, R"({"retries":3})"));
+  REQUIRE(id);
+  journal_store store{dsn};
+  REQUIRE(eventually([&] { return store.get_task(*id)->state == task_state::running; }, 20'000));
+  const auto paused_at = std::chrono::steady_clock::now();
+  REQUIRE(::kill(a.pid(), SIGSTOP) == 0);
+  // B takes over: it serves submits.
+  client cb{"127.0.0.1:" + pb};
+  REQUIRE(eventually([&] { return b.log().find("took over as the active head") != std::string::npos; },
+                     30'000));
+  auto& cb2 = b.connect();
+  auto after = cb2.submit(spec("echo", {{"after", "takeover"}}));
+  REQUIRE(after);
+  const auto takeover_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - paused_at).count();
+  CHECK(b.log().find("has been silent on its lock session") != std::string::npos);
+  WARN("takeover from a paused active head (--takeover-after 3): SIGSTOP to the first "
+       "acknowledged submit on the standby: " << takeover_ms << " ms");
+  // A's worker has finished meanwhile (3 s); wake A.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  REQUIRE(::kill(a.pid(), SIGCONT) == 0);
+  const int status = a.wait_exit_code(30);
+  INFO(a.log());
+  CHECK(status == 3);
+  CHECK(a.log().find("stepping down (exit 3)") != std::string::npos);
+  auto out = cb2.await(*id, std::chrono::seconds(90));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+  int ends_on_a = 0;
+  std::string succeeded_on;
+  for (const auto& e : store.events(*id)) {
+    if (e.node == "ha" && (e.kind == "succeed" || e.kind == "fail"))
+      ++ends_on_a;
+    if (e.kind == "succeed")
+      succeeded_on = e.node;
+  }
+  CHECK(ends_on_a == 0);
+  CHECK(succeeded_on == "hb");
+  CHECK(cb2.await(*after, std::chrono::seconds(60)));
 }

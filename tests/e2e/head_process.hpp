@@ -64,6 +64,9 @@ public:
   /// The data dir (state file, head log).
   const std::string& data_dir() const { return dir_; }
 
+  /// The head's process id (-1 when it is not running).
+  int pid() const { return pid_; }
+
   /// The DSN the head uses.
   const std::string& dsn() const { return dsn_; }
 
