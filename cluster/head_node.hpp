@@ -72,11 +72,15 @@ constexpr int exit_stepped_down = 3;
 ///
 /// Leadership (persistence/leader_lock.hpp), drawn:
 /// ```
-///  start ──lock free──► recover ──► publish port ──► ACTIVE ──lock lost──► exit 3
-///    │ lock held                         ▲                 └── stop ──► drained, exit 0
+///  start ──lock free──► recover ──► publish port ──► ACTIVE ──lock lost to another head──► exit 3
+///    │ lock held            (new head generation:    │   ──journal write fenced──────────► exit 3
+///    │                       older heads' writes     └── stop ──► drained, exit 0
+///    │                       are refused)
 ///    ├─ without --standby: exit 1, naming the active head
-///    └─ --standby: STANDBY (waits in Postgres' lock queue, no port open)
-///                  ──granted──► 1 s fence (a live old head sees its loss) ──┘
+///    └─ --standby: STANDBY (waits in Postgres' lock queue; cluster port closed,
+///                  HTTP: live, not ready; ends the session of an active head
+///                  silent > --takeover-after)
+///                  ──granted──► 1 s (a live old head sees its loss) ──► recover
 /// ```
 int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies);
