@@ -1,5 +1,7 @@
 #include "tests/e2e/head_process.hpp"
 
+#include "persistence/journal_store.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -57,6 +59,15 @@ task_spec spec(const std::string& name, const nlohmann::json& args,
   s.policy = policy;
   s.origin = "e2e";
   return s;
+}
+
+std::vector<std::string> result_nodes(const std::string& dsn, int64_t id) {
+  journal_store store{dsn};
+  std::vector<std::string> out;
+  for (const auto& e : store.events(id))
+    if (e.kind == "succeed" || e.kind == "fail")
+      out.push_back(e.node);
+  return out;
 }
 
 std::string slurp(const std::string& path) {

@@ -96,6 +96,10 @@ std::string taskrt_bin();
 task_spec spec(const std::string& name, const nlohmann::json& args,
                const std::string& policy = "");
 
+/// The nodes of the journaled ends (succeed or fail events) of task `id` at
+/// `dsn`, in journal order: who had a result of it accepted.
+std::vector<std::string> result_nodes(const std::string& dsn, int64_t id);
+
 /// The whole content of a file ("" when it cannot be read).
 std::string slurp(const std::string& path);
 

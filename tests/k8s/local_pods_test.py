@@ -516,6 +516,17 @@ def wait_tasks(env, dsn, ids, pred, what, limit_s=120):
         time.sleep(0.3)
 
 
+def succeeded_without_lost(env, dsn, ids, when):
+    """Waits for `ids` to be final; each must have SUCCEEDED with no LOST event."""
+    final = wait_tasks(env, dsn, set(ids),
+                       lambda t: t["state"] in ("SUCCEEDED", "FAILED", "LOST", "CANCELLED"),
+                       "final")
+    for i in ids:
+        lost = [e for e in describe(env, dsn, i)["events"] if e["to"] == "LOST"]
+        if final[i]["state"] != "SUCCEEDED" or lost:
+            fail("task %d %s: %s, LOST events %s" % (i, when, final[i]["state"], lost))
+
+
 def submit(env, address, name, args, extra=()):
     r = cli(["submit", name, "--args", json.dumps(args), "--address", address, "-o", "json"]
             + list(extra), env)
@@ -716,14 +727,7 @@ def test(db):
                                                    victim.logs()))
     log("%s drained and exited 0 in %.1f s (grace %ss)"
         % (victim.name, took, victim.spec["terminationGracePeriodSeconds"]))
-    final = wait_tasks(client_env, db.dsn, set(drain_ids),
-                       lambda t: t["state"] in ("SUCCEEDED", "FAILED", "LOST", "CANCELLED"),
-                       "final")
-    for i in drain_ids:
-        d = describe(client_env, db.dsn, i)
-        lost = [e for e in d["events"] if e["to"] == "LOST"]
-        if final[i]["state"] != "SUCCEEDED" or lost:
-            fail("task %d after the drain: %s, LOST events %s" % (i, final[i]["state"], lost))
+    succeeded_without_lost(client_env, db.dsn, drain_ids, "after the drain")
     nodes = {n["id"]: n["state"] for n in json.loads(
         cli(["nodes", "--db", db.dsn, "-o", "json"], client_env).stdout)}
     if nodes.get(victim.name) != "LEFT":
@@ -749,14 +753,7 @@ def test(db):
     log("standby %s ready %.1f s after the kill (%d readiness calls)"
         % (standby.name, took_over, calls))
     worker.wait_probe("readinessProbe", 60)
-    final = wait_tasks(client_env, db.dsn, set(kill_ids),
-                       lambda t: t["state"] in ("SUCCEEDED", "FAILED", "LOST", "CANCELLED"),
-                       "final")
-    for i in kill_ids:
-        d = describe(client_env, db.dsn, i)
-        lost = [e for e in d["events"] if e["to"] == "LOST"]
-        if final[i]["state"] != "SUCCEEDED" or lost:
-            fail("task %d across the takeover: %s, LOST events %s" % (i, final[i]["state"], lost))
+    succeeded_without_lost(client_env, db.dsn, kill_ids, "across the takeover")
     after_id = submit(client_env, address, "echo", {"after": "takeover"})
     wait_tasks(client_env, db.dsn, {after_id}, lambda t: t["state"] == "SUCCEEDED", "SUCCEEDED")
     if service.routed.get(standby.name, 0) == 0:
