@@ -7,6 +7,10 @@
 #include "runtime/message_check.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
+#include "sched/lease_table.hpp"
+#include "sched/node_registry.hpp"
+#include "sched/ready_queue.hpp"
+#include "sched/slot_table.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -35,9 +39,6 @@ struct live_task {
   retry_policy policy;
   std::string checkpoint;
   bool cancel_requested = false;
-  caf::actor worker;
-  /// False while a prefetched attempt waits behind another on its worker.
-  bool began = true;
   /// Its lock is still held for an ended attempt whose decision is pending.
   bool lock_held = false;
   int64_t enqueued_us = 0; ///< when it last became runnable (metrics)
@@ -49,53 +50,23 @@ struct live_task {
 /// How many ended attempts a task keeps in memory for custom strategies.
 constexpr size_t max_history = 16;
 
-/// Order of ready tasks within a queue: priority desc, run_at, id.
-struct ready_key {
-  int32_t priority;
-  int64_t run_at;
-  int64_t id;
-  bool operator<(const ready_key& o) const {
-    if (priority != o.priority)
-      return priority > o.priority;
-    if (run_at != o.run_at)
-      return run_at < o.run_at;
-    return id < o.id;
-  }
-};
-
-/// A worker the scheduler may dispatch to: what it announced, and how many
-/// RUNNING attempts (started or prefetched) it holds.
-struct worker_slot {
-  worker_info info;
-  bool ready = false;         ///< its process is up (announced, not unready)
-  int32_t assigned = 0;       ///< RUNNING attempts dispatched to it
-  bool prefetch = true;       ///< off after it handed a prefetched attempt back, until idle
-  uint64_t last_dispatch = 0; ///< round-robin order among equally loaded slots
-  /// How many more attempts it may take now.
-  int32_t free() const { return (prefetch ? info.capacity : 1) - assigned; }
-};
-
-/// A node in the registry.
-struct node_entry {
-  node_info info;
-  caf::actor supervisor; ///< null for the head's own node
-  std::string state = "ALIVE";
-  int64_t last_heartbeat_us = 0;
-  int64_t started_us = 0;
-  /// Task names its workers run (from its registration).
-  std::unordered_set<std::string> runs;
-};
-
 struct scheduler_state {
   scheduler_config cfg;
   std::unordered_map<int64_t, live_task> tasks;
-  std::map<std::string, std::set<ready_key>> ready;
-  std::set<std::pair<int64_t, int64_t>> delayed; // (run_at, id)
-  std::unordered_set<std::string> locks;
-  std::map<caf::actor, worker_slot> slots;
-  uint64_t dispatch_seq = 0;
+  sched::ready_queue queue;  ///< QUEUED tasks: ready, waiting on a lock, scheduled
+  sched::slot_table slots;   ///< worker slots, the free ones ordered
+  sched::lease_table leases; ///< RUNNING attempts and the lease counter
+  /// Worker handles by slot id, and back (down messages carry an address).
+  std::unordered_map<sched::slot_id, caf::actor> slot_actors;
+  std::map<caf::actor_addr, sched::slot_id> slot_ids;
+  sched::slot_id last_slot_id = 0;
+  std::set<std::string> gauge_queues; ///< queues whose depth /metrics shows
   std::set<caf::actor> local_workers; // those of the head's own node
-  std::map<std::string, node_entry> nodes;
+  /// Nodes: states, heartbeats, the names they run (the head's own included).
+  sched::node_registry nodes{"", 0, {}, 0};
+  /// The supervisor of each connected worker node, and back (down messages).
+  std::unordered_map<std::string, caf::actor> supervisors;
+  std::map<caf::actor_addr, std::string> supervised;
   std::unordered_map<int64_t, int64_t> orphans; // task → adopt deadline (µs)
   bool finished = false;
   /// Registrations that arrived before recovery finished: answered after it,
@@ -103,14 +74,9 @@ struct scheduler_state {
   std::vector<std::function<void()>> after_recovery;
   std::unordered_map<int64_t, std::vector<caf::typed_response_promise<task_outcome>>>
     waiters;
-  int64_t running = 0;
-  std::unordered_map<std::string, int32_t> running_by_node; ///< RUNNING attempts per node
   int64_t started_us = 0;
   bool recovered = false;
   bool draining = false;
-  /// Leases are (generation << 32 | lease_seq): unique across head lifetimes.
-  int64_t generation = 0;
-  uint32_t lease_seq = 0;
   /// Postgres reachable (persistence says so): else submits are refused and
   /// dispatch pauses; results wait in persistence until it is back.
   bool journal_up = true;
@@ -118,8 +84,6 @@ struct scheduler_state {
   int64_t journal_down_since_us = 0;
   int64_t nodes_written_us = 0; ///< last refresh of the nodes rows
   int64_t nodes_pruned_us = 0;  ///< last prune of long-gone nodes
-  /// Task names that some registered node (or the head) runs.
-  std::unordered_set<std::string> known_names;
   std::vector<caf::response_promise> deferred; // requests before recovery
   static inline const char* name = "taskrt.scheduler";
 };
@@ -130,21 +94,48 @@ task_outcome outcome_of(const task_record& r) {
   return {r.id, r.state, r.attempt, r.result, r.last_error};
 }
 
+/// `t` is QUEUED: ready now, on its lock's wait list, or scheduled.
 void enqueue(scheduler_state& st, live_task& t) {
   const auto& r = t.rec;
   t.enqueued_us = to_micros(now());
-  if (r.run_at_us > to_micros(now()))
-    st.delayed.emplace(r.run_at_us, r.id);
-  else
-    st.ready[r.queue].insert({r.priority, r.run_at_us, r.id});
+  st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t.enqueued_us);
 }
 
+/// `t` leaves the ready queue (it starts, is cancelled, or moves).
 void unqueue(scheduler_state& st, const live_task& t) {
-  const auto& r = t.rec;
-  st.delayed.erase({r.run_at_us, r.id});
-  auto q = st.ready.find(r.queue);
-  if (q != st.ready.end())
-    q->second.erase({r.priority, r.run_at_us, r.id});
+  st.queue.remove(t.rec.id);
+}
+
+/// The slot id of worker `w` (a new one for a worker not seen before).
+sched::slot_id slot_of(scheduler_state& st, const caf::actor& w) {
+  auto [i, fresh] = st.slot_ids.emplace(w.address(), 0);
+  if (fresh) {
+    i->second = ++st.last_slot_id;
+    st.slot_actors.emplace(i->second, w);
+  }
+  return i->second;
+}
+
+/// The slot id of worker `w`, or 0 when it is not known.
+sched::slot_id known_slot(const scheduler_state& st, const caf::actor_addr& w) {
+  auto i = st.slot_ids.find(w);
+  return i == st.slot_ids.end() ? 0 : i->second;
+}
+
+/// The worker of slot `id`, or null.
+caf::actor worker_of(const scheduler_state& st, sched::slot_id id) {
+  auto i = st.slot_actors.find(id);
+  return i == st.slot_actors.end() ? caf::actor{} : i->second;
+}
+
+/// Forgets slot `id` and its worker handle.
+void forget_slot(scheduler_state& st, sched::slot_id id) {
+  auto i = st.slot_actors.find(id);
+  if (i != st.slot_actors.end()) {
+    st.slot_ids.erase(i->second.address());
+    st.slot_actors.erase(i);
+  }
+  st.slots.erase(id);
 }
 
 /// Sends `b` to persistence and runs `then` with the result after the commit,
@@ -201,88 +192,46 @@ void finalize(scheduler_actor_t* self, int64_t id) {
 
 void try_dispatch(scheduler_actor_t* self);
 
-/// Picks the best ready task that worker `w` may run, or 0.
-int64_t pick_for(scheduler_state& st, const worker_info& w) {
-  const ready_key* best = nullptr;
-  auto n = st.nodes.find(w.node);
-  const auto* runs = n != st.nodes.end() ? &n->second.runs : nullptr;
-  auto consider = [&](const std::set<ready_key>& q) {
-    for (const auto& k : q) {
-      if (best && !(k < *best))
-        return;
-      const auto& rec = st.tasks.at(k.id).rec;
-      if (!rec.lock.empty() && st.locks.count(rec.lock))
-        continue;
-      if (runs && !runs->empty() && !runs->count(rec.name))
-        continue;
-      best = &k;
-      return;
-    }
-  };
-  if (w.queues.empty()) {
-    for (const auto& kv : st.ready)
-      consider(kv.second);
-  } else {
-    for (const auto& q : w.queues) {
-      auto i = st.ready.find(q);
-      if (i != st.ready.end())
-        consider(i->second);
-    }
-  }
-  return best ? best->id : 0;
+/// The best ready task slot `s` may run (its queues, its node's task
+/// names, its lock free), or 0.
+int64_t pick_for(const scheduler_state& st, const sched::slot& s) {
+  const auto* n = st.nodes.find(s.info.node);
+  return st.queue.peek({&s.info.queues, n ? &n->runs : nullptr});
 }
 
-/// Counts `t`'s attempt against worker `w` (creating its slot if unknown).
+/// Counts `t`'s running attempt against worker `w` (creating its slot if
+/// unknown) instead of the worker it counted against before.
 void assign(scheduler_state& st, live_task& t, const caf::actor& w) {
-  if (t.worker == w)
+  const auto id = slot_of(st, w);
+  const auto before = st.leases.move_to(t.rec.id, id);
+  if (before == id)
     return;
-  if (t.worker) {
-    auto old = st.slots.find(t.worker);
-    if (old != st.slots.end())
-      --old->second.assigned;
-  }
-  t.worker = w;
-  ++st.slots[w].assigned;
+  if (before != 0)
+    st.slots.unassign(before);
+  st.slots.assign(id);
 }
 
-/// Ends the count of `t`'s attempt against its worker.
-void unassign(scheduler_state& st, live_task& t) {
-  auto i = st.slots.find(t.worker);
-  if (i != st.slots.end() && --i->second.assigned <= 0) {
-    i->second.assigned = 0;
-    i->second.prefetch = true;
-  }
-  t.worker = nullptr;
-}
-
-/// A lease never handed out before, in this head's lifetime or an earlier one.
-int64_t next_lease(scheduler_state& st, int64_t previous) {
-  const int64_t fresh = (st.generation << 32) | ++st.lease_seq;
-  return std::max(fresh, previous + 1);
-}
-
-void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
+void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   auto& st = self->state;
   auto& r = t.rec;
   unqueue(st, t);
   const int32_t prev_attempt = r.attempt;
   r.attempt += 1;
-  r.lease_epoch = next_lease(st, r.lease_epoch);
+  r.lease_epoch = st.leases.issue(r.lease_epoch);
   t.started_us = to_micros(now());
   metrics::observe_queue_wait(
     r.name, static_cast<double>(t.started_us - std::max(t.enqueued_us, r.run_at_us)) / 1e6);
   metrics::record_transition(r.name, task_state::running);
   r.state = task_state::running;
-  assign(st, t, w);
-  auto& slot = st.slots[w];
-  slot.last_dispatch = ++st.dispatch_seq;
-  t.began = slot.assigned == 1; // else it waits behind another attempt
+  st.slots.assign(sid);
+  st.slots.dispatched(sid);
+  const auto& slot = *st.slots.find(sid);
+  const bool began = slot.assigned == 1; // else it waits behind another attempt
   const auto& info = slot.info;
   r.node = info.node;
   if (!r.lock.empty())
-    st.locks.insert(r.lock);
-  ++st.running;
-  ++st.running_by_node[r.node];
+    st.queue.hold(r.lock);
+  st.leases.add({r.id, r.attempt, r.lease_epoch, r.node, sid, began});
   auto tr = make_transition(r, transition_kind::start, task_state::queued,
                             prev_attempt);
   tr.node = r.node;
@@ -302,9 +251,9 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   d.last_attempt = is_last_attempt(t.policy, r.attempt - r.retry_base);
   d.time_limit_s = r.time_limit_s;
   d.stuck_timeout_s = st.cfg.stuck_timeout_s;
-  d.prefetched = !t.began;
+  d.prefetched = !began;
   d.task_attempt = r.attempt - r.unstarted;
-  self->send(w, std::move(d));
+  self->send(worker_of(st, sid), std::move(d));
   if (fault_now) {
     // The window "head killed after the dispatch, before the start commit".
     spdlog::critical("fault injection: exiting after the dispatch of task={} lease={}, "
@@ -316,67 +265,35 @@ void start_attempt(scheduler_actor_t* self, live_task& t, const caf::actor& w) {
   }
 }
 
-bool any_ready(const scheduler_state& st) {
-  for (const auto& kv : st.ready)
-    if (!kv.second.empty())
-      return true;
-  return false;
-}
-
-/// The free slot that should get the next attempt: fewest assigned first
-/// (idle slots before prefetching), least recently dispatched among equals.
-const caf::actor* next_slot(const scheduler_state& st, const std::set<caf::actor>& skip) {
-  const caf::actor* who = nullptr;
-  const worker_slot* best = nullptr;
-  for (const auto& kv : st.slots) {
-    const auto& s = kv.second;
-    if (!s.ready || s.free() <= 0 || skip.count(kv.first))
-      continue;
-    auto n = st.nodes.find(s.info.node);
-    if (n == st.nodes.end() || n->second.state != "ALIVE")
-      continue;
-    if (!best || s.assigned < best->assigned
-        || (s.assigned == best->assigned && s.last_dispatch < best->last_dispatch)) {
-      best = &s;
-      who = &kv.first;
-    }
-  }
-  return who;
-}
-
+/// Dispatches while a free slot (least loaded first) has a ready task it
+/// may run; a slot with none is skipped for the rest of this round.
 void try_dispatch(scheduler_actor_t* self) {
   auto& st = self->state;
   if (!st.recovered || st.draining || !st.journal_up)
     return;
-  const auto t = to_micros(now());
-  while (!st.delayed.empty() && st.delayed.begin()->first <= t) {
-    auto id = st.delayed.begin()->second;
-    st.delayed.erase(st.delayed.begin());
-    auto& rec = st.tasks.at(id).rec;
-    st.ready[rec.queue].insert({rec.priority, rec.run_at_us, id});
-  }
-  std::set<caf::actor> skip; // nothing runnable for their queues now
-  while (any_ready(st)) {
-    const auto* w = next_slot(st, skip);
-    if (!w)
+  st.queue.promote_due(to_micros(now()));
+  std::unordered_set<sched::slot_id> skip; // nothing runnable for them now
+  while (st.queue.has_ready()) {
+    const auto sid = st.slots.next(skip);
+    if (sid == 0)
       return;
-    auto id = pick_for(st, st.slots.at(*w).info);
+    auto id = pick_for(st, *st.slots.find(sid));
     if (id == 0) {
-      skip.insert(*w);
+      skip.insert(sid);
       continue;
     }
-    start_attempt(self, st.tasks.at(id), caf::actor{*w});
+    start_attempt(self, st.tasks.at(id), sid);
   }
 }
 
 /// Frees `t`'s worker slot and, unless `keep_lock`, its lock.
 void release(scheduler_state& st, live_task& t, bool keep_lock) {
   if (!t.rec.lock.empty() && !keep_lock)
-    st.locks.erase(t.rec.lock);
-  unassign(st, t);
+    st.queue.release(t.rec.lock);
+  if (const auto* a = st.leases.find(t.rec.id); a && a->worker != 0)
+    st.slots.unassign(a->worker);
   st.orphans.erase(t.rec.id);
-  --st.running;
-  --st.running_by_node[t.rec.node];
+  st.leases.remove(t.rec.id);
 }
 
 /// The error_info of a parsed error object (empty when `j` is none).
@@ -442,7 +359,7 @@ void apply_retry(scheduler_actor_t* self, live_task& t, const retry_decision& d)
 /// Releases the lock an ended attempt kept while its decision was pending.
 void release_held_lock(scheduler_state& st, live_task& t) {
   if (t.lock_held) {
-    st.locks.erase(t.rec.lock);
+    st.queue.release(t.rec.lock);
     t.lock_held = false;
   }
 }
@@ -654,17 +571,16 @@ void redecide(scheduler_actor_t* self, live_task& t) {
 
 /// The worker began a prefetched attempt.
 void mark_began(scheduler_state& st, const attempt_ref& a) {
-  auto i = st.tasks.find(a.task_id);
-  if (i != st.tasks.end() && i->second.rec.state == task_state::running
-      && i->second.rec.attempt == a.attempt && i->second.rec.lease_epoch == a.lease_epoch)
-    i->second.began = true;
+  if (st.leases.current(a.task_id, a.attempt, a.lease_epoch))
+    st.leases.mark_began(a.task_id);
 }
 
 /// Ends an attempt whose worker or node is gone: LOST if it began, handed
 /// back (no retry budget spent) if it was still waiting behind another.
 void end_orphaned(scheduler_actor_t* self, live_task& t, const std::string& message,
                   const std::string& reason) {
-  if (!t.began) {
+  const auto* a = self->state.leases.find(t.rec.id);
+  if (a && !a->began) {
     end_attempt(self, t, task_state::queued, "", "",
                 {{"reason", "never began: " + reason}, {"handback", "gone_before_start"},
                  {"node", t.rec.node}});
@@ -681,13 +597,13 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
     mark_began(st, msg.began);
   auto i = st.tasks.find(msg.task_id);
   const auto sender = self->current_sender();
-  const bool current = i != st.tasks.end() && i->second.rec.state == task_state::running
-                       && i->second.rec.attempt == msg.attempt
-                       && i->second.rec.lease_epoch == msg.lease_epoch;
+  const auto* lease = st.leases.current(msg.task_id, msg.attempt, msg.lease_epoch);
+  const bool current = lease && i != st.tasks.end()
+                       && i->second.rec.state == task_state::running;
   // The holder of the lease is the process its worker lives in: a result
   // from any other process (a replaced node under the same id) is not its.
-  const bool holder = current && (!i->second.worker || !sender
-                                  || sender->node() == i->second.worker.node());
+  const auto worker = current ? worker_of(st, lease->worker) : caf::actor{};
+  const bool holder = current && (!worker || !sender || sender->node() == worker.node());
   if (!holder) {
     // Fenced: a late or duplicate result of a lease that is no longer
     // current, or one sent by another process. Journal it and drop it.
@@ -707,23 +623,11 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
     detail = json::object();
   if (msg.outcome == task_state::queued && detail.value("handback", "") == "prefetch_wait") {
     // Its running attempt is long: no more prefetching there until it is idle.
-    auto s = st.slots.find(i->second.worker);
-    if (s != st.slots.end())
-      s->second.prefetch = false;
+    st.slots.stop_prefetch(lease->worker);
   }
   end_attempt(self, i->second, msg.outcome, msg.result, msg.error,
               std::move(detail));
   try_dispatch(self);
-}
-
-/// True when an ALIVE node (or the head, with workers) runs task `name`.
-bool runnable_by_alive_node(const scheduler_state& st, const std::string& name) {
-  for (const auto& kv : st.nodes) {
-    const auto& n = kv.second;
-    if (n.state == "ALIVE" && n.info.slots > 0 && (n.runs.empty() || n.runs.count(name)))
-      return true;
-  }
-  return false;
 }
 
 /// A checked submit: what to journal and what to hold in memory after.
@@ -740,8 +644,9 @@ caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_sp
   if (auto e = check_task_spec(spec)) // runtime/limits: size, depth, UTF-8, NUL, names
     return make_error(errc::bad_request, *e);
   const auto* def = st.cfg.registry->find(spec.name);
-  if (!def && !st.known_names.count(spec.name)) {
-    std::set<std::string> names{st.known_names.begin(), st.known_names.end()};
+  const auto& known_names = st.nodes.known_names();
+  if (!def && !known_names.count(spec.name)) {
+    std::set<std::string> names{known_names.begin(), known_names.end()};
     for (const auto& n : st.cfg.registry->names())
       names.insert(n);
     std::string known;
@@ -835,7 +740,7 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
           continue; // the key's task exists: nothing new to hold
         auto& rec = prepared[i].rec;
         rec.id = r.submitted_ids.at(i);
-        if (!runnable_by_alive_node(st, rec.name))
+        if (!st.nodes.runnable(rec.name))
           waiting.notes.push_back({rec.id, 0, "waiting",
                                    {{"reason", "no ALIVE node runs " + rec.name}},
                                    to_micros(now()), st.cfg.node_id});
@@ -1065,20 +970,22 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
       std::_Exit(137);
     }
     auto i = st.tasks.find(id);
-    if (i != st.tasks.end() && i->second.rec.state == task_state::running && i->second.worker)
-      self->send(i->second.worker, cancel_atom::value, id);
+    const auto* a = st.leases.find(id);
+    if (i != st.tasks.end() && i->second.rec.state == task_state::running && a && a->worker)
+      if (auto w = worker_of(st, a->worker))
+        self->send(w, cancel_atom::value, id);
   });
   return state;
 }
 
-void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state);
+void set_node_state(scheduler_actor_t* self, const std::string& id, sched::node_state state);
 
 void recover(scheduler_actor_t* self) {
   auto& st = self->state;
   self->request(st.cfg.persistence, caf::infinite, load_atom::value)
     .then([self](recovery_data& data) {
       auto& st = self->state;
-      st.generation = data.generation;
+      st.leases.set_generation(data.generation);
       size_t queued = 0, lost = 0;
       std::vector<int64_t> cancelled, undecided;
       for (auto& rec : data.tasks) {
@@ -1112,10 +1019,9 @@ void recover(scheduler_actor_t* self) {
         auto& t = kv.second;
         if (t.rec.state != task_state::running)
           continue;
-        ++st.running;
-        ++st.running_by_node[t.rec.node];
+        st.leases.add({t.rec.id, t.rec.attempt, t.rec.lease_epoch, t.rec.node, 0, true});
         if (!t.rec.lock.empty())
-          st.locks.insert(t.rec.lock);
+          st.queue.hold(t.rec.lock);
         if (!t.rec.node.empty() && t.rec.node != st.cfg.node_id) {
           st.orphans[t.rec.id] = deadline;
           continue;
@@ -1130,23 +1036,23 @@ void recover(scheduler_actor_t* self) {
       // Nodes known from before the restart: SUSPECT until they re-register,
       // DEAD if they do not within the adoption grace.
       for (auto& row : data.nodes) {
-        if (row.id == st.cfg.node_id || st.nodes.count(row.id))
+        const auto state = sched::parse_node_state(row.state);
+        if (!state) {
+          spdlog::warn("node {}: unknown state '{}' in the journal; taken as DEAD", row.id,
+                       row.state);
+        }
+        if (!st.nodes.restore(row.id, row.address, row.slots, row.started_us,
+                              state.value_or(sched::node_state::dead), to_micros(now())))
           continue;
-        auto& n = st.nodes[row.id];
-        n.info.id = row.id;
-        n.info.host = row.address;
-        n.info.slots = row.slots;
-        n.started_us = row.started_us;
-        n.last_heartbeat_us = to_micros(now());
-        n.state = row.state;
-        if (row.state == "ALIVE" || row.state == "SUSPECT" || row.state == "DRAINING")
-          set_node_state(self, n, "SUSPECT");
+        if (state == sched::node_state::alive || state == sched::node_state::suspect
+            || state == sched::node_state::draining)
+          set_node_state(self, row.id, sched::node_state::suspect);
       }
-      set_node_state(self, st.nodes.at(st.cfg.node_id), "ALIVE");
+      set_node_state(self, st.cfg.node_id, sched::node_state::alive);
       st.recovered = true;
       spdlog::info("scheduler recovered generation={} queued={} lost={} undecided={} "
                    "awaiting_adoption={}",
-                   st.generation, queued, lost, undecided.size(), st.orphans.size());
+                   st.leases.generation(), queued, lost, undecided.size(), st.orphans.size());
       auto pending = std::move(st.after_recovery);
       st.after_recovery.clear();
       for (auto& f : pending)
@@ -1194,17 +1100,13 @@ void on_stop(scheduler_actor_t* self) {
 /// Forgets the slots of `node` (it is gone; it announces them again when it
 /// re-registers).
 void forget_slots_of(scheduler_state& st, const std::string& node) {
-  for (auto i = st.slots.begin(); i != st.slots.end();)
-    if (i->second.info.node == node)
-      i = st.slots.erase(i);
-    else
-      ++i;
+  for (auto id : st.slots.erase_node(node))
+    forget_slot(st, id);
 }
 
 /// RUNNING attempts on `node` (kept per node as attempts start and end).
 int32_t running_on(const scheduler_state& st, const std::string& node) {
-  auto i = st.running_by_node.find(node);
-  return i == st.running_by_node.end() ? 0 : i->second;
+  return st.leases.count_on(node);
 }
 
 int64_t local_running(const scheduler_state& st) {
@@ -1212,75 +1114,105 @@ int64_t local_running(const scheduler_state& st) {
 }
 
 /// The row of `n` as the nodes table keeps it.
-node_row node_row_of(const scheduler_state& st, const node_entry& n) {
+node_row node_row_of(const scheduler_state& st, const sched::node_entry& n) {
   node_row row;
   row.id = n.info.id;
   row.address = n.info.host;
   row.slots = n.info.slots;
   row.running = running_on(st, n.info.id);
-  row.state = n.state;
+  row.state = to_string(n.state);
   row.last_heartbeat_us = n.last_heartbeat_us;
   row.started_us = n.started_us;
   return row;
 }
 
-void set_node_state(scheduler_actor_t* self, node_entry& n, const std::string& state) {
+/// True when node `n` is gone (DEAD or LEFT).
+bool gone(const sched::node_entry& n) {
+  return n.state == sched::node_state::dead || n.state == sched::node_state::left;
+}
+
+/// Node `id` is in `state` now: logged when it changed, its slots open only
+/// while ALIVE, its row journaled.
+void set_node_state(scheduler_actor_t* self, const std::string& id, sched::node_state state) {
   auto& st = self->state;
-  if (n.state != state)
-    spdlog::info("node {} {} -> {}", n.info.id, n.state, state);
-  n.state = state;
-  self->send(st.cfg.persistence, node_row_of(st, n));
+  const auto* n = st.nodes.find(id);
+  if (!n)
+    return;
+  const auto before = n->state;
+  if (st.nodes.set_state(id, state))
+    spdlog::info("node {} {} -> {}", id, to_string(before), to_string(state));
+  st.slots.set_node_open(id, state == sched::node_state::alive);
+  self->send(st.cfg.persistence, node_row_of(st, *n));
+}
+
+/// The supervisor of connected node `id`, or null.
+caf::actor supervisor_of(const scheduler_state& st, const std::string& id) {
+  auto i = st.supervisors.find(id);
+  return i == st.supervisors.end() ? caf::actor{} : i->second;
+}
+
+/// Node `id` is connected through `sup` (null: its connection is gone).
+void set_supervisor(scheduler_state& st, const std::string& id, const caf::actor& sup) {
+  auto i = st.supervisors.find(id);
+  if (i != st.supervisors.end()) {
+    auto j = st.supervised.find(i->second.address());
+    if (j != st.supervised.end() && j->second == id)
+      st.supervised.erase(j);
+    st.supervisors.erase(i);
+  }
+  if (sup) {
+    st.supervisors.emplace(id, sup);
+    st.supervised[sup.address()] = id;
+  }
+  st.nodes.set_connected(id, static_cast<bool>(sup));
 }
 
 std::vector<node_view> node_views(const scheduler_state& st) {
   std::vector<node_view> out;
-  for (const auto& kv : st.nodes) {
+  for (const auto& kv : st.nodes.nodes()) {
     const auto& n = kv.second;
-    out.push_back({n.info.id, n.state, n.info.slots, running_on(st, n.info.id),
+    out.push_back({n.info.id, to_string(n.state), n.info.slots, running_on(st, n.info.id),
                    n.last_heartbeat_us});
   }
   return out;
 }
 
 /// A node is gone: its RUNNING attempts end LOST (and go to the retry actor).
-void declare_dead(scheduler_actor_t* self, node_entry& n, const std::string& reason) {
+void declare_dead(scheduler_actor_t* self, const std::string& id, const std::string& reason) {
   auto& st = self->state;
-  if (n.state == "DEAD" || n.state == "LEFT")
+  const auto* n = st.nodes.find(id);
+  if (!n || gone(*n))
     return;
-  spdlog::warn("node {} declared dead: {}", n.info.id, reason);
-  set_node_state(self, n, "DEAD");
-  std::vector<int64_t> lost;
-  for (auto& kv : st.tasks)
-    if (kv.second.rec.state == task_state::running && kv.second.rec.node == n.info.id)
-      lost.push_back(kv.first);
-  for (auto id : lost)
-    end_orphaned(self, st.tasks.at(id), "node " + n.info.id + " is gone: " + reason,
+  spdlog::warn("node {} declared dead: {}", id, reason);
+  set_node_state(self, id, sched::node_state::dead);
+  for (auto task : st.leases.on_node(id))
+    end_orphaned(self, st.tasks.at(task), "node " + id + " is gone: " + reason,
                  "node dead: " + reason);
-  forget_slots_of(st, n.info.id);
+  forget_slots_of(st, id);
 }
 
 void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
   auto& st = self->state;
-  auto n = st.nodes.find(info.node);
-  if (n == st.nodes.end() || n->second.state == "DEAD" || n->second.state == "LEFT")
+  const auto* n = st.nodes.find(info.node);
+  if (!n || gone(*n))
     return; // it registers (again) first
   // A slot must live in the process that registered its node: otherwise any
   // peer could offer a worker under another node's name and receive its tasks.
+  const auto sup = supervisor_of(st, info.node);
   const auto owner = info.node == st.cfg.node_id ? self->node()
-                     : n->second.supervisor     ? n->second.supervisor.node()
-                                                : caf::node_id{};
+                     : sup                       ? sup.node()
+                                                 : caf::node_id{};
   if (!w || w.node() != owner) {
     spdlog::warn("ignored a worker slot offered for node {} by another process", info.node);
     return;
   }
-  auto known = st.slots.find(w);
-  if (known == st.slots.end() || !known->second.ready)
+  const auto* known = st.slots.find(known_slot(st, w.address()));
+  if (!known || !known->ready)
     self->monitor(w);
   if (info.node == st.cfg.node_id)
     st.local_workers.insert(w);
-  auto& slot = st.slots[w];
-  slot.info = std::move(info);
-  slot.ready = true;
+  st.slots.announce(slot_of(st, w), {std::move(info.node), info.index, info.pid,
+                                     std::move(info.queues), info.capacity});
   try_dispatch(self);
 }
 
@@ -1293,44 +1225,40 @@ std::optional<caf::error> refuse_registration(const scheduler_state& st, const n
   if (info.id == st.cfg.node_id)
     return make_error(errc::illegal_state, "node id '" + info.id + "' is the head's own; "
                                            "give this node another --node-id");
-  auto i = st.nodes.find(info.id);
-  if (i == st.nodes.end())
+  const auto* n = st.nodes.find(info.id);
+  if (!n)
     return std::nullopt;
-  const auto& n = i->second;
-  if (!n.supervisor || n.supervisor == sup || n.state == "DEAD" || n.state == "LEFT")
+  const auto old = supervisor_of(st, info.id);
+  if (!old || old == sup || gone(*n))
     return std::nullopt; // a rejoin, or the old one is gone
   return make_error(errc::illegal_state,
                     "node id '" + info.id + "' is already registered by a live node (pid "
-                      + std::to_string(n.info.pid) + " on " + n.info.host
+                      + std::to_string(n->info.pid) + " on " + n->info.host
                       + "); give this node another --node-id, or stop the other one first");
 }
 
 register_reply on_register(scheduler_actor_t* self, node_info& info,
                            std::vector<running_attempt>& running, caf::actor sup) {
   auto& st = self->state;
-  auto& n = st.nodes[info.id];
-  if (n.supervisor && n.supervisor != sup)
-    declare_dead(self, n, "replaced by a new registration");
-  const bool rejoin = n.state == "DEAD";
-  n.runs = {info.tasks.begin(), info.tasks.end()};
-  st.known_names.insert(info.tasks.begin(), info.tasks.end());
-  n.info = info;
-  n.supervisor = sup;
-  n.last_heartbeat_us = to_micros(now());
-  n.started_us = n.last_heartbeat_us;
+  const auto old = supervisor_of(st, info.id);
+  if (old && old != sup)
+    declare_dead(self, info.id, "replaced by a new registration");
+  const auto before = st.nodes.register_node(
+    {info.id, info.host, info.slots, info.pid, info.queues, info.tasks}, to_micros(now()));
+  const bool rejoin = before == sched::node_state::dead;
+  set_supervisor(st, info.id, sup);
   self->monitor(sup);
   register_reply reply;
   reply.heartbeat_s = st.cfg.heartbeat_s;
   journal_store::batch b;
   for (auto& ra : running) {
     auto i = st.tasks.find(ra.task_id);
-    const bool current = i != st.tasks.end() && i->second.rec.state == task_state::running
-                         && i->second.rec.attempt == ra.attempt
-                         && i->second.rec.lease_epoch == ra.lease_epoch
-                         && i->second.rec.node == info.id;
+    const auto* lease = st.leases.current(ra.task_id, ra.attempt, ra.lease_epoch);
+    const bool current = lease && lease->node == info.id && i != st.tasks.end()
+                         && i->second.rec.state == task_state::running;
     if (current) {
       auto& t = i->second;
-      if (!st.slots.count(ra.worker))
+      if (!st.slots.find(known_slot(st, ra.worker.address())))
         self->monitor(ra.worker);
       assign(st, t, ra.worker);
       st.orphans.erase(ra.task_id);
@@ -1353,30 +1281,31 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
   spdlog::info("node {} {} slots={} queues={} reported_running={} dropped={}", info.id,
                rejoin ? "rejoined" : "registered", info.slots, info.queues.size(),
                running.size(), reply.drop.size());
-  n.state = ""; // force the row out
-  set_node_state(self, n, "ALIVE");
+  if (before && before != sched::node_state::alive)
+    spdlog::info("node {} {} -> ALIVE", info.id, to_string(*before));
+  set_node_state(self, info.id, sched::node_state::alive); // writes its row
   return reply;
 }
 
 void on_down(scheduler_actor_t* self, caf::down_msg& d) {
   auto& st = self->state;
-  for (auto& kv : st.nodes)
-    if (kv.second.supervisor && kv.second.supervisor.address() == d.source) {
-      kv.second.supervisor = nullptr;
-      declare_dead(self, kv.second, "connection lost (" + to_string(d.reason) + ")");
-      return;
-    }
+  if (auto i = st.supervised.find(d.source); i != st.supervised.end()) {
+    const auto id = i->second;
+    set_supervisor(st, id, nullptr);
+    declare_dead(self, id, "connection lost (" + to_string(d.reason) + ")");
+    return;
+  }
   // A worker actor went away: its slot is gone; its attempts are LOST.
-  for (auto i = st.slots.begin(); i != st.slots.end(); ++i)
-    if (i->first.address() == d.source) {
-      auto w = i->first;
-      st.local_workers.erase(w);
-      for (auto& kv : st.tasks)
-        if (kv.second.rec.state == task_state::running && kv.second.worker == w)
-          end_orphaned(self, kv.second, "worker unreachable", "worker unreachable");
-      st.slots.erase(w);
-      return;
-    }
+  const auto sid = known_slot(st, d.source);
+  if (sid == 0 || !st.slots.find(sid))
+    return;
+  st.local_workers.erase(worker_of(st, sid));
+  for (auto id : st.leases.on_worker(sid)) {
+    auto& t = st.tasks.at(id);
+    if (t.rec.state == task_state::running)
+      end_orphaned(self, t, "worker unreachable", "worker unreachable");
+  }
+  forget_slot(st, sid);
 }
 
 /// How often every live node's row (running count, last heartbeat) is
@@ -1393,19 +1322,12 @@ constexpr int64_t node_ttl_us = 24LL * 3600 * 1'000'000;
 void refresh_node_rows(scheduler_actor_t* self, int64_t t) {
   auto& st = self->state;
   st.nodes_written_us = t;
-  st.nodes.at(st.cfg.node_id).last_heartbeat_us = t; // the head hears itself
+  st.nodes.heard(st.cfg.node_id, t); // the head hears itself
+  st.nodes.expire(t, node_ttl_us);
   std::vector<node_row> rows;
-  for (auto i = st.nodes.begin(); i != st.nodes.end();) {
-    auto& n = i->second;
-    const bool gone = n.state == "DEAD" || n.state == "LEFT";
-    if (gone && !n.supervisor && t - n.last_heartbeat_us > node_ttl_us) {
-      i = st.nodes.erase(i);
-      continue;
-    }
-    if (!gone)
-      rows.push_back(node_row_of(st, n));
-    ++i;
-  }
+  for (const auto& kv : st.nodes.nodes())
+    if (!gone(kv.second))
+      rows.push_back(node_row_of(st, kv.second));
   self->send(st.cfg.persistence, std::move(rows));
   if (t - st.nodes_pruned_us > node_ttl_us / 24) {
     st.nodes_pruned_us = t;
@@ -1422,21 +1344,21 @@ void refresh_node_rows(scheduler_actor_t* self, int64_t t) {
 /// registered it (the head's own node: from the head's process). Anything
 /// else (a client, another node) is refused and logged: no peer can drain,
 /// retire or keep alive a node it is not.
-bool sent_by_node(scheduler_actor_t* self, const node_entry& n, const char* what) {
+bool sent_by_node(scheduler_actor_t* self, const std::string& id, const char* what) {
   const auto sender = self->current_sender();
-  const bool own = n.info.id == self->state.cfg.node_id;
+  const bool own = id == self->state.cfg.node_id;
+  const auto sup = supervisor_of(self->state, id);
   const bool ok = sender
                   && (own ? sender->node() == self->node()
-                          : n.supervisor && sender->node() == n.supervisor.node());
+                          : sup && sender->node() == sup.node());
   if (!ok)
-    spdlog::warn("ignored {} of node {} from a process that did not register it", what,
-                 n.info.id);
+    spdlog::warn("ignored {} of node {} from a process that did not register it", what, id);
   return ok;
 }
 
 /// The gauges of /metrics: tasks the head holds by state, nodes by state,
 /// slots, and per queue its depth and the age of its oldest runnable task.
-void publish_gauges(const scheduler_state& st, int64_t t) {
+void publish_gauges(scheduler_state& st, int64_t t) {
   std::map<task_state, int64_t> tasks;
   std::map<std::string, std::pair<int64_t, int64_t>> queues; // depth, oldest ready
   for (const auto& kv : st.tasks) {
@@ -1451,22 +1373,16 @@ void publish_gauges(const scheduler_state& st, int64_t t) {
     }
   }
   metrics::set_tasks(tasks);
-  for (const auto& kv : st.ready)
-    queues.emplace(kv.first, std::pair<int64_t, int64_t>{0, 0}); // emptied queues go to 0
-  for (const auto& [name, q] : queues)
+  for (const auto& name : st.gauge_queues)
+    queues.emplace(name, std::pair<int64_t, int64_t>{0, 0}); // emptied queues go to 0
+  for (const auto& [name, q] : queues) {
+    st.gauge_queues.insert(name);
     metrics::set_queue(name, q.first,
                        q.second == 0 ? 0.0 : static_cast<double>(t - q.second) / 1e6);
-  std::map<std::string, int64_t> nodes;
-  for (const auto& kv : st.nodes)
-    ++nodes[kv.second.state];
-  metrics::set_nodes(nodes);
-  int64_t used = 0, free = 0;
-  for (const auto& kv : st.slots) {
-    if (!kv.second.ready)
-      continue;
-    kv.second.assigned > 0 ? ++used : ++free;
   }
-  metrics::set_slots(used, free);
+  metrics::set_nodes(st.nodes.count_by_state());
+  const auto [ready, busy] = st.slots.ready_and_busy();
+  metrics::set_slots(busy, ready - busy);
 }
 
 /// Heartbeat timeouts of worker nodes and adoption deadlines after a restart.
@@ -1477,21 +1393,13 @@ void check_nodes(scheduler_actor_t* self) {
     refresh_node_rows(self, t);
     publish_gauges(st, t);
   }
-  for (auto& kv : st.nodes) {
-    auto& n = kv.second;
-    if (!n.supervisor && n.state == "SUSPECT" && kv.first != st.cfg.node_id
-        && static_cast<double>(t - n.last_heartbeat_us) / 1e6 > st.cfg.adopt_grace_s) {
-      declare_dead(self, n, "did not re-register after the head restarted");
-      continue;
-    }
-    if (!n.supervisor || (n.state != "ALIVE" && n.state != "SUSPECT" && n.state != "DRAINING"))
-      continue;
-    const double silent = static_cast<double>(t - n.last_heartbeat_us) / 1e6;
-    if (silent > st.cfg.dead_after_s) {
-      declare_dead(self, n, "no heartbeat for " + std::to_string(static_cast<int>(silent)) + " s");
-    } else if (silent > st.cfg.suspect_after_s && n.state == "ALIVE") {
-      set_node_state(self, n, "SUSPECT"); // no dispatches until it is heard again
-    }
+  const sched::node_timeouts timeouts{st.cfg.suspect_after_s, st.cfg.dead_after_s,
+                                       st.cfg.adopt_grace_s};
+  for (const auto& v : st.nodes.check(t, timeouts)) {
+    if (v.to == sched::node_state::dead)
+      declare_dead(self, v.id, v.reason);
+    else
+      set_node_state(self, v.id, v.to); // SUSPECT: no dispatches until it is heard again
   }
   std::vector<int64_t> expired;
   for (auto& kv : st.orphans)
@@ -1515,12 +1423,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     auto& st = self->state;
     st.cfg = cfg;
     st.started_us = to_micros(now());
-    st.nodes[cfg.node_id] = node_entry{node_info{cfg.node_id, "", cfg.local_slots, 0, {}, {}},
-                                       nullptr, "ALIVE", st.started_us, st.started_us, {}};
-    for (const auto& name : cfg.registry->names()) {
-      st.known_names.insert(name);
-      st.nodes[cfg.node_id].runs.insert(name);
-    }
+    st.nodes = sched::node_registry(cfg.node_id, cfg.local_slots, cfg.registry->names(),
+                                    st.started_us);
+    st.slots.set_node_open(cfg.node_id, true);
     self->send(cfg.persistence, journal_atom::value, caf::actor_cast<caf::actor>(self));
     self->set_down_handler([self](caf::down_msg& d) { on_down(self, d); });
     recover(self);
@@ -1561,14 +1466,8 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         head_status s;
         s.node_id = st.cfg.node_id;
         s.started_us = st.started_us;
-        for (const auto& kv : st.slots) {
-          if (!kv.second.ready)
-            continue;
-          ++s.workers;
-          if (kv.second.assigned > 0)
-            ++s.busy;
-        }
-        s.running = st.running;
+        std::tie(s.workers, s.busy) = st.slots.ready_and_busy();
+        s.running = static_cast<int64_t>(st.leases.size());
         s.queued = 0;
         for (const auto& kv : st.tasks)
           s.queued += kv.second.rec.state == task_state::queued ? 1 : 0;
@@ -1610,9 +1509,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       },
       [self](ready_atom, worker_info& info, caf::actor& w) { on_ready(self, info, w); },
       [self](unready_atom, const worker_info&, const caf::actor& w) {
-        auto i = self->state.slots.find(w);
-        if (i != self->state.slots.end())
-          i->second.ready = false;
+        auto& st = self->state;
+        if (auto sid = known_slot(st, w.address()))
+          st.slots.set_unready(sid);
       },
       [self](attempt_done_msg& msg) {
         if (auto bad = sanitize_attempt_done(msg)) // a malformed field: FAILED, not a throw
@@ -1658,28 +1557,25 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       },
       [self](heartbeat_atom, const std::string& node, int32_t) -> bool {
         auto& st = self->state;
-        auto i = st.nodes.find(node);
-        if (i == st.nodes.end() || i->second.state == "DEAD" || i->second.state == "LEFT"
-            || !sent_by_node(self, i->second, "heartbeat"))
+        const auto* n = st.nodes.find(node);
+        if (!n || gone(*n) || !sent_by_node(self, node, "heartbeat"))
           return false; // the node must register again
-        i->second.last_heartbeat_us = to_micros(now());
-        if (i->second.state == "SUSPECT") {
-          set_node_state(self, i->second, "ALIVE");
+        st.nodes.heard(node, to_micros(now()));
+        if (n->state == sched::node_state::suspect) {
+          set_node_state(self, node, sched::node_state::alive);
           try_dispatch(self);
         }
         return true;
       },
       [self](drain_atom, const std::string& node) {
         auto& st = self->state;
-        auto i = st.nodes.find(node);
-        if (i != st.nodes.end() && sent_by_node(self, i->second, "drain"))
-          set_node_state(self, i->second, "DRAINING");
+        if (st.nodes.find(node) && sent_by_node(self, node, "drain"))
+          set_node_state(self, node, sched::node_state::draining);
       },
       [self](leave_atom, const std::string& node) {
         auto& st = self->state;
-        auto i = st.nodes.find(node);
-        if (i != st.nodes.end() && sent_by_node(self, i->second, "leave"))
-          set_node_state(self, i->second, "LEFT");
+        if (st.nodes.find(node) && sent_by_node(self, node, "leave"))
+          set_node_state(self, node, sched::node_state::left);
       },
       [self](nodes_atom) { return node_views(self->state); },
       [self](event_atom, attempt_event_msg& ev) {
@@ -1690,8 +1586,8 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         if (i == st.tasks.end() || i->second.rec.attempt != ev.attempt
             || i->second.rec.lease_epoch != ev.lease_epoch)
           return;
-        if (ev.kind == "began")
-          i->second.began = true;
+        if (ev.kind == "began" && st.leases.current(ev.task_id, ev.attempt, ev.lease_epoch))
+          st.leases.mark_began(ev.task_id);
         if (ev.kind == "checkpoint") {
           i->second.checkpoint = ev.data;
           journal_store::batch b;
