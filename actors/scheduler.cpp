@@ -896,9 +896,8 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
 
 /// QUEUED → CANCELLED (journaled); `done(nullptr)` after the commit, or
 /// `done(&error)` when the journal refused it.
-template <class F = void (*)(caf::error*)>
 void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& origin,
-                   F done = [](caf::error*) {}) {
+                   std::function<void(caf::error*)> done) {
   auto& st = self->state;
   const auto id = t.rec.id;
   unqueue(st, t);
@@ -912,7 +911,8 @@ void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& ori
     self, std::move(b),
     [self, id, done](journal_store::batch_result&) mutable {
       finalize(self, id);
-      done(nullptr);
+      if (done)
+        done(nullptr);
     },
     [self, id, done](caf::error& e) mutable {
       auto& st = self->state; // not cancelled: back in its queue
@@ -921,7 +921,8 @@ void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& ori
         i->second.rec.state = task_state::queued;
         enqueue(st, i->second);
       }
-      done(&e);
+      if (done)
+        done(&e);
     });
 }
 
@@ -1009,7 +1010,8 @@ void recover(scheduler_actor_t* self) {
         }
       }
       for (auto id : cancelled)
-        cancel_queued(self, st.tasks.at(id), "recovery: a cancel was requested before the restart");
+        cancel_queued(self, st.tasks.at(id), "recovery: a cancel was requested before the restart",
+                      nullptr);
       for (auto id : undecided)
         redecide(self, st.tasks.at(id));
       // RUNNING attempts: those of the head's own workers died with it;
@@ -1416,6 +1418,178 @@ void check_nodes(scheduler_actor_t* self) {
   }
 }
 
+
+/// `await`: the outcome of task `id` once it is final (at once when it is).
+caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<task_outcome>();
+  if (st.tasks.count(id)) {
+    st.waiters[id].push_back(rp);
+    return rp;
+  }
+  with_stored_task(
+    self, id,
+    [self, rp, id](const task_record& rec) mutable {
+      auto& st = self->state;
+      if (is_terminal(rec.state) || !st.recovered)
+        rp.deliver(outcome_of(rec));
+      else if (st.tasks.count(id))
+        st.waiters[id].push_back(rp);
+      else
+        rp.deliver(outcome_of(rec));
+    },
+    [rp, id]() mutable { rp.deliver(not_found(id)); },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+/// `status`: a short summary of the head.
+head_status on_status(const scheduler_state& st) {
+  head_status s;
+  s.node_id = st.cfg.node_id;
+  s.started_us = st.started_us;
+  std::tie(s.workers, s.busy) = st.slots.ready_and_busy();
+  s.running = static_cast<int64_t>(st.leases.size());
+  s.queued = 0;
+  for (const auto& kv : st.tasks)
+    s.queued += kv.second.rec.state == task_state::queued ? 1 : 0;
+  s.draining = st.draining;
+  s.recovered = st.recovered;
+  s.journal_up = st.journal_up;
+  s.journal_error = st.journal_error;
+  s.journal_down_since_us = st.journal_down_since_us;
+  return s;
+}
+
+/// Persistence says whether Postgres is reachable: submits and dispatch
+/// pause while it is not.
+void on_journal_state(scheduler_actor_t* self, bool up, const std::string& reason) {
+  auto& st = self->state;
+  if (up == st.journal_up)
+    return;
+  st.journal_up = up;
+  st.journal_error = up ? std::string{} : reason;
+  st.journal_down_since_us = up ? 0 : to_micros(now());
+  if (up) {
+    spdlog::info("journal available again: dispatch resumes, submits accepted");
+    try_dispatch(self);
+  } else {
+    spdlog::error("journal unavailable ({}): submits refused, dispatch paused; "
+                  "running attempts finish and their results wait",
+                  reason);
+  }
+}
+
+/// The drain's grace period is over: the local workers hand their attempts
+/// back (RUNNING → QUEUED, no retry budget spent); the drain finishes when
+/// the last one reported.
+void on_stop_grace(scheduler_actor_t* self) {
+  auto& st = self->state;
+  if (local_running(st) == 0) {
+    finish_drain(self);
+    return;
+  }
+  for (auto& w : st.local_workers)
+    self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+/// A worker is not ready (its process restarts): no dispatches to it.
+void on_unready(scheduler_state& st, const caf::actor& w) {
+  if (auto sid = known_slot(st, w.address()))
+    st.slots.set_unready(sid);
+}
+
+/// A worker reports the end of an attempt.
+void on_attempt_done(scheduler_actor_t* self, attempt_done_msg& msg) {
+  if (auto bad = sanitize_attempt_done(msg)) // a malformed field: FAILED, not a throw
+    spdlog::warn("task={} attempt={}: {}", msg.task_id, msg.attempt, *bad);
+  on_done(self, msg);
+  auto& st = self->state;
+  if (st.draining && local_running(st) == 0)
+    finish_drain(self);
+}
+
+/// A node registers: checked (its certificate under TLS, then its id),
+/// answered after recovery.
+caf::result<register_reply> on_register_request(scheduler_actor_t* self, node_info& info,
+                                                std::vector<running_attempt>& running) {
+  auto& st = self->state;
+  auto sup = caf::actor_cast<caf::actor>(self->current_sender());
+  auto rp = self->make_response_promise<register_reply>();
+  auto proceed = [self, rp, info, running, sup]() mutable {
+    if (auto refusal = refuse_registration(self->state, info, sup))
+      rp.deliver(std::move(*refusal));
+    else
+      rp.deliver(on_register(self, info, running, sup));
+  };
+  auto after_checks = [self, proceed]() mutable {
+    if (self->state.recovered)
+      proceed();
+    else
+      self->state.after_recovery.push_back(proceed);
+  };
+  if (!st.cfg.node_authority || !sup || sup.node() == self->node()) {
+    after_checks();
+    return rp;
+  }
+  // TLS: the certificate of the sender's connection must allow the id.
+  self->request(st.cfg.node_authority, std::chrono::seconds(15), register_atom::value,
+                sup.node(), info.id)
+    .then(
+      [self, rp, after_checks, id = info.id](const std::string& refusal) mutable {
+        if (refusal.empty())
+          return after_checks();
+        spdlog::warn("refused registration of node {}: {}", id, refusal);
+        rp.deliver(make_error(errc::illegal_state, refusal));
+      },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+/// A heartbeat of `node`; false tells it to register again.
+bool on_heartbeat(scheduler_actor_t* self, const std::string& node) {
+  auto& st = self->state;
+  const auto* n = st.nodes.find(node);
+  if (!n || gone(*n) || !sent_by_node(self, node, "heartbeat"))
+    return false; // the node must register again
+  st.nodes.heard(node, to_micros(now()));
+  if (n->state == sched::node_state::suspect) {
+    set_node_state(self, node, sched::node_state::alive);
+    try_dispatch(self);
+  }
+  return true;
+}
+
+/// `node` drains (DRAINING) or leaves (LEFT), if it says so itself.
+void on_node_leaving(scheduler_actor_t* self, const std::string& node, sched::node_state to) {
+  auto& st = self->state;
+  if (st.nodes.find(node)
+      && sent_by_node(self, node, to == sched::node_state::left ? "leave" : "drain"))
+    set_node_state(self, node, to);
+}
+
+/// Progress, a checkpoint, or the start of a prefetched attempt.
+void on_event(scheduler_actor_t* self, attempt_event_msg& ev) {
+  if (check_attempt_event(ev)) // the node ends such an attempt itself
+    return;
+  auto& st = self->state;
+  auto i = st.tasks.find(ev.task_id);
+  if (i == st.tasks.end() || i->second.rec.attempt != ev.attempt
+      || i->second.rec.lease_epoch != ev.lease_epoch)
+    return;
+  if (ev.kind == "began" && st.leases.current(ev.task_id, ev.attempt, ev.lease_epoch))
+    st.leases.mark_began(ev.task_id);
+  if (ev.kind == "checkpoint") {
+    i->second.checkpoint = ev.data;
+    journal_store::batch b;
+    b.checkpoints.push_back({ev.task_id, ev.attempt, ev.data, to_micros(now())});
+    b.notes.push_back({ev.task_id, ev.attempt, "checkpoint",
+                       json::parse(ev.data, nullptr, false), to_micros(now()),
+                       st.cfg.node_id});
+    journal(self, std::move(b), [](journal_store::batch_result&) {});
+  }
+}
+
 } // namespace
 
 caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
@@ -1432,172 +1606,37 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
     return {
       [self](submit_atom, task_spec& spec) { return on_submit(self, spec); },
-      [self](submit_atom, std::vector<task_spec>& specs) {
-        return on_submit_many(self, specs);
-      },
-      [self](await_atom, int64_t id) -> caf::result<task_outcome> {
-        auto& st = self->state;
-        auto rp = self->make_response_promise<task_outcome>();
-        if (st.tasks.count(id)) {
-          st.waiters[id].push_back(rp);
-          return rp;
-        }
-        with_stored_task(
-          self, id,
-          [self, rp, id](const task_record& rec) mutable {
-            auto& st = self->state;
-            if (is_terminal(rec.state) || !st.recovered)
-              rp.deliver(outcome_of(rec));
-            else if (st.tasks.count(id))
-              st.waiters[id].push_back(rp);
-            else
-              rp.deliver(outcome_of(rec));
-          },
-          [rp, id]() mutable { rp.deliver(not_found(id)); },
-      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-        return rp;
-      },
+      [self](submit_atom, std::vector<task_spec>& specs) { return on_submit_many(self, specs); },
+      [self](await_atom, int64_t id) { return on_await(self, id); },
       [self](cancel_atom, int64_t id, const std::string& origin) {
         return on_cancel(self, id, origin);
       },
       [self](mretry_atom, manual_retry_msg& m) { return on_manual_retry(self, m); },
-      [self](status_atom) {
-        auto& st = self->state;
-        head_status s;
-        s.node_id = st.cfg.node_id;
-        s.started_us = st.started_us;
-        std::tie(s.workers, s.busy) = st.slots.ready_and_busy();
-        s.running = static_cast<int64_t>(st.leases.size());
-        s.queued = 0;
-        for (const auto& kv : st.tasks)
-          s.queued += kv.second.rec.state == task_state::queued ? 1 : 0;
-        s.draining = st.draining;
-        s.recovered = st.recovered;
-        s.journal_up = st.journal_up;
-        s.journal_error = st.journal_error;
-        s.journal_down_since_us = st.journal_down_since_us;
-        return s;
-      },
+      [self](status_atom) { return on_status(self->state); },
       [self](stop_atom) { on_stop(self); },
+      [self](stop_atom, bool) { on_stop_grace(self); },
       [self](journal_atom, bool up, const std::string& reason) {
-        auto& st = self->state;
-        if (up == st.journal_up)
-          return;
-        st.journal_up = up;
-        st.journal_error = up ? std::string{} : reason;
-        st.journal_down_since_us = up ? 0 : to_micros(now());
-        if (up) {
-          spdlog::info("journal available again: dispatch resumes, submits accepted");
-          try_dispatch(self);
-        } else {
-          spdlog::error("journal unavailable ({}): submits refused, dispatch paused; "
-                        "running attempts finish and their results wait",
-                        reason);
-        }
-      },
-      [self](stop_atom, bool) {
-        // Grace period over: the local workers hand their attempts back
-        // (RUNNING → QUEUED, no retry budget spent); the drain finishes when
-        // the last one reported.
-        auto& st = self->state;
-        if (local_running(st) == 0) {
-          finish_drain(self);
-          return;
-        }
-        for (auto& w : st.local_workers)
-          self->send_exit(w, caf::exit_reason::user_shutdown);
+        on_journal_state(self, up, reason);
       },
       [self](ready_atom, worker_info& info, caf::actor& w) { on_ready(self, info, w); },
       [self](unready_atom, const worker_info&, const caf::actor& w) {
-        auto& st = self->state;
-        if (auto sid = known_slot(st, w.address()))
-          st.slots.set_unready(sid);
+        on_unready(self->state, w);
       },
-      [self](attempt_done_msg& msg) {
-        if (auto bad = sanitize_attempt_done(msg)) // a malformed field: FAILED, not a throw
-          spdlog::warn("task={} attempt={}: {}", msg.task_id, msg.attempt, *bad);
-        on_done(self, msg);
-        auto& st = self->state;
-        if (st.draining && local_running(st) == 0)
-          finish_drain(self);
+      [self](attempt_done_msg& msg) { on_attempt_done(self, msg); },
+      [self](event_atom, attempt_event_msg& ev) { on_event(self, ev); },
+      [self](register_atom, node_info& info, std::vector<running_attempt>& running) {
+        return on_register_request(self, info, running);
       },
-      [self](register_atom, node_info& info,
-             std::vector<running_attempt>& running) -> caf::result<register_reply> {
-        auto& st = self->state;
-        auto sup = caf::actor_cast<caf::actor>(self->current_sender());
-        auto rp = self->make_response_promise<register_reply>();
-        auto proceed = [self, rp, info, running, sup]() mutable {
-          if (auto refusal = refuse_registration(self->state, info, sup))
-            rp.deliver(std::move(*refusal));
-          else
-            rp.deliver(on_register(self, info, running, sup));
-        };
-        auto after_checks = [self, proceed]() mutable {
-          if (self->state.recovered)
-            proceed();
-          else
-            self->state.after_recovery.push_back(proceed);
-        };
-        if (!st.cfg.node_authority || !sup || sup.node() == self->node()) {
-          after_checks();
-          return rp;
-        }
-        // TLS: the certificate of the sender's connection must allow the id.
-        self->request(st.cfg.node_authority, std::chrono::seconds(15), register_atom::value,
-                      sup.node(), info.id)
-          .then(
-            [self, rp, after_checks, id = info.id](const std::string& refusal) mutable {
-              if (refusal.empty())
-                return after_checks();
-              spdlog::warn("refused registration of node {}: {}", id, refusal);
-              rp.deliver(make_error(errc::illegal_state, refusal));
-            },
-            [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-        return rp;
-      },
-      [self](heartbeat_atom, const std::string& node, int32_t) -> bool {
-        auto& st = self->state;
-        const auto* n = st.nodes.find(node);
-        if (!n || gone(*n) || !sent_by_node(self, node, "heartbeat"))
-          return false; // the node must register again
-        st.nodes.heard(node, to_micros(now()));
-        if (n->state == sched::node_state::suspect) {
-          set_node_state(self, node, sched::node_state::alive);
-          try_dispatch(self);
-        }
-        return true;
+      [self](heartbeat_atom, const std::string& node, int32_t) {
+        return on_heartbeat(self, node);
       },
       [self](drain_atom, const std::string& node) {
-        auto& st = self->state;
-        if (st.nodes.find(node) && sent_by_node(self, node, "drain"))
-          set_node_state(self, node, sched::node_state::draining);
+        on_node_leaving(self, node, sched::node_state::draining);
       },
       [self](leave_atom, const std::string& node) {
-        auto& st = self->state;
-        if (st.nodes.find(node) && sent_by_node(self, node, "leave"))
-          set_node_state(self, node, sched::node_state::left);
+        on_node_leaving(self, node, sched::node_state::left);
       },
       [self](nodes_atom) { return node_views(self->state); },
-      [self](event_atom, attempt_event_msg& ev) {
-        if (check_attempt_event(ev)) // the node ends such an attempt itself
-          return;
-        auto& st = self->state;
-        auto i = st.tasks.find(ev.task_id);
-        if (i == st.tasks.end() || i->second.rec.attempt != ev.attempt
-            || i->second.rec.lease_epoch != ev.lease_epoch)
-          return;
-        if (ev.kind == "began" && st.leases.current(ev.task_id, ev.attempt, ev.lease_epoch))
-          st.leases.mark_began(ev.task_id);
-        if (ev.kind == "checkpoint") {
-          i->second.checkpoint = ev.data;
-          journal_store::batch b;
-          b.checkpoints.push_back({ev.task_id, ev.attempt, ev.data, to_micros(now())});
-          b.notes.push_back({ev.task_id, ev.attempt, "checkpoint",
-                             json::parse(ev.data, nullptr, false), to_micros(now()),
-                             st.cfg.node_id});
-          journal(self, std::move(b), [](journal_store::batch_result&) {});
-        }
-      },
       [self](tick_atom) {
         check_nodes(self);
         try_dispatch(self);
