@@ -157,6 +157,8 @@ caf::result<int64_t> retry_queued_now(scheduler_actor_t* self, live_task& t,
                                       const manual_retry_msg& m) {
   auto& st = self->state;
   unqueue(st, t);
+  st.queued_aside.insert(t.rec.id);
+  const auto before = t.rec; // restored when the journal refuses the change
   const auto old_run_at = t.rec.run_at_us;
   t.rec.run_at_us = m.run_at_us > 0 ? m.run_at_us : to_micros(now());
   auto tr = make_transition(t.rec, transition_kind::manual_retry, task_state::queued,
@@ -178,13 +180,27 @@ caf::result<int64_t> retry_queued_now(scheduler_actor_t* self, live_task& t,
     self, std::move(b),
     [self, rp, id](journal_store::batch_result&) mutable {
       auto& st = self->state;
+      st.queued_aside.erase(id);
       auto i = st.tasks.find(id);
       if (i != st.tasks.end() && i->second.rec.state == task_state::queued)
         enqueue(st, i->second);
       rp.deliver(id);
       try_dispatch(self);
     },
-    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    [self, rp, id, before](caf::error& e) mutable {
+      auto& st = self->state; // not changed: back in its queue as it was
+      st.queued_aside.erase(id);
+      auto i = st.tasks.find(id);
+      if (i != st.tasks.end() && i->second.rec.state == task_state::queued) {
+        auto& r = i->second.rec;
+        r.run_at_us = before.run_at_us;
+        r.priority = before.priority;
+        r.queue = before.queue;
+        r.lock = before.lock;
+        enqueue(st, i->second);
+      }
+      rp.deliver(std::move(e));
+    });
   return rp;
 }
 
@@ -235,19 +251,29 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
       auto& t = st.tasks[rec.id];
       t.rec = rec;
       t.policy = policy;
+      st.queued_aside.insert(rec.id);
       journal_store::batch b;
       b.transitions.push_back(std::move(tr));
-      journal(self, std::move(b), [self, rp, id = rec.id](journal_store::batch_result& r) mutable {
-        auto& st = self->state;
-        if (r.applied.empty() || !r.applied[0]) {
+      journal(
+        self, std::move(b),
+        [self, rp, id = rec.id](journal_store::batch_result& r) mutable {
+          auto& st = self->state;
+          st.queued_aside.erase(id);
+          if (r.applied.empty() || !r.applied[0]) {
+            st.tasks.erase(id);
+            rp.deliver(make_error(errc::illegal_state, "the task changed concurrently; try again"));
+            return;
+          }
+          enqueue(st, st.tasks.at(id));
+          rp.deliver(id);
+          try_dispatch(self);
+        },
+        [self, rp, id = rec.id](caf::error& e) mutable {
+          auto& st = self->state; // not retried: the row stays as it was
+          st.queued_aside.erase(id);
           st.tasks.erase(id);
-          rp.deliver(make_error(errc::illegal_state, "the task changed concurrently; try again"));
-          return;
-        }
-        enqueue(st, st.tasks.at(id));
-        rp.deliver(id);
-        try_dispatch(self);
-      });
+          rp.deliver(std::move(e));
+        });
     },
     [rp, id = m.id]() mutable { rp.deliver(not_found(id)); },
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -370,9 +396,13 @@ head_status on_status(const scheduler_state& st) {
   s.started_us = st.started_us;
   std::tie(s.workers, s.busy) = st.slots.ready_and_busy();
   s.running = static_cast<int64_t>(st.leases.size());
-  s.queued = 0;
-  for (const auto& kv : st.tasks)
-    s.queued += kv.second.rec.state == task_state::queued ? 1 : 0;
+  // QUEUED tasks are in the ready queue, but for those held aside while a
+  // manual retry of theirs is journaled.
+  s.queued = static_cast<int64_t>(st.queue.size());
+  for (auto id : st.queued_aside) {
+    auto i = st.tasks.find(id);
+    s.queued += i != st.tasks.end() && i->second.rec.state == task_state::queued ? 1 : 0;
+  }
   s.draining = st.draining;
   s.recovered = st.recovered;
   s.journal_up = st.journal_up;

@@ -65,6 +65,9 @@ struct scheduler_state {
   std::map<caf::actor_addr, sched::slot_id> slot_ids;
   sched::slot_id last_slot_id = 0;
   std::set<std::string> gauge_queues; ///< queues whose depth /metrics shows
+  /// QUEUED tasks out of the ready queue while a manual retry of theirs is
+  /// journaled (every other QUEUED task is in `queue`).
+  std::unordered_set<int64_t> queued_aside;
   std::set<caf::actor> local_workers; // those of the head's own node
   /// Nodes: states, heartbeats, the names they run (the head's own included).
   sched::node_registry nodes{"", 0, {}, 0};
