@@ -162,24 +162,24 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
 }
 
 /// Dispatches while a free slot (least loaded first) has a ready task it
-/// may run; a slot with none is skipped for the rest of this round.
+/// may run; a slot with none is parked for the rest of this round.
 void try_dispatch(scheduler_actor_t* self) {
   auto& st = self->state;
   if (!st.recovered || st.draining || !st.journal_up)
     return;
   st.queue.promote_due(to_micros(now()));
-  std::unordered_set<sched::slot_id> skip; // nothing runnable for them now
   while (st.queue.has_ready()) {
-    const auto sid = st.slots.next(skip);
+    const auto sid = st.slots.next();
     if (sid == 0)
-      return;
+      break;
     auto id = pick_for(st, *st.slots.find(sid));
     if (id == 0) {
-      skip.insert(sid);
+      st.slots.park(sid); // nothing it may run now: passed over this round
       continue;
     }
     start_attempt(self, st.tasks.at(id), sid);
   }
+  st.slots.unpark_all();
 }
 
 /// Frees `t`'s worker slot and, unless `keep_lock`, its lock.

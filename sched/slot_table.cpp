@@ -102,11 +102,28 @@ void slot_table::set_node_open(const std::string& node, bool open) {
     nodes_.erase(node);
 }
 
-slot_id slot_table::next(const std::unordered_set<slot_id>& skip) const {
-  for (const auto& k : free_)
-    if (!skip.count(std::get<2>(k)))
-      return std::get<2>(k);
-  return 0;
+slot_id slot_table::next() const {
+  return free_.empty() ? 0 : std::get<2>(*free_.begin());
+}
+
+void slot_table::park(slot_id id) {
+  auto i = slots_.find(id);
+  if (i == slots_.end() || i->second.parked)
+    return;
+  unindex(id, i->second);
+  i->second.parked = true;
+  parked_.push_back(id);
+}
+
+void slot_table::unpark_all() {
+  for (auto id : parked_) {
+    auto i = slots_.find(id);
+    if (i == slots_.end())
+      continue;
+    i->second.parked = false;
+    reindex(id, i->second);
+  }
+  parked_.clear();
 }
 
 const slot* slot_table::find(slot_id id) const {
@@ -143,7 +160,7 @@ void slot_table::unindex(slot_id id, entry& e) {
 void slot_table::reindex(slot_id id, entry& e) {
   auto n = nodes_.find(e.s.info.node);
   const bool open = n != nodes_.end() && n->second.open;
-  if (e.indexed || !e.s.ready || !open || e.s.free() <= 0)
+  if (e.indexed || e.parked || !e.s.ready || !open || e.s.free() <= 0)
     return;
   free_.insert({e.s.assigned, e.s.last_dispatch, id});
   e.indexed = true;

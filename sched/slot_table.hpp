@@ -10,7 +10,9 @@
 /// set ordered by (assigned, last dispatch, id): the next attempt goes to
 /// the least loaded slot (idle before prefetching), the least recently
 /// dispatched among equals. Picking is O(log n); every change of a slot is
-/// O(log n); opening or closing a node is O(k log n) for its k slots.
+/// O(log n); opening or closing a node is O(k log n) for its k slots. A free
+/// slot with nothing to run in a dispatch round is parked (out of the order)
+/// until the round ends, so a round costs O(log n) per slot it looks at.
 ///
 /// Slots are named by slot_id (the caller maps its worker handles to ids).
 /// Plain data, no I/O.
@@ -21,7 +23,6 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace taskrt::sched {
@@ -82,9 +83,16 @@ public:
   /// Opens (ALIVE) or closes (any other state) `node` for dispatch.
   void set_node_open(const std::string& node, bool open);
 
-  /// The free slot that should get the next attempt, skipping `skip`; 0
+  /// The free slot that should get the next attempt (parked ones aside); 0
   /// when there is none.
-  slot_id next(const std::unordered_set<slot_id>& skip = {}) const;
+  slot_id next() const;
+
+  /// Free slot `id` has nothing to run now: next() passes it over until
+  /// unpark_all().
+  void park(slot_id id);
+
+  /// Puts every parked slot back in the order (the end of a dispatch round).
+  void unpark_all();
 
   /// Slot `id`, or null.
   const slot* find(slot_id id) const;
@@ -104,6 +112,7 @@ private:
   struct entry {
     slot s;
     bool indexed = false;
+    bool parked = false;
   };
   /// A node: open for dispatch or not, and its slots.
   struct node_slots {
@@ -119,6 +128,7 @@ private:
   std::unordered_map<slot_id, entry> slots_;
   std::unordered_map<std::string, node_slots> nodes_;
   std::set<free_key> free_;
+  std::vector<slot_id> parked_;
   uint64_t seq_ = 0;
 };
 
