@@ -23,9 +23,10 @@
 ///   remove (start, cancel, retry-now) takes it out from any of them.
 /// ```
 /// Costs, with n tasks: push, remove, promote of one task O(log n); hold and
-/// release O(L log n) for the L lanes the lock's waiters are in; peek O(log n)
-/// for a worker that takes every queue and name, else O(H) over the H
-/// non-empty lanes in the worst case (the first lane it takes ends the walk).
+/// release O(L log n) for the L lanes the lock's waiters are in; peek O(1)
+/// for a worker that takes every queue and name, else a walk over the lanes'
+/// best tasks in order that ends at the first lane it takes (O(H) for H
+/// non-empty lanes at worst, whatever the number of tasks).
 ///
 /// Plain data, no I/O, no clock: the caller passes `now`.
 
