@@ -5,21 +5,18 @@
 /// interface (submit, await, cancel, mretry, status, stop), so clients hold a
 /// head_actor handle to it.
 ///
-/// Ready order within a queue: priority desc, run_at, id. A task whose lock is
-/// held by a RUNNING task waits; one with run_at in the future sits in the
-/// delayed set until then.
+/// It is a thin CAF shell (scheduler.cpp wires messages to handlers; see
+/// scheduler_state.hpp for its files) around the CAF-free scheduling core in
+/// sched/: ready_queue (order within a queue: priority desc, run_at, id; a
+/// task whose lock is held waits on the lock's list; one with run_at in the
+/// future waits in a timer set), slot_table (free worker slots), lease_table
+/// (running attempts, leases) and node_registry (node states, drawn there).
 ///
 /// Every state change is first journaled through the persistence actor; replies
 /// that acknowledge something (submit, final outcomes) go out after the commit.
 ///
-/// Node registry (the head's own node plus registered worker nodes):
-/// ```
-///   register ──► ALIVE ──no heartbeat 3 s──► SUSPECT ──8 s / connection down──► DEAD
-///                  ▲  │                         │ heartbeat                      │
-///                  │  └──── drain ──► DRAINING  └──────► ALIVE        re-register│
-///                  └──────────────────────────────────────────────────────────────┘
-///   DRAINING/ALIVE ── leave ──► LEFT
-/// ```
+/// Nodes: ALIVE, SUSPECT (no heartbeat suspect_after_s), DEAD (dead_after_s,
+/// or its connection dropped), DRAINING, LEFT (sched/node_registry.hpp).
 /// A DEAD node's RUNNING attempts end LOST and go to the retry actor; its late
 /// results are fenced by (task, attempt, lease epoch) and journaled as
 /// stale_result; on re-registration it is told to drop the attempts it still

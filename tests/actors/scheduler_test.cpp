@@ -339,3 +339,61 @@ TEST_CASE("a batch submit is one commit with ids in order - one bad spec refuses
   CHECK_THAT(err, Catch::Contains("task 1 of the batch"));
   CHECK_THAT(err, Catch::Contains("unknown task 'nope'"));
 }
+
+TEST_CASE("status counts QUEUED tasks waiting on a lock, scheduled or being retried now - and RUNNING ones",
+          "[scheduler]") {
+  fixture f;
+  auto status = [&] {
+    head_status s;
+    (*f.worker)->request(f.sched, 5s, status_atom::value).receive(
+      [&](head_status& x) { s = x; }, [&](caf::error& e) { FAIL(error_message(e)); });
+    return s;
+  };
+  auto submit_locked = [&](int32_t priority) {
+    task_spec spec;
+    spec.name = "work";
+    spec.lock = "L";
+    spec.priority = priority;
+    auto r = f.submit(spec);
+    REQUIRE(std::holds_alternative<int64_t>(r));
+    return std::get<int64_t>(r);
+  };
+  const auto a = submit_locked(5);
+  const auto b = submit_locked(1);
+  const auto later = to_micros(now()) + 3'600'000'000LL;
+  const auto c = f.submit_ok(R"({"retries":0})", later);
+  auto s = status();
+  CHECK(s.queued == 3);
+  CHECK(s.running == 0);
+  f.worker_ready();
+  auto d1 = f.dispatched();
+  REQUIRE(d1);
+  CHECK(d1->task_id == a);
+  s = status();
+  CHECK(s.queued == 2); // b waits on L, c is scheduled
+  CHECK(s.running == 1);
+  CHECK(s.workers == 1);
+  CHECK(s.busy == 1);
+  f.done(*d1, task_state::succeeded);
+  auto d2 = f.dispatched(); // L is free again: b, not c (scheduled for later)
+  REQUIRE(d2);
+  CHECK(d2->task_id == b);
+  s = status();
+  CHECK(s.queued == 1);
+  CHECK(s.running == 1);
+  task_state cancelled = task_state::queued;
+  (*f.worker)->request(f.sched, 5s, cancel_atom::value, c, std::string{"test"}).receive(
+    [&](task_state x) { cancelled = x; }, [&](caf::error& e) { FAIL(error_message(e)); });
+  CHECK(cancelled == task_state::cancelled);
+  s = status();
+  CHECK(s.queued == 0);
+  f.done(*d2, task_state::succeeded);
+  CHECK_FALSE(f.dispatched(200ms));
+  REQUIRE(f.log->wait_for([&](const auto& bs) {
+    return transitions_of(bs, transition_kind::succeed).size() == 2;
+  }));
+  s = status();
+  CHECK(s.queued == 0);
+  CHECK(s.running == 0);
+  CHECK(s.busy == 0);
+}

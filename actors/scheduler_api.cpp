@@ -1,0 +1,433 @@
+/// The head API: submit (one or a batch), await, cancel, manual retry, status,
+/// and the journal's availability.
+
+#include "actors/scheduler_state.hpp"
+
+namespace taskrt::scheduler_detail {
+
+/// A checked submit: what to journal and what to hold in memory after.
+struct prepared_submit {
+  journal_store::submit_item item;
+  task_record rec;
+  retry_policy policy;
+};
+
+/// Checks `spec` against the registry and the limits and resolves its
+/// queue, policy and time limit; an error names the problem.
+caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_spec spec) {
+  static const task_definition unregistered_here{};
+  if (auto e = check_task_spec(spec)) // runtime/limits: size, depth, UTF-8, NUL, names
+    return make_error(errc::bad_request, *e);
+  const auto* def = st.cfg.registry->find(spec.name);
+  const auto& known_names = st.nodes.known_names();
+  if (!def && !known_names.count(spec.name)) {
+    std::set<std::string> names{known_names.begin(), known_names.end()};
+    for (const auto& n : st.cfg.registry->names())
+      names.insert(n);
+    std::string known;
+    for (const auto& n : names)
+      known += (known.empty() ? "" : ", ") + n;
+    return make_error(errc::bad_request, "unknown task '" + spec.name
+                                           + "': neither the head nor any node runs it"
+                                           + " (known: " + known + ")");
+  }
+  if (!def)
+    def = &unregistered_here; // a worker node runs it: its defaults are its own
+  if (spec.args.empty())
+    spec.args = "{}";
+  auto args = json::parse(spec.args, nullptr, false);
+  if (args.is_discarded())
+    return make_error(errc::bad_request, "args: not valid JSON");
+  auto policy_text = !spec.policy.empty() ? spec.policy : def->policy;
+  retry_policy policy = retry_policy::cluster_default();
+  if (!policy_text.empty()) {
+    auto parsed = parse_retry_policy(policy_text);
+    if (auto e = std::get_if<std::string>(&parsed))
+      return make_error(errc::bad_request, *e);
+    policy = std::get<retry_policy>(parsed);
+  }
+  if (spec.priority < -1'000'000 || spec.priority > 1'000'000)
+    return make_error(errc::bad_request, "priority must be within ±1000000");
+  if (spec.time_limit_s < 0)
+    return make_error(errc::bad_request, "time_limit_s must not be negative");
+  prepared_submit p;
+  auto& item = p.item;
+  item.spec = std::move(spec);
+  item.spec.args = args.dump();
+  item.resolved_policy = policy.to_json().dump();
+  item.queue = !item.spec.queue.empty() ? item.spec.queue
+               : !def->queue.empty()    ? def->queue
+                                        : default_queue;
+  item.time_limit_s = item.spec.time_limit_s > 0 ? item.spec.time_limit_s : def->time_limit_s;
+  item.now_us = to_micros(now());
+  if (item.spec.run_at_us == 0)
+    item.spec.run_at_us = item.now_us;
+  auto& rec = p.rec;
+  rec.name = item.spec.name;
+  rec.args = item.spec.args;
+  rec.queue = item.queue;
+  rec.priority = item.spec.priority;
+  rec.lock = item.spec.lock;
+  rec.policy = item.resolved_policy;
+  rec.run_at_us = item.spec.run_at_us;
+  rec.time_limit_s = item.time_limit_s;
+  rec.parent_id = item.spec.parent_id;
+  rec.created_us = item.now_us;
+  p.policy = std::move(policy);
+  return p;
+}
+
+/// Journals `specs` in one commit and replies with their ids in order (all
+/// or none: the first bad spec refuses the batch). A submit whose key names
+/// an existing task creates nothing and gets that task's id.
+template <class Reply>
+caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> specs,
+                              std::function<Reply(std::vector<int64_t>)> reply) {
+  auto& st = self->state;
+  if (st.draining)
+    return make_error(errc::shutting_down, "the head is draining and accepts no new tasks");
+  if (!st.journal_up)
+    return make_error(errc::unavailable, "journal unavailable (" + st.journal_error
+                                           + "): nothing was submitted; try again later");
+  std::vector<prepared_submit> prepared;
+  prepared.reserve(specs.size());
+  journal_store::batch b;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto p = prepare_submit(st, std::move(specs[i]));
+    if (!p) {
+      if (specs.size() == 1)
+        return std::move(p.error());
+      return make_error(errc::bad_request, "task " + std::to_string(i) + " of the batch: "
+                                             + error_message(p.error()));
+    }
+    b.submits.push_back(p->item);
+    prepared.push_back(std::move(*p));
+  }
+  auto rp = self->make_response_promise<Reply>();
+  journal(
+    self, std::move(b),
+    [self, rp, prepared = std::move(prepared),
+     reply = std::move(reply)](journal_store::batch_result& r) mutable {
+      auto& st = self->state;
+      journal_store::batch waiting;
+      for (size_t i = 0; i < prepared.size(); ++i) {
+        if (i < r.existing.size() && r.existing[i])
+          continue; // the key's task exists: nothing new to hold
+        auto& rec = prepared[i].rec;
+        rec.id = r.submitted_ids.at(i);
+        if (!st.nodes.runnable(rec.name))
+          waiting.notes.push_back({rec.id, 0, "waiting",
+                                   {{"reason", "no ALIVE node runs " + rec.name}},
+                                   to_micros(now()), st.cfg.node_id});
+        metrics::record_transition(rec.name, task_state::queued);
+        auto& t = st.tasks[rec.id];
+        t.rec = std::move(rec);
+        t.policy = std::move(prepared[i].policy);
+        enqueue(st, t);
+      }
+      rp.deliver(reply(std::move(r.submitted_ids)));
+      if (!waiting.empty())
+        journal(self, std::move(waiting), [](journal_store::batch_result&) {});
+      try_dispatch(self);
+    },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<int64_t> on_submit(scheduler_actor_t* self, task_spec& spec) {
+  std::vector<task_spec> one;
+  one.push_back(std::move(spec));
+  return submit_all<int64_t>(self, std::move(one),
+                             [](std::vector<int64_t> ids) { return ids.at(0); });
+}
+
+caf::result<std::vector<int64_t>> on_submit_many(scheduler_actor_t* self,
+                                                 std::vector<task_spec>& specs) {
+  return submit_all<std::vector<int64_t>>(self, std::move(specs),
+                                          [](std::vector<int64_t> ids) { return ids; });
+}
+
+caf::error not_found(int64_t id) {
+  return make_error(errc::not_found, "no task with id " + std::to_string(id));
+}
+
+/// `tasks retry` of a QUEUED task (waiting out its retry delay, or scheduled
+/// for later): it runs at m.run_at_us (now when 0); its retry budget stays.
+caf::result<int64_t> retry_queued_now(scheduler_actor_t* self, live_task& t,
+                                      const manual_retry_msg& m) {
+  auto& st = self->state;
+  unqueue(st, t);
+  st.queued_aside.insert(t.rec.id);
+  const auto before = t.rec; // restored when the journal refuses the change
+  const auto old_run_at = t.rec.run_at_us;
+  t.rec.run_at_us = m.run_at_us > 0 ? m.run_at_us : to_micros(now());
+  auto tr = make_transition(t.rec, transition_kind::manual_retry, task_state::queued,
+                            t.rec.attempt);
+  if (m.set_priority)
+    t.rec.priority = *(tr.priority = m.priority);
+  if (!m.queue.empty())
+    t.rec.queue = *(tr.queue = m.queue);
+  if (!m.lock.empty())
+    t.rec.lock = *(tr.lock = m.lock);
+  tr.detail = {{"origin", m.origin},
+               {"run_at", to_rfc3339(from_micros(t.rec.run_at_us))},
+               {"was_run_at", to_rfc3339(from_micros(old_run_at))}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  auto rp = self->make_response_promise<int64_t>();
+  const auto id = t.rec.id;
+  journal(
+    self, std::move(b),
+    [self, rp, id](journal_store::batch_result&) mutable {
+      auto& st = self->state;
+      st.queued_aside.erase(id);
+      auto i = st.tasks.find(id);
+      if (i != st.tasks.end() && i->second.rec.state == task_state::queued)
+        enqueue(st, i->second);
+      rp.deliver(id);
+      try_dispatch(self);
+    },
+    [self, rp, id, before](caf::error& e) mutable {
+      auto& st = self->state; // not changed: back in its queue as it was
+      st.queued_aside.erase(id);
+      auto i = st.tasks.find(id);
+      if (i != st.tasks.end() && i->second.rec.state == task_state::queued) {
+        auto& r = i->second.rec;
+        r.run_at_us = before.run_at_us;
+        r.priority = before.priority;
+        r.queue = before.queue;
+        r.lock = before.lock;
+        enqueue(st, i->second);
+      }
+      rp.deliver(std::move(e));
+    });
+  return rp;
+}
+
+caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& m) {
+  auto& st = self->state;
+  auto i = st.tasks.find(m.id);
+  if (i != st.tasks.end() && i->second.rec.state == task_state::queued)
+    return retry_queued_now(self, i->second, m);
+  if (i != st.tasks.end())
+    return make_error(errc::illegal_state,
+                      "task " + std::to_string(m.id) + " is "
+                        + to_string(i->second.rec.state)
+                        + "; only FAILED, LOST, CANCELLED or QUEUED tasks can be retried");
+  auto rp = self->make_response_promise<int64_t>();
+  with_stored_task(
+    self, m.id,
+    [self, rp, m](task_record rec) mutable {
+      auto& st = self->state;
+      if (rec.state == task_state::queued || rec.state == task_state::running
+          || check_transition(rec.state, transition_kind::manual_retry)) {
+        rp.deliver(make_error(errc::illegal_state,
+                              "task " + std::to_string(rec.id) + " is "
+                                + to_string(rec.state)
+                                + "; only FAILED, LOST, CANCELLED or QUEUED tasks can be retried"));
+        return;
+      }
+      if (st.tasks.count(rec.id)) {
+        rp.deliver(make_error(errc::illegal_state, "task is already being retried"));
+        return;
+      }
+      auto parsed = parse_retry_policy(rec.policy);
+      auto policy = std::holds_alternative<retry_policy>(parsed)
+                      ? std::get<retry_policy>(parsed)
+                      : retry_policy::cluster_default();
+      const auto from = rec.state;
+      rec.state = task_state::queued;
+      rec.retry_base = rec.attempt; // the budget starts afresh from here
+      rec.run_at_us = m.run_at_us > 0 ? m.run_at_us : to_micros(now());
+      auto tr = make_transition(rec, transition_kind::manual_retry, from, rec.attempt);
+      tr.retry_base = rec.retry_base;
+      if (m.set_priority)
+        rec.priority = *(tr.priority = m.priority);
+      if (!m.queue.empty())
+        rec.queue = *(tr.queue = m.queue);
+      if (!m.lock.empty())
+        rec.lock = *(tr.lock = m.lock);
+      tr.detail = {{"origin", m.origin}, {"run_at", to_rfc3339(from_micros(rec.run_at_us))}};
+      auto& t = st.tasks[rec.id];
+      t.rec = rec;
+      t.policy = policy;
+      st.queued_aside.insert(rec.id);
+      journal_store::batch b;
+      b.transitions.push_back(std::move(tr));
+      journal(
+        self, std::move(b),
+        [self, rp, id = rec.id](journal_store::batch_result& r) mutable {
+          auto& st = self->state;
+          st.queued_aside.erase(id);
+          if (r.applied.empty() || !r.applied[0]) {
+            st.tasks.erase(id);
+            rp.deliver(make_error(errc::illegal_state, "the task changed concurrently; try again"));
+            return;
+          }
+          enqueue(st, st.tasks.at(id));
+          rp.deliver(id);
+          try_dispatch(self);
+        },
+        [self, rp, id = rec.id](caf::error& e) mutable {
+          auto& st = self->state; // not retried: the row stays as it was
+          st.queued_aside.erase(id);
+          st.tasks.erase(id);
+          rp.deliver(std::move(e));
+        });
+    },
+    [rp, id = m.id]() mutable { rp.deliver(not_found(id)); },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+/// QUEUED → CANCELLED (journaled); `done(nullptr)` after the commit, or
+/// `done(&error)` when the journal refused it.
+void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& origin,
+                   std::function<void(caf::error*)> done) {
+  auto& st = self->state;
+  const auto id = t.rec.id;
+  unqueue(st, t);
+  t.rec.state = task_state::cancelled;
+  auto tr = make_transition(t.rec, transition_kind::cancel, task_state::queued,
+                            t.rec.attempt);
+  tr.detail = {{"origin", origin}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  journal(
+    self, std::move(b),
+    [self, id, done](journal_store::batch_result&) mutable {
+      finalize(self, id);
+      if (done)
+        done(nullptr);
+    },
+    [self, id, done](caf::error& e) mutable {
+      auto& st = self->state; // not cancelled: back in its queue
+      auto i = st.tasks.find(id);
+      if (i != st.tasks.end()) {
+        i->second.rec.state = task_state::queued;
+        enqueue(st, i->second);
+      }
+      if (done)
+        done(&e);
+    });
+}
+
+caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
+                                  const std::string& origin) {
+  auto& st = self->state;
+  auto i = st.tasks.find(id);
+  if (i == st.tasks.end()) {
+    auto rp = self->make_response_promise<task_state>();
+    with_stored_task(
+      self, id,
+      [rp](const task_record& rec) mutable {
+        rp.deliver(make_error(errc::illegal_state,
+                              "task " + std::to_string(rec.id) + " is already "
+                                + to_string(rec.state)));
+      },
+      [rp, id]() mutable { rp.deliver(not_found(id)); },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+  }
+  auto& t = i->second;
+  if (t.rec.state == task_state::queued) {
+    auto rp = self->make_response_promise<task_state>();
+    cancel_queued(self, t, origin, [rp](caf::error* e) mutable {
+      if (e)
+        rp.deliver(std::move(*e));
+      else
+        rp.deliver(task_state::cancelled);
+    });
+    return rp;
+  }
+  // Journaled first (a restarted head delivers it again after adoption),
+  // then delivered to the attempt's worker.
+  t.cancel_requested = true;
+  journal_store::batch b;
+  b.notes.push_back({id, t.rec.attempt, "cancel_requested",
+                     {{"origin", origin}}, to_micros(now()), st.cfg.node_id});
+  const auto state = t.rec.state;
+  journal(self, std::move(b), [self, id](journal_store::batch_result&) {
+    auto& st = self->state;
+    if (st.cfg.fault == "exit_before_cancel_delivery") {
+      spdlog::critical("fault injection: exiting after the cancel of task={} was journaled, "
+                       "before it was delivered",
+                       id);
+      std::fflush(nullptr);
+      std::_Exit(137);
+    }
+    auto i = st.tasks.find(id);
+    const auto* a = st.leases.find(id);
+    if (i != st.tasks.end() && i->second.rec.state == task_state::running && a && a->worker)
+      if (auto w = worker_of(st, a->worker))
+        self->send(w, cancel_atom::value, id);
+  });
+  return state;
+}
+
+/// `await`: the outcome of task `id` once it is final (at once when it is).
+caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<task_outcome>();
+  if (st.tasks.count(id)) {
+    st.waiters[id].push_back(rp);
+    return rp;
+  }
+  with_stored_task(
+    self, id,
+    [self, rp, id](const task_record& rec) mutable {
+      auto& st = self->state;
+      if (is_terminal(rec.state) || !st.recovered)
+        rp.deliver(outcome_of(rec));
+      else if (st.tasks.count(id))
+        st.waiters[id].push_back(rp);
+      else
+        rp.deliver(outcome_of(rec));
+    },
+    [rp, id]() mutable { rp.deliver(not_found(id)); },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+/// `status`: a short summary of the head.
+head_status on_status(const scheduler_state& st) {
+  head_status s;
+  s.node_id = st.cfg.node_id;
+  s.started_us = st.started_us;
+  std::tie(s.workers, s.busy) = st.slots.ready_and_busy();
+  s.running = static_cast<int64_t>(st.leases.size());
+  // QUEUED tasks are in the ready queue, but for those held aside while a
+  // manual retry of theirs is journaled.
+  s.queued = static_cast<int64_t>(st.queue.size());
+  for (auto id : st.queued_aside) {
+    auto i = st.tasks.find(id);
+    s.queued += i != st.tasks.end() && i->second.rec.state == task_state::queued ? 1 : 0;
+  }
+  s.draining = st.draining;
+  s.recovered = st.recovered;
+  s.journal_up = st.journal_up;
+  s.journal_error = st.journal_error;
+  s.journal_down_since_us = st.journal_down_since_us;
+  return s;
+}
+
+/// Persistence says whether Postgres is reachable: submits and dispatch
+/// pause while it is not.
+void on_journal_state(scheduler_actor_t* self, bool up, const std::string& reason) {
+  auto& st = self->state;
+  if (up == st.journal_up)
+    return;
+  st.journal_up = up;
+  st.journal_error = up ? std::string{} : reason;
+  st.journal_down_since_us = up ? 0 : to_micros(now());
+  if (up) {
+    spdlog::info("journal available again: dispatch resumes, submits accepted");
+    try_dispatch(self);
+  } else {
+    spdlog::error("journal unavailable ({}): submits refused, dispatch paused; "
+                  "running attempts finish and their results wait",
+                  reason);
+  }
+}
+
+} // namespace taskrt::scheduler_detail

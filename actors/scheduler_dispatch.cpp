@@ -1,0 +1,195 @@
+/// Dispatch: the ready queue, worker slots and leases wired to CAF handles;
+/// starting attempts.
+
+#include "actors/scheduler_state.hpp"
+
+#include <thread>
+
+namespace taskrt::scheduler_detail {
+
+task_outcome outcome_of(const task_record& r) {
+  return {r.id, r.state, r.attempt, r.result, r.last_error};
+}
+
+/// `t` is QUEUED: ready now, on its lock's wait list, or scheduled.
+void enqueue(scheduler_state& st, live_task& t) {
+  const auto& r = t.rec;
+  t.enqueued_us = to_micros(now());
+  st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t.enqueued_us);
+}
+
+/// `t` leaves the ready queue (it starts, is cancelled, or moves).
+void unqueue(scheduler_state& st, const live_task& t) {
+  st.queue.remove(t.rec.id);
+}
+
+/// The slot id of worker `w` (a new one for a worker not seen before).
+sched::slot_id slot_of(scheduler_state& st, const caf::actor& w) {
+  auto [i, fresh] = st.slot_ids.emplace(w.address(), 0);
+  if (fresh) {
+    i->second = ++st.last_slot_id;
+    st.slot_actors.emplace(i->second, w);
+  }
+  return i->second;
+}
+
+/// The slot id of worker `w`, or 0 when it is not known.
+sched::slot_id known_slot(const scheduler_state& st, const caf::actor_addr& w) {
+  auto i = st.slot_ids.find(w);
+  return i == st.slot_ids.end() ? 0 : i->second;
+}
+
+/// The worker of slot `id`, or null.
+caf::actor worker_of(const scheduler_state& st, sched::slot_id id) {
+  auto i = st.slot_actors.find(id);
+  return i == st.slot_actors.end() ? caf::actor{} : i->second;
+}
+
+/// Forgets slot `id` and its worker handle.
+void forget_slot(scheduler_state& st, sched::slot_id id) {
+  auto i = st.slot_actors.find(id);
+  if (i != st.slot_actors.end()) {
+    st.slot_ids.erase(i->second.address());
+    st.slot_actors.erase(i);
+  }
+  st.slots.erase(id);
+}
+
+journal_store::transition_item make_transition(const task_record& r,
+                                               transition_kind kind,
+                                               task_state expected,
+                                               int32_t expected_attempt) {
+  journal_store::transition_item t;
+  t.task_id = r.id;
+  t.kind = kind;
+  t.expected_state = expected;
+  t.expected_attempt = expected_attempt;
+  t.new_attempt = r.attempt;
+  t.lease_epoch = r.lease_epoch;
+  t.run_at_us = r.run_at_us;
+  t.at_us = to_micros(now());
+  t.detail = json::object();
+  return t;
+}
+
+/// A task reached a final state (committed): answer its waiters, forget it.
+void finalize(scheduler_actor_t* self, int64_t id) {
+  auto& st = self->state;
+  auto i = st.tasks.find(id);
+  if (i == st.tasks.end())
+    return;
+  auto out = outcome_of(i->second.rec);
+  st.tasks.erase(i);
+  auto w = st.waiters.find(id);
+  if (w != st.waiters.end()) {
+    for (auto& p : w->second)
+      p.deliver(out);
+    st.waiters.erase(w);
+  }
+}
+
+/// The best ready task slot `s` may run (its queues, its node's task
+/// names, its lock free), or 0.
+int64_t pick_for(const scheduler_state& st, const sched::slot& s) {
+  const auto* n = st.nodes.find(s.info.node);
+  return st.queue.peek({&s.info.queues, n ? &n->runs : nullptr});
+}
+
+/// Counts `t`'s running attempt against worker `w` (creating its slot if
+/// unknown) instead of the worker it counted against before.
+void assign(scheduler_state& st, live_task& t, const caf::actor& w) {
+  const auto id = slot_of(st, w);
+  const auto before = st.leases.move_to(t.rec.id, id);
+  if (before == id)
+    return;
+  if (before != 0)
+    st.slots.unassign(before);
+  st.slots.assign(id);
+}
+
+void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
+  auto& st = self->state;
+  auto& r = t.rec;
+  unqueue(st, t);
+  const int32_t prev_attempt = r.attempt;
+  r.attempt += 1;
+  r.lease_epoch = st.leases.issue(r.lease_epoch);
+  t.started_us = to_micros(now());
+  metrics::observe_queue_wait(
+    r.name, static_cast<double>(t.started_us - std::max(t.enqueued_us, r.run_at_us)) / 1e6);
+  metrics::record_transition(r.name, task_state::running);
+  r.state = task_state::running;
+  st.slots.assign(sid);
+  st.slots.dispatched(sid);
+  const auto& slot = *st.slots.find(sid);
+  const bool began = slot.assigned == 1; // else it waits behind another attempt
+  const auto& info = slot.info;
+  r.node = info.node;
+  if (!r.lock.empty())
+    st.queue.hold(r.lock);
+  st.leases.add({r.id, r.attempt, r.lease_epoch, r.node, sid, began});
+  auto tr = make_transition(r, transition_kind::start, task_state::queued,
+                            prev_attempt);
+  tr.node = r.node;
+  tr.detail = {{"node", info.node}, {"worker", info.index}, {"pid", info.pid}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  const bool fault_now = st.cfg.fault == "exit_after_dispatch" && r.node != st.cfg.node_id;
+  if (!fault_now)
+    journal(self, std::move(b), [](journal_store::batch_result&) {});
+  dispatch_msg d;
+  d.task_id = r.id;
+  d.attempt = r.attempt;
+  d.lease_epoch = r.lease_epoch;
+  d.name = r.name;
+  d.args = r.args;
+  d.checkpoint = t.checkpoint;
+  d.last_attempt = is_last_attempt(t.policy, r.attempt - r.retry_base);
+  d.time_limit_s = r.time_limit_s;
+  d.stuck_timeout_s = st.cfg.stuck_timeout_s;
+  d.prefetched = !began;
+  d.task_attempt = r.attempt - r.unstarted;
+  self->send(worker_of(st, sid), std::move(d));
+  if (fault_now) {
+    // The window "head killed after the dispatch, before the start commit".
+    spdlog::critical("fault injection: exiting after the dispatch of task={} lease={}, "
+                     "before its start commit",
+                     r.id, r.lease_epoch);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the dispatch leaves
+    std::fflush(nullptr);
+    std::_Exit(137);
+  }
+}
+
+/// Dispatches while a free slot (least loaded first) has a ready task it
+/// may run; a slot with none is parked for the rest of this round.
+void try_dispatch(scheduler_actor_t* self) {
+  auto& st = self->state;
+  if (!st.recovered || st.draining || !st.journal_up)
+    return;
+  st.queue.promote_due(to_micros(now()));
+  while (st.queue.has_ready()) {
+    const auto sid = st.slots.next();
+    if (sid == 0)
+      break;
+    auto id = pick_for(st, *st.slots.find(sid));
+    if (id == 0) {
+      st.slots.park(sid); // nothing it may run now: passed over this round
+      continue;
+    }
+    start_attempt(self, st.tasks.at(id), sid);
+  }
+  st.slots.unpark_all();
+}
+
+/// Frees `t`'s worker slot and, unless `keep_lock`, its lock.
+void release(scheduler_state& st, live_task& t, bool keep_lock) {
+  if (!t.rec.lock.empty() && !keep_lock)
+    st.queue.release(t.rec.lock);
+  if (const auto* a = st.leases.find(t.rec.id); a && a->worker != 0)
+    st.slots.unassign(a->worker);
+  st.orphans.erase(t.rec.id);
+  st.leases.remove(t.rec.id);
+}
+
+} // namespace taskrt::scheduler_detail

@@ -1,0 +1,134 @@
+/// Recovery from the journal before serving, and the drain at stop.
+
+#include "actors/scheduler_state.hpp"
+
+namespace taskrt::scheduler_detail {
+
+void recover(scheduler_actor_t* self) {
+  auto& st = self->state;
+  self->request(st.cfg.persistence, caf::infinite, load_atom::value)
+    .then([self](recovery_data& data) {
+      auto& st = self->state;
+      st.leases.set_generation(data.generation);
+      size_t queued = 0, lost = 0;
+      std::vector<int64_t> cancelled, undecided;
+      for (auto& rec : data.tasks) {
+        auto& t = st.tasks[rec.id];
+        auto parsed = parse_retry_policy(rec.policy);
+        t.policy = std::holds_alternative<retry_policy>(parsed)
+                     ? std::get<retry_policy>(parsed)
+                     : retry_policy::cluster_default();
+        auto cp = data.checkpoints.find(rec.id);
+        if (cp != data.checkpoints.end())
+          t.checkpoint = cp->second;
+        t.rec = std::move(rec);
+        t.cancel_requested = t.rec.cancel_requested;
+        if (t.rec.state == task_state::queued && t.cancel_requested) {
+          cancelled.push_back(t.rec.id); // handed back while a cancel was pending
+        } else if (t.rec.state == task_state::queued) {
+          enqueue(st, t);
+          ++queued;
+        } else if (t.rec.state == task_state::failed || t.rec.state == task_state::lost) {
+          undecided.push_back(t.rec.id);
+        }
+      }
+      for (auto id : cancelled)
+        cancel_queued(self, st.tasks.at(id), "recovery: a cancel was requested before the restart",
+                      nullptr);
+      for (auto id : undecided)
+        redecide(self, st.tasks.at(id));
+      // RUNNING attempts: those of the head's own workers died with it;
+      // those of worker nodes wait for their node to re-register.
+      const auto deadline = to_micros(add_seconds_clamped(now(), st.cfg.adopt_grace_s));
+      for (auto& kv : st.tasks) {
+        auto& t = kv.second;
+        if (t.rec.state != task_state::running)
+          continue;
+        st.leases.add({t.rec.id, t.rec.attempt, t.rec.lease_epoch, t.rec.node, 0, true});
+        if (!t.rec.lock.empty())
+          st.queue.hold(t.rec.lock);
+        if (!t.rec.node.empty() && t.rec.node != st.cfg.node_id) {
+          st.orphans[t.rec.id] = deadline;
+          continue;
+        }
+        ++lost;
+        json err = {{"kind", lost_kind},
+                    {"ancestors", json::array()},
+                    {"message", "the head restarted; the attempt's worker is gone"}};
+        end_attempt(self, t, task_state::lost, "", err.dump(),
+                    {{"reason", "head restarted"}, {"node", t.rec.node}});
+      }
+      // Nodes known from before the restart: SUSPECT until they re-register,
+      // DEAD if they do not within the adoption grace.
+      for (auto& row : data.nodes) {
+        const auto state = sched::parse_node_state(row.state);
+        if (!state) {
+          spdlog::warn("node {}: unknown state '{}' in the journal; taken as DEAD", row.id,
+                       row.state);
+        }
+        if (!st.nodes.restore(row.id, row.address, row.slots, row.started_us,
+                              state.value_or(sched::node_state::dead), to_micros(now())))
+          continue;
+        if (state == sched::node_state::alive || state == sched::node_state::suspect
+            || state == sched::node_state::draining)
+          set_node_state(self, row.id, sched::node_state::suspect);
+      }
+      set_node_state(self, st.cfg.node_id, sched::node_state::alive);
+      st.recovered = true;
+      spdlog::info("scheduler recovered generation={} queued={} lost={} undecided={} "
+                   "awaiting_adoption={}",
+                   st.leases.generation(), queued, lost, undecided.size(), st.orphans.size());
+      auto pending = std::move(st.after_recovery);
+      st.after_recovery.clear();
+      for (auto& f : pending)
+        f();
+      try_dispatch(self);
+    });
+}
+
+void finish_drain(scheduler_actor_t* self) {
+  auto& st = self->state;
+  if (st.finished)
+    return;
+  st.finished = true;
+  for (auto& w : st.local_workers)
+    self->send_exit(w, caf::exit_reason::user_shutdown);
+  // An empty batch commits after everything sent before it.
+  journal(self, journal_store::batch{}, [self](journal_store::batch_result&) {
+    spdlog::info("scheduler drained; journal flushed");
+    self->quit();
+  });
+}
+
+void on_stop(scheduler_actor_t* self) {
+  auto& st = self->state;
+  if (st.draining)
+    return;
+  st.draining = true;
+  spdlog::info("scheduler draining running={} grace_s={}", local_running(st),
+               st.cfg.drain_grace_s);
+  if (local_running(st) == 0) {
+    finish_drain(self);
+    return;
+  }
+  self->delayed_send(self,
+                     std::chrono::milliseconds(
+                       static_cast<int64_t>(st.cfg.drain_grace_s * 1000)),
+                     stop_atom::value, true);
+}
+
+
+/// The drain's grace period is over: the local workers hand their attempts
+/// back (RUNNING → QUEUED, no retry budget spent); the drain finishes when
+/// the last one reported.
+void on_stop_grace(scheduler_actor_t* self) {
+  auto& st = self->state;
+  if (local_running(st) == 0) {
+    finish_drain(self);
+    return;
+  }
+  for (auto& w : st.local_workers)
+    self->send_exit(w, caf::exit_reason::user_shutdown);
+}
+
+} // namespace taskrt::scheduler_detail
