@@ -2,6 +2,7 @@
 
 #include "runtime/time.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace taskrt::detail {
@@ -149,6 +150,10 @@ node_row node_from_row(const pqxx::row& r) {
 std::string where_clause(pqxx::transaction_base& tx, const task_filter& f) {
   std::vector<std::string> conds;
   if (!f.states.empty()) {
+    // QUEUED/RUNNING only: through the index of live tasks.
+    if (std::all_of(f.states.begin(), f.states.end(),
+                    [](task_state s) { return !is_terminal(s); }))
+      conds.push_back("live");
     std::string in = "state IN (";
     for (size_t i = 0; i < f.states.size(); ++i)
       in += (i ? ", '" : "'") + std::string{to_string(f.states[i])} + "'";
