@@ -39,6 +39,11 @@ struct head_options {
   /// Wait as a hot standby while another head is active on the database,
   /// take over when it dies (else: refuse to start next to an active head).
   bool standby = false;
+  /// Journal retention (`--retain`): final tasks and whole daily partitions
+  /// of events older than this many seconds go, at start and every
+  /// `maintenance_interval_s` (cluster/journal_maintenance.hpp); 0: keep all.
+  double retain_s = 0;
+  double maintenance_interval_s = 600;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).
