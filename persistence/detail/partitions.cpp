@@ -23,8 +23,9 @@ std::string day_name(int64_t us) {
   return t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2);
 }
 
-std::string plural(int64_t n, const char* what) {
-  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+std::string plural(int64_t n, const std::string& what) {
+  const bool es = !what.empty() && what.back() == 'h';
+  return std::to_string(n) + " " + what + (n == 1 ? "" : es ? "es" : "s");
 }
 
 } // namespace

@@ -126,8 +126,12 @@ CREATE INDEX tasks_ready_idx ON tasks (run_at) WHERE state = 'QUEUED';
   // start (QUEUED -> RUNNING) and a hand-back (RUNNING -> QUEUED) can be HOT;
   // the end of an attempt (RUNNING -> final) cannot, as it must leave the
   // index of live tasks. Queries on live tasks say `live AND state = ...`.
-  // fillfactor 80 leaves a fifth of each page free for the new row versions
-  // (a full page forces the update onto another page: not HOT).
+  // A HOT update also needs room on the row's page for the new version:
+  // the head submits and starts tasks in batches, so a page filled by one
+  // submit batch sees all its rows started at once. Measured with the head
+  // and 20,000 tasks (docs/performance.md): fillfactor 100 gave 0.8% HOT
+  // updates, 80 gave 14%, 70 gave 23%, 50 gave 50% (every start). 50 it is:
+  // the table takes more pages (34 against 25 MB there).
   // tasks_created_idx gets the id as a tie-breaker for the batched deletes
   // of retention (keyset on created_at, id).
   //
@@ -149,7 +153,7 @@ CREATE INDEX tasks_ready_idx ON tasks (run_at) WHERE state = 'QUEUED';
   // only the rare kinds (fail, lose, retry, manual_retry) for status and
   // recovery.
   {5, R"sql(
-ALTER TABLE tasks SET (fillfactor = 80);
+ALTER TABLE tasks SET (fillfactor = 50);
 ALTER TABLE tasks ADD COLUMN live boolean
   GENERATED ALWAYS AS (state IN ('QUEUED', 'RUNNING')) STORED;
 DROP INDEX tasks_state_idx;
