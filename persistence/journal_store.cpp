@@ -217,15 +217,7 @@ std::vector<task_record> journal_store::load_unfinished() {
         " WHERE NOT live AND state IN ('FAILED', 'LOST') AND id IN ("
         "   SELECT task_id FROM task_events WHERE kind IN ('fail', 'lose')"
         "   AND NOT (detail ? 'decision'))"
-        " AND EXISTS ("
-        "   SELECT 1 FROM (SELECT e.id, e.detail FROM task_events e"
-        "     WHERE e.task_id = t.id AND e.kind IN ('fail', 'lose')"
-        "     ORDER BY e.id DESC LIMIT 1) f"
-        "   WHERE NOT (f.detail ? 'decision') AND NOT EXISTS ("
-        "     SELECT 1 FROM task_events d WHERE d.task_id = t.id AND d.id > f.id"
-        "     AND d.kind = 'retry_decision'"
-        "     AND d.detail->>'decision' IS DISTINCT FROM 'retry'))"
-        " ORDER BY id";
+        " AND " + detail::half_done("t") + " ORDER BY id";
     for (const auto& r : tx.exec(sql))
       out.push_back(detail::task_from_row(r));
     return out;
@@ -429,9 +421,13 @@ retention_result journal_store::apply_retention(int64_t cutoff_us, const retenti
         if (p.to_us <= cutoff_us - 3'600'000'000)
           events_from = detail::ts_lit(p.to_us);
     }
+    // A FAILED/LOST task an older version left without its retry decision
+    // stays: the head's recovery decides it (it may be retried).
     detail::delete_tasks(c,
                          std::string{final_states} + " AND updated_at < " + cutoff
-                           + " AND created_at < " + cutoff,
+                           + " AND created_at < " + cutoff
+                           + " AND NOT (state IN ('FAILED', 'LOST') AND "
+                           + detail::half_done("tasks") + ")",
                          events_from, o.batch, 0, o.progress, r);
     detail::drop_old_partitions(c, cutoff_us, o.progress, r);
     detail::clean_default_partition(c, cutoff_us, o.batch, r);

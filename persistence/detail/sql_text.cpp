@@ -195,4 +195,14 @@ std::string order_clause(task_order o) {
   return " ORDER BY id DESC";
 }
 
+std::string half_done(const std::string& table) {
+  return "EXISTS (SELECT 1 FROM (SELECT e.id, e.detail FROM task_events e"
+         " WHERE e.task_id = " + table + ".id AND e.kind IN ('fail', 'lose')"
+         " ORDER BY e.id DESC LIMIT 1) f"
+         " WHERE NOT (f.detail ? 'decision') AND NOT EXISTS ("
+         " SELECT 1 FROM task_events d WHERE d.task_id = " + table + ".id AND d.id > f.id"
+         " AND d.kind = 'retry_decision'"
+         " AND d.detail->>'decision' IS DISTINCT FROM 'retry'))";
+}
+
 } // namespace taskrt::detail

@@ -53,7 +53,7 @@ std::set<std::string> partitions_of(const std::string& dsn, int64_t task_id) {
 /// at the given times; returns its id.
 int64_t task_at(journal_store& s, const std::string& name, int64_t at_us,
                 int64_t start_us = 0, std::optional<transition_kind> end = {},
-                int64_t end_us = 0) {
+                int64_t end_us = 0, bool decided = true) {
   journal_store::batch b;
   b.submits.push_back(submit_of(name, at_us));
   const auto id = s.commit(b).submitted_ids.at(0);
@@ -68,6 +68,9 @@ int64_t task_at(journal_store& s, const std::string& name, int64_t at_us,
   if (end) {
     journal_store::batch e;
     e.transitions.push_back(transition_of(id, *end, task_state::running, 1, 1, end_us));
+    // The retry decision rides on the end of the attempt (FAILED/LOST).
+    if (decided && (*end == transition_kind::fail || *end == transition_kind::lose))
+      e.transitions.back().detail = {{"decision", {{"decision", "give_up"}}}};
     REQUIRE(s.commit(e).applied == std::vector<bool>{true});
   }
   return id;
@@ -199,8 +202,11 @@ TEST_CASE("retention drops old partitions and only final tasks", "[pg][retention
                               now_us - day_us);
   const auto fresh = task_at(s, "fresh", now_us - 1000, now_us - 500, transition_kind::succeed,
                              now_us);
+  // FAILED by an older version without its retry decision: recovery's to decide.
+  const auto undecided = task_at(s, "undecided", old, old + 1000, transition_kind::fail,
+                                 old + 2000, false);
   std::map<int64_t, std::vector<int64_t>> kept_events;
-  for (auto id : {queued, running, recent, fresh})
+  for (auto id : {queued, running, recent, fresh, undecided})
     kept_events[id] = event_ids(s, id);
   const auto old_day = *partitions_of(dsn, queued).begin();
   CHECK(old_day == *partitions_of(dsn, gone1).begin());
@@ -216,7 +222,8 @@ TEST_CASE("retention drops old partitions and only final tasks", "[pg][retention
   CHECK(r.dropped[0].name == old_day);
   CHECK(r.events_kept == static_cast<int64_t>(kept_events[queued].size()
                                              + kept_events[running].size()
-                                             + kept_events[recent].size() - 1));
+                                             + kept_events[recent].size() - 1
+                                             + kept_events[undecided].size()));
   CHECK(r.partitions_skipped == 0);
   CHECK(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
     return l.find("dropped partition " + old_day) != std::string::npos;
@@ -240,7 +247,7 @@ TEST_CASE("retention drops old partitions and only final tasks", "[pg][retention
   std::set<int64_t> unfinished;
   for (const auto& t : s.load_unfinished())
     unfinished.insert(t.id);
-  CHECK(unfinished == std::set<int64_t>{queued, running});
+  CHECK(unfinished == std::set<int64_t>{queued, running, undecided});
 
   // Once the long-lived ones end and age, the next pass takes them from
   // DEFAULT, batch by batch.
