@@ -2,6 +2,7 @@
 
 #include "actors/worker_process.hpp"
 #include "cli/cli_store.hpp"
+#include "cli/time_arg.hpp"
 #include "cluster/client.hpp"
 #include "cluster/head_node.hpp"
 #include "cluster/worker_node.hpp"
@@ -110,6 +111,7 @@ void add_start_command(CLI::App& app, cli_env& env) {
   taskrt start --head --host 0.0.0.0 --port 7400 --tls-dir /etc/taskrt/tls
   taskrt start --address 10.0.0.5:7400 --node-id gpu-1 --tls-dir /etc/taskrt/tls
   taskrt start --head --http-port 9090 --log-format json   # probes, /metrics, JSON logs
+  taskrt start --head --retain 30d         # or in --config: [start] retain = "30d"
   curl -s localhost:9090/readyz; curl -s localhost:9090/metrics
 A head listens on 127.0.0.1 unless --host says otherwise. Another address
 needs mutual TLS (--tls-dir: every node and client must present a
@@ -172,7 +174,14 @@ the port can submit and run tasks).)");
                   "task, attempt)")
     ->capture_default_str()->check(CLI::IsMember({"text", "json"}));
   add_limit_options(cmd, *lim);
-  cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim, log_format] {
+  auto retain = std::make_shared<std::string>();
+  cmd->add_option("--retain", *retain,
+                  "With --head: delete final tasks, and drop whole days of journal events, "
+                  "older than this (12h, 30d, 8w; default: keep everything); checked at start "
+                  "and every 10 minutes")
+    ->needs(head_flag);
+  cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim, log_format,
+                 retain] {
     opts->log_format = *logging::parse_log_format(*log_format);
     if (auto* config = cmd->get_parent() ? cmd->get_parent()->get_config_ptr() : nullptr;
         config && config->count() > 0) {
@@ -195,6 +204,15 @@ the port can submit and run tasks).)");
     if (opts->stuck_timeout_s <= 0) {
       env.exit_code = fail(usage, "--stuck-timeout: must be more than 0");
       return;
+    }
+    if (!retain->empty()) {
+      const auto d = parse_duration(*retain);
+      if (!d || *d < 3600) {
+        env.exit_code = fail(usage, "--retain: not a duration of an hour or more like 12h or "
+                                    "30d: " + *retain);
+        return;
+      }
+      opts->retain_s = *d;
     }
     std::stringstream qs{*queues};
     std::vector<std::string> queue_list;

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace taskrt::cli {
 
@@ -148,7 +150,12 @@ void add_tasks_purge(CLI::App* tasks, cli_env& env) {
   cmd->footer(R"(Retention: deletes SUCCEEDED, FAILED, CANCELLED and LOST tasks whose last
 change (updated_at) is older than --older-than; QUEUED and RUNNING tasks are
 never purged. Reads and writes Postgres directly (final tasks are not held by
-the head). On a terminal it asks first unless --yes.
+the head). On a terminal it asks first unless --yes. Deletes in transactions
+of 1000 tasks, printing progress on stderr. Without --state/--name/--queue/
+--error-kind it takes the path of the head's retention (`start --retain`):
+the daily partitions of events more than an hour older than the age are
+dropped whole (events of tasks that remain are kept), the rest of the
+deleted tasks' events by row.
 Examples:
   taskrt tasks purge --state SUCCEEDED --older-than 7d
   taskrt tasks purge --older-than 30d --name reports.nightly --yes
@@ -174,6 +181,9 @@ Examples:
                                       + " tasks are never purged (only final states)");
         return;
       }
+    // All final states, no other filter: the retention path.
+    const bool fo_is_age_only = f->states.empty() && f->name.empty() && f->queue.empty()
+                                && f->error_kind.empty();
     if (f->states.empty())
       f->states = {task_state::succeeded, task_state::failed, task_state::cancelled,
                    task_state::lost};
@@ -184,6 +194,7 @@ Examples:
     if (!store)
       return;
     try {
+      std::vector<std::string> dropped;
       int64_t n = 0;
       for (const auto& c : store->count_by_name_state(*f))
         n += c.tasks;
@@ -193,10 +204,24 @@ Examples:
           env.exit_code = fail(failed, "aborted");
           return;
         }
-        purged = store->purge(*f);
+        auto progress = [](const std::string& line) {
+          std::fprintf(stderr, "purge: %s\n", line.c_str());
+        };
+        if (fo_is_age_only) {
+          retention_options ro;
+          ro.delete_events = true;
+          ro.progress = progress;
+          const auto r = store->apply_retention(f->updated_until_us, ro);
+          purged = r.tasks_deleted;
+          for (const auto& p : r.dropped)
+            dropped.push_back(p.name);
+        } else {
+          purged = store->purge(*f, progress);
+        }
       }
       json out = json::object();
       out["purged"] = purged;
+      out["dropped_partitions"] = dropped;
       out["matched"] = n;
       out["dry_run"] = *dry;
       out["older_than_s"] = *age;

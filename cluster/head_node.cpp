@@ -4,6 +4,7 @@
 #include "actors/retry_actor.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/worker.hpp"
+#include "cluster/journal_maintenance.hpp"
 #include "cluster/node_authority.hpp"
 #include "persistence/dsn.hpp"
 #include "cluster/leadership.hpp"
@@ -385,6 +386,12 @@ int run_head(head_options opts, const task_registry& registry,
                  redact_dsn(opts.dsn).c_str(), e.what());
     return 1;
   }
+  // Partitions ahead and retention, on a thread of their own until return.
+  journal_maintenance maintenance{{opts.dsn, opts.retain_s, opts.maintenance_interval_s}};
+  if (opts.retain_s > 0)
+    spdlog::info("journal retention {}: final tasks and daily partitions of events older "
+                 "than that go, checked every {}", retention_text(opts.retain_s),
+                 retention_text(opts.maintenance_interval_s));
   if (opts.workers < 0)
     opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 

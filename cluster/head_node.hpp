@@ -42,6 +42,11 @@ struct head_options {
   /// A standby ends the session of an active head silent for this long
   /// (paused, hung, cut off from Postgres) and takes over; 0: never.
   double takeover_after_s = 10;
+  /// Journal retention (`--retain`): final tasks and whole daily partitions
+  /// of events older than this many seconds go, at start and every
+  /// `maintenance_interval_s` (cluster/journal_maintenance.hpp); 0: keep all.
+  double retain_s = 0;
+  double maintenance_interval_s = 600;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).

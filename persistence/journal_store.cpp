@@ -2,10 +2,12 @@
 
 #include "persistence/detail/array_literal.hpp"
 #include "persistence/detail/batch_writer.hpp"
+#include "persistence/detail/partitions.hpp"
 #include "persistence/detail/pqxx.hpp"
 #include "persistence/detail/schema.hpp"
 #include "persistence/detail/sql_text.hpp"
 #include "persistence/dsn.hpp"
+#include "runtime/time.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -124,6 +126,9 @@ void journal_store::migrate() {
     detail::apply_migrations(c);
     return 0;
   });
+  // Today's partition and the next days' (the head does it again at every
+  // maintenance tick); events of days without one go to the DEFAULT one.
+  ensure_partitions(to_micros(now()));
 }
 
 int journal_store::schema_version() {
@@ -219,19 +224,17 @@ std::vector<task_record> journal_store::load_unfinished() {
     tx.exec("SET LOCAL statement_timeout = 0"); // recovery must finish
     std::vector<task_record> out;
     // A FAILED/LOST task is half-done when its newest fail/lose event has no
-    // "decision" and no retry_decision note after it gave up.
+    // "decision" and no retry_decision note after it gave up. Live tasks come
+    // from the index of live tasks, the half-done candidates from the partial
+    // index of rare events (fail/lose events without a decision): no scan
+    // of either table.
     const auto sql
-      = "SELECT " + detail::task_columns() + " FROM tasks t"
-        " WHERE state IN ('QUEUED', 'RUNNING')"
-        " OR (state IN ('FAILED', 'LOST') AND EXISTS ("
-        "   SELECT 1 FROM (SELECT e.id, e.detail FROM task_events e"
-        "     WHERE e.task_id = t.id AND e.kind IN ('fail', 'lose')"
-        "     ORDER BY e.id DESC LIMIT 1) f"
-        "   WHERE NOT (f.detail ? 'decision') AND NOT EXISTS ("
-        "     SELECT 1 FROM task_events d WHERE d.task_id = t.id AND d.id > f.id"
-        "     AND d.kind = 'retry_decision'"
-        "     AND d.detail->>'decision' IS DISTINCT FROM 'retry')))"
-        " ORDER BY id";
+      = "SELECT " + detail::task_columns() + " FROM tasks t WHERE live"
+        " UNION ALL SELECT " + detail::task_columns() + " FROM tasks t"
+        " WHERE NOT live AND state IN ('FAILED', 'LOST') AND id IN ("
+        "   SELECT task_id FROM task_events WHERE kind IN ('fail', 'lose')"
+        "   AND NOT (detail ? 'decision'))"
+        " AND " + detail::half_done("t") + " ORDER BY id";
     for (const auto& r : tx.exec(sql))
       out.push_back(detail::task_from_row(r));
     return out;
@@ -383,7 +386,13 @@ std::vector<checkpoint_row> journal_store::checkpoints(int64_t task_id) {
   });
 }
 
-int64_t journal_store::purge(const task_filter& f) {
+namespace {
+
+const char* const final_states = "state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'LOST')";
+
+} // namespace
+
+int64_t journal_store::purge(const task_filter& f, const progress_fn& progress, int batch) {
   return impl_->run("purge", [&](pqxx::connection& c) {
     // Only final states, whatever the filter asks for.
     task_filter g = f;
@@ -396,22 +405,53 @@ int64_t journal_store::purge(const task_filter& f) {
     if (finals.empty())
       return int64_t{0};
     g.states = finals;
-    pqxx::work tx{c};
-    tx.exec("SET LOCAL statement_timeout = 0"); // a big purge takes its time
-    auto sel = "SELECT id FROM tasks" + detail::where_clause(tx, g);
-    if (g.limit > 0)
-      sel += detail::order_clause(g.order) + " LIMIT " + std::to_string(g.limit);
-    auto n = tx.exec1("WITH d AS (DELETE FROM tasks WHERE id IN (" + sel
-                      + ") RETURNING id),"
-                        // = ANY(ARRAY(...)): index lookups, no journal scan.
-                        " e AS (DELETE FROM task_events WHERE task_id ="
-                        " ANY(ARRAY(SELECT id FROM d))),"
-                        " c AS (DELETE FROM checkpoints WHERE task_id ="
-                        " ANY(ARRAY(SELECT id FROM d)))"
-                        " SELECT count(*) FROM d")[0]
-               .as<int64_t>();
-    tx.commit();
-    return n;
+    std::string cond;
+    {
+      pqxx::nontransaction quoting{c};
+      cond = detail::where_clause(quoting, g).substr(std::string{" WHERE "}.size());
+    }
+    retention_result r;
+    detail::delete_tasks(c, cond, "'-infinity'", batch, f.limit, progress, r);
+    return r.tasks_deleted;
+  });
+}
+
+std::vector<std::string> journal_store::ensure_partitions(int64_t now_us, int days_ahead) {
+  return impl_->run("ensure_partitions", [&](pqxx::connection& c) {
+    return detail::ensure_partitions(c, now_us, days_ahead);
+  });
+}
+
+std::vector<partition_info> journal_store::partitions() {
+  return impl_->run("partitions", [](pqxx::connection& c) { return detail::list_partitions(c); });
+}
+
+retention_result journal_store::apply_retention(int64_t cutoff_us, const retention_options& o) {
+  return impl_->run("retention", [&](pqxx::connection& c) {
+    const auto t0 = std::chrono::steady_clock::now();
+    retention_result r;
+    const auto cutoff = detail::ts_lit(cutoff_us);
+    // Events of the deleted tasks in the partitions that stay (with
+    // delete_events): those from the end of the newest one dropped now on.
+    std::string events_from;
+    if (o.delete_events) {
+      events_from = "'-infinity'";
+      for (const auto& p : detail::list_partitions(c))
+        if (p.to_us <= cutoff_us - 3'600'000'000)
+          events_from = detail::ts_lit(p.to_us);
+    }
+    // A FAILED/LOST task an older version left without its retry decision
+    // stays: the head's recovery decides it (it may be retried).
+    detail::delete_tasks(c,
+                         std::string{final_states} + " AND updated_at < " + cutoff
+                           + " AND created_at < " + cutoff
+                           + " AND NOT (state IN ('FAILED', 'LOST') AND "
+                           + detail::half_done("tasks") + ")",
+                         events_from, o.batch, 0, o.progress, r);
+    detail::drop_old_partitions(c, cutoff_us, o.progress, r);
+    detail::clean_default_partition(c, cutoff_us, o.batch, r);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
   });
 }
 
@@ -487,12 +527,19 @@ std::vector<lost_cause_count> journal_store::lost_by_cause(const task_filter& f)
   });
 }
 
-std::vector<event_kind_count> journal_store::event_counts_since(int64_t since_us) {
+std::vector<event_kind_count>
+journal_store::event_counts_since(int64_t since_us, const std::vector<std::string>& kinds) {
   return impl_->run("event_counts_since", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
+    std::string only;
+    for (const auto& k : kinds)
+      only += (only.empty() ? " AND kind IN (" : ", ") + tx.quote(k);
+    if (!only.empty())
+      only += ")";
     std::vector<event_kind_count> out;
     for (const auto& r : tx.exec("SELECT kind, count(*) AS n FROM task_events WHERE true"
-                                 + since_cond(since_us) + " GROUP BY kind ORDER BY kind"))
+                                 + since_cond(since_us) + only
+                                 + " GROUP BY kind ORDER BY kind"))
       out.push_back({r["kind"].as<std::string>(), r["n"].as<int64_t>()});
     return out;
   });
@@ -507,7 +554,7 @@ queue_age journal_store::queued_age(int64_t now_us) {
                       + detail::us_of("min(greatest(created_at, run_at)) FILTER (WHERE run_at <= "
                                       + now + ")")
                       + ", " + detail::us_of("min(run_at) FILTER (WHERE run_at > " + now + ")")
-                      + " FROM tasks WHERE state = 'QUEUED'");
+                      + " FROM tasks WHERE live AND state = 'QUEUED'");
     queue_age out;
     out.ready = r[0].as<int64_t>();
     out.scheduled = r[1].as<int64_t>();
@@ -515,6 +562,57 @@ queue_age journal_store::queued_age(int64_t now_us) {
       out.oldest_ready_since_us = r[2].as<int64_t>();
     if (!r[3].is_null())
       out.next_scheduled_us = r[3].as<int64_t>();
+    return out;
+  });
+}
+
+state_counts journal_store::count_by_state() {
+  return impl_->run("count_by_state", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    state_counts out;
+    auto set = [&](const std::string& state, int64_t n) {
+      switch (parse_task_state(state).value_or(task_state::queued)) {
+        case task_state::queued: out.queued = n; break;
+        case task_state::running: out.running = n; break;
+        case task_state::succeeded: out.succeeded = n; break;
+        case task_state::failed: out.failed = n; break;
+        case task_state::cancelled: out.cancelled = n; break;
+        case task_state::lost: out.lost = n; break;
+      }
+    };
+    // Live tasks: exact, through their index.
+    for (const auto& r : tx.exec("SELECT state, count(*) FROM tasks WHERE live GROUP BY state"))
+      set(r[0].as<std::string>(), r[1].as<int64_t>());
+    // The rows Postgres expects now: its last count (reltuples) scaled to
+    // the table's present size, as the planner does.
+    const auto size = tx.exec1(
+      "SELECT pg_relation_size(c.oid) AS bytes, c.reltuples AS tuples, c.relpages AS pages,"
+      " current_setting('block_size')::bigint AS block FROM pg_class c"
+      " WHERE c.oid = 'tasks'::regclass");
+    const auto bytes = size["bytes"].as<int64_t>();
+    const auto tuples = size["tuples"].as<double>();
+    const auto pages = size["pages"].as<int64_t>();
+    constexpr int64_t small_table = 32 << 20; // counted exactly below this size
+    if (bytes < small_table || tuples < 0 || pages <= 0) {
+      for (const auto& r : tx.exec("SELECT state, count(*) FROM tasks WHERE NOT live"
+                                   " GROUP BY state"))
+        set(r[0].as<std::string>(), r[1].as<int64_t>());
+      return out;
+    }
+    const double rows = tuples / static_cast<double>(pages)
+                        * static_cast<double>(bytes / size["block"].as<int64_t>());
+    // Share of each state: the most common values ANALYZE found for tasks.state.
+    const auto freqs = tx.exec(
+      "SELECT u.v, u.f FROM pg_stats s, unnest(s.most_common_vals::text::text[],"
+      " s.most_common_freqs) AS u(v, f) WHERE s.schemaname = (SELECT n.nspname"
+      " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE c.oid = 'tasks'::regclass) AND s.tablename = 'tasks' AND s.attname = 'state'");
+    out.estimated = true;
+    for (const auto& r : freqs) {
+      const auto st = parse_task_state(r[0].as<std::string>());
+      if (st && is_terminal(*st))
+        set(r[0].as<std::string>(), static_cast<int64_t>(rows * r[1].as<double>() + 0.5));
+    }
     return out;
   });
 }

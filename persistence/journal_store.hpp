@@ -6,6 +6,7 @@
 #include "persistence/event_row.hpp"
 #include "persistence/journal_options.hpp"
 #include "persistence/node_row.hpp"
+#include "persistence/retention.hpp"
 #include "persistence/store_error.hpp"
 #include "persistence/summary_rows.hpp"
 #include "persistence/task_filter.hpp"
@@ -204,8 +205,40 @@ public:
   std::vector<checkpoint_row> checkpoints(int64_t task_id);
 
   /// Deletes the final tasks (SUCCEEDED, FAILED, CANCELLED, LOST) matching
-  /// `f` with their events and checkpoints; returns how many tasks went.
-  int64_t purge(const task_filter& f);
+  /// `f` with their events and checkpoints, in transactions of at most
+  /// `batch` tasks (oldest created first; `f.order` is ignored, `f.limit`
+  /// caps the total); returns how many tasks went. `progress` hears after
+  /// each batch.
+  int64_t purge(const task_filter& f, const progress_fn& progress = {}, int batch = 1000);
+
+  // -- partitions and retention of the journal ---------------------------------
+
+  /// Creates the daily partitions of task_events (UTC days, named
+  /// task_events_pYYYYMMDD) from the day of `now_us` to `days_ahead` days
+  /// later that no partition covers yet; rows of those days waiting in the
+  /// DEFAULT partition move into them. Returns the names created. Each one
+  /// takes its own short transaction (lock_timeout 5 s).
+  std::vector<std::string> ensure_partitions(int64_t now_us, int days_ahead = 7);
+
+  /// The partitions of task_events but the DEFAULT one, oldest first.
+  std::vector<partition_info> partitions();
+
+  /// Retention at `cutoff_us`:
+  /// 1. deletes the final tasks whose last change is older than the cutoff
+  ///    (rows and checkpoints) in batches of `o.batch`, each its own
+  ///    transaction; with `o.delete_events`, their events in the partitions
+  ///    that stay too;
+  /// 2. drops each partition whose every event is more than an hour older
+  ///    than the cutoff (the hour allows for clocks of different heads);
+  ///    events in it of tasks that remain (QUEUED, RUNNING, or final but
+  ///    more recent) move to the DEFAULT partition first, in the same
+  ///    transaction, which holds an exclusive lock on task_events for that
+  ///    moment (journal commits wait; lock_timeout 5 s, else it is skipped);
+  /// 3. deletes, in batches, events of the DEFAULT partition older than the
+  ///    cutoff whose task is gone.
+  /// Nothing of a task that remains is ever deleted.
+  retention_result apply_retention(int64_t cutoff_us, const retention_options& o = {});
+
 
   /// Round-trip time of a trivial query, in milliseconds.
   double ping_ms();
@@ -224,8 +257,15 @@ public:
   /// grouped by reason and signal, most frequent first.
   std::vector<lost_cause_count> lost_by_cause(const task_filter& f);
 
-  /// Journal events at or after `since_us` counted by kind.
-  std::vector<event_kind_count> event_counts_since(int64_t since_us);
+  /// Journal events at or after `since_us` counted by kind; only the kinds
+  /// in `kinds` when it is not empty. Reads only the partitions and block
+  /// ranges (BRIN index on `at`) of that time, and for the rare kinds
+  /// (fail, lose, retry, manual_retry) only their partial index.
+  std::vector<event_kind_count> event_counts_since(int64_t since_us,
+                                                   const std::vector<std::string>& kinds = {});
+
+  /// Tasks per state without a scan of the whole table, for `taskrt status`.
+  state_counts count_by_state();
 
   /// The QUEUED tasks at `now_us`: ready ones (and since when the oldest
   /// waits) apart from scheduled ones.

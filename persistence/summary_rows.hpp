@@ -49,4 +49,12 @@ struct event_kind_count {
   int64_t events = 0;
 };
 
+/// Tasks per state: QUEUED and RUNNING counted exactly (index of live
+/// tasks); the final states too while the table is small, else estimated
+/// from Postgres' statistics (`estimated`).
+struct state_counts {
+  int64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0, lost = 0;
+  bool estimated = false; ///< the final states are estimates
+};
+
 } // namespace taskrt

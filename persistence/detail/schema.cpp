@@ -114,11 +114,94 @@ CREATE TABLE commit_log (
 CREATE INDEX commit_log_at_idx ON commit_log (at);
 CREATE INDEX tasks_ready_idx ON tasks (run_at) WHERE state = 'QUEUED';
 )sql"},
+  // Issue 12 (scale).
+  //
+  // HOT updates on tasks. Postgres updates a row in place (HOT: no new entry
+  // in any index) only when no column that an index uses, as key, INCLUDE or
+  // in its WHERE, changes. tasks_state_idx and tasks_ready_idx (WHERE state
+  // = 'QUEUED') used `state`, which every transition changes: 0 HOT updates.
+  // Now no index mentions state, updated_at, attempt, lease_epoch, node,
+  // result or last_error. Live tasks are found through `live`, a generated
+  // column that changes only when a task enters or leaves QUEUED/RUNNING: a
+  // start (QUEUED -> RUNNING) and a hand-back (RUNNING -> QUEUED) can be HOT;
+  // the end of an attempt (RUNNING -> final) cannot, as it must leave the
+  // index of live tasks. Queries on live tasks say `live AND state = ...`.
+  // A HOT update also needs room on the row's page for the new version:
+  // the head submits and starts tasks in batches, so a page filled by one
+  // submit batch sees all its rows started at once. Measured with the head
+  // and 20,000 tasks (docs/performance.md): fillfactor 100 gave 0.8% HOT
+  // updates, 80 gave 14%, 70 gave 23%, 50 gave 50% (every start). 50 it is:
+  // the table takes more pages (34 against 25 MB there).
+  // tasks_created_idx gets the id as a tie-breaker for the batched deletes
+  // of retention (keyset on created_at, id).
+  //
+  // task_events is partitioned by range of `at`, one partition a day (UTC):
+  // retention drops whole days (a 30-day retention keeps 30 to 31 days),
+  // a day is small enough to drop in a moment and 30-odd partitions keep
+  // planning cheap. The head creates the partitions a week ahead (store
+  // method ensure_partitions, at start and at each maintenance tick); a
+  // DEFAULT partition takes whatever has no partition (a clock far off,
+  // journals from long ago in tests), so an insert never fails and the hot
+  // path never runs DDL. The rows already there stay where they are: the old
+  // table becomes the partition task_events_legacy for every time up to the
+  // end of the day of its newest row (no copy; one scan to check the range
+  // and build the new indexes), or is dropped when empty. The id sequence
+  // moves to the new table (owned by the old one, it would go with it). No
+  // primary key: one would have to include `at`; ids come from the
+  // sequence, and reads go by (task_id, id). A BRIN index on `at` serves the
+  // "last minute/hour" reads of `taskrt status`; a small partial index holds
+  // only the rare kinds (fail, lose, retry, manual_retry) for status and
+  // recovery.
+  {5, R"sql(
+ALTER TABLE tasks SET (fillfactor = 50);
+ALTER TABLE tasks ADD COLUMN live boolean
+  GENERATED ALWAYS AS (state IN ('QUEUED', 'RUNNING')) STORED;
+DROP INDEX tasks_state_idx;
+DROP INDEX tasks_ready_idx;
+CREATE INDEX tasks_live_idx ON tasks (queue, priority DESC, run_at, id) WHERE live;
+DROP INDEX tasks_created_idx;
+CREATE INDEX tasks_created_idx ON tasks (created_at, id);
+
+ALTER TABLE task_events RENAME TO task_events_legacy;
+ALTER TABLE task_events_legacy RENAME CONSTRAINT task_events_pkey TO task_events_legacy_pkey;
+ALTER INDEX task_events_task_idx RENAME TO task_events_legacy_task_idx;
+CREATE TABLE task_events (
+  id         bigint NOT NULL DEFAULT nextval('task_events_id_seq'),
+  task_id    bigint NOT NULL,
+  attempt    integer NOT NULL,
+  kind       text NOT NULL,
+  from_state text,
+  to_state   text,
+  at         timestamptz NOT NULL,
+  node       text,
+  detail     jsonb NOT NULL DEFAULT '{}'
+) PARTITION BY RANGE (at);
+ALTER SEQUENCE task_events_id_seq OWNED BY task_events.id;
+ALTER TABLE task_events_legacy ALTER COLUMN id DROP DEFAULT;
+CREATE INDEX task_events_task_idx ON task_events (task_id, id);
+CREATE INDEX task_events_at_idx ON task_events USING brin (at) WITH (autosummarize = on);
+CREATE INDEX task_events_rare_idx ON task_events (at)
+  WHERE kind IN ('fail', 'lose', 'retry', 'manual_retry');
+CREATE TABLE task_events_default PARTITION OF task_events DEFAULT;
+DO $$
+DECLARE
+  upto timestamptz;
+BEGIN
+  IF EXISTS (SELECT 1 FROM task_events_legacy) THEN
+    upto := date_trunc('day', greatest(now(), (SELECT max(at) FROM task_events_legacy)), 'UTC')
+            + interval '1 day';
+    EXECUTE format('ALTER TABLE task_events ATTACH PARTITION task_events_legacy'
+                   ' FOR VALUES FROM (MINVALUE) TO (%L)', upto);
+  ELSE
+    DROP TABLE task_events_legacy;
+  END IF;
+END $$;
+)sql"},
 };
 
 } // namespace
 
-void apply_migrations(pqxx::connection_base& c) {
+void apply_migrations(pqxx::connection_base& c, int up_to) {
   pqxx::work tx{c, "migrate"};
   tx.exec("SET LOCAL statement_timeout = 0"); // big tables take their time
   tx.exec(migration_lock);
@@ -128,7 +211,7 @@ void apply_migrations(pqxx::connection_base& c) {
   const int have = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_version")[0]
                      .as<int>();
   for (const auto& m : migrations) {
-    if (m.version <= have)
+    if (m.version <= have || m.version > up_to)
       continue;
     tx.exec(m.sql);
     tx.exec0("INSERT INTO schema_version (version) VALUES ("

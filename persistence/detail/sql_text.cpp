@@ -2,6 +2,7 @@
 
 #include "runtime/time.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace taskrt::detail {
@@ -149,6 +150,10 @@ node_row node_from_row(const pqxx::row& r) {
 std::string where_clause(pqxx::transaction_base& tx, const task_filter& f) {
   std::vector<std::string> conds;
   if (!f.states.empty()) {
+    // QUEUED/RUNNING only: through the index of live tasks.
+    if (std::all_of(f.states.begin(), f.states.end(),
+                    [](task_state s) { return !is_terminal(s); }))
+      conds.push_back("live");
     std::string in = "state IN (";
     for (size_t i = 0; i < f.states.size(); ++i)
       in += (i ? ", '" : "'") + std::string{to_string(f.states[i])} + "'";
@@ -188,6 +193,16 @@ std::string order_clause(task_order o) {
     case task_order::id_desc: break;
   }
   return " ORDER BY id DESC";
+}
+
+std::string half_done(const std::string& table) {
+  return "EXISTS (SELECT 1 FROM (SELECT e.id, e.detail FROM task_events e"
+         " WHERE e.task_id = " + table + ".id AND e.kind IN ('fail', 'lose')"
+         " ORDER BY e.id DESC LIMIT 1) f"
+         " WHERE NOT (f.detail ? 'decision') AND NOT EXISTS ("
+         " SELECT 1 FROM task_events d WHERE d.task_id = " + table + ".id AND d.id > f.id"
+         " AND d.kind = 'retry_decision'"
+         " AND d.detail->>'decision' IS DISTINCT FROM 'retry'))";
 }
 
 } // namespace taskrt::detail

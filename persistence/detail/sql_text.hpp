@@ -65,4 +65,10 @@ std::string where_clause(pqxx::transaction_base& tx, const task_filter& f);
 /// "ORDER BY ..." for `o`.
 std::string order_clause(task_order o);
 
+/// SQL condition: the FAILED/LOST task `table` (an alias or table name of
+/// tasks) has an end without its retry decision: its newest fail/lose event
+/// has no "decision" and no retry_decision note after it gave up (journals
+/// of older versions). Index lookups by task id only.
+std::string half_done(const std::string& table);
+
 } // namespace taskrt::detail
