@@ -1,5 +1,6 @@
 #include "actors/persistence_actor.hpp"
 
+#include "metrics/taskrt_metrics.hpp"
 #include "persistence/store_error.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
@@ -197,7 +198,11 @@ bool drain(persistence_actor_t* self) {
       append(all.checkpoints, r.b.checkpoints);
     }
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       auto res = st.store->commit(all, u.commit_id);
+      metrics::observe_commit(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+        static_cast<int64_t>(items_of(all)));
       ++st.commits;
       mark_up(self);
       deliver(u, res);
