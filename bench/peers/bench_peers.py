@@ -371,15 +371,17 @@ class Taskrt:
         client_to_head = the head took the submit (the submit event's `at`,
         set before the commit) less t0; head_to_dispatch = the start
         transition's `at` (set when the attempt is dispatched, after the
-        submit committed) less that; dispatch_to_start = the task's own
+        submit committed; the first one, should a task start twice) less that; dispatch_to_start = the task's own
         start less the dispatch (worker actor, pipe, worker process)."""
         rows = self.pg.psql(
             "SELECT (extract(epoch FROM q.at) * 1e6)::bigint - (t.args->>'t0')::bigint,"
             " (extract(epoch FROM r.at) * 1e6)::bigint - (extract(epoch FROM q.at) * 1e6)::bigint,"
             " (t.result->>'started_us')::bigint - (extract(epoch FROM r.at) * 1e6)::bigint"
             " FROM tasks t"
-            " JOIN task_events q ON q.task_id = t.id AND q.kind = 'submit'"
-            " JOIN task_events r ON r.task_id = t.id AND r.kind = 'start' AND r.attempt = 1"
+            " JOIN (SELECT task_id, min(at) AS at FROM task_events WHERE kind = 'submit'"
+            "       GROUP BY task_id) q ON q.task_id = t.id"
+            " JOIN (SELECT task_id, min(at) AS at FROM task_events WHERE kind = 'start'"
+            "       GROUP BY task_id) r ON r.task_id = t.id"
             f" WHERE t.origin = '{origin}' AND t.state = 'SUCCEEDED'", db)
         cols = [[], [], []]
         for line in rows.split():
