@@ -106,11 +106,15 @@ def run_nodes(a, pg, work, t, nodes):
             raise BenchError(f"{r['tcp_connections']} TCP connections at the head's port, "
                              f"expected {nodes}")
         time.sleep(2)  # let the registrations' journal writes settle
+        sims0 = sum(cpu(p.pid) for p in sims)
         c, s = cpu_over(head.pid, a.idle_seconds)
         r["head_cpu_pct_heartbeats"] = 100 * c / s
+        # The simulator's own cost on the same cores (it competes with the head).
+        r["sims_cpu_pct_heartbeats"] = 100 * (sum(cpu(p.pid) for p in sims) - sims0) / s
         r["head_rss_mb_idle"] = (status_kb(head.pid, "VmRSS") or 0) / 1024
         log(f"{nodes} nodes: {r['tcp_connections']} TCP connections, head CPU "
-            f"{r['head_cpu_pct_heartbeats']:.1f}% while they heartbeat")
+            f"{r['head_cpu_pct_heartbeats']:.1f}% while they heartbeat (the simulator "
+            f"{r['sims_cpu_pct_heartbeats']:.1f}%)")
         origin = "bench-nodes"
         base = {"head": cpu(head.pid), "sims": sum(cpu(p.pid) for p in sims),
                 "pg": pg.cpu()}
@@ -148,7 +152,7 @@ def run_nodes(a, pg, work, t, nodes):
 
 def table(runs):
     head = (f"{'nodes':>6} {'TCP conn':>8} {'sim procs':>9} {'head CPU% idle':>14} "
-            f"{'head CPU% hb':>12} {'RSS MB':>7} {'tasks/s':>8} {'x first':>7} "
+            f"{'head CPU% hb':>12} {'sims CPU% hb':>12} {'RSS MB':>7} {'tasks/s':>8} {'x first':>7} "
             f"{'cpu head':>8} {'sims':>6} {'pg':>6} {'peak RSS':>8}")
     lines = [head, "-" * len(head)]
     ref = runs[0]["per_s"] if runs and "per_s" in runs[0] else None
@@ -160,6 +164,7 @@ def table(runs):
         lines.append(
             f"{r['nodes']:>6} {r['tcp_connections']:>8} {r['sim_processes']:>9} "
             f"{r['head_cpu_pct_no_nodes']:>14.1f} {r['head_cpu_pct_heartbeats']:>12.1f} "
+            f"{r['sims_cpu_pct_heartbeats']:>12.1f} "
             f"{r['head_rss_mb_idle']:>7.0f} {r['per_s']:>8.0f} "
             f"{(r['per_s'] / ref if ref else 0):>7.2f} {c['head']:>8.1f} {c['sims']:>6.1f} "
             f"{(c['pg'] or 0):>6.1f} {r['head_peak_rss_mb']:>8.0f}")

@@ -34,7 +34,8 @@ for n, r in runs.items():
     assert r["sim_processes"] == (1 if n <= 4 else 2), r
     assert r["sim_results"] == 300 and r["tasks"] == 300, r
     assert r["sim_heartbeats_ok"] >= n and r["sim_head_lost"] == 0, r
-    for key in ("head_cpu_pct_no_nodes", "head_cpu_pct_heartbeats", "head_rss_mb_idle",
+    for key in ("head_cpu_pct_no_nodes", "head_cpu_pct_heartbeats", "sims_cpu_pct_heartbeats",
+                "head_rss_mb_idle",
                 "per_s", "seconds", "head_peak_rss_mb"):
         assert key in r and r[key] >= 0, f"{n} nodes: {key}"
     assert r["per_s"] > 0 and r["head_peak_rss_mb"] > 0, r
