@@ -41,8 +41,9 @@
 /// which journal_store::commit resolves from its commit log.
 ///
 /// Submit lane (persistence_options::open_submit_lane): once the first load
-/// was served, batches of submits only are handed to a second persistence
-/// actor on a connection of its own, so a submit commits beside the
+/// was served, batches of submits only are handed (by a front actor that
+/// never blocks) to a second writer on a connection of its own, so a submit
+/// commits beside the
 /// transitions instead of waiting behind them (enqueue→start is one short
 /// commit). It is safe because no transition can name a task whose submit
 /// has not committed (its id comes from that commit), and an empty batch
