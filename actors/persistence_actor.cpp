@@ -1,5 +1,6 @@
 #include "actors/persistence_actor.hpp"
 
+#include "metrics/taskrt_metrics.hpp"
 #include "persistence/store_error.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
@@ -15,6 +16,7 @@ namespace {
 
 using retry_atom = caf::atom_constant<caf::atom("jretry")>;
 using health_atom = caf::atom_constant<caf::atom("jhealth")>;
+using lane_atom = caf::atom_constant<caf::atom("jlane")>;
 
 using batch = journal_store::batch;
 using batch_result = journal_store::batch_result;
@@ -49,6 +51,11 @@ struct persistence_state {
   std::chrono::milliseconds backoff{100};
   caf::timestamp last_ok;
   uint64_t commits = 0;
+  caf::actor router;          ///< told of the submit lane once it is open
+  caf::actor lane;            ///< the submit lane, once open
+  bool lane_up = true;        ///< as the lane last said
+  std::string lane_reason;
+  bool published_up = true;   ///< what the subscribers were told last
   static inline const char* name = "taskrt.persistence";
 };
 
@@ -76,10 +83,22 @@ caf::error unavailable(const persistence_state& st) {
   return make_error(errc::unavailable, "journal unavailable: " + st.reason);
 }
 
+/// The journal state subscribers see: down when this connection or the
+/// submit lane's is.
+std::pair<bool, std::string> published(const persistence_state& st) {
+  if (!st.up)
+    return {false, st.reason};
+  if (!st.lane_up)
+    return {false, st.lane_reason};
+  return {true, {}};
+}
+
 void notify(persistence_actor_t* self) {
   auto& st = self->state;
+  auto [up, reason] = published(st);
+  st.published_up = up;
   for (auto& s : st.subscribers)
-    self->send(s, journal_atom::value, st.up, st.reason);
+    self->send(s, journal_atom::value, up, reason);
 }
 
 void mark_up(persistence_actor_t* self) {
@@ -204,7 +223,11 @@ bool drain(persistence_actor_t* self) {
       append(all.checkpoints, r.b.checkpoints);
     }
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       auto res = st.store->commit(all, u.commit_id);
+      metrics::observe_commit(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+        static_cast<int64_t>(items_of(all)));
       ++st.commits;
       mark_up(self);
       deliver(u, res);
@@ -268,6 +291,29 @@ bool write_nodes(persistence_actor_t* self) {
   return true;
 }
 
+caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+                                persistence_options opts, caf::actor router);
+
+/// Opens the submit lane (once, after the first load was served).
+void open_lane(persistence_actor_t* self) {
+  auto& st = self->state;
+  if (st.lane || !st.router || !st.opts.open_submit_lane)
+    return;
+  auto opts = st.opts;
+  auto open = std::move(opts.open_submit_lane);
+  st.opts.open_submit_lane = nullptr; // one attempt only
+  try {
+    st.lane = spawn_journal_writer(self->system(), open(), opts, nullptr);
+  } catch (const std::exception& e) {
+    spdlog::warn("journal: no submit lane ({}); submits share the one connection",
+                 first_line(e.what()));
+    return;
+  }
+  self->link_to(st.lane);
+  self->send(st.lane, journal_atom::value, caf::actor_cast<caf::actor>(self));
+  self->send(st.router, lane_atom::value, st.lane);
+}
+
 bool serve_loads(persistence_actor_t* self) {
   auto& st = self->state;
   if (st.loads.empty())
@@ -297,6 +343,7 @@ bool serve_loads(persistence_actor_t* self) {
   for (auto& p : st.loads)
     p.deliver(data);
   st.loads.clear();
+  open_lane(self);
   return true;
 }
 
@@ -325,15 +372,16 @@ void schedule_flush(persistence_actor_t* self) {
   self->send(self, flush_atom::value);
 }
 
-} // namespace
-
-caf::actor spawn_persistence(caf::actor_system& sys,
-                             std::shared_ptr<journal_store> store,
-                             persistence_options opts) {
+/// The actor that owns one connection (detached: its calls block). With a
+/// `router`, it opens the submit lane after the first load and tells the
+/// router.
+caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+                                persistence_options opts, caf::actor router) {
   return sys.spawn<caf::detached>(
-    [store, opts](persistence_actor_t* self) -> caf::behavior {
+    [store, opts, router](persistence_actor_t* self) -> caf::behavior {
       self->state.store = store;
       self->state.opts = opts;
+      self->state.router = router;
       self->state.last_ok = caf::make_timestamp();
       self->delayed_send(self, opts.health_interval, health_atom::value);
       return {
@@ -420,11 +468,75 @@ caf::actor spawn_persistence(caf::actor_system& sys,
         },
         [self](journal_atom, caf::actor& sub) {
           auto& st = self->state;
-          self->send(sub, journal_atom::value, st.up, st.reason);
+          auto [up, reason] = published(st);
+          self->send(sub, journal_atom::value, up, reason);
           st.subscribers.push_back(std::move(sub));
+        },
+        // From the submit lane: its connection's state.
+        [self](journal_atom, bool up, std::string& reason) {
+          auto& st = self->state;
+          st.lane_up = up;
+          st.lane_reason = std::move(reason);
+          if (published(st).first != st.published_up || !up)
+            notify(self);
         },
       };
     });
+}
+
+/// The front of a persistence actor with a submit lane (scheduled, never
+/// blocks): batches of submits only go to the lane once it is open, an empty
+/// batch (a barrier) waits for the lane and then for the main writer,
+/// everything else goes to the main writer as it came.
+struct router_state {
+  caf::actor main;
+  caf::actor lane;
+  static inline const char* name = "taskrt.persistence_router";
+};
+
+caf::behavior persistence_router(caf::stateful_actor<router_state>* self,
+                                 std::shared_ptr<journal_store> store,
+                                 persistence_options opts) {
+  self->state.main = spawn_journal_writer(self->system(), std::move(store), std::move(opts),
+                                          caf::actor_cast<caf::actor>(self));
+  self->link_to(self->state.main);
+  self->set_default_handler(
+    [](caf::scheduled_actor* ptr, caf::message_view& x) -> caf::result<caf::message> {
+      auto* me = static_cast<caf::stateful_actor<router_state>*>(ptr);
+      me->delegate(me->state.main, x.move_content_to_message());
+      return caf::delegated<caf::message>{};
+    });
+  return {
+    [self](lane_atom, caf::actor& lane) {
+      self->state.lane = std::move(lane);
+      self->link_to(self->state.lane);
+    },
+    [self](batch& b) -> caf::result<batch_result> {
+      auto& st = self->state;
+      if (st.lane && submits_only(b)) {
+        self->delegate(st.lane, std::move(b)); // the lane answers the submitter
+        return caf::delegated<batch_result>{};
+      }
+      if (st.lane && b.empty()) {
+        auto rp = self->make_response_promise();
+        self->request(st.lane, caf::infinite, batch{})
+          .then([self, rp](batch_result&) mutable { rp.delegate(self->state.main, batch{}); },
+                [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      }
+      self->delegate(st.main, std::move(b));
+      return caf::delegated<batch_result>{};
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_persistence(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+                             persistence_options opts) {
+  if (!opts.open_submit_lane)
+    return spawn_journal_writer(sys, std::move(store), std::move(opts), nullptr);
+  return sys.spawn(persistence_router, std::move(store), std::move(opts));
 }
 
 } // namespace taskrt

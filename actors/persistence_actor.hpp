@@ -39,10 +39,21 @@
 /// deadlocks are retried at once (5 times, then they count as an outage).
 /// A commit whose outcome is unknown is retried under the same commit id,
 /// which journal_store::commit resolves from its commit log.
+///
+/// Submit lane (persistence_options::open_submit_lane): once the first load
+/// was served, batches of submits only are handed (by a front actor that
+/// never blocks) to a second writer on a connection of its own, so a submit
+/// commits beside the
+/// transitions instead of waiting behind them (enqueue→start is one short
+/// commit). It is safe because no transition can name a task whose submit
+/// has not committed (its id comes from that commit), and an empty batch
+/// (the drain's barrier) waits for the lane too. The journal state the
+/// subscribers see is both connections': down when either is.
 
 #include "actors/local_messages.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 namespace taskrt {
@@ -56,6 +67,10 @@ struct persistence_options {
   std::chrono::milliseconds max_backoff{5000};
   /// An idle head pings Postgres this often to notice an outage.
   std::chrono::milliseconds health_interval{3000};
+  /// Opens the connection of the submit lane (see above); empty: one
+  /// connection for everything. Called once, after the first load; a lane
+  /// that cannot be opened then is logged and not used.
+  std::function<std::shared_ptr<journal_store>()> open_submit_lane;
 };
 
 /// Spawns the persistence actor on `store` (already migrated).

@@ -5,6 +5,7 @@
 #include "runtime/limits.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
+#include "runtime/worker_wire.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -67,10 +68,11 @@ std::string signal_name(int sig) {
   }
 }
 
-void write_line(worker_state& st, const json& j) {
+/// Sends `msg` to the worker process (one line, one write).
+void write_line(worker_state& st, const wire::to_process& msg) {
   if (st.to_child < 0)
     return;
-  auto line = j.dump() + "\n";
+  const auto line = wire::encode(msg);
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {
@@ -131,7 +133,7 @@ bool start_child(worker_actor_t* self) {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   int rfd = from_child[0];
   std::thread{[me, rfd, pid] {
-    std::string buf;
+    wire::line_splitter splitter;
     char chunk[8192];
     for (;;) {
       auto n = ::read(rfd, chunk, sizeof(chunk));
@@ -139,12 +141,15 @@ bool start_child(worker_actor_t* self) {
         continue;
       if (n <= 0)
         break;
-      buf.append(chunk, static_cast<size_t>(n));
-      size_t pos;
-      while ((pos = buf.find('\n')) != std::string::npos) {
-        caf::anon_send(me, line_atom::value, buf.substr(0, pos));
-        buf.erase(0, pos + 1);
-      }
+      splitter.feed(chunk, static_cast<size_t>(n));
+      // Every whole line of one read in one message (a result and the
+      // "ready" after it come in one write): one wake-up of the actor.
+      std::vector<std::string> lines;
+      std::string line;
+      while (splitter.next(line))
+        lines.push_back(std::move(line));
+      if (!lines.empty())
+        caf::anon_send(me, line_atom::value, std::move(lines));
     }
     ::close(rfd);
     int status = 0;
@@ -203,15 +208,9 @@ void run(worker_actor_t* self, dispatch_msg d) {
   st.has_attempt = true;
   st.started = now();
   st.last_progress = st.started;
-  write_line(st, {{"op", "run"},
-                  {"task_id", st.current.task_id},
-                  {"attempt", st.current.attempt},
-                  {"task_attempt", st.current.task_attempt},
-                  {"lease_epoch", st.current.lease_epoch},
-                  {"name", st.current.name},
-                  {"args", st.current.args},
-                  {"checkpoint", st.current.checkpoint},
-                  {"last_attempt", st.current.last_attempt}});
+  const auto& c = st.current;
+  write_line(st, wire::run_cmd{c.task_id, c.attempt, c.task_attempt, c.lease_epoch, c.name,
+                               c.args, c.checkpoint, c.last_attempt});
 }
 
 /// Starts the next waiting attempt when the process is free. Returns it when
@@ -279,107 +278,112 @@ std::optional<json> checked_error(const json& e) {
   return e;
 }
 
-void on_line_checked(worker_actor_t* self, const json& msg);
-
-void on_line(worker_actor_t* self, const std::string& line) {
-  auto msg = json::parse(line, nullptr, false);
-  if (!msg.is_object())
-    return;
-  // A line of the wrong shape is the process's bug: logged and dropped,
-  // never thrown inside this actor.
-  try {
-    on_line_checked(self, msg);
-  } catch (const std::exception& e) {
-    spdlog::warn("worker node={} worker={}: malformed line from the worker process ({}): "
-                 "{:.200}",
-                 self->state.cfg.node, self->state.cfg.index, e.what(), line);
+/// The process is up, or free again: start what waits.
+void on_ready(worker_actor_t* self) {
+  auto& st = self->state;
+  if (!st.child_ready) { // first ready of a freshly spawned process
+    st.child_ready = true;
+    announce(self);
   }
+  run_next(self);
 }
 
-void on_line_checked(worker_actor_t* self, const json& msg) {
+/// True when the process's message names the current attempt.
+bool matches(const worker_state& st, int64_t task_id, int32_t attempt) {
+  return st.has_attempt && task_id == st.current.task_id && attempt == st.current.attempt;
+}
+
+void on_done(worker_actor_t* self, wire::done_evt& msg) {
   auto& st = self->state;
-  const auto op = msg.value("op", "");
-  if (op == "ready") {
-    if (!st.child_ready) { // first ready of a freshly spawned process
-      st.child_ready = true;
-      announce(self);
-    }
-    run_next(self);
+  if (!matches(st, msg.task_id, msg.attempt))
+    return;
+  st.crashes_in_row = 0;
+  auto state = msg.outcome == "succeeded"   ? task_state::succeeded
+               : msg.outcome == "cancelled" ? task_state::cancelled
+                                            : task_state::failed;
+  auto result = std::move(msg.result);
+  auto error = checked_error(msg.error);
+  std::optional<std::string> bad;
+  if (state == task_state::succeeded)
+    bad = check_json_value(result, "result");
+  if (!error)
+    bad = "the worker process sent a malformed error";
+  if (bad || (error && !error->is_null() && check_json_value(*error, "error"))) {
+    // Ends FAILED here: the head never sees a value it cannot journal.
+    spdlog::warn("task={} attempt={} node={}: {}", st.current.task_id, st.current.attempt,
+                 st.cfg.node, bad ? *bad : "error: not storable");
+    state = task_state::failed;
+    result = json{};
+    error = bad_result_error(bad ? *bad : "the error of the attempt cannot be stored");
+  }
+  // The next attempt starts before the result goes out, which then also
+  // tells the head that it began (no extra message on the hot path).
+  auto done = std::move(st.current);
+  st.has_attempt = false;
+  auto began = run_next(self, false);
+  report(self, done, state, result, *error, json::object(), began);
+}
+
+void on_note(worker_actor_t* self, wire::attempt_note& msg) {
+  auto& st = self->state;
+  if (!matches(st, msg.task_id, msg.attempt))
+    return;
+  const char* kind = msg.checkpoint ? "checkpoint" : "progress";
+  if (auto bad = check_json_value(msg.data, kind)) {
+    // The worker process ends such an attempt itself; this is the second
+    // line of defence (an older or foreign worker process).
+    st.bad_result = *bad;
+    kill_child(self, kill_reason::bad_result);
     return;
   }
-  const bool matches = st.has_attempt
-                       && msg.value("task_id", int64_t{0}) == st.current.task_id
-                       && msg.value("attempt", 0) == st.current.attempt;
-  if (op == "done" && matches) {
-    const auto outcome = msg.value("outcome", "failed");
-    st.crashes_in_row = 0;
-    auto state = outcome == "succeeded"   ? task_state::succeeded
-                 : outcome == "cancelled" ? task_state::cancelled
-                                          : task_state::failed;
-    // The next attempt starts before the result goes out, which then also
-    // tells the head that it began (no extra message on the hot path).
-    auto result = msg.value("result", json{});
-    auto error = checked_error(msg.value("error", json{}));
-    std::optional<std::string> bad;
-    if (state == task_state::succeeded)
-      bad = check_json_value(result, "result");
-    if (!error)
-      bad = "the worker process sent a malformed error";
-    if (bad || (error && !error->is_null() && check_json_value(*error, "error"))) {
-      // Ends FAILED here: the head never sees a value it cannot journal.
-      spdlog::warn("task={} attempt={} node={}: {}", st.current.task_id, st.current.attempt,
-                   st.cfg.node, bad ? *bad : "error: not storable");
-      state = task_state::failed;
-      result = json{};
-      error = bad_result_error(bad ? *bad : "the error of the attempt cannot be stored");
-    }
-    auto done = std::move(st.current);
-    st.has_attempt = false;
-    auto began = run_next(self, false);
-    report(self, done, state, result, *error, json::object(), began);
-  } else if ((op == "progress" || op == "checkpoint") && matches) {
-    if (auto bad = check_json_value(msg.value("data", json{}), op)) {
-      // The worker process ends such an attempt itself; this is the second
-      // line of defence (an older or foreign worker process).
-      st.bad_result = *bad;
-      kill_child(self, kill_reason::bad_result);
-      return;
-    }
-    st.last_progress = now();
-    attempt_event_msg ev{st.current.task_id, st.current.attempt,
-                         st.current.lease_epoch, op,
-                         msg.value("data", json{}).dump()};
-    self->send(st.cfg.scheduler, event_atom::value, std::move(ev));
-  } else if (op == "submit") {
-    auto req = msg.value("req", int64_t{0});
-    const auto& j = msg.at("spec");
-    task_spec spec;
-    spec.name = j.value("name", "");
-    spec.args = j.value("args", "{}");
-    spec.queue = j.value("queue", "");
-    spec.priority = j.value("priority", 0);
-    spec.lock = j.value("lock", "");
-    spec.run_at_us = j.value("run_at_us", int64_t{0});
-    spec.policy = j.value("policy", "");
-    spec.time_limit_s = j.value("time_limit_s", 0.0);
-    spec.parent_id = j.value("parent_id", int64_t{0});
-    spec.origin = "task " + std::to_string(spec.parent_id);
-    if (auto e = check_task_spec(spec)) {
-      write_line(st, {{"op", "submit_failed"}, {"req", req}, {"error", *e}});
-      return;
-    }
-    auto head = caf::actor_cast<head_actor>(st.cfg.head);
-    self->request(head, caf::infinite, submit_atom::value, std::move(spec))
-      .then(
-        [self, req](int64_t id) {
-          write_line(self->state, {{"op", "submitted"}, {"req", req}, {"id", id}});
-        },
-        [self, req](caf::error& err) {
-          write_line(self->state, {{"op", "submit_failed"},
-                                   {"req", req},
-                                   {"error", error_message(err)}});
-        });
+  st.last_progress = now();
+  attempt_event_msg ev{st.current.task_id, st.current.attempt, st.current.lease_epoch, kind,
+                       msg.data.dump()};
+  self->send(st.cfg.scheduler, event_atom::value, std::move(ev));
+}
+
+void on_submit(worker_actor_t* self, wire::submit_req& msg) {
+  auto& st = self->state;
+  const auto req = msg.req;
+  auto spec = std::move(msg.spec);
+  spec.origin = "task " + std::to_string(spec.parent_id);
+  if (auto e = check_task_spec(spec)) {
+    write_line(st, wire::submit_reply{req, false, 0, *e});
+    return;
   }
+  auto head = caf::actor_cast<head_actor>(st.cfg.head);
+  self->request(head, caf::infinite, submit_atom::value, std::move(spec))
+    .then(
+      [self, req](int64_t id) { write_line(self->state, wire::submit_reply{req, true, id, {}}); },
+      [self, req](caf::error& err) {
+        write_line(self->state, wire::submit_reply{req, false, 0, error_message(err)});
+      });
+}
+
+/// A line from the worker process. One of the wrong shape is the process's
+/// bug: logged and dropped, never thrown inside this actor.
+void on_line(worker_actor_t* self, const std::string& line) {
+  std::string error;
+  auto msg = wire::decode_from_process(line, error);
+  if (!msg) {
+    spdlog::warn("worker node={} worker={}: malformed line from the worker process ({}): "
+                 "{:.200}",
+                 self->state.cfg.node, self->state.cfg.index, error, line);
+    return;
+  }
+  std::visit(
+    [self](auto& m) {
+      using T = std::decay_t<decltype(m)>;
+      if constexpr (std::is_same_v<T, wire::ready_evt>)
+        on_ready(self);
+      else if constexpr (std::is_same_v<T, wire::done_evt>)
+        on_done(self, m);
+      else if constexpr (std::is_same_v<T, wire::attempt_note>)
+        on_note(self, m);
+      else
+        on_submit(self, m);
+    },
+    *msg);
 }
 
 void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
@@ -522,7 +526,7 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
       [self](cancel_atom, int64_t task_id) {
         auto& st = self->state;
         if (st.has_attempt && st.current.task_id == task_id)
-          write_line(st, {{"op", "cancel"}, {"task_id", task_id}});
+          write_line(st, wire::cancel_cmd{task_id});
         for (auto i = st.pending.begin(); i != st.pending.end(); ++i)
           if (i->first.task_id == task_id) {
             auto d = std::move(i->first);
@@ -532,7 +536,10 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
             break;
           }
       },
-      [self](line_atom, const std::string& line) { on_line(self, line); },
+      [self](line_atom, std::vector<std::string>& lines) {
+        for (const auto& line : lines)
+          on_line(self, line);
+      },
       [self](exited_atom, int32_t pid, int32_t status) {
         on_exit(self, pid, status);
       },

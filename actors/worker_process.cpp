@@ -2,6 +2,7 @@
 
 #include "runtime/limits.hpp"
 #include "runtime/task_error.hpp"
+#include "runtime/worker_wire.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -25,8 +26,11 @@ using json = nlohmann::json;
 /// Writes whole lines to the event fd; safe from any thread.
 class line_writer {
 public:
-  void write(const json& j) {
-    auto line = j.dump() + "\n";
+  void write(const wire::from_process& msg) { write_raw(wire::encode(msg)); }
+
+  /// Writes one or more whole lines with one write(2) (one wake-up of the
+  /// reader on the other end).
+  void write_raw(const std::string& line) {
     std::lock_guard<std::mutex> guard{mtx_};
     const char* p = line.data();
     size_t left = line.size();
@@ -51,45 +55,40 @@ struct shared_state {
   line_writer out;
   std::mutex mtx;
   std::condition_variable cv;
-  std::deque<json> runs;
+  std::deque<wire::run_cmd> runs;
   std::atomic<int64_t> current_task{0};
   std::atomic<bool> cancel{false};
   /// Why a progress or checkpoint value of the current attempt was refused
   /// (the attempt then ends FAILED with taskrt.bad_result); guarded by mtx.
   std::string bad_value;
   int64_t next_req = 1;
-  std::map<int64_t, std::promise<json>> pending_submits;
+  std::map<int64_t, std::promise<wire::submit_reply>> pending_submits;
 };
 
 class context_impl : public task_context {
 public:
-  context_impl(shared_state& st, const json& run) : st_(st), run_(run) {
-    auto cp = run.value("checkpoint", std::string{});
-    if (!cp.empty())
-      checkpoint_ = json::parse(cp, nullptr, false);
+  context_impl(shared_state& st, const wire::run_cmd& run) : st_(st), run_(run) {
+    if (!run.checkpoint.empty())
+      checkpoint_ = json::parse(run.checkpoint, nullptr, false);
   }
 
-  int64_t task_id() const override { return run_.at("task_id").get<int64_t>(); }
+  int64_t task_id() const override { return run_.task_id; }
 
-  int32_t attempt() const override {
-    return run_.value("task_attempt", lease_attempt());
-  }
+  int32_t attempt() const override { return run_.task_attempt; }
 
-  bool is_last_attempt() const override {
-    return run_.value("last_attempt", false);
-  }
+  bool is_last_attempt() const override { return run_.last_attempt; }
 
   bool cancelled() const override { return st_.cancel.load(); }
 
   void progress(const json& info) override {
     refuse_if_bad(info, "progress");
-    st_.out.write(envelope("progress", info));
+    st_.out.write(note(false, info));
   }
 
   void save_checkpoint(const json& data) override {
     refuse_if_bad(data, "checkpoint");
     checkpoint_ = data;
-    st_.out.write(envelope("checkpoint", data));
+    st_.out.write(note(true, data));
   }
 
   std::optional<json> load_checkpoint() const override {
@@ -101,26 +100,23 @@ public:
   int64_t submit(const task_spec& child) override {
     if (auto e = check_task_spec(child))
       throw task_error{"taskrt.bad_request", "child task: " + *e};
-    std::future<json> reply;
+    std::future<wire::submit_reply> reply;
     int64_t req;
     {
       std::lock_guard<std::mutex> guard{st_.mtx};
       req = st_.next_req++;
       reply = st_.pending_submits[req].get_future();
     }
-    json spec = {{"name", child.name},         {"args", child.args},
-                 {"queue", child.queue},       {"priority", child.priority},
-                 {"lock", child.lock},         {"run_at_us", child.run_at_us},
-                 {"policy", child.policy},     {"time_limit_s", child.time_limit_s},
-                 {"parent_id", task_id()}};
-    st_.out.write({{"op", "submit"}, {"req", req}, {"spec", spec}});
+    wire::submit_req msg{req, child};
+    msg.spec.parent_id = task_id();
+    st_.out.write(msg);
     if (reply.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
       throw task_error{"taskrt.submit_timeout",
                        "child task submit got no reply within 60 s"};
     auto r = reply.get();
-    if (r.value("op", "") != "submitted")
-      throw task_error{"taskrt.submit_failed", r.value("error", "submit failed")};
-    return r.at("id").get<int64_t>();
+    if (!r.ok)
+      throw task_error{"taskrt.submit_failed", r.error};
+    return r.id;
   }
 
 private:
@@ -138,56 +134,47 @@ private:
     throw task_error{bad_result_kind, *e};
   }
 
-  /// The attempt number of the lease (what the worker actor matches on).
-  int32_t lease_attempt() const { return run_.at("attempt").get<int32_t>(); }
-
-  json envelope(const char* op, const json& data) const {
-    return {{"op", op},
-            {"task_id", task_id()},
-            {"attempt", lease_attempt()},
-            {"lease_epoch", run_.value("lease_epoch", int64_t{0})},
-            {"data", data}};
+  wire::attempt_note note(bool checkpoint, const json& data) const {
+    return {checkpoint, run_.task_id, run_.attempt, run_.lease_epoch, data};
   }
 
   shared_state& st_;
-  const json& run_;
+  const wire::run_cmd& run_;
   json checkpoint_;
 };
 
+void on_command(shared_state& st, wire::to_process& msg) {
+  if (auto* run = std::get_if<wire::run_cmd>(&msg)) {
+    std::lock_guard<std::mutex> guard{st.mtx};
+    st.runs.push_back(std::move(*run));
+    st.cv.notify_one();
+  } else if (auto* c = std::get_if<wire::cancel_cmd>(&msg)) {
+    if (c->task_id == st.current_task.load())
+      st.cancel = true;
+  } else if (auto* r = std::get_if<wire::submit_reply>(&msg)) {
+    std::lock_guard<std::mutex> guard{st.mtx};
+    auto i = st.pending_submits.find(r->req);
+    if (i != st.pending_submits.end()) {
+      i->second.set_value(std::move(*r));
+      st.pending_submits.erase(i);
+    }
+  }
+}
+
 void reader_loop(shared_state& st) {
-  std::string buf;
-  char chunk[4096];
+  wire::line_splitter lines;
+  std::string line, error;
+  char chunk[8192];
   for (;;) {
     auto n = ::read(worker_in_fd, chunk, sizeof(chunk));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
       _exit(0); // node closed the pipe: nothing more to do here
-    buf.append(chunk, static_cast<size_t>(n));
-    size_t pos;
-    while ((pos = buf.find('\n')) != std::string::npos) {
-      auto line = buf.substr(0, pos);
-      buf.erase(0, pos + 1);
-      auto msg = json::parse(line, nullptr, false);
-      if (msg.is_discarded())
-        continue;
-      auto op = msg.value("op", "");
-      if (op == "run") {
-        std::lock_guard<std::mutex> guard{st.mtx};
-        st.runs.push_back(std::move(msg));
-        st.cv.notify_one();
-      } else if (op == "cancel") {
-        if (msg.value("task_id", int64_t{0}) == st.current_task.load())
-          st.cancel = true;
-      } else if (op == "submitted" || op == "submit_failed") {
-        std::lock_guard<std::mutex> guard{st.mtx};
-        auto i = st.pending_submits.find(msg.value("req", int64_t{0}));
-        if (i != st.pending_submits.end()) {
-          i->second.set_value(msg);
-          st.pending_submits.erase(i);
-        }
-      }
-    }
+    lines.feed(chunk, static_cast<size_t>(n));
+    while (lines.next(line))
+      if (auto msg = wire::decode_to_process(line, error))
+        on_command(st, *msg);
   }
 }
 
@@ -202,27 +189,29 @@ std::string storable(const std::string& s) {
   return out;
 }
 
-json run_one(shared_state& st, const task_registry& registry, const json& run) {
-  json done = {{"op", "done"},
-               {"task_id", run.at("task_id")},
-               {"attempt", run.at("attempt")},
-               {"lease_epoch", run.value("lease_epoch", int64_t{0})}};
-  const auto name = run.value("name", "");
+wire::done_evt run_one(shared_state& st, const task_registry& registry,
+                       const wire::run_cmd& run) {
+  wire::done_evt done;
+  done.task_id = run.task_id;
+  done.attempt = run.attempt;
+  done.lease_epoch = run.lease_epoch;
+  const auto& name = run.name;
   const auto* def = registry.find(name);
   auto fail = [&](const error_info& e) {
-    done["outcome"] = st.cancel ? "cancelled" : "failed";
+    done.outcome = st.cancel ? "cancelled" : "failed";
+    done.result = json{};
     std::vector<std::string> ancestors;
     for (const auto& a : e.ancestors)
       ancestors.push_back(storable(a));
-    done["error"] = {{"kind", storable(e.kind)},
-                     {"ancestors", ancestors},
-                     {"message", storable(e.message)}};
+    done.error = {{"kind", storable(e.kind)},
+                  {"ancestors", ancestors},
+                  {"message", storable(e.message)}};
   };
   if (!def) {
     fail({bad_task_kind, {}, "task '" + name + "' is not registered on this worker", {}});
     return done;
   }
-  auto args = json::parse(run.value("args", "{}"), nullptr, false);
+  auto args = json::parse(run.args, nullptr, false);
   if (args.is_discarded()) {
     fail({bad_task_kind, {}, "task arguments are not valid JSON", {}});
     return done;
@@ -233,8 +222,8 @@ json run_one(shared_state& st, const task_registry& registry, const json& run) {
     if (auto e = check_json_value(result, "result")) {
       fail({bad_result_kind, {}, *e, {}});
     } else {
-      done["outcome"] = st.cancel ? "cancelled" : "succeeded";
-      done["result"] = std::move(result);
+      done.outcome = st.cancel ? "cancelled" : "succeeded";
+      done.result = std::move(result);
     }
   } catch (...) {
     fail(classify_exception(std::current_exception()));
@@ -256,9 +245,10 @@ int run_worker_process(const task_registry& registry) {
   shared_state st;
   std::thread reader{[&st] { reader_loop(st); }};
   reader.detach();
-  st.out.write({{"op", "ready"}, {"pid", static_cast<int64_t>(::getpid())}});
+  const wire::ready_evt ready{static_cast<int64_t>(::getpid())};
+  st.out.write(ready);
   for (;;) {
-    json run;
+    wire::run_cmd run;
     {
       std::unique_lock<std::mutex> guard{st.mtx};
       st.cv.wait(guard, [&] { return !st.runs.empty(); });
@@ -266,11 +256,10 @@ int run_worker_process(const task_registry& registry) {
       st.runs.pop_front();
     }
     st.cancel = false;
-    st.current_task = run.value("task_id", int64_t{0});
+    st.current_task = run.task_id;
     auto done = run_one(st, registry, run);
     st.current_task = 0;
-    st.out.write(done);
-    st.out.write({{"op", "ready"}, {"pid", static_cast<int64_t>(::getpid())}});
+    st.out.write_raw(wire::encode(done) + wire::encode(ready)); // one write, one wake-up
   }
 }
 

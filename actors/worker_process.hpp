@@ -3,12 +3,11 @@
 /// by a worker actor. User code runs here, so a segfault or abort() kills only
 /// this process.
 ///
-/// Wire (JSON, one object per line):
-///   fd 3 (in):  {"op":"run", dispatch fields...} | {"op":"cancel","task_id":N}
-///               | {"op":"submitted","req":N,"id":ID} | {"op":"submit_failed","req":N,"error":"..."}
-///   fd 4 (out): {"op":"ready"} | {"op":"progress",...} | {"op":"checkpoint",...}
-///               | {"op":"submit","req":N,"spec":{...}} | {"op":"done",...}
-/// The process exits when fd 3 closes (its node is gone).
+/// Commands come on fd 3 (run, cancel, submit replies), events go out on fd
+/// 4 (ready, progress, checkpoint, submit, done), one JSON line each, in the
+/// one codec both ends use: runtime/worker_wire.hpp. A result and the
+/// "ready" after it go out in one write. The process exits when fd 3 closes
+/// (its node is gone).
 
 #include "runtime/task_registry.hpp"
 

@@ -363,7 +363,35 @@ class Taskrt:
                 f"SELECT (result->>'started_us')::bigint - (args->>'t0')::bigint FROM tasks "
                 f"WHERE origin = '{origin}' AND state = 'SUCCEEDED'", db)
             r["latency_ms"] = percentiles([int(x) / 1000 for x in rows.split()])
+            r["latency_stages_ms"] = self.latency_stages(db, origin)
         return r
+
+    def latency_stages(self, db, origin):
+        """Where enqueue->start went, per task, from the journal's own times:
+        client_to_head = the head took the submit (the submit event's `at`,
+        set before the commit) less t0; head_to_dispatch = the start
+        transition's `at` (set when the attempt is dispatched, after the
+        submit committed; the first one, should a task start twice) less that; dispatch_to_start = the task's own
+        start less the dispatch (worker actor, pipe, worker process)."""
+        rows = self.pg.psql(
+            "SELECT (extract(epoch FROM q.at) * 1e6)::bigint - (t.args->>'t0')::bigint,"
+            " (extract(epoch FROM r.at) * 1e6)::bigint - (extract(epoch FROM q.at) * 1e6)::bigint,"
+            " (t.result->>'started_us')::bigint - (extract(epoch FROM r.at) * 1e6)::bigint"
+            " FROM tasks t"
+            " JOIN (SELECT task_id, min(at) AS at FROM task_events WHERE kind = 'submit'"
+            "       GROUP BY task_id) q ON q.task_id = t.id"
+            " JOIN (SELECT task_id, min(at) AS at FROM task_events WHERE kind = 'start'"
+            "       GROUP BY task_id) r ON r.task_id = t.id"
+            f" WHERE t.origin = '{origin}' AND t.state = 'SUCCEEDED'", db)
+        cols = [[], [], []]
+        for line in rows.split():
+            for i, x in enumerate(line.split("|")):
+                cols[i].append(int(x) / 1000)
+        names = ["client_to_head", "head_to_dispatch", "dispatch_to_start"]
+        out = {n: percentiles(c) for n, c in zip(names, cols)}
+        log("taskrt enqueue->start by stage (ms, p50/p99): " + ", ".join(
+            f"{n} {v['p50']:.2f}/{v['p99']:.2f}" for n, v in out.items() if v))
+        return out
 
     def sample(self, head, node_procs):
         return {"head": cpu(head.pid), "workers": cpu_children(head.pid),
