@@ -303,7 +303,9 @@ void open_lane(persistence_actor_t* self) {
   auto open = std::move(opts.open_submit_lane);
   st.opts.open_submit_lane = nullptr; // one attempt only
   try {
-    st.lane = spawn_journal_writer(self->system(), open(), opts, nullptr);
+    auto lane_store = open();
+    lane_store->fence_on(st.store->fence_generation()); // the lane's writes are fenced too
+    st.lane = spawn_journal_writer(self->system(), std::move(lane_store), opts, nullptr);
   } catch (const std::exception& e) {
     spdlog::warn("journal: no submit lane ({}); submits share the one connection",
                  first_line(e.what()));

@@ -409,7 +409,9 @@ int run_head(head_options opts, const task_registry& registry,
     }
   } stop_http_first{http_server.get()};
 
-  auto persistence = spawn_persistence(sys, store);
+  persistence_options popts; // submits commit on a connection of their own
+  popts.open_submit_lane = [dsn = opts.dsn] { return std::make_shared<journal_store>(dsn); };
+  auto persistence = spawn_persistence(sys, store, popts);
   auto retry = spawn_retry_actor(sys, &strategies);
   scheduler_config scfg;
   scfg.node_id = opts.node_id;

@@ -218,6 +218,14 @@ int64_t journal_store::next_head_generation() {
   });
 }
 
+int64_t journal_store::fence_generation() const {
+  return impl_->generation;
+}
+
+void journal_store::fence_on(int64_t generation) {
+  impl_->generation = generation;
+}
+
 std::vector<task_record> journal_store::load_unfinished() {
   return impl_->run("load_unfinished", [](pqxx::connection& c) {
     pqxx::read_transaction tx{c};

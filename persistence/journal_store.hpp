@@ -158,6 +158,14 @@ public:
   /// new head started recovering (which takes the generation first).
   int64_t next_head_generation();
 
+  /// The head generation this store's writes are fenced on (0: none).
+  int64_t fence_generation() const;
+
+  /// Fences this store's writes on `generation`, taken by another store of
+  /// the same head (a second connection of its persistence): they fail as
+  /// next_head_generation() describes once a newer one exists.
+  void fence_on(int64_t generation);
+
   // -- recovery ---------------------------------------------------------------
 
   /// Every QUEUED and RUNNING task, plus the FAILED and LOST tasks whose end
