@@ -67,7 +67,7 @@ journal_store::batch submit_batch(const std::string& name, const std::string& ar
 
 } // namespace
 
-TEST_CASE("persistence actor: a \\u0000 in a group commit fails only its request",
+TEST_CASE("persistence actor: a NUL character in a JSON value of a group commit fails only its request",
           "[pg][persistence]") {
   const auto dsn = fresh_schema_dsn("actor_split");
   auto store = std::make_shared<journal_store>(dsn);
