@@ -322,12 +322,6 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
 
   caf::actor_system_config cfg;
   configure_network(cfg);
-  // A node's actors only forward messages between the head and the worker
-  // pipes (read on threads of their own): one scheduler thread saves the
-  // hand-offs between threads. Measured with 2 nodes of 2 workers, 20,000
-  // tasks end to end: 3414 and 3459 tasks/s with CAF's default (one thread
-  // per core), 4160 and 4335 with one; the nodes' CPU 4.6 -> 3.5 s.
-  cfg.set("scheduler.max-threads", size_t{1});
   if (tls)
     configure_tls(cfg, *tls);
   caf::actor_system sys{cfg};
