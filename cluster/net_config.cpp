@@ -38,11 +38,6 @@ void configure_network(caf::actor_system_config& cfg) {
           caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_HEARTBEAT_MS", 500))});
   cfg.set("middleman.connection-timeout",
           caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_CONNECTION_TIMEOUT_MS", 5000))});
-  // CAF's work-stealing threads spin through 100 aggressive and 500 moderate
-  // polls (50 us apart) before they sleep: 25 ms, longer than the scheduler's
-  // 20 ms tick, so an idle head never slept and used half a core. After 20
-  // moderate polls (1 ms) they sleep in the relaxed state (10 ms) instead.
-  cfg.set("work-stealing.moderate-poll-attempts", size_t{20});
 }
 
 sigset_t block_stop_signals() {
