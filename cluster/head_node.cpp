@@ -21,7 +21,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
