@@ -19,6 +19,7 @@
 /// reported as begun as the real worker does (in the result of the one
 /// before, or by an event when the slot was idle).
 
+#include "cluster/head_addresses.hpp"
 #include "cluster/net_config.hpp"
 #include "cluster/tls.hpp"
 #include "runtime/protocol.hpp"
@@ -278,11 +279,12 @@ int main(int argc, char** argv) {
     std::string v = argv[++i];
     try {
       if (k == "--address") {
-        auto colon = v.rfind(':');
-        if (colon == std::string::npos)
-          return usage("--address must be HOST:PORT");
-        o.host = v.substr(0, colon);
-        o.port = static_cast<uint16_t>(std::stoi(v.substr(colon + 1)));
+        std::vector<taskrt::head_address> one;
+        std::string error;
+        if (!taskrt::parse_head_addresses(v, one, error) || one.size() != 1)
+          return usage("--address must be one HOST:PORT" + (error.empty() ? "" : ": " + error));
+        o.host = one[0].host;
+        o.port = one[0].port;
       } else if (k == "--nodes") o.nodes = std::stoi(v);
       else if (k == "--first") o.first = std::stoi(v);
       else if (k == "--slots") o.slots = std::stoi(v);

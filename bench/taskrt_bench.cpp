@@ -28,6 +28,7 @@
 /// success, 1 on a failure (printed), 2 on a usage error.
 
 #include "cluster/client.hpp"
+#include "cluster/head_addresses.hpp"
 #include "runtime/protocol.hpp"
 
 #include <caf/io/all.hpp>
@@ -444,11 +445,12 @@ int main(int argc, char** argv) {
     std::string v = argv[++i];
     try {
       if (k == "--address") {
-        auto colon = v.rfind(':');
-        if (colon == std::string::npos)
-          return usage("--address must be HOST:PORT");
-        o.host = v.substr(0, colon);
-        o.port = static_cast<uint16_t>(std::stoi(v.substr(colon + 1)));
+        std::vector<taskrt::head_address> one;
+        std::string error;
+        if (!taskrt::parse_head_addresses(v, one, error) || one.size() != 1)
+          return usage("--address must be one HOST:PORT" + (error.empty() ? "" : ": " + error));
+        o.host = one[0].host;
+        o.port = one[0].port;
       } else if (k == "--tasks") o.tasks = std::stoll(v);
       else if (k == "--batch") o.batch = std::stoi(v);
       else if (k == "--inflight") o.inflight = std::stoi(v);
