@@ -17,7 +17,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     self->send(cfg.persistence, journal_atom::value, caf::actor_cast<caf::actor>(self));
     self->set_down_handler([self](caf::down_msg& d) { on_down(self, d); });
     recover(self);
-    self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
+    self->delayed_send(self, check_interval(self->state.cfg), tick_atom::value);
     return {
       [self](submit_atom, task_spec& spec) { return on_submit(self, spec); },
       [self](submit_atom, std::vector<task_spec>& specs) { return on_submit_many(self, specs); },
@@ -54,8 +54,9 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       [self](tick_atom) {
         check_nodes(self);
         try_dispatch(self);
-        self->delayed_send(self, std::chrono::milliseconds(20), tick_atom::value);
+        self->delayed_send(self, check_interval(self->state.cfg), tick_atom::value);
       },
+      [self](tick_atom, int64_t due_us) { on_due_timer(self, due_us); },
     };
   });
 }

@@ -180,6 +180,25 @@ void try_dispatch(scheduler_actor_t* self) {
     start_attempt(self, st.tasks.at(id), sid);
   }
   st.slots.unpark_all();
+  arm_due_timer(self);
+}
+
+void arm_due_timer(scheduler_actor_t* self) {
+  auto& st = self->state;
+  const auto due = st.queue.next_due_us();
+  if (due == 0 || (st.due_timer_us != 0 && st.due_timer_us <= due))
+    return;
+  st.due_timer_us = due;
+  const auto wait_us = std::max<int64_t>(due - to_micros(now()), 0) + 500; // ≥ due when it fires
+  self->delayed_send(self, std::chrono::microseconds(wait_us), tick_atom::value, due);
+}
+
+void on_due_timer(scheduler_actor_t* self, int64_t due_us) {
+  auto& st = self->state;
+  if (st.due_timer_us == due_us)
+    st.due_timer_us = 0; // else an earlier timer was armed since; it is the one in force
+  try_dispatch(self);
+  arm_due_timer(self);
 }
 
 /// Frees `t`'s worker slot and, unless `keep_lock`, its lock.

@@ -52,6 +52,16 @@ struct live_task {
 /// How many ended attempts a task keeps in memory for custom strategies.
 constexpr size_t max_history = 16;
 
+/// How often heartbeats, adoption deadlines and node rows are checked: a
+/// sixth of the heartbeat timeout, between 50 and 500 ms. Work is dispatched
+/// on events (a submit, a result, a free slot) and scheduled tasks on a timer
+/// armed for the next one due, never by polling: an idle head wakes twice a
+/// second, so CAF's worker threads sleep instead of spinning.
+inline std::chrono::milliseconds check_interval(const scheduler_config& cfg) {
+  const auto ms = static_cast<int64_t>(cfg.suspect_after_s * 1000 / 6);
+  return std::chrono::milliseconds(std::clamp<int64_t>(ms, 50, 500));
+}
+
 /// Everything the scheduler actor holds: the tasks in memory, the core's
 /// tables (sched/), the CAF handles they stand for, and the head's flags.
 struct scheduler_state {
@@ -91,6 +101,7 @@ struct scheduler_state {
   int64_t journal_down_since_us = 0;
   int64_t nodes_written_us = 0; ///< last refresh of the nodes rows
   int64_t nodes_pruned_us = 0;  ///< last prune of long-gone nodes
+  int64_t due_timer_us = 0;     ///< when the armed due timer fires (0: none armed)
   std::vector<caf::response_promise> deferred; // requests before recovery
   static inline const char* name = "taskrt.scheduler";
 };
@@ -177,6 +188,13 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid);
 /// Dispatches while a free slot (least loaded first) has a ready task it
 /// may run; a slot with none is skipped for the rest of this round.
 void try_dispatch(scheduler_actor_t* self);
+
+/// Arms a timer for the next scheduled task due, unless one fires by then.
+void arm_due_timer(scheduler_actor_t* self);
+
+/// The due timer armed for `due_us` fired: scheduled tasks due now are
+/// dispatched, and the timer is armed again for the next one.
+void on_due_timer(scheduler_actor_t* self, int64_t due_us);
 
 /// Frees `t`'s worker slot and, unless `keep_lock`, its lock.
 void release(scheduler_state& st, live_task& t, bool keep_lock);

@@ -29,7 +29,8 @@ namespace {
 
 using json = nlohmann::json;
 
-/// How often time limits, stuck attempts and prefetch waits are checked.
+/// How often time limits, stuck attempts and prefetch waits are checked
+/// (while the worker has an attempt).
 constexpr std::chrono::milliseconds tick_interval{50};
 
 /// Why the worker killed its own process, if it did.
@@ -50,6 +51,7 @@ struct worker_state {
   std::string bad_result; ///< why the attempt is ended (kill_reason::bad_result)
   int crashes_in_row = 0;
   bool stopping = false;
+  bool ticking = false; ///< the check tick is armed (only while there is work)
   static inline const char* name = "taskrt.worker";
 };
 
@@ -483,7 +485,6 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
     });
     if (!start_child(self))
       self->delayed_send(self, std::chrono::seconds(1), spawn_atom::value);
-    self->delayed_send(self, tick_interval, tick_atom::value);
     return {
       [self](dispatch_msg& msg) {
         auto& st = self->state;
@@ -495,6 +496,10 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
           return;
         }
         st.pending.emplace_back(std::move(msg), now());
+        if (!st.ticking) {
+          st.ticking = true;
+          self->delayed_send(self, tick_interval, tick_atom::value);
+        }
         run_next(self);
       },
       [self](ready_atom) { announce(self); },
@@ -567,7 +572,10 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
         if (st.has_attempt && !st.pending.empty()
             && secs(st.pending.front().second) > st.cfg.prefetch_wait_s)
           hand_back_pending(self, "waited behind a long attempt", "prefetch_wait");
-        self->delayed_send(self, tick_interval, tick_atom::value);
+        // An idle worker does not tick: the next dispatch arms it again.
+        st.ticking = st.has_attempt || !st.pending.empty();
+        if (st.ticking)
+          self->delayed_send(self, tick_interval, tick_atom::value);
       },
     };
   });
