@@ -9,6 +9,8 @@
 #include <caf/all.hpp>
 
 #include <map>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace taskrt {
@@ -23,6 +25,29 @@ struct recovery_data {
   /// Grows at every head start (kept in Postgres): leases are
   /// (generation << 32 | counter), unique across head lifetimes.
   int64_t generation = 0;
+  /// With a window (load_atom, N): `tasks` holds only the first N due QUEUED
+  /// tasks of each queue, `due` counts them all per queue. Without: every
+  /// QUEUED task, `due` empty.
+  int32_t window = 0;
+  std::map<std::string, int64_t> due;
+  int64_t max_id = 0; ///< the highest task id in the journal
+};
+
+/// A refill of a queue's window: its due QUEUED tasks after a place in its
+/// order (journal_store::queued_after), asked once every write sent before
+/// it is committed.
+struct window_query {
+  std::string queue;
+  std::optional<journal_store::queue_position> after;
+  int64_t now_us = 0;
+  int32_t limit = 0;
+};
+
+/// The answer to a window_query: the rows, best first, and their newest
+/// checkpoints.
+struct window_rows {
+  std::vector<task_record> tasks;
+  std::map<int64_t, std::string> checkpoints;
 };
 
 /// A request to the retry actor: evaluate `policy` for `input`.
@@ -34,12 +59,15 @@ struct retry_request {
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
+using window_atom = caf::atom_constant<caf::atom("window")>;
 
 } // namespace taskrt
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::journal_store::batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::journal_store::batch_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::recovery_data)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::window_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::window_rows)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::retry_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::retry_decision)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<taskrt::task_record>)

@@ -41,7 +41,7 @@ struct persistence_state {
   std::deque<pending_request> pending; ///< not yet in a unit
   std::deque<unit> units;              ///< formed; the front one commits next
   std::map<std::string, node_row> nodes;
-  std::vector<caf::response_promise> loads;
+  std::vector<std::pair<caf::response_promise, int32_t>> loads; ///< with their window
   std::vector<caf::actor> subscribers;
   bool flush_scheduled = false;
   bool up = true;
@@ -316,37 +316,77 @@ void open_lane(persistence_actor_t* self) {
   self->send(st.router, lane_atom::value, st.lane);
 }
 
+/// The recovery data of a load with `window` (0: every QUEUED task).
+recovery_data load(journal_store& store, int32_t window) {
+  recovery_data data;
+  data.window = window;
+  if (window > 0) {
+    auto w = store.load_windowed(to_micros(now()), static_cast<size_t>(window));
+    data.tasks = std::move(w.tasks);
+    data.due = std::move(w.due);
+    data.max_id = w.max_id;
+  } else {
+    data.tasks = store.load_unfinished();
+    for (const auto& t : data.tasks)
+      data.max_id = std::max(data.max_id, t.id);
+  }
+  data.nodes = store.nodes();
+  std::vector<int64_t> ids;
+  for (const auto& t : data.tasks)
+    ids.push_back(t.id);
+  data.checkpoints = store.latest_checkpoints(ids);
+  // Leases of this head lifetime are (generation << 32 | counter).
+  data.generation = store.next_head_generation();
+  return data;
+}
+
 bool serve_loads(persistence_actor_t* self) {
   auto& st = self->state;
   if (st.loads.empty())
     return true;
-  recovery_data data;
   try {
-    data.tasks = st.store->load_unfinished();
-    data.nodes = st.store->nodes();
-    std::vector<int64_t> ids;
-    for (const auto& t : data.tasks)
-      ids.push_back(t.id);
-    data.checkpoints = st.store->latest_checkpoints(ids);
-    // Leases of this head lifetime are (generation << 32 | counter).
-    data.generation = st.store->next_head_generation();
+    while (!st.loads.empty()) {
+      auto data = load(*st.store, st.loads.front().second);
+      st.loads.front().first.deliver(std::move(data));
+      st.loads.erase(st.loads.begin());
+    }
     mark_up(self);
   } catch (const store_error& e) {
     if (e.error_class() == store_error_class::data) {
       // Not something a retry mends: the head cannot recover from it.
       for (auto& p : st.loads)
-        p.deliver(make_error(errc::bad_request, "journal rejected: " + first_line(e.what())));
+        p.first.deliver(make_error(errc::bad_request, "journal rejected: " + first_line(e.what())));
       st.loads.clear();
       return true;
     }
     mark_down(self, e);
     return false;
   }
-  for (auto& p : st.loads)
-    p.deliver(data);
-  st.loads.clear();
   open_lane(self);
   return true;
+}
+
+/// A refill of a queue window, after every write sent before it committed
+/// (so its snapshot has them).
+caf::result<window_rows> serve_window(persistence_actor_t* self, const window_query& q) {
+  auto& st = self->state;
+  if (!st.up || !drain(self))
+    return unavailable(st);
+  try {
+    window_rows out;
+    out.tasks = st.store->queued_after(q.queue, q.after, q.now_us, static_cast<size_t>(q.limit));
+    std::vector<int64_t> ids;
+    for (const auto& t : out.tasks)
+      ids.push_back(t.id);
+    out.checkpoints = st.store->latest_checkpoints(ids);
+    mark_up(self);
+    return out;
+  } catch (const store_error& e) {
+    if (e.error_class() == store_error_class::data)
+      return make_error(errc::bad_request, "journal rejected: " + first_line(e.what()));
+    mark_down(self, e);
+    return unavailable(st);
+  }
 }
 
 /// Everything that waits for Postgres, oldest first; on a retry tick also a
@@ -463,11 +503,20 @@ caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_
         [self](load_atom) -> caf::result<recovery_data> {
           auto& st = self->state;
           auto rp = self->make_response_promise<recovery_data>();
-          st.loads.push_back(rp);
+          st.loads.emplace_back(rp, 0);
           if (st.up)
             work(self, false);
           return rp;
         },
+        [self](load_atom, int32_t window) -> caf::result<recovery_data> {
+          auto& st = self->state;
+          auto rp = self->make_response_promise<recovery_data>();
+          st.loads.emplace_back(rp, window);
+          if (st.up)
+            work(self, false);
+          return rp;
+        },
+        [self](window_atom, const window_query& q) { return serve_window(self, q); },
         [self](journal_atom, caf::actor& sub) {
           auto& st = self->state;
           auto [up, reason] = published(st);

@@ -14,6 +14,11 @@
 ///   (get_atom, int64_t id)     → vector<task_record> (0 or 1 rows);
 ///                                errc::unavailable while down
 ///   (load_atom)                → recovery_data (waits until Postgres answers)
+///   (load_atom, int32_t n)     → recovery_data with a window of n due QUEUED
+///                                tasks per queue (journal_store::load_windowed)
+///   (window_atom, window_query) → window_rows: a queue's window refilled
+///                                (journal_store::queued_after) once every
+///                                write sent before it committed
 ///   node_row, vector<node_row> → (nothing; the rows are upserted with the
 ///                                next commit, the last row of an id wins)
 ///   (prune_atom, int64_t us)   → int64_t: DEAD/LEFT nodes older than `us` pruned

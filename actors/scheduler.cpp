@@ -10,6 +10,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
   return sys.spawn([cfg](scheduler_actor_t* self) -> caf::behavior {
     auto& st = self->state;
     st.cfg = cfg;
+    st.window = sched::queue_window(static_cast<size_t>(std::max(cfg.queue_window, 2)));
     st.started_us = to_micros(now());
     st.nodes = sched::node_registry(cfg.node_id, cfg.local_slots, cfg.registry->names(),
                                     st.started_us);

@@ -42,6 +42,9 @@ struct scheduler_config {
   double adopt_grace_s = 15;             ///< after a restart, RUNNING attempts of
                                          ///< remote nodes wait this long to be adopted
   int32_t local_slots = 0;               ///< worker processes of the head itself
+  /// Due QUEUED tasks held in memory per queue; the rest stays in the
+  /// journal and is read back in order (sched/queue_window.hpp).
+  int32_t queue_window = 10000;
   const task_registry* registry = nullptr; ///< names known to the workers
   caf::actor persistence;
   caf::actor retry;

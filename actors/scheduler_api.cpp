@@ -110,20 +110,33 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
      reply = std::move(reply)](journal_store::batch_result& r) mutable {
       auto& st = self->state;
       journal_store::batch waiting;
+      const auto t_us = to_micros(now());
       for (size_t i = 0; i < prepared.size(); ++i) {
         if (i < r.existing.size() && r.existing[i])
           continue; // the key's task exists: nothing new to hold
         auto& rec = prepared[i].rec;
         rec.id = r.submitted_ids.at(i);
+        st.max_acked_id = std::max(st.max_acked_id, rec.id);
         if (!st.nodes.runnable(rec.name))
           waiting.notes.push_back({rec.id, 0, "waiting",
                                    {{"reason", "no ALIVE node runs " + rec.name}},
-                                   to_micros(now()), st.cfg.node_id});
+                                   t_us, st.cfg.node_id});
         metrics::record_transition(rec.name, task_state::queued);
+        if (rec.run_at_us <= t_us) {
+          // Due: held if its queue's window takes it, else read back from
+          // the journal in its turn.
+          auto a = st.window.admit(rec.queue, key_of(rec));
+          if (a.evicted != 0)
+            evict(st, a.evicted);
+          if (!a.held)
+            continue;
+        }
         auto& t = st.tasks[rec.id];
         t.rec = std::move(rec);
         t.policy = std::move(prepared[i].policy);
-        enqueue(st, t);
+        t.enqueued_us = t_us;
+        const auto& h = t.rec;
+        st.queue.push({h.id, h.queue, h.name, h.lock, h.priority, h.run_at_us}, t_us);
       }
       rp.deliver(reply(std::move(r.submitted_ids)));
       if (!waiting.empty())
@@ -219,8 +232,11 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
     self, m.id,
     [self, rp, m](task_record rec) mutable {
       auto& st = self->state;
-      if (rec.state == task_state::queued || rec.state == task_state::running
-          || check_transition(rec.state, transition_kind::manual_retry)) {
+      // QUEUED and not held: in the journal only (its queue is spilled).
+      const bool journal_only = rec.state == task_state::queued && !st.tasks.count(rec.id);
+      if (!journal_only
+          && (rec.state == task_state::queued || rec.state == task_state::running
+              || check_transition(rec.state, transition_kind::manual_retry))) {
         rp.deliver(make_error(errc::illegal_state,
                               "task " + std::to_string(rec.id) + " is "
                                 + to_string(rec.state)
@@ -236,11 +252,16 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
                       ? std::get<retry_policy>(parsed)
                       : retry_policy::cluster_default();
       const auto from = rec.state;
+      const auto old_run_at = rec.run_at_us;
       rec.state = task_state::queued;
-      rec.retry_base = rec.attempt; // the budget starts afresh from here
+      if (!journal_only)
+        rec.retry_base = rec.attempt; // the budget starts afresh from here
       rec.run_at_us = m.run_at_us > 0 ? m.run_at_us : to_micros(now());
       auto tr = make_transition(rec, transition_kind::manual_retry, from, rec.attempt);
-      tr.retry_base = rec.retry_base;
+      if (!journal_only)
+        tr.retry_base = rec.retry_base;
+      else
+        st.window.left_journal(rec.queue, rec.id); // held once its move commits
       if (m.set_priority)
         rec.priority = *(tr.priority = m.priority);
       if (!m.queue.empty())
@@ -248,6 +269,8 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
       if (!m.lock.empty())
         rec.lock = *(tr.lock = m.lock);
       tr.detail = {{"origin", m.origin}, {"run_at", to_rfc3339(from_micros(rec.run_at_us))}};
+      if (journal_only)
+        tr.detail["was_run_at"] = to_rfc3339(from_micros(old_run_at));
       auto& t = st.tasks[rec.id];
       t.rec = rec;
       t.policy = policy;
@@ -320,7 +343,17 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
     auto rp = self->make_response_promise<task_state>();
     with_stored_task(
       self, id,
-      [rp](const task_record& rec) mutable {
+      [self, rp, origin](const task_record& rec) mutable {
+        auto& st = self->state;
+        if (rec.state == task_state::queued && !st.tasks.count(rec.id)) {
+          cancel_stored(self, rec, origin, rp);
+          return;
+        }
+        if (st.tasks.count(rec.id)) { // read back into memory meanwhile
+          rp.deliver(make_error(errc::illegal_state, "task " + std::to_string(rec.id)
+                                                       + " changed meanwhile; try again"));
+          return;
+        }
         rp.deliver(make_error(errc::illegal_state,
                               "task " + std::to_string(rec.id) + " is already "
                                 + to_string(rec.state)));
@@ -365,6 +398,37 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
   return state;
 }
 
+void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
+                   caf::typed_response_promise<task_state> rp) {
+  auto& st = self->state;
+  st.window.left_journal(rec.queue, rec.id);
+  auto done = rec;
+  done.state = task_state::cancelled;
+  auto tr = make_transition(done, transition_kind::cancel, task_state::queued, rec.attempt);
+  tr.detail = {{"origin", origin}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  journal(
+    self, std::move(b),
+    [self, rp, done](journal_store::batch_result& r) mutable {
+      auto& st = self->state;
+      if (r.applied.empty() || !r.applied[0]) {
+        rp.deliver(make_error(errc::illegal_state, "task " + std::to_string(done.id)
+                                                     + " changed meanwhile; try again"));
+        return;
+      }
+      metrics::record_transition(done.name, task_state::cancelled);
+      auto w = st.waiters.find(done.id);
+      if (w != st.waiters.end()) {
+        for (auto& p : w->second)
+          p.deliver(outcome_of(done));
+        st.waiters.erase(w);
+      }
+      rp.deliver(task_state::cancelled);
+    },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
 /// `await`: the outcome of task `id` once it is final (at once when it is).
 caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
   auto& st = self->state;
@@ -377,12 +441,29 @@ caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
     self, id,
     [self, rp, id](const task_record& rec) mutable {
       auto& st = self->state;
-      if (is_terminal(rec.state) || !st.recovered)
+      if (is_terminal(rec.state) || !st.recovered) {
         rp.deliver(outcome_of(rec));
-      else if (st.tasks.count(id))
-        st.waiters[id].push_back(rp);
-      else
-        rp.deliver(outcome_of(rec));
+        return;
+      }
+      st.waiters[id].push_back(rp);
+      if (st.tasks.count(id))
+        return;
+      // QUEUED in the journal only: it is read into memory in its turn and
+      // finalized there. It may also have ended since the read: read again.
+      with_stored_task(
+        self, id,
+        [self, id](const task_record& again) {
+          auto& st = self->state;
+          if (!is_terminal(again.state) || st.tasks.count(id))
+            return;
+          auto w = st.waiters.find(id);
+          if (w == st.waiters.end())
+            return;
+          for (auto& p : w->second)
+            p.deliver(outcome_of(again));
+          st.waiters.erase(w);
+        },
+        [] {}, [](caf::error&) {});
     },
     [rp, id]() mutable { rp.deliver(not_found(id)); },
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -398,7 +479,7 @@ head_status on_status(const scheduler_state& st) {
   s.running = static_cast<int64_t>(st.leases.size());
   // QUEUED tasks are in the ready queue, but for those held aside while a
   // manual retry of theirs is journaled.
-  s.queued = static_cast<int64_t>(st.queue.size());
+  s.queued = static_cast<int64_t>(st.queue.size()) + st.window.outside_total();
   for (auto id : st.queued_aside) {
     auto i = st.tasks.find(id);
     s.queued += i != st.tasks.end() && i->second.rec.state == task_state::queued ? 1 : 0;

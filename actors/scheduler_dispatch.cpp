@@ -11,16 +11,101 @@ task_outcome outcome_of(const task_record& r) {
   return {r.id, r.state, r.attempt, r.result, r.last_error};
 }
 
-/// `t` is QUEUED: ready now, on its lock's wait list, or scheduled.
+sched::ready_key key_of(const task_record& r) {
+  return {r.priority, r.run_at_us, r.id};
+}
+
 void enqueue(scheduler_state& st, live_task& t) {
   const auto& r = t.rec;
   t.enqueued_us = to_micros(now());
+  if (r.run_at_us <= t.enqueued_us) {
+    st.window.hold(r.queue, key_of(r));
+    st.window_held.insert(r.queue);
+  }
   st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t.enqueued_us);
 }
 
-/// `t` leaves the ready queue (it starts, is cancelled, or moves).
 void unqueue(scheduler_state& st, const live_task& t) {
   st.queue.remove(t.rec.id);
+  st.window.leave(t.rec.queue, key_of(t.rec));
+}
+
+void evict(scheduler_state& st, int64_t id) {
+  auto i = st.tasks.find(id);
+  if (i == st.tasks.end())
+    return;
+  const auto& t = i->second;
+  if (t.rec.state != task_state::queued || t.cancel_requested || st.queued_aside.count(id)
+      || !st.queue.contains(id))
+    return; // kept: a refill that reads it again skips it
+  st.queue.remove(id);
+  st.tasks.erase(i);
+}
+
+live_task live_task_of(task_record rec) {
+  live_task t;
+  auto parsed = parse_retry_policy(rec.policy);
+  t.policy = std::holds_alternative<retry_policy>(parsed) ? std::get<retry_policy>(parsed)
+                                                          : retry_policy::cluster_default();
+  t.cancel_requested = rec.cancel_requested;
+  t.rec = std::move(rec);
+  return t;
+}
+
+void tend_windows(scheduler_actor_t* self) {
+  auto& st = self->state;
+  for (const auto& q : st.window_held)
+    for (auto id : st.window.trim(q))
+      evict(st, id);
+  st.window_held.clear();
+  for (const auto& q : st.window.spilled_queues()) {
+    auto rq = st.window.want_refill(q);
+    if (!rq)
+      continue;
+    window_query wq;
+    wq.queue = rq->queue;
+    if (rq->after)
+      wq.after = journal_store::queue_position{rq->after->priority, rq->after->run_at_us,
+                                               rq->after->id};
+    wq.now_us = to_micros(now());
+    wq.limit = static_cast<int32_t>(rq->limit);
+    self->request(st.cfg.persistence, caf::infinite, window_atom::value, std::move(wq))
+      .then([self, q = rq->queue](window_rows& rows) { on_refill(self, q, rows); },
+            [self, q = rq->queue](caf::error& e) {
+              // Asked again at the next dispatch (the journal says when it is back).
+              self->state.window.refill_failed(q);
+              spdlog::warn("queue {}: its window was not refilled: {}", q, error_message(e));
+            });
+  }
+}
+
+void on_refill(scheduler_actor_t* self, const std::string& queue, window_rows& rows) {
+  auto& st = self->state;
+  std::vector<sched::ready_key> keys;
+  keys.reserve(rows.tasks.size());
+  for (const auto& r : rows.tasks)
+    keys.push_back(key_of(r));
+  auto got = st.window.refilled(queue, keys, [&st](int64_t id) {
+    return id > st.max_acked_id || st.tasks.count(id) > 0;
+  });
+  const auto t = to_micros(now());
+  for (auto i : got.take) {
+    auto& rec = rows.tasks[i];
+    const auto id = rec.id;
+    auto& lt = st.tasks[id] = live_task_of(std::move(rec));
+    auto cp = rows.checkpoints.find(id);
+    if (cp != rows.checkpoints.end())
+      lt.checkpoint = std::move(cp->second);
+    lt.enqueued_us = t;
+    const auto& r = lt.rec;
+    st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t);
+  }
+  for (auto id : got.evicted)
+    evict(st, id);
+  spdlog::debug("queue {}: window refilled with {} of {} rows ({} held, {} in the journal)",
+                queue, got.take.size(), rows.tasks.size(), st.window.held(queue),
+                st.window.outside(queue));
+  try_dispatch(self);
 }
 
 /// The slot id of worker `w` (a new one for a worker not seen before).
@@ -180,6 +265,7 @@ void try_dispatch(scheduler_actor_t* self) {
     start_attempt(self, st.tasks.at(id), sid);
   }
   st.slots.unpark_all();
+  tend_windows(self);
   arm_due_timer(self);
 }
 

@@ -281,6 +281,11 @@ void publish_gauges(scheduler_state& st, int64_t t) {
         q.second = since;
     }
   }
+  // Spilled queues: their tasks in the journal only count too.
+  for (const auto& name : st.window.spilled_queues()) {
+    queues[name].first += st.window.outside(name);
+    tasks[task_state::queued] += st.window.outside(name);
+  }
   metrics::set_tasks(tasks);
   for (const auto& name : st.gauge_queues)
     queues.emplace(name, std::pair<int64_t, int64_t>{0, 0}); // emptied queues go to 0

@@ -6,31 +6,38 @@ namespace taskrt::scheduler_detail {
 
 void recover(scheduler_actor_t* self) {
   auto& st = self->state;
-  self->request(st.cfg.persistence, caf::infinite, load_atom::value)
+  self->request(st.cfg.persistence, caf::infinite, load_atom::value, st.cfg.queue_window)
     .then([self](recovery_data& data) {
       auto& st = self->state;
       st.leases.set_generation(data.generation);
+      st.max_acked_id = std::max(st.max_acked_id, data.max_id);
       size_t queued = 0, lost = 0;
       std::vector<int64_t> cancelled, undecided;
+      std::map<std::string, std::vector<sched::ready_key>> windows; // due ones, per queue
+      const auto t_us = to_micros(now());
       for (auto& rec : data.tasks) {
-        auto& t = st.tasks[rec.id];
-        auto parsed = parse_retry_policy(rec.policy);
-        t.policy = std::holds_alternative<retry_policy>(parsed)
-                     ? std::get<retry_policy>(parsed)
-                     : retry_policy::cluster_default();
         auto cp = data.checkpoints.find(rec.id);
+        auto& t = st.tasks[rec.id] = live_task_of(std::move(rec));
         if (cp != data.checkpoints.end())
           t.checkpoint = cp->second;
-        t.rec = std::move(rec);
-        t.cancel_requested = t.rec.cancel_requested;
         if (t.rec.state == task_state::queued && t.cancel_requested) {
           cancelled.push_back(t.rec.id); // handed back while a cancel was pending
         } else if (t.rec.state == task_state::queued) {
-          enqueue(st, t);
+          t.enqueued_us = t_us;
+          const auto& r = t.rec;
+          st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t_us);
+          if (r.run_at_us <= t_us)
+            windows[r.queue].push_back(key_of(r));
           ++queued;
         } else if (t.rec.state == task_state::failed || t.rec.state == task_state::lost) {
           undecided.push_back(t.rec.id);
         }
+      }
+      // Each queue's window; a full one means more wait in the journal.
+      for (auto& [q, keys] : windows) {
+        auto d = data.due.find(q);
+        st.window.recovered(q, keys,
+                            d == data.due.end() ? static_cast<int64_t>(keys.size()) : d->second);
       }
       for (auto id : cancelled)
         cancel_queued(self, st.tasks.at(id), "recovery: a cancel was requested before the restart",
@@ -75,9 +82,10 @@ void recover(scheduler_actor_t* self) {
       }
       set_node_state(self, st.cfg.node_id, sched::node_state::alive);
       st.recovered = true;
-      spdlog::info("scheduler recovered generation={} queued={} lost={} undecided={} "
-                   "awaiting_adoption={}",
-                   st.leases.generation(), queued, lost, undecided.size(), st.orphans.size());
+      spdlog::info("scheduler recovered generation={} queued={} (held; {} more in the journal)"
+                   " lost={} undecided={} awaiting_adoption={}",
+                   st.leases.generation(), queued, st.window.outside_total(), lost,
+                   undecided.size(), st.orphans.size());
       auto pending = std::move(st.after_recovery);
       st.after_recovery.clear();
       for (auto& f : pending)

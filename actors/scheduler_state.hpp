@@ -14,6 +14,7 @@
 #include "runtime/time.hpp"
 #include "sched/lease_table.hpp"
 #include "sched/node_registry.hpp"
+#include "sched/queue_window.hpp"
 #include "sched/ready_queue.hpp"
 #include "sched/slot_table.hpp"
 
@@ -34,8 +35,10 @@ namespace taskrt::scheduler_detail {
 
 using json = nlohmann::json;
 
-/// A task the scheduler holds in memory: every QUEUED or RUNNING task, and a
-/// FAILED/LOST one while its retry decision is pending.
+/// A task the scheduler holds in memory: every RUNNING task, the QUEUED ones
+/// of the queue windows (all of a queue that is not spilled) and those
+/// scheduled for later, and a FAILED/LOST one while its retry decision is
+/// pending.
 struct live_task {
   task_record rec;
   retry_policy policy;
@@ -68,6 +71,11 @@ struct scheduler_state {
   scheduler_config cfg;
   std::unordered_map<int64_t, live_task> tasks;
   sched::ready_queue queue;  ///< QUEUED tasks: ready, waiting on a lock, scheduled
+  sched::queue_window window; ///< which due QUEUED tasks are in memory, per queue
+  std::set<std::string> window_held; ///< queues that held tasks since the last trim
+  /// The highest task id whose submit was acknowledged to the scheduler (a
+  /// refill leaves the rows above it to their acknowledgement).
+  int64_t max_acked_id = 0;
   sched::slot_table slots;   ///< worker slots, the free ones ordered
   sched::lease_table leases; ///< RUNNING attempts and the lease counter
   /// Worker handles by slot id, and back (down messages carry an address).
@@ -147,11 +155,29 @@ void with_stored_task(scheduler_actor_t* self, int64_t id, F fn, E on_missing, R
 /// The outcome `await` answers for task row `r`.
 task_outcome outcome_of(const task_record& r);
 
-/// `t` is QUEUED: ready now, on its lock's wait list, or scheduled.
+/// The place of `r` in its queue's order.
+sched::ready_key key_of(const task_record& r);
+
+/// `t` is QUEUED and held: ready now, on its lock's wait list, or scheduled.
+/// A due task counts in its queue's window (trimmed after the next dispatch).
 void enqueue(scheduler_state& st, live_task& t);
 
 /// `t` leaves the ready queue (it starts, is cancelled, or moves).
 void unqueue(scheduler_state& st, const live_task& t);
+
+/// Drops QUEUED task `id` from memory (the journal has it; a refill reads it
+/// back in its turn), unless something is pending on it there.
+void evict(scheduler_state& st, int64_t id);
+
+/// Trims the windows that held tasks, and asks for the refills the spilled
+/// queues need.
+void tend_windows(scheduler_actor_t* self);
+
+/// The rows of a refill of `queue` came back: the new ones are held.
+void on_refill(scheduler_actor_t* self, const std::string& queue, window_rows& rows);
+
+/// A live task for row `rec` of the journal (its policy parsed).
+live_task live_task_of(task_record rec);
 
 /// The slot id of worker `w` (a new one for a worker not seen before).
 sched::slot_id slot_of(scheduler_state& st, const caf::actor& w);
@@ -283,6 +309,11 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
 /// `done(&error)` when the journal refused it.
 void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& origin,
                    std::function<void(caf::error*)> done);
+
+/// QUEUED → CANCELLED of `rec`, a task in the journal only (its queue's
+/// window does not hold it): journaled with the guard, its waiters answered.
+void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
+                   caf::typed_response_promise<task_state> rp);
 
 /// `cancel`: a QUEUED task at once, a RUNNING one cooperatively (journaled first).
 caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,

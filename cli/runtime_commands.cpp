@@ -132,6 +132,12 @@ the port can submit and run tasks).)");
                   "0: only when its session ends")
     ->capture_default_str()
     ->needs(head_flag);
+  cmd->add_option("--queue-window", opts->queue_window,
+                  "With --head: QUEUED tasks held in memory per queue, best first; the rest "
+                  "stays in Postgres and is read back in order (memory stays bounded)")
+    ->check(CLI::Range(100, 10'000'000))
+    ->capture_default_str()
+    ->needs(head_flag);
   cmd->add_option("--host", opts->host, "Address the head listens on")->capture_default_str();
   auto insecure = std::make_shared<bool>(false);
   cmd->add_flag("--insecure", *insecure,

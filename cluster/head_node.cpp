@@ -417,6 +417,7 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.stuck_timeout_s = opts.stuck_timeout_s;
   scfg.drain_grace_s = opts.drain_grace_s;
   scfg.local_slots = opts.workers;
+  scfg.queue_window = opts.queue_window;
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;

@@ -42,6 +42,9 @@ struct head_options {
   /// A standby ends the session of an active head silent for this long
   /// (paused, hung, cut off from Postgres) and takes over; 0: never.
   double takeover_after_s = 10;
+  /// `--queue-window`: due QUEUED tasks held in memory per queue; the rest
+  /// stays in the journal and is read back in order.
+  int32_t queue_window = 10000;
   /// Journal retention (`--retain`): final tasks and whole daily partitions
   /// of events older than this many seconds go, at start and every
   /// `maintenance_interval_s` (cluster/journal_maintenance.hpp); 0: keep all.

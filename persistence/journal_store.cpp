@@ -249,6 +249,76 @@ std::vector<task_record> journal_store::load_unfinished() {
   });
 }
 
+journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t window) {
+  return impl_->run("load_windowed", [&](pqxx::connection& c) {
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{c};
+    tx.exec("SET LOCAL statement_timeout = 0"); // recovery must finish
+    const auto now = detail::ts_lit(now_us);
+    const auto due = "state = 'QUEUED' AND run_at <= " + now + " AND NOT cancel_requested";
+    windowed_load out;
+    // Everything live but the due QUEUED tasks, and the half-done ones (as
+    // load_unfinished()).
+    const auto rest
+      = "SELECT " + detail::task_columns() + " FROM tasks t WHERE live AND NOT (" + due + ")"
+        " UNION ALL SELECT " + detail::task_columns() + " FROM tasks t"
+        " WHERE NOT live AND state IN ('FAILED', 'LOST') AND id IN ("
+        "   SELECT task_id FROM task_events WHERE kind IN ('fail', 'lose')"
+        "   AND NOT (detail ? 'decision'))"
+        " AND " + detail::half_done("t");
+    for (const auto& r : tx.exec(rest))
+      out.tasks.push_back(detail::task_from_row(r));
+    // The queues with live tasks, one index probe each (a loose index scan),
+    // then the first `window` due tasks of each, in order.
+    const auto windows
+      = "WITH RECURSIVE q(queue) AS ("
+        " (SELECT queue FROM tasks WHERE live ORDER BY queue LIMIT 1)"
+        " UNION ALL SELECT (SELECT t.queue FROM tasks t WHERE t.live AND t.queue > q.queue"
+        "   ORDER BY t.queue LIMIT 1) FROM q WHERE q.queue IS NOT NULL)"
+        " SELECT w.* FROM q CROSS JOIN LATERAL (SELECT " + detail::task_columns()
+        + " FROM tasks t WHERE live AND t.queue = q.queue AND " + due
+        + " ORDER BY priority DESC, run_at, id LIMIT " + std::to_string(window) + ") w"
+        " WHERE q.queue IS NOT NULL";
+    for (const auto& r : tx.exec(windows))
+      out.tasks.push_back(detail::task_from_row(r));
+    for (const auto& r : tx.exec("SELECT queue, count(*) FROM tasks WHERE live AND " + due
+                                 + " GROUP BY queue"))
+      out.due[r[0].as<std::string>()] = r[1].as<int64_t>();
+    out.max_id = tx.exec1("SELECT coalesce(max(id), 0) FROM tasks")[0].as<int64_t>();
+    return out;
+  });
+}
+
+std::vector<task_record> journal_store::queued_after(const std::string& queue,
+                                                     const std::optional<queue_position>& after,
+                                                     int64_t now_us, size_t limit) {
+  return impl_->run("queued_after", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    const auto head = "SELECT " + detail::task_columns() + " FROM tasks t WHERE live AND queue = "
+                      + tx.quote(queue) + " AND state = 'QUEUED' AND run_at <= "
+                      + detail::ts_lit(now_us) + " AND NOT cancel_requested";
+    std::vector<task_record> out;
+    auto read = [&](const std::string& where, const std::string& order) {
+      if (out.size() >= limit)
+        return;
+      for (const auto& r : tx.exec(head + where + " ORDER BY " + order + " LIMIT "
+                                   + std::to_string(limit - out.size())))
+        out.push_back(detail::task_from_row(r));
+    };
+    if (!after) {
+      read("", "priority DESC, run_at, id");
+      return out;
+    }
+    // Two range scans of the index: the rest of the same priority, then the
+    // lower ones (one condition mixing both directions would be a filter).
+    const auto p = std::to_string(after->priority);
+    read(" AND priority = " + p + " AND (run_at, id) > (" + detail::ts_lit(after->run_at_us)
+           + ", " + std::to_string(after->id) + ")",
+         "run_at, id");
+    read(" AND priority < " + p, "priority DESC, run_at, id");
+    return out;
+  });
+}
+
 std::map<int64_t, std::string>
 journal_store::latest_checkpoints(const std::vector<int64_t>& task_ids) {
   std::map<int64_t, std::string> out;

@@ -175,6 +175,39 @@ public:
   /// A FAILED/LOST task whose fail/lose event detail holds "decision" is final.
   std::vector<task_record> load_unfinished();
 
+  /// A place in a queue's order (priority desc, run_at, id): reads "after"
+  /// it start with the next task.
+  struct queue_position {
+    int32_t priority = 0;
+    int64_t run_at_us = 0;
+    int64_t id = 0;
+  };
+
+  /// What a head with bounded queue windows loads at start.
+  struct windowed_load {
+    /// load_unfinished() but for the QUEUED tasks due by now without a
+    /// cancel request, of which only the first `window` of each queue
+    /// (priority desc, run_at, id) are here.
+    std::vector<task_record> tasks;
+    /// Per queue: its QUEUED tasks due by now without a cancel request.
+    std::map<std::string, int64_t> due;
+    int64_t max_id = 0; ///< the highest task id in the journal
+  };
+
+  /// The tasks a head holds at start, in one snapshot: RUNNING, half-done
+  /// FAILED/LOST, QUEUED ones scheduled after `now_us` or with a cancel
+  /// requested, and a window of at most `window` due QUEUED tasks per queue.
+  /// Every live row is read once (the windows come from the index of live
+  /// tasks).
+  windowed_load load_windowed(int64_t now_us, size_t window);
+
+  /// Up to `limit` QUEUED tasks of `queue` due by `now_us`, without a cancel
+  /// request, after `after` (from the first when empty), best first: a
+  /// range scan of the index of live tasks.
+  std::vector<task_record> queued_after(const std::string& queue,
+                                        const std::optional<queue_position>& after,
+                                        int64_t now_us, size_t limit);
+
   /// The data of the newest checkpoint of `task_id`.
   std::optional<std::string> latest_checkpoint(int64_t task_id);
 

@@ -136,7 +136,10 @@ head_process::~head_process() {
       wait_exit(pid_, 5'000, nullptr);
     }
   }
-  std::system(("rm -rf " + quote(dir_)).c_str());
+  if (std::getenv("TASKRT_TEST_KEEP")) // the logs of a failure, to read
+    std::fprintf(stderr, "kept %s\n", dir_.c_str());
+  else
+    std::system(("rm -rf " + quote(dir_)).c_str());
 }
 
 void head_process::start() {
