@@ -318,13 +318,16 @@ void open_lane(persistence_actor_t* self) {
 
 /// The recovery data of a load with `window` (0: every QUEUED task).
 recovery_data load(journal_store& store, int32_t window) {
+  const auto t0 = std::chrono::steady_clock::now();
   recovery_data data;
   data.window = window;
+  int64_t analyzed = 0;
   if (window > 0) {
     auto w = store.load_windowed(to_micros(now()), static_cast<size_t>(window));
     data.tasks = std::move(w.tasks);
     data.due = std::move(w.due);
     data.max_id = w.max_id;
+    analyzed = w.analyzed_changes;
   } else {
     data.tasks = store.load_unfinished();
     for (const auto& t : data.tasks)
@@ -337,6 +340,15 @@ recovery_data load(journal_store& store, int32_t window) {
   data.checkpoints = store.latest_checkpoints(ids);
   // Leases of this head lifetime are (generation << 32 | counter).
   data.generation = store.next_head_generation();
+  int64_t due = 0;
+  for (const auto& kv : data.due)
+    due += kv.second;
+  spdlog::info("journal: recovery read {} tasks ({} QUEUED and due in {} queues{}) in {:.2f} s",
+               data.tasks.size(), due, data.due.size(),
+               analyzed > 0 ? "; tasks analyzed first, " + std::to_string(analyzed)
+                                + " rows changed since its last analyze"
+                            : std::string{},
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return data;
 }
 

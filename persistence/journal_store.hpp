@@ -192,13 +192,16 @@ public:
     /// Per queue: its QUEUED tasks due by now without a cancel request.
     std::map<std::string, int64_t> due;
     int64_t max_id = 0; ///< the highest task id in the journal
+    /// When the statistics of `tasks` were stale (a burst of writes since the
+    /// last ANALYZE), it analyzed first: the rows changed since then; else 0.
+    int64_t analyzed_changes = 0;
   };
 
   /// The tasks a head holds at start, in one snapshot: RUNNING, half-done
   /// FAILED/LOST, QUEUED ones scheduled after `now_us` or with a cancel
   /// requested, and a window of at most `window` due QUEUED tasks per queue.
   /// Every live row is read once (the windows come from the index of live
-  /// tasks).
+  /// tasks). Analyzes `tasks` first when its statistics are stale.
   windowed_load load_windowed(int64_t now_us, size_t window);
 
   /// Up to `limit` QUEUED tasks of `queue` due by `now_us`, without a cancel
