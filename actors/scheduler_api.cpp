@@ -253,6 +253,7 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
                       : retry_policy::cluster_default();
       const auto from = rec.state;
       const auto old_run_at = rec.run_at_us;
+      const auto before = rec; // a journal-only task the journal refused to move stays QUEUED
       rec.state = task_state::queued;
       if (!journal_only)
         rec.retry_base = rec.attempt; // the budget starts afresh from here
@@ -291,10 +292,17 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
           rp.deliver(id);
           try_dispatch(self);
         },
-        [self, rp, id = rec.id](caf::error& e) mutable {
+        [self, rp, id = rec.id, journal_only, before](caf::error& e) mutable {
           auto& st = self->state; // not retried: the row stays as it was
           st.queued_aside.erase(id);
-          st.tasks.erase(id);
+          if (journal_only) {
+            // Still QUEUED there: held as it is (a refill may have passed it).
+            auto& t = st.tasks.at(id);
+            t.rec = before;
+            enqueue(st, t);
+          } else {
+            st.tasks.erase(id);
+          }
           rp.deliver(std::move(e));
         });
     },
