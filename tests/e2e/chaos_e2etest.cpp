@@ -162,7 +162,9 @@ TEST_CASE("chaos - mixed work while workers, nodes and the active head are kille
   if (net)
     listen.push_back("--insecure"); // plaintext off loopback must be asked for
   auto head_args = [&](const std::string& port, bool standby) {
-    std::vector<std::string> a{"--workers", "0", "--port", port};
+    // A small queue window: the queues spill into Postgres and are read
+    // back while heads are killed and tasks are LOST and retried.
+    std::vector<std::string> a{"--workers", "0", "--port", port, "--queue-window", "100"};
     a.insert(a.end(), listen.begin(), listen.end());
     if (standby)
       a.push_back("--standby");
