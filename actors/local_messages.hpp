@@ -30,6 +30,10 @@ struct recovery_data {
   /// QUEUED task, `due` empty.
   int32_t window = 0;
   std::map<std::string, int64_t> due;
+  /// With a horizon (load_atom, N, H): QUEUED tasks scheduled after H are not
+  /// in `tasks`; `later` counts them.
+  int64_t horizon_us = 0;
+  int64_t later = 0;
   int64_t max_id = 0; ///< the highest task id in the journal
 };
 
@@ -60,6 +64,7 @@ using load_atom = caf::atom_constant<caf::atom("load")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using window_atom = caf::atom_constant<caf::atom("window")>;
+using later_atom = caf::atom_constant<caf::atom("later")>;
 
 } // namespace taskrt
 

@@ -9,6 +9,7 @@
 
 #include <deque>
 #include <map>
+#include <tuple>
 
 namespace taskrt {
 
@@ -41,7 +42,8 @@ struct persistence_state {
   std::deque<pending_request> pending; ///< not yet in a unit
   std::deque<unit> units;              ///< formed; the front one commits next
   std::map<std::string, node_row> nodes;
-  std::vector<std::pair<caf::response_promise, int32_t>> loads; ///< with their window
+  /// Loads waiting for Postgres, with their window and horizon.
+  std::vector<std::tuple<caf::response_promise, int32_t, int64_t>> loads;
   std::vector<caf::actor> subscribers;
   bool flush_scheduled = false;
   bool up = true;
@@ -317,13 +319,15 @@ void open_lane(persistence_actor_t* self) {
 }
 
 /// The recovery data of a load with `window` (0: every QUEUED task).
-recovery_data load(journal_store& store, int32_t window) {
+recovery_data load(journal_store& store, int32_t window, int64_t horizon_us) {
   const auto t0 = std::chrono::steady_clock::now();
   recovery_data data;
   data.window = window;
   int64_t analyzed = 0;
   if (window > 0) {
-    auto w = store.load_windowed(to_micros(now()), static_cast<size_t>(window));
+    auto w = store.load_windowed(to_micros(now()), static_cast<size_t>(window), horizon_us);
+    data.horizon_us = horizon_us;
+    data.later = w.later;
     data.tasks = std::move(w.tasks);
     data.due = std::move(w.due);
     data.max_id = w.max_id;
@@ -358,8 +362,8 @@ bool serve_loads(persistence_actor_t* self) {
     return true;
   try {
     while (!st.loads.empty()) {
-      auto data = load(*st.store, st.loads.front().second);
-      st.loads.front().first.deliver(std::move(data));
+      auto& [rp, window, horizon] = st.loads.front();
+      rp.deliver(load(*st.store, window, horizon));
       st.loads.erase(st.loads.begin());
     }
     mark_up(self);
@@ -367,7 +371,8 @@ bool serve_loads(persistence_actor_t* self) {
     if (e.error_class() == store_error_class::data) {
       // Not something a retry mends: the head cannot recover from it.
       for (auto& p : st.loads)
-        p.first.deliver(make_error(errc::bad_request, "journal rejected: " + first_line(e.what())));
+        std::get<0>(p).deliver(
+          make_error(errc::bad_request, "journal rejected: " + first_line(e.what())));
       st.loads.clear();
       return true;
     }
@@ -378,15 +383,17 @@ bool serve_loads(persistence_actor_t* self) {
   return true;
 }
 
-/// A refill of a queue window, after every write sent before it committed
-/// (so its snapshot has them).
-caf::result<window_rows> serve_window(persistence_actor_t* self, const window_query& q) {
+/// A read of QUEUED tasks for memory (`read` from the store), after every
+/// write sent before it committed (so its snapshot has them), with their
+/// newest checkpoints.
+template <class Read>
+caf::result<window_rows> serve_read(persistence_actor_t* self, Read read) {
   auto& st = self->state;
   if (!st.up || !drain(self))
     return unavailable(st);
   try {
     window_rows out;
-    out.tasks = st.store->queued_after(q.queue, q.after, q.now_us, static_cast<size_t>(q.limit));
+    out.tasks = read(*st.store);
     std::vector<int64_t> ids;
     for (const auto& t : out.tasks)
       ids.push_back(t.id);
@@ -399,6 +406,19 @@ caf::result<window_rows> serve_window(persistence_actor_t* self, const window_qu
     mark_down(self, e);
     return unavailable(st);
   }
+}
+
+/// A refill of a queue window.
+caf::result<window_rows> serve_window(persistence_actor_t* self, const window_query& q) {
+  return serve_read(self, [&q](journal_store& s) {
+    return s.queued_after(q.queue, q.after, q.now_us, static_cast<size_t>(q.limit));
+  });
+}
+
+/// The QUEUED tasks scheduled in (after, until]: the head's horizon moved.
+caf::result<window_rows> serve_later(persistence_actor_t* self, int64_t after_us,
+                                     int64_t until_us) {
+  return serve_read(self, [=](journal_store& s) { return s.queued_between(after_us, until_us); });
 }
 
 /// Everything that waits for Postgres, oldest first; on a retry tick also a
@@ -515,20 +535,23 @@ caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_
         [self](load_atom) -> caf::result<recovery_data> {
           auto& st = self->state;
           auto rp = self->make_response_promise<recovery_data>();
-          st.loads.emplace_back(rp, 0);
+          st.loads.emplace_back(rp, 0, 0);
           if (st.up)
             work(self, false);
           return rp;
         },
-        [self](load_atom, int32_t window) -> caf::result<recovery_data> {
+        [self](load_atom, int32_t window, int64_t horizon_us) -> caf::result<recovery_data> {
           auto& st = self->state;
           auto rp = self->make_response_promise<recovery_data>();
-          st.loads.emplace_back(rp, window);
+          st.loads.emplace_back(rp, window, horizon_us);
           if (st.up)
             work(self, false);
           return rp;
         },
         [self](window_atom, const window_query& q) { return serve_window(self, q); },
+        [self](later_atom, int64_t after_us, int64_t until_us) {
+          return serve_later(self, after_us, until_us);
+        },
         [self](journal_atom, caf::actor& sub) {
           auto& st = self->state;
           auto [up, reason] = published(st);

@@ -14,8 +14,12 @@
 ///   (get_atom, int64_t id)     → vector<task_record> (0 or 1 rows);
 ///                                errc::unavailable while down
 ///   (load_atom)                → recovery_data (waits until Postgres answers)
-///   (load_atom, int32_t n)     → recovery_data with a window of n due QUEUED
-///                                tasks per queue (journal_store::load_windowed)
+///   (load_atom, int32_t n, int64_t h) → recovery_data with a window of n due
+///                                QUEUED tasks per queue and the scheduled ones
+///                                up to h (journal_store::load_windowed)
+///   (later_atom, int64_t a, int64_t b) → window_rows: QUEUED tasks scheduled
+///                                in (a, b] (journal_store::queued_between),
+///                                once every write sent before it committed
 ///   (window_atom, window_query) → window_rows: a queue's window refilled
 ///                                (journal_store::queued_after) once every
 ///                                write sent before it committed

@@ -54,6 +54,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       [self](nodes_atom) { return node_views(self->state); },
       [self](tick_atom) {
         check_nodes(self);
+        advance_horizon(self);
         try_dispatch(self);
         self->delayed_send(self, check_interval(self->state.cfg), tick_atom::value);
       },

@@ -45,6 +45,9 @@ struct scheduler_config {
   /// Due QUEUED tasks held in memory per queue; the rest stays in the
   /// journal and is read back in order (sched/queue_window.hpp).
   int32_t queue_window = 10000;
+  /// QUEUED tasks scheduled further ahead than this stay in the journal and
+  /// are read as the horizon moves (every QUEUED task due within it is held).
+  double schedule_horizon_s = 300;
   const task_registry* registry = nullptr; ///< names known to the workers
   caf::actor persistence;
   caf::actor retry;

@@ -130,6 +130,9 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
             evict(st, a.evicted);
           if (!a.held)
             continue;
+        } else if (rec.run_at_us > st.loaded_until_us && !st.later_reading) {
+          ++st.later_outside; // past the horizon: read when the horizon gets there
+          continue;
         }
         auto& t = st.tasks[rec.id];
         t.rec = std::move(rec);
@@ -262,7 +265,7 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
       if (!journal_only)
         tr.retry_base = rec.retry_base;
       else
-        st.window.left_journal(rec.queue, rec.id); // held once its move commits
+        left_journal(st, rec); // held once its move commits
       if (m.set_priority)
         rec.priority = *(tr.priority = m.priority);
       if (!m.queue.empty())
@@ -409,7 +412,7 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
 void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
                    caf::typed_response_promise<task_state> rp) {
   auto& st = self->state;
-  st.window.left_journal(rec.queue, rec.id);
+  left_journal(st, rec);
   auto done = rec;
   done.state = task_state::cancelled;
   auto tr = make_transition(done, transition_kind::cancel, task_state::queued, rec.attempt);
@@ -487,7 +490,8 @@ head_status on_status(const scheduler_state& st) {
   s.running = static_cast<int64_t>(st.leases.size());
   // QUEUED tasks are in the ready queue, but for those held aside while a
   // manual retry of theirs is journaled.
-  s.queued = static_cast<int64_t>(st.queue.size()) + st.window.outside_total();
+  s.queued = static_cast<int64_t>(st.queue.size()) + st.window.outside_total()
+             + st.later_outside;
   for (auto id : st.queued_aside) {
     auto i = st.tasks.find(id);
     s.queued += i != st.tasks.end() && i->second.rec.state == task_state::queued ? 1 : 0;

@@ -52,6 +52,73 @@ live_task live_task_of(task_record rec) {
   return t;
 }
 
+void left_journal(scheduler_state& st, const task_record& rec) {
+  if (st.later_reading)
+    st.later_touched.insert(rec.id);
+  if (rec.run_at_us > st.loaded_until_us) {
+    if (st.later_outside > 0)
+      --st.later_outside;
+  } else {
+    st.window.left_journal(rec.queue, rec.id);
+  }
+}
+
+void advance_horizon(scheduler_actor_t* self) {
+  auto& st = self->state;
+  const auto t = to_micros(now());
+  const auto horizon_us = static_cast<int64_t>(st.cfg.schedule_horizon_s * 1e6);
+  if (!st.recovered || !st.journal_up || st.later_reading
+      || st.loaded_until_us - t > horizon_us / 2)
+    return;
+  const auto until = t + horizon_us;
+  st.later_reading = true;
+  st.later_touched.clear();
+  self->request(st.cfg.persistence, caf::infinite, later_atom::value, st.loaded_until_us, until)
+    .then(
+      [self, until](window_rows& rows) {
+        auto& st = self->state;
+        const auto t = to_micros(now());
+        int64_t taken = 0;
+        for (auto& rec : rows.tasks) {
+          if (rec.id > st.max_acked_id || st.tasks.count(rec.id)
+              || st.later_touched.count(rec.id))
+            continue; // its acknowledgement holds it, or it is held or changed already
+          ++taken;
+          hold_read(self, std::move(rec), rows, t);
+        }
+        st.loaded_until_us = std::max(st.loaded_until_us, until);
+        st.later_outside = std::max<int64_t>(0, st.later_outside - taken);
+        st.later_reading = false;
+        st.later_touched.clear();
+        try_dispatch(self);
+      },
+      [self](caf::error& e) {
+        auto& st = self->state; // read again at the next check
+        st.later_reading = false;
+        st.later_touched.clear();
+        spdlog::warn("scheduled tasks past the horizon were not read: {}", error_message(e));
+      });
+}
+
+void hold_read(scheduler_actor_t* self, task_record rec, window_rows& rows, int64_t now_us) {
+  auto& st = self->state;
+  if (rec.run_at_us <= now_us) { // due already: through its queue's window
+    auto a = st.window.admit(rec.queue, key_of(rec));
+    if (a.evicted != 0)
+      evict(st, a.evicted);
+    if (!a.held)
+      return;
+  }
+  const auto id = rec.id;
+  auto& lt = st.tasks[id] = live_task_of(std::move(rec));
+  auto cp = rows.checkpoints.find(id);
+  if (cp != rows.checkpoints.end())
+    lt.checkpoint = cp->second;
+  lt.enqueued_us = now_us;
+  const auto& r = lt.rec;
+  st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, now_us);
+}
+
 void tend_windows(scheduler_actor_t* self) {
   auto& st = self->state;
   for (const auto& q : st.window_held)

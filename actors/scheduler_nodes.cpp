@@ -286,6 +286,7 @@ void publish_gauges(scheduler_state& st, int64_t t) {
     queues[name].first += st.window.outside(name);
     tasks[task_state::queued] += st.window.outside(name);
   }
+  tasks[task_state::queued] += st.later_outside; // scheduled past the horizon
   metrics::set_tasks(tasks);
   for (const auto& name : st.gauge_queues)
     queues.emplace(name, std::pair<int64_t, int64_t>{0, 0}); // emptied queues go to 0

@@ -6,9 +6,16 @@ namespace taskrt::scheduler_detail {
 
 void recover(scheduler_actor_t* self) {
   auto& st = self->state;
-  self->request(st.cfg.persistence, caf::infinite, load_atom::value, st.cfg.queue_window)
+  const auto horizon_us
+    = to_micros(now()) + static_cast<int64_t>(st.cfg.schedule_horizon_s * 1e6);
+  self->request(st.cfg.persistence, caf::infinite, load_atom::value, st.cfg.queue_window,
+                horizon_us)
     .then([self](recovery_data& data) {
       auto& st = self->state;
+      // A journal without a horizon (data.horizon_us 0) gave every task.
+      st.loaded_until_us = data.horizon_us > 0 ? data.horizon_us
+                                               : std::numeric_limits<int64_t>::max() / 2;
+      st.later_outside = data.later;
       st.leases.set_generation(data.generation);
       st.max_acked_id = std::max(st.max_acked_id, data.max_id);
       size_t queued = 0, lost = 0;
@@ -82,9 +89,11 @@ void recover(scheduler_actor_t* self) {
       }
       set_node_state(self, st.cfg.node_id, sched::node_state::alive);
       st.recovered = true;
-      spdlog::info("scheduler recovered generation={} queued={} (held; {} more in the journal)"
-                   " lost={} undecided={} awaiting_adoption={}",
-                   st.leases.generation(), queued, st.window.outside_total(), lost,
+      spdlog::info("scheduler recovered generation={} queued={} (held; {} more in the journal,"
+                   " {} of them scheduled past the horizon) lost={} undecided={}"
+                   " awaiting_adoption={}",
+                   st.leases.generation(), queued,
+                   st.window.outside_total() + st.later_outside, st.later_outside, lost,
                    undecided.size(), st.orphans.size());
       auto pending = std::move(st.after_recovery);
       st.after_recovery.clear();

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -76,6 +77,12 @@ struct scheduler_state {
   /// The highest task id whose submit was acknowledged to the scheduler (a
   /// refill leaves the rows above it to their acknowledgement).
   int64_t max_acked_id = 0;
+  /// Every QUEUED task scheduled up to here is held (or windowed); the later
+  /// ones are in the journal only, `later_outside` of them as counted.
+  int64_t loaded_until_us = 0;
+  int64_t later_outside = 0;
+  bool later_reading = false; ///< a read of the next scheduled tasks is in flight
+  std::unordered_set<int64_t> later_touched; ///< left the journal during that read
   sched::slot_table slots;   ///< worker slots, the free ones ordered
   sched::lease_table leases; ///< RUNNING attempts and the lease counter
   /// Worker handles by slot id, and back (down messages carry an address).
@@ -175,6 +182,18 @@ void tend_windows(scheduler_actor_t* self);
 
 /// The rows of a refill of `queue` came back: the new ones are held.
 void on_refill(scheduler_actor_t* self, const std::string& queue, window_rows& rows);
+
+/// A task only in the journal (a spilled queue's, or scheduled past the
+/// horizon) leaves QUEUED there (cancelled, or moved into memory).
+void left_journal(scheduler_state& st, const task_record& rec);
+
+/// Reads the QUEUED tasks scheduled up to now + the horizon when the held
+/// ones reach half of it (one read in flight).
+void advance_horizon(scheduler_actor_t* self);
+
+/// Holds task row `rec` read from the journal (a window refill's, or the
+/// horizon's): on a timer, or through its queue's window when it is due.
+void hold_read(scheduler_actor_t* self, task_record rec, window_rows& rows, int64_t now_us);
 
 /// A live task for row `rec` of the journal (its policy parsed).
 live_task live_task_of(task_record rec);

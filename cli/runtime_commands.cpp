@@ -138,6 +138,12 @@ the port can submit and run tasks).)");
     ->check(CLI::Range(100, 10'000'000))
     ->capture_default_str()
     ->needs(head_flag);
+  cmd->add_option("--schedule-horizon", opts->schedule_horizon_s,
+                  "With --head: QUEUED tasks scheduled further ahead than this many seconds "
+                  "stay in Postgres until the horizon reaches them (memory stays bounded)")
+    ->check(CLI::Range(2.0, 86400.0))
+    ->capture_default_str()
+    ->needs(head_flag);
   cmd->add_option("--host", opts->host, "Address the head listens on")->capture_default_str();
   auto insecure = std::make_shared<bool>(false);
   cmd->add_flag("--insecure", *insecure,

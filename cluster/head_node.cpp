@@ -418,6 +418,7 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.drain_grace_s = opts.drain_grace_s;
   scfg.local_slots = opts.workers;
   scfg.queue_window = opts.queue_window;
+  scfg.schedule_horizon_s = opts.schedule_horizon_s;
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;

@@ -45,6 +45,9 @@ struct head_options {
   /// `--queue-window`: due QUEUED tasks held in memory per queue; the rest
   /// stays in the journal and is read back in order.
   int32_t queue_window = 10000;
+  /// `--schedule-horizon`: QUEUED tasks scheduled further ahead stay in the
+  /// journal until the horizon reaches them.
+  double schedule_horizon_s = 300;
   /// Journal retention (`--retain`): final tasks and whole daily partitions
   /// of events older than this many seconds go, at start and every
   /// `maintenance_interval_s` (cluster/journal_maintenance.hpp); 0: keep all.

@@ -273,7 +273,8 @@ static int64_t analyze_if_stale(pqxx::connection& c) {
   return changed;
 }
 
-journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t window) {
+journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t window,
+                                                          int64_t horizon_us) {
   return impl_->run("load_windowed", [&](pqxx::connection& c) {
     windowed_load out;
     out.analyzed_changes = analyze_if_stale(c);
@@ -283,10 +284,13 @@ journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t
     tx.exec("SET LOCAL enable_sort = off");
     const auto now = detail::ts_lit(now_us);
     const auto due = "state = 'QUEUED' AND run_at <= " + now + " AND NOT cancel_requested";
+    const auto later = "state = 'QUEUED' AND run_at > " + detail::ts_lit(horizon_us)
+                       + " AND NOT cancel_requested";
     // Everything live but the due QUEUED tasks, and the half-done ones (as
     // load_unfinished()).
     const auto rest
       = "SELECT " + detail::task_columns() + " FROM tasks t WHERE live AND NOT (" + due + ")"
+        " AND NOT (" + later + ")"
         " UNION ALL SELECT " + detail::task_columns() + " FROM tasks t"
         " WHERE NOT live AND state IN ('FAILED', 'LOST') AND id IN ("
         "   SELECT task_id FROM task_events WHERE kind IN ('fail', 'lose')"
@@ -310,7 +314,21 @@ journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t
     for (const auto& r : tx.exec("SELECT queue, count(*) FROM tasks WHERE live AND " + due
                                  + " GROUP BY queue"))
       out.due[r[0].as<std::string>()] = r[1].as<int64_t>();
+    out.later = tx.exec1("SELECT count(*) FROM tasks WHERE live AND " + later)[0].as<int64_t>();
     out.max_id = tx.exec1("SELECT coalesce(max(id), 0) FROM tasks")[0].as<int64_t>();
+    return out;
+  });
+}
+
+std::vector<task_record> journal_store::queued_between(int64_t after_us, int64_t until_us) {
+  return impl_->run("queued_between", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    std::vector<task_record> out;
+    for (const auto& r : tx.exec("SELECT " + detail::task_columns() + " FROM tasks t WHERE live"
+                                 " AND run_at > " + detail::ts_lit(after_us) + " AND run_at <= "
+                                 + detail::ts_lit(until_us) + " AND state = 'QUEUED'"
+                                 " AND NOT cancel_requested ORDER BY run_at"))
+      out.push_back(detail::task_from_row(r));
     return out;
   });
 }

@@ -195,6 +195,7 @@ public:
     /// When the statistics of `tasks` were stale (a burst of writes since the
     /// last ANALYZE), it analyzed first: the rows changed since then; else 0.
     int64_t analyzed_changes = 0;
+    int64_t later = 0; ///< QUEUED tasks scheduled after the horizon (not in `tasks`)
   };
 
   /// The tasks a head holds at start, in one snapshot: RUNNING, half-done
@@ -202,7 +203,14 @@ public:
   /// requested, and a window of at most `window` due QUEUED tasks per queue.
   /// Every live row is read once (the windows come from the index of live
   /// tasks). Analyzes `tasks` first when its statistics are stale.
-  windowed_load load_windowed(int64_t now_us, size_t window);
+  /// QUEUED tasks scheduled after `horizon_us` are left out too (they are
+  /// read by queued_between as time comes); `later` counts them.
+  windowed_load load_windowed(int64_t now_us, size_t window, int64_t horizon_us);
+
+  /// The QUEUED tasks without a cancel request scheduled in (`after_us`,
+  /// `until_us`], by run_at: a range scan of the index of live tasks by
+  /// run_at.
+  std::vector<task_record> queued_between(int64_t after_us, int64_t until_us);
 
   /// Up to `limit` QUEUED tasks of `queue` due by `now_us`, without a cancel
   /// request, after `after` (from the first when empty), best first: a

@@ -197,6 +197,14 @@ BEGIN
   END IF;
 END $$;
 )sql"},
+  // Issue 12 (bounded memory for scheduled tasks). The head holds QUEUED
+  // tasks scheduled up to a horizon ahead (`--schedule-horizon`) and reads
+  // the next ones by time as the horizon moves: an index of live tasks by
+  // run_at. A start (QUEUED -> RUNNING) changes neither run_at nor live, so
+  // it stays a HOT update.
+  {6, R"sql(
+CREATE INDEX tasks_live_run_at_idx ON tasks (run_at) WHERE live;
+)sql"},
 };
 
 } // namespace

@@ -61,11 +61,12 @@ inline caf::actor spawn_fake_journal(caf::actor_system& sys, std::shared_ptr<jou
         std::lock_guard<std::mutex> g{log->mu};
         return log->recovery;
       },
-      [log](load_atom, int32_t) { // every task, as a journal without windows
+      [log](load_atom, int32_t, int64_t) { // every task, as a journal without windows
         std::lock_guard<std::mutex> g{log->mu};
         return log->recovery;
       },
       [](window_atom, const window_query&) { return window_rows{}; },
+      [](later_atom, int64_t, int64_t) { return window_rows{}; },
       [](caf::get_atom, int64_t) { return std::vector<task_record>{}; },
       [](node_row&) {},
       [](std::vector<node_row>&) {},

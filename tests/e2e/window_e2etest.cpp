@@ -120,3 +120,81 @@ TEST_CASE("queue window - 1000 tasks behind a window of 100 - cancel, retry and 
   }
   CHECK(out_of_order == 0);
 }
+
+TEST_CASE("schedule horizon - tasks scheduled past it stay in the journal - cancel, retry and "
+          "await there, kill -9, each runs once at its time",
+          "[e2e][window]") {
+  using namespace std::chrono;
+  auto dsn = fresh_schema_dsn("e2e_horizon");
+  head_process head{dsn, {"--workers", "0", "--schedule-horizon", "2"}};
+  auto& c = head.connect();
+  const auto t0 = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+  std::vector<task_spec> specs;
+  for (int i = 0; i < 200; ++i) {
+    task_spec s;
+    s.name = "echo";
+    s.args = json{{"i", i}}.dump();
+    s.priority = i % 3;
+    s.run_at_us = t0 + 6'000'000 + i * 10'000; // 6 to 8 s ahead: past the horizon
+    specs.push_back(s);
+  }
+  auto got = c.submit_many(specs);
+  REQUIRE(got);
+  const auto ids = *got;
+  auto s = c.status();
+  REQUIRE(s);
+  CHECK(s->queued == 200); // none held: counted in the journal
+
+  const auto cancelled = ids[10], promoted = ids[20], awaited = ids[30];
+  auto st = c.cancel(cancelled);
+  REQUIRE(st);
+  CHECK(*st == task_state::cancelled);
+  manual_retry_msg m;
+  m.id = promoted; // run now: moves into memory
+  m.origin = "e2e";
+  REQUIRE(c.retry(m));
+
+  // kill -9 before any is due: the new head reads only those within its horizon.
+  head.kill9();
+  head.restart();
+  auto& c2 = head.connect();
+  REQUIRE(eventually([&] {
+    auto s = c2.status();
+    return s && s->recovered && s->queued == 199;
+  }, 30'000));
+  node_process n1{head.address(), "n1", head.data_dir(), {"--workers", "2"}};
+  auto out = c2.await(awaited, std::chrono::seconds(120)); // awaited while in the journal only
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+
+  journal_store store{dsn};
+  REQUIRE(eventually([&] {
+    for (auto id : ids)
+      if (!is_terminal(store.get_task(id)->state))
+        return false;
+    return true;
+  }, 120'000));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto id = ids[i];
+    INFO("task " << id);
+    int starts = 0;
+    int64_t started_at = 0;
+    for (const auto& e : store.events(id))
+      if (e.kind == "start") {
+        ++starts;
+        started_at = e.at_us;
+      }
+    if (id == cancelled) {
+      CHECK(store.get_task(id)->state == task_state::cancelled);
+      CHECK(starts == 0);
+      continue;
+    }
+    CHECK(store.get_task(id)->state == task_state::succeeded);
+    CHECK(starts == 1);
+    if (id == promoted)
+      continue; // retried to run at once
+    // Never before its time, and not long after it (the horizon read it in time).
+    CHECK(started_at >= specs[i].run_at_us);
+    CHECK(started_at - specs[i].run_at_us < 5'000'000);
+  }
+}

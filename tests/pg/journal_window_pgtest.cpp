@@ -79,16 +79,23 @@ TEST_CASE("load_windowed holds a window per queue and everything else live",
   journal_store::batch st;
   st.transitions.push_back(start_of(running));
   s.commit(st);
-  const auto w = s.load_windowed(t0 + 10, 3);
-  // q1: its first 3 due; q2: both; plus the scheduled one and the running one.
+  const auto soon = put(s, "q2", 0, t0 + 50);
+  const auto w = s.load_windowed(t0 + 10, 3, t0 + 100);
+  // q1: its first 3 due; q2: both; the one scheduled within the horizon and
+  // the running one; not the one scheduled after the horizon.
   auto got = ids_of(w.tasks);
   std::sort(got.begin(), got.end());
-  std::vector<int64_t> want{q1[0], q1[1], q1[2], q2[0], q2[1], later, running};
+  std::vector<int64_t> want{q1[0], q1[1], q1[2], q2[0], q2[1], soon, running};
   std::sort(want.begin(), want.end());
   CHECK(got == want);
   CHECK(w.due.at("q1") == 5);
   CHECK(w.due.at("q2") == 2);
-  CHECK(w.max_id == running);
+  CHECK(w.max_id == soon);
+  CHECK(w.later == 1);
   // Without windows, load_unfinished still has every live task.
-  CHECK(s.load_unfinished().size() == 9);
+  CHECK(s.load_unfinished().size() == 10);
+  // The horizon moves: the later one is read by time.
+  CHECK(ids_of(s.queued_between(t0 + 100, t0 + 2'000'000'000)) == std::vector<int64_t>{later});
+  CHECK(ids_of(s.queued_between(t0 + 10, t0 + 100)) == std::vector<int64_t>{soon});
+  CHECK(s.queued_between(t0 + 2'000'000'000, t0 + 3'000'000'000).empty());
 }
