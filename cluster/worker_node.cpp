@@ -27,6 +27,10 @@ using nodedone_atom = caf::atom_constant<caf::atom("nodedone")>;
 struct node_state {
   node_info info;
   caf::actor head;      ///< null while disconnected
+  /// The head a registration is pending with (monitored: if it goes away
+  /// meanwhile, the registration fails at once instead of after its timeout).
+  caf::actor registering;
+  caf::response_promise registering_rp;
   caf::actor main;      ///< the connect loop, told when the head is lost
   std::vector<caf::actor> workers;
   std::vector<attempt_done_msg> unsent; ///< results waiting for a head
@@ -76,16 +80,23 @@ void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp
   auto& st = self->state;
   auto gathered = std::make_shared<std::vector<running_attempt>>();
   auto pending = std::make_shared<size_t>(st.workers.size());
+  st.registering = head;
+  st.registering_rp = rp;
+  self->monitor(head);
   auto finish = [self, head, rp, gathered]() mutable {
     auto& st = self->state;
+    if (st.registering != head)
+      return; // the head went away meanwhile (answered in the down handler)
     self->request(head, std::chrono::seconds(30), register_atom::value, st.info, *gathered)
       .then(
         [self, head, rp, gathered](register_reply& reply) mutable {
           auto& st = self->state;
+          if (st.registering != head)
+            return; // it went away meanwhile; answered already
+          st.registering = nullptr;
           st.head = head;
           st.heartbeat_s = reply.heartbeat_s;
           metrics::set_node_registered(true);
-          self->monitor(head);
           for (auto& d : reply.drop)
             self->send(d.worker, drop_atom::value, d.task_id, d.lease_epoch);
           for (auto& r : st.unsent)
@@ -100,7 +111,14 @@ void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp
                        st.info.id, st.info.slots, gathered->size(), reply.drop.size());
           rp.deliver(true);
         },
-        [rp](caf::error& e) mutable { rp.deliver(e); });
+        [self, head, rp](caf::error& e) mutable {
+          auto& st = self->state;
+          if (st.registering != head)
+            return;
+          st.registering = nullptr;
+          self->demonitor(head);
+          rp.deliver(e);
+        });
   };
   if (*pending == 0) {
     finish();
@@ -153,6 +171,15 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
   self->state.drain_grace_s = drain_grace_s;
   self->set_down_handler([self](caf::down_msg& d) {
     auto& st = self->state;
+    if (st.registering && d.source == st.registering.address()) {
+      // The head went away while it had our registration: try again (a
+      // takeover or a restart is seconds away), not after the 30 s timeout.
+      st.registering = nullptr;
+      st.registering_rp.deliver(make_error(errc::unavailable,
+                                           "the head went away during the registration ("
+                                             + to_string(d.reason) + ")"));
+      return;
+    }
     if (st.head && d.source == st.head.address()) {
       lose_head(self, to_string(d.reason));
       return;
