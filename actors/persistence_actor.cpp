@@ -360,12 +360,10 @@ bool serve_loads(persistence_actor_t* self) {
   auto& st = self->state;
   if (st.loads.empty())
     return true;
+  std::vector<std::pair<caf::response_promise, recovery_data>> done;
   try {
-    while (!st.loads.empty()) {
-      auto& [rp, window, horizon] = st.loads.front();
-      rp.deliver(load(*st.store, window, horizon));
-      st.loads.erase(st.loads.begin());
-    }
+    for (auto& [rp, window, horizon] : st.loads)
+      done.emplace_back(rp, load(*st.store, window, horizon));
     mark_up(self);
   } catch (const store_error& e) {
     if (e.error_class() == store_error_class::data) {
@@ -379,7 +377,10 @@ bool serve_loads(persistence_actor_t* self) {
     mark_down(self, e);
     return false;
   }
-  open_lane(self);
+  st.loads.clear();
+  open_lane(self); // before the answers: whoever got the data finds the lane open
+  for (auto& [rp, data] : done)
+    rp.deliver(std::move(data));
   return true;
 }
 
