@@ -384,21 +384,15 @@ bool serve_loads(persistence_actor_t* self) {
   return true;
 }
 
-/// A read of QUEUED tasks for memory (`read` from the store), after every
-/// write sent before it committed (so its snapshot has them), with their
-/// newest checkpoints.
-template <class Read>
-caf::result<window_rows> serve_read(persistence_actor_t* self, Read read) {
+/// One request's call `f` on the store while the journal is up: its result;
+/// a data error fails this request only, an outage marks the journal down.
+template <class T, class F>
+caf::result<T> store_call(persistence_actor_t* self, F f) {
   auto& st = self->state;
-  if (!st.up || !drain(self))
+  if (!st.up)
     return unavailable(st);
   try {
-    window_rows out;
-    out.tasks = read(*st.store);
-    std::vector<int64_t> ids;
-    for (const auto& t : out.tasks)
-      ids.push_back(t.id);
-    out.checkpoints = st.store->latest_checkpoints(ids);
+    T out = f(*st.store);
     mark_up(self);
     return out;
   } catch (const store_error& e) {
@@ -407,6 +401,24 @@ caf::result<window_rows> serve_read(persistence_actor_t* self, Read read) {
     mark_down(self, e);
     return unavailable(st);
   }
+}
+
+/// A read of QUEUED tasks for memory (`read` from the store), after every
+/// write sent before it committed (so its snapshot has them), with their
+/// newest checkpoints.
+template <class Read>
+caf::result<window_rows> serve_read(persistence_actor_t* self, Read read) {
+  if (self->state.up && !drain(self))
+    return unavailable(self->state);
+  return store_call<window_rows>(self, [&read](journal_store& s) {
+    window_rows out;
+    out.tasks = read(s);
+    std::vector<int64_t> ids;
+    for (const auto& t : out.tasks)
+      ids.push_back(t.id);
+    out.checkpoints = s.latest_checkpoints(ids);
+    return out;
+  });
 }
 
 /// A refill of a queue window.
@@ -492,22 +504,13 @@ caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_
               mark_down(self, e);
           }
         },
-        [self](caf::get_atom, int64_t id) -> caf::result<std::vector<task_record>> {
-          auto& st = self->state;
-          if (!st.up)
-            return unavailable(st);
-          try {
+        [self](caf::get_atom, int64_t id) {
+          return store_call<std::vector<task_record>>(self, [id](journal_store& s) {
             std::vector<task_record> out;
-            if (auto row = st.store->get_task(id))
+            if (auto row = s.get_task(id))
               out.push_back(std::move(*row));
-            mark_up(self);
             return out;
-          } catch (const store_error& e) {
-            if (e.error_class() == store_error_class::data)
-              return make_error(errc::bad_request, "journal rejected: " + first_line(e.what()));
-            mark_down(self, e);
-            return unavailable(st);
-          }
+          });
         },
         [self](node_row& n) {
           self->state.nodes[n.id] = std::move(n);
@@ -518,20 +521,9 @@ caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_
             self->state.nodes[n.id] = std::move(n);
           schedule_flush(self);
         },
-        [self](prune_atom, int64_t older_than_us) -> caf::result<int64_t> {
-          auto& st = self->state;
-          if (!st.up)
-            return unavailable(st);
-          try {
-            auto n = st.store->prune_nodes(older_than_us);
-            mark_up(self);
-            return n;
-          } catch (const store_error& e) {
-            if (e.error_class() == store_error_class::data)
-              return make_error(errc::bad_request, "journal rejected: " + first_line(e.what()));
-            mark_down(self, e);
-            return unavailable(st);
-          }
+        [self](prune_atom, int64_t older_than_us) {
+          return store_call<int64_t>(
+            self, [older_than_us](journal_store& s) { return s.prune_nodes(older_than_us); });
         },
         [self](load_atom) -> caf::result<recovery_data> {
           auto& st = self->state;

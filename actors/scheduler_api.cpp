@@ -137,9 +137,7 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
         auto& t = st.tasks[rec.id];
         t.rec = std::move(rec);
         t.policy = std::move(prepared[i].policy);
-        t.enqueued_us = t_us;
-        const auto& h = t.rec;
-        st.queue.push({h.id, h.queue, h.name, h.lock, h.priority, h.run_at_us}, t_us);
+        push_ready(st, t, t_us);
       }
       rp.deliver(reply(std::move(r.submitted_ids)));
       if (!waiting.empty())

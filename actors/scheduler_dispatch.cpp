@@ -15,14 +15,19 @@ sched::ready_key key_of(const task_record& r) {
   return {r.priority, r.run_at_us, r.id};
 }
 
-void enqueue(scheduler_state& st, live_task& t) {
+void push_ready(scheduler_state& st, live_task& t, int64_t now_us) {
   const auto& r = t.rec;
-  t.enqueued_us = to_micros(now());
-  if (r.run_at_us <= t.enqueued_us) {
-    st.window.hold(r.queue, key_of(r));
-    st.window_held.insert(r.queue);
+  t.enqueued_us = now_us;
+  st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, now_us);
+}
+
+void enqueue(scheduler_state& st, live_task& t) {
+  const auto t_us = to_micros(now());
+  if (t.rec.run_at_us <= t_us) {
+    st.window.hold(t.rec.queue, key_of(t.rec));
+    st.window_held.insert(t.rec.queue);
   }
-  st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t.enqueued_us);
+  push_ready(st, t, t_us);
 }
 
 void unqueue(scheduler_state& st, const live_task& t) {
@@ -42,12 +47,16 @@ void evict(scheduler_state& st, int64_t id) {
   st.tasks.erase(i);
 }
 
-live_task live_task_of(task_record rec) {
-  live_task t;
+live_task& hold_row(scheduler_state& st, task_record rec,
+                    const std::map<int64_t, std::string>& checkpoints) {
+  auto& t = st.tasks[rec.id] = live_task{};
   auto parsed = parse_retry_policy(rec.policy);
   t.policy = std::holds_alternative<retry_policy>(parsed) ? std::get<retry_policy>(parsed)
                                                           : retry_policy::cluster_default();
   t.cancel_requested = rec.cancel_requested;
+  auto cp = checkpoints.find(rec.id);
+  if (cp != checkpoints.end())
+    t.checkpoint = cp->second;
   t.rec = std::move(rec);
   return t;
 }
@@ -109,14 +118,7 @@ void hold_read(scheduler_actor_t* self, task_record rec, window_rows& rows, int6
     if (!a.held)
       return;
   }
-  const auto id = rec.id;
-  auto& lt = st.tasks[id] = live_task_of(std::move(rec));
-  auto cp = rows.checkpoints.find(id);
-  if (cp != rows.checkpoints.end())
-    lt.checkpoint = cp->second;
-  lt.enqueued_us = now_us;
-  const auto& r = lt.rec;
-  st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, now_us);
+  push_ready(st, hold_row(st, std::move(rec), rows.checkpoints), now_us);
 }
 
 void tend_windows(scheduler_actor_t* self) {
@@ -156,17 +158,8 @@ void on_refill(scheduler_actor_t* self, const std::string& queue, window_rows& r
     return id > st.max_acked_id || st.tasks.count(id) > 0;
   });
   const auto t = to_micros(now());
-  for (auto i : got.take) {
-    auto& rec = rows.tasks[i];
-    const auto id = rec.id;
-    auto& lt = st.tasks[id] = live_task_of(std::move(rec));
-    auto cp = rows.checkpoints.find(id);
-    if (cp != rows.checkpoints.end())
-      lt.checkpoint = std::move(cp->second);
-    lt.enqueued_us = t;
-    const auto& r = lt.rec;
-    st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t);
-  }
+  for (auto i : got.take)
+    push_ready(st, hold_row(st, std::move(rows.tasks[i]), rows.checkpoints), t);
   for (auto id : got.evicted)
     evict(st, id);
   spdlog::debug("queue {}: window refilled with {} of {} rows ({} held, {} in the journal)",

@@ -23,18 +23,13 @@ void recover(scheduler_actor_t* self) {
       std::map<std::string, std::vector<sched::ready_key>> windows; // due ones, per queue
       const auto t_us = to_micros(now());
       for (auto& rec : data.tasks) {
-        auto cp = data.checkpoints.find(rec.id);
-        auto& t = st.tasks[rec.id] = live_task_of(std::move(rec));
-        if (cp != data.checkpoints.end())
-          t.checkpoint = cp->second;
+        auto& t = hold_row(st, std::move(rec), data.checkpoints);
         if (t.rec.state == task_state::queued && t.cancel_requested) {
           cancelled.push_back(t.rec.id); // handed back while a cancel was pending
         } else if (t.rec.state == task_state::queued) {
-          t.enqueued_us = t_us;
-          const auto& r = t.rec;
-          st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, t_us);
-          if (r.run_at_us <= t_us)
-            windows[r.queue].push_back(key_of(r));
+          push_ready(st, t, t_us);
+          if (t.rec.run_at_us <= t_us)
+            windows[t.rec.queue].push_back(key_of(t.rec));
           ++queued;
         } else if (t.rec.state == task_state::failed || t.rec.state == task_state::lost) {
           undecided.push_back(t.rec.id);

@@ -165,6 +165,10 @@ task_outcome outcome_of(const task_record& r);
 /// The place of `r` in its queue's order.
 sched::ready_key key_of(const task_record& r);
 
+/// Puts held QUEUED task `t` in the ready queue as of `now_us` (its window
+/// already counts it, or it is not windowed).
+void push_ready(scheduler_state& st, live_task& t, int64_t now_us);
+
 /// `t` is QUEUED and held: ready now, on its lock's wait list, or scheduled.
 /// A due task counts in its queue's window (trimmed after the next dispatch).
 void enqueue(scheduler_state& st, live_task& t);
@@ -195,8 +199,10 @@ void advance_horizon(scheduler_actor_t* self);
 /// horizon's): on a timer, or through its queue's window when it is due.
 void hold_read(scheduler_actor_t* self, task_record rec, window_rows& rows, int64_t now_us);
 
-/// A live task for row `rec` of the journal (its policy parsed).
-live_task live_task_of(task_record rec);
+/// Task row `rec` of the journal held in memory (its policy parsed, its
+/// newest checkpoint taken from `checkpoints`).
+live_task& hold_row(scheduler_state& st, task_record rec,
+                    const std::map<int64_t, std::string>& checkpoints);
 
 /// The slot id of worker `w` (a new one for a worker not seen before).
 sched::slot_id slot_of(scheduler_state& st, const caf::actor& w);

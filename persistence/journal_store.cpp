@@ -311,10 +311,14 @@ journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t
         " WHERE q.queue IS NOT NULL";
     for (const auto& r : tx.exec(windows))
       out.tasks.push_back(detail::task_from_row(r));
-    for (const auto& r : tx.exec("SELECT queue, count(*) FROM tasks WHERE live AND " + due
-                                 + " GROUP BY queue"))
-      out.due[r[0].as<std::string>()] = r[1].as<int64_t>();
-    out.later = tx.exec1("SELECT count(*) FROM tasks WHERE live AND " + later)[0].as<int64_t>();
+    // Both counts in one pass over the live rows.
+    for (const auto& r : tx.exec("SELECT queue, count(*) FILTER (WHERE " + due + "),"
+                                 " count(*) FILTER (WHERE " + later + ")"
+                                 " FROM tasks WHERE live GROUP BY queue")) {
+      if (const auto n = r[1].as<int64_t>(); n > 0)
+        out.due[r[0].as<std::string>()] = n;
+      out.later += r[2].as<int64_t>();
+    }
     out.max_id = tx.exec1("SELECT coalesce(max(id), 0) FROM tasks")[0].as<int64_t>();
     return out;
   });

@@ -20,6 +20,18 @@ using namespace taskrt;
 using namespace taskrt::test;
 using json = nlohmann::json;
 
+namespace {
+
+/// True when every task of `ids` is in a final state in the journal.
+bool all_final(journal_store& store, const std::vector<int64_t>& ids) {
+  for (auto id : ids)
+    if (!is_terminal(store.get_task(id)->state))
+      return false;
+  return true;
+}
+
+} // namespace
+
 TEST_CASE("queue window - 1000 tasks behind a window of 100 - cancel, retry and await in the "
           "journal only, kill -9, every task runs once in order",
           "[e2e][window]") {
@@ -81,12 +93,7 @@ TEST_CASE("queue window - 1000 tasks behind a window of 100 - cancel, retry and 
   CHECK(out->state == task_state::succeeded);
 
   journal_store store{dsn};
-  REQUIRE(eventually([&] {
-    for (auto id : ids)
-      if (!is_terminal(store.get_task(id)->state))
-        return false;
-    return true;
-  }, 120'000));
+  REQUIRE(eventually([&] { return all_final(store, ids); }, 120'000));
   std::vector<std::pair<int64_t, int64_t>> starts; // (start event id, task)
   for (auto id : ids) {
     INFO("task " << id);
@@ -168,12 +175,7 @@ TEST_CASE("schedule horizon - tasks scheduled past it stay in the journal - canc
   CHECK(out->state == task_state::succeeded);
 
   journal_store store{dsn};
-  REQUIRE(eventually([&] {
-    for (auto id : ids)
-      if (!is_terminal(store.get_task(id)->state))
-        return false;
-    return true;
-  }, 120'000));
+  REQUIRE(eventually([&] { return all_final(store, ids); }, 120'000));
   for (size_t i = 0; i < ids.size(); ++i) {
     const auto id = ids[i];
     INFO("task " << id);
