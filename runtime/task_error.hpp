@@ -2,8 +2,12 @@
 /// Errors of task attempts: what a failed attempt records and what retry
 /// allow-/deny-lists match against.
 ///
-/// A task fails by throwing. A std exception maps to its type name and its std
-/// ancestors (std::invalid_argument → std::logic_error → std::exception). A
+/// A task fails by throwing. An exception of class type maps to its type name
+/// and every public base class, nearest first, read from the C++ type
+/// information: std ones (std::invalid_argument → std::logic_error →
+/// std::exception) as well as a team's own hierarchy (team::ConnectionReset →
+/// team::TransientError → std::runtime_error → std::exception), so retry_on /
+/// no_retry_on match subclasses with nothing to declare. A
 /// taskrt::task_error carries a dotted kind the task declares (for example
 /// "payments.PermanentError") and optional parent kinds. The runtime itself
 /// produces "taskrt.lost" (worker or node died) and "taskrt.timeout".
@@ -56,9 +60,10 @@ private:
   std::vector<std::string> parents_;
 };
 
-/// Maps a caught exception to an error_info. For std exceptions (and user
-/// classes derived from them) the kind is the demangled type name and the
-/// ancestors are the std classes it derives from.
+/// Maps a caught exception to an error_info. For an exception of class type
+/// the kind is the demangled type name and the ancestors are its public base
+/// classes, nearest first, each once; a task_error gives its declared kind and
+/// parents; anything else (`throw 42`) is "unknown".
 error_info classify_exception(std::exception_ptr ep);
 
 /// The error_info of an error of kind `kind` as a task would raise it: std

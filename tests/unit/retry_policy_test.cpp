@@ -365,6 +365,48 @@ TEST_CASE("retry_on is an allow-list with ancestry", "[retry_policy]") {
   CHECK(decide(policy("{}"), 1, "Anything").retry);
 }
 
+namespace ops {
+struct TransientError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct ConnectionReset : TransientError {
+  using TransientError::TransientError;
+};
+struct BadInput : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+} // namespace ops
+
+/// The failure of attempt `attempt` as the worker records it from `throw_it`.
+template <class F>
+failure_input thrown(int32_t attempt, F&& throw_it) {
+  auto in = failure(attempt);
+  try {
+    throw_it();
+  } catch (...) {
+    in.error = classify_exception(std::current_exception());
+  }
+  return in;
+}
+
+TEST_CASE("retry_on / no_retry_on match a team's own subclasses (ops::)", "[retry_policy]") {
+  auto p = policy(R"({"retries":5,"wait":1,"retry_on":["ops::TransientError"],
+                      "no_retry_on":["ops::BadInput"]})");
+  auto reset = decide_retry(p, thrown(1, [] { throw ops::ConnectionReset{"reset"}; }),
+                            no_strategies);
+  CHECK(reset.retry);
+  auto bad = decide_retry(p, thrown(1, [] { throw ops::BadInput{"x"}; }), no_strategies);
+  CHECK_FALSE(bad.retry);
+  CHECK(bad.reason == "error kind ops::BadInput matches no_retry_on entry ops::BadInput");
+  auto other = decide_retry(p, thrown(1, [] { throw std::runtime_error{"r"}; }),
+                            no_strategies);
+  CHECK_FALSE(other.retry);
+  auto deny = policy(R"({"retries":5,"no_retry_on":["ops::TransientError"]})");
+  CHECK_FALSE(decide_retry(deny, thrown(1, [] { throw ops::ConnectionReset{"reset"}; }),
+                           no_strategies)
+                .retry);
+}
+
 TEST_CASE("no_retry_on is a deny-list with ancestry, and deny wins", "[retry_policy]") {
   auto p = policy(R"({"retries":5,"no_retry_on":["std::logic_error"]})");
   auto d = decide(p, 1, "std::invalid_argument");

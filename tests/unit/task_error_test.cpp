@@ -134,3 +134,52 @@ TEST_CASE("is_a compares whole names", "[task_error]") {
   CHECK_FALSE(e.is_a(""));
   CHECK_FALSE(e.is_a("A.B"));
 }
+
+// A team's own hierarchy (issue 20, item 5): nothing declared, the C++ type
+// information gives every public base.
+namespace team {
+struct TransientError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct ConnectionReset : TransientError {
+  using TransientError::TransientError;
+};
+struct Retryable {
+  virtual ~Retryable() = default;
+};
+struct Audited {
+  virtual ~Audited() = default;
+};
+/// Two public bases, one private one.
+struct RateLimited : TransientError, Retryable, private Audited {
+  using TransientError::TransientError;
+};
+/// A diamond through virtual bases: Retryable once.
+struct A : virtual Retryable {};
+struct B : virtual Retryable {};
+struct Diamond : A, B {};
+} // namespace team
+
+TEST_CASE("a team's own exception hierarchy: every public base, nearest first",
+          "[task_error]") {
+  auto e = classify([] { throw team::ConnectionReset{"peer reset"}; });
+  CHECK(e.kind == "team::ConnectionReset");
+  CHECK(e.ancestors
+        == strings{"team::TransientError", "std::runtime_error", "std::exception"});
+  CHECK(e.message == "peer reset");
+  CHECK(e.is_a("team::TransientError"));
+  CHECK_FALSE(e.is_a("std::logic_error"));
+
+  auto r = classify([] { throw team::RateLimited{"slow down"}; });
+  CHECK(r.kind == "team::RateLimited");
+  CHECK(r.ancestors
+        == strings{"team::TransientError", "team::Retryable", "std::runtime_error",
+                   "std::exception"});
+  CHECK_FALSE(r.is_a("team::Audited")); // private: a catch would not match it
+
+  // Not derived from std::exception at all: still its name and bases.
+  auto d = classify([] { throw team::Diamond{}; });
+  CHECK(d.kind == "team::Diamond");
+  CHECK(d.ancestors == strings{"team::A", "team::B", "team::Retryable"});
+  CHECK_THAT(d.message, Catch::Contains("team::Diamond"));
+}
