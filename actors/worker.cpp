@@ -1,5 +1,6 @@
 #include "actors/worker.hpp"
 
+#include "actors/crash_report.hpp"
 #include "actors/worker_process.hpp"
 #include "metrics/taskrt_metrics.hpp"
 #include "runtime/limits.hpp"
@@ -40,6 +41,7 @@ struct worker_state {
   worker_config cfg;
   pid_t pid = -1;
   int to_child = -1;
+  int crash_fd = -1; ///< the crash report of the process (crash_report.hpp)
   bool child_ready = false; ///< the process said ready since it was spawned
   bool has_attempt = false;
   dispatch_msg current;
@@ -107,28 +109,36 @@ bool start_child(worker_actor_t* self) {
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  const int crash_fd = open_crash_report();
   pid_t pid = ::fork();
   if (pid < 0) {
-    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]})
-      ::close(fd);
+    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1], crash_fd})
+      if (fd >= 0)
+        ::close(fd);
     return false;
   }
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
     int in = ::fcntl(to_child[0], F_DUPFD, 10);
     int out = ::fcntl(from_child[1], F_DUPFD, 10);
+    int crash = crash_fd < 0 ? -1 : ::fcntl(crash_fd, F_DUPFD, 10);
     ::dup2(in, worker_in_fd);
     ::dup2(out, worker_out_fd);
+    if (crash < 0 || ::dup2(crash, worker_crash_fd) < 0)
+      ::close(worker_crash_fd);
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::syscall(SYS_close_range, 5u, ~0u, 0u);
+    ::syscall(SYS_close_range, unsigned{worker_crash_fd + 1}, ~0u, 0u);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(to_child[0]);
   ::close(from_child[1]);
   st.pid = pid;
+  if (st.crash_fd >= 0)
+    ::close(st.crash_fd);
+  st.crash_fd = crash_fd;
   st.to_child = to_child[1];
   st.child_ready = false;
   st.killing = kill_reason::none;
@@ -397,6 +407,8 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
   st.pid = -1;
   const bool was_ready = st.child_ready;
   st.child_ready = false;
+  const auto stack = take_crash_report(st.crash_fd, st.cfg.exe);
+  st.crash_fd = -1;
   json detail = json::object();
   if (WIFSIGNALED(status)) {
     detail["signal"] = signal_name(WTERMSIG(status));
@@ -434,6 +446,8 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
                                                "exit code " + std::to_string(
                                                  detail.value("exit_code", 0)))
                                 + ")"}};
+      if (!stack.empty())
+        err["backtrace"] = stack;
       send_done(self, task_state::lost, {}, err, detail);
     }
   }

@@ -1,5 +1,7 @@
 #include "actors/worker_process.hpp"
 
+#include "actors/crash_report.hpp"
+
 #include "runtime/limits.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/worker_wire.hpp"
@@ -242,6 +244,7 @@ int run_worker_process(const task_registry& registry) {
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGINT, SIG_IGN); // a terminal Ctrl-C is for the node, not us
+  install_crash_handlers(); // a crash leaves its stack for the node (fd 5)
   shared_state st;
   std::thread reader{[&st] { reader_loop(st); }};
   reader.detach();

@@ -69,6 +69,7 @@ json attempts_json(const std::vector<event_row>& events) {
       a = {{"attempt", e.attempt}, {"node", nullptr}, {"worker_pid", nullptr},
            {"started", nullptr}, {"ended", nullptr}, {"outcome", nullptr},
            {"error_kind", nullptr}, {"message", nullptr}, {"signal", nullptr},
+           {"backtrace", nullptr},
            {"retry_decision", nullptr}, {"handbacks", json::array()}};
     if (e.kind == "start") {
       a["started"] = time_or_null(e.at_us);
@@ -94,6 +95,7 @@ json attempts_json(const std::vector<event_row>& events) {
         if (detail.contains("error") && detail["error"].is_object()) {
           a["error_kind"] = detail["error"].value("kind", json(nullptr));
           a["message"] = detail["error"].value("message", json(nullptr));
+          a["backtrace"] = detail["error"].value("backtrace", json(nullptr));
         }
         if (detail.contains("signal"))
           a["signal"] = detail["signal"];

@@ -30,9 +30,15 @@ void print_describe(const json& j) {
               j["policy"].dump().c_str());
   if (!j["result"].is_null())
     std::printf("  result  %s\n", j["result"].dump().c_str());
+  // A crash's stack is printed once, under the attempts.
+  auto without_stack = [](json v) {
+    if (v.is_object() && v.contains("backtrace"))
+      v["backtrace"] = "(below)";
+    return v;
+  };
   if (!j["last_error"].is_null())
     std::printf("  %s %s\n", j["state"] == "SUCCEEDED" ? "last error (earlier attempt)" : "error  ",
-                j["last_error"].dump().c_str());
+                without_stack(j["last_error"]).dump().c_str());
   std::printf("\nAttempts\n");
   table a{{"#", "NODE", "PID", "STARTED", "ENDED", "OUTCOME", "ERROR", "SIGNAL", "HANDED BACK",
            "RETRY DECISION"},
@@ -50,11 +56,19 @@ void print_describe(const json& j) {
                       decision});
   }
   a.print(terminal_width(), use_colour());
+  for (const auto& at : j["attempts"])
+    if (at["backtrace"].is_string())
+      std::printf("\nBacktrace of attempt %s (%s)\n%s", cell(at["attempt"]).c_str(),
+                  cell(at["signal"]).c_str(), at["backtrace"].get<std::string>().c_str());
   std::printf("\nEvents\n");
   table e{{"AT", "ATTEMPT", "EVENT", "FROM", "TO", "DETAIL"}, {}, 4};
-  for (const auto& ev : j["events"])
+  for (const auto& ev : j["events"]) {
+    auto detail = ev["detail"];
+    if (detail.is_object() && detail.contains("error"))
+      detail["error"] = without_stack(detail["error"]);
     e.rows.push_back({cell(ev["at"]), cell(ev["attempt"]), cell(ev["kind"]), cell(ev["from"]),
-                      cell(ev["to"]), ev["detail"].is_null() ? "-" : ev["detail"].dump()});
+                      cell(ev["to"]), detail.is_null() ? "-" : detail.dump()});
+  }
   e.print(terminal_width(), use_colour());
   if (!j["checkpoints"].empty())
     std::printf("\n%zu checkpoint(s); latest: %s\n", j["checkpoints"].size(),
@@ -67,7 +81,8 @@ void add_describe(CLI::App* tasks, cli_env& env) {
   auto* cmd = tasks->add_subcommand("describe", "Everything about one task: attempts, retry decisions, events");
   cmd->footer(R"(Shows args, the resolved policy, each attempt (node, worker pid, started,
 ended, outcome, error kind, message, signal) with its retry decision, the
-checkpoints and the event timeline. Reads Postgres; works while the head is down.
+stack of a worker process that crashed, the checkpoints and the event
+timeline. Reads Postgres; works while the head is down.
 Examples:
   taskrt tasks describe 42
   taskrt tasks describe 42 -o json | jq '.attempts'

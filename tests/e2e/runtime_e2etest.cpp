@@ -158,6 +158,19 @@ TEST_CASE("a crashing worker ends the attempt LOST with its signal - retried - w
     CHECK(d["error"]["kind"] == "taskrt.lost");
     CHECK(d["pid"].get<int>() > 0);
     CHECK(find_event(evs, "succeed", 2));
+    // The stack the crash handler wrote, symbolized by the node: the demo
+    // task's own frames (static functions, named from the ELF symbol table)
+    // under the worker loop.
+    const auto bt = d["error"].value("backtrace", std::string{});
+    INFO(bt);
+    CHECK_THAT(bt, Catch::StartsWith(std::string{"worker process stack at "} + sig + ":\n"));
+    CHECK_THAT(bt, Catch::Contains("(anonymous namespace)::crash("));
+    CHECK_THAT(bt, Catch::Contains("taskrt::run_worker_process("));
+    // `tasks describe` shows it.
+    auto page = run_cli({"tasks", "describe", std::to_string(id), "--db", dsn});
+    CHECK(page.exit_code == 0);
+    CHECK_THAT(page.out, Catch::Contains(std::string{"Backtrace of attempt 1 ("} + sig + ")"));
+    CHECK_THAT(page.out, Catch::Contains("(anonymous namespace)::crash("));
   }
 }
 
