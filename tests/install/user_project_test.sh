@@ -10,6 +10,8 @@
 #     user.hello and check its result; check the worker processes are the
 #     user's binary re-executed (not `taskrt`) and that the binary found the
 #     installed embedded-Postgres helper (PREFIX/libexec/taskrt/pg);
+#     run user.fetch, whose own exception hierarchy (team::ConnectionReset :
+#     team::TransientError) is matched by retry_on, through a real retry;
 #  4. stop it, start the head again with no local workers, join the user's
 #     binary as a worker node (`app start --address`) and run user.hello
 #     there (the journal names that node).
@@ -117,6 +119,27 @@ for child in $(pgrep -P "$head_pid"); do
 done
 [ "$workers" -ge 1 ] || fail "no worker-process child of the head found"
 echo "  $workers worker process(es) re-execute $app"
+
+step "a team's own exception hierarchy: retry_on matches the base class"
+# user.fetch throws team::ConnectionReset (: team::TransientError) twice;
+# its policy retries team::TransientError only.
+out=$("$app" submit user.fetch --args '{"resets":2}' --wait -o json --data-dir "$work/head") \
+  || fail "user.fetch with 2 resets did not succeed: $out"
+echo "  $out"
+[ "$(jq -c .result <<<"$out")" = '{"fetched_on_attempt":3}' ] || fail "unexpected result: $out"
+fetch=$(jq -r .id <<<"$out")
+desc=$("$app" tasks describe "$fetch" -o json --db "$dsn") || fail "tasks describe $fetch"
+first=$(jq -c '.attempts[0]' <<<"$desc")
+[ "$(jq -r .error_kind <<<"$first")" = team::ConnectionReset ] || fail "attempt 1: $first"
+[ "$(jq -r .retry_decision.decision <<<"$first")" = retry ] || fail "attempt 1 not retried: $first"
+jq -e '.retry_decision.inputs.error_ancestors == ["team::TransientError","std::runtime_error","std::exception"]' \
+  <<<"$first" >/dev/null || fail "attempt 1 ancestors: $first"
+# A plain std::runtime_error is not a TransientError: no retry.
+out=$("$app" submit user.fetch --args '{"plain":true}' --wait -o json --data-dir "$work/head") \
+  && fail "user.fetch plain should have failed: $out"
+[ "$(jq -r .state <<<"$out")" = FAILED ] && [ "$(jq -r .attempt <<<"$out")" = 1 ] \
+  || fail "user.fetch plain: expected FAILED after 1 attempt: $out"
+echo "  ConnectionReset retried twice via retry_on team::TransientError; runtime_error given up"
 
 "$app" stop --data-dir "$work/head" >>"$work/head.log" 2>&1 || fail "app stop"
 wait_for "! kill -0 $head_pid 2>/dev/null" 60 || fail "the head did not exit after stop"
