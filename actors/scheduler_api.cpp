@@ -427,6 +427,7 @@ void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::s
         return;
       }
       metrics::record_transition(done.name, task_state::cancelled);
+      metrics::record_finished(task_state::cancelled);
       auto w = st.waiters.find(done.id);
       if (w != st.waiters.end()) {
         for (auto& p : w->second)

@@ -224,6 +224,7 @@ void finalize(scheduler_actor_t* self, int64_t id) {
   if (i == st.tasks.end())
     return;
   auto out = outcome_of(i->second.rec);
+  metrics::record_finished(i->second.rec.state);
   st.tasks.erase(i);
   auto w = st.waiters.find(id);
   if (w != st.waiters.end()) {

@@ -292,7 +292,7 @@ int run_head(head_options opts, const task_registry& registry,
   // Signals go to one thread that asks the scheduler to drain.
   const sigset_t sigs = block_stop_signals();
   logging::setup_logging(opts.log_format, opts.node_id);
-  metrics::register_all("head");
+  metrics::register_all("head", opts.workers != 0); // -1: one per core
 
   // TLS material is checked before anything starts: a bad file is a clear
   // error here rather than an exception in CAF's I/O thread later.

@@ -335,7 +335,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   if (opts.workers <= 0)
     opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   logging::setup_logging(opts.log_format, opts.node_id);
-  metrics::register_all("node");
+  metrics::register_all("node", true);
 
   std::optional<tls_files> tls;
   if (!opts.tls.dir.empty()) {

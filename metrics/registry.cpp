@@ -30,9 +30,10 @@ std::string escape_help(const std::string& v) {
 }
 
 /// `{a="x",b="y"}` for names and values (plus an extra pair, e.g. le), or "".
-std::string label_block(const std::vector<std::string>& names, const label_values& values,
-                        const std::string& extra_name = {}, const std::string& extra_value = {}) {
-  std::string out;
+std::string label_block(const std::string& constant, const std::vector<std::string>& names,
+                        const label_values& values, const std::string& extra_name = {},
+                        const std::string& extra_value = {}) {
+  std::string out = constant.empty() ? "" : "{" + constant;
   for (size_t i = 0; i < names.size(); ++i) {
     out += out.empty() ? "{" : ",";
     out += names[i] + "=\"" + escape_label(i < values.size() ? values[i] : std::string{}) + "\"";
@@ -172,12 +173,19 @@ family<histogram>& registry::add_histogram(const std::string& name, const std::s
   return f;
 }
 
+void registry::set_constant_label(const std::string& name, const std::string& value) {
+  std::lock_guard<std::mutex> guard{mu_};
+  constant_ = name + "=\"" + escape_label(value) + "\"";
+}
+
 std::string registry::render() const {
   std::vector<entry*> entries;
+  std::string constant;
   {
     std::lock_guard<std::mutex> guard{mu_};
     for (auto& e : entries_)
       entries.push_back(e.get());
+    constant = constant_;
   }
   std::ostringstream os;
   for (auto* e : entries) {
@@ -185,13 +193,13 @@ std::string registry::render() const {
       case kind::counter:
         render_header(os, *e->c, "counter");
         for (auto& [values, c] : e->c->children())
-          os << e->c->name() << label_block(e->c->label_names(), values) << ' '
+          os << e->c->name() << label_block(constant, e->c->label_names(), values) << ' '
              << format_value(c->value()) << '\n';
         break;
       case kind::gauge:
         render_header(os, *e->g, "gauge");
         for (auto& [values, g] : e->g->children())
-          os << e->g->name() << label_block(e->g->label_names(), values) << ' '
+          os << e->g->name() << label_block(constant, e->g->label_names(), values) << ' '
              << format_value(g->value()) << '\n';
         break;
       case kind::histogram: {
@@ -201,13 +209,13 @@ std::string registry::render() const {
           auto cum = h->cumulative();
           for (size_t i = 0; i < h->bounds().size(); ++i)
             os << f.name() << "_bucket"
-               << label_block(f.label_names(), values, "le", format_value(h->bounds()[i]))
+               << label_block(constant, f.label_names(), values, "le", format_value(h->bounds()[i]))
                << ' ' << cum[i] << '\n';
-          os << f.name() << "_bucket" << label_block(f.label_names(), values, "le", "+Inf")
+          os << f.name() << "_bucket" << label_block(constant, f.label_names(), values, "le", "+Inf")
              << ' ' << cum.back() << '\n';
-          os << f.name() << "_sum" << label_block(f.label_names(), values) << ' '
+          os << f.name() << "_sum" << label_block(constant, f.label_names(), values) << ' '
              << format_value(h->sum()) << '\n';
-          os << f.name() << "_count" << label_block(f.label_names(), values) << ' '
+          os << f.name() << "_count" << label_block(constant, f.label_names(), values) << ' '
              << cum.back() << '\n';
         }
         break;

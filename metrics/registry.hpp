@@ -117,6 +117,10 @@ public:
   family<histogram>& add_histogram(const std::string& name, const std::string& help,
                                std::vector<double> bounds, std::vector<std::string> labels = {});
 
+  /// A label every sample carries (first), such as role="head"; one only,
+  /// a second call replaces it. No family may use `name` itself.
+  void set_constant_label(const std::string& name, const std::string& value);
+
   /// Every family in the Prometheus text format (HELP, TYPE, samples).
   std::string render() const;
 
@@ -131,6 +135,7 @@ private:
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<entry>> entries_;
   std::map<std::string, entry*> by_name_;
+  std::string constant_; ///< rendered, e.g. role="head"; empty: none
 };
 
 /// Bucket bounds `start`, `start*factor`, ... (`count` of them).

@@ -8,9 +8,13 @@ namespace taskrt::metrics {
 
 namespace {
 
-constexpr task_state all_states[] = {task_state::queued,    task_state::running,
-                                     task_state::succeeded, task_state::failed,
-                                     task_state::cancelled, task_state::lost};
+/// States a task lives in (gauges) and states it finishes in (counters).
+constexpr task_state live_states[] = {task_state::queued, task_state::running};
+constexpr task_state final_states[] = {task_state::succeeded, task_state::failed,
+                                       task_state::cancelled, task_state::lost};
+/// The causes record_lost is given (scheduler_attempts.cpp, lost_cause).
+constexpr const char* lost_causes[] = {"worker_died", "node_dead", "stuck", "recovery",
+                                       "other"};
 constexpr const char* node_states[] = {"ALIVE", "SUSPECT", "DEAD", "DRAINING", "LEFT"};
 
 /// Seconds: 1 ms .. ~65 s for tasks (doubling), 0.5 ms .. ~1 s for commits.
@@ -20,7 +24,15 @@ const std::vector<double>& task_buckets() {
 }
 
 family<gauge>& tasks() {
-  static auto& f = registry::global().add_gauge("taskrt_tasks", "Tasks by state", {"state"});
+  static auto& f = registry::global().add_gauge(
+    "taskrt_tasks", "Live tasks (QUEUED, RUNNING) the head holds, by state", {"state"});
+  return f;
+}
+family<counter>& finished() {
+  static auto& f = registry::global().add_counter(
+    "taskrt_tasks_finished_total",
+    "Tasks that reached a final state (no retry follows) since this head started, by state",
+    {"state"});
   return f;
 }
 family<counter>& transitions() {
@@ -112,38 +124,45 @@ family<counter>& http_requests() {
 
 } // namespace
 
-void register_all(const std::string& role) {
+void register_all(const std::string& role, bool workers) {
   static const auto started = std::chrono::duration<double>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
   auto& r = registry::global();
-  r.add_gauge("taskrt_build_info", "Version and role of this process (always 1)",
-          {"version", "role"})
-    .with({TASKRT_VERSION, role})
+  r.set_constant_label("role", role);
+  r.add_gauge("taskrt_build_info", "Version of this process (always 1)", {"version"})
+    .with({TASKRT_VERSION})
     .set(1);
   r.add_gauge("taskrt_process_start_time_seconds", "Start time of the process since the Unix epoch")
     .get()
     .set(started);
-  for (auto s : all_states)
-    tasks().with({to_string(s)});
-  transitions();
-  duration();
-  queue_wait();
-  retries();
-  lost();
-  stale().get();
-  commit_seconds().get();
-  commit_items().get();
-  for (auto* s : node_states)
-    nodes().with({s});
-  slots_used().get();
-  slots_free().get();
-  queue_depth();
-  queue_age();
-  restarts().with({"crashed"});
-  restarts().with({"killed"});
-  if (role == "node")
+  if (role == "head") {
+    for (auto s : live_states)
+      tasks().with({to_string(s)});
+    for (auto s : final_states)
+      finished().with({to_string(s)});
+    transitions();
+    duration();
+    queue_wait();
+    retries();
+    for (auto* c : lost_causes)
+      lost().with({c});
+    stale().get();
+    commit_seconds().get();
+    commit_items().get();
+    for (auto* s : node_states)
+      nodes().with({s});
+    slots_used().get();
+    slots_free().get();
+    queue_depth();
+    queue_age();
+  } else {
     registered().get();
+  }
+  if (workers) {
+    restarts().with({"crashed"});
+    restarts().with({"killed"});
+  }
   http_requests();
 }
 
@@ -151,8 +170,12 @@ void record_transition(const std::string& task, task_state to) {
   transitions().with({task, to_string(to)}).inc();
 }
 
+void record_finished(task_state state) {
+  finished().with({to_string(state)}).inc();
+}
+
 void set_tasks(const std::map<task_state, int64_t>& counts) {
-  for (auto s : all_states) {
+  for (auto s : live_states) {
     auto i = counts.find(s);
     tasks().with({to_string(s)}).set(i == counts.end() ? 0 : static_cast<double>(i->second));
   }

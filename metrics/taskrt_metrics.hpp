@@ -8,8 +8,14 @@
 /// causes): never task, node, lease or worker ids (every sample is already
 /// labelled with its instance by Prometheus).
 ///
+/// Every sample carries role="head" or role="node", and each process exports
+/// only the families of its role (a head with local workers also the
+/// workers' ones). Finished tasks are counted (…_total), live ones are gauges.
+///
 /// Names (Prometheus conventions: base units, _total for counters):
-///   taskrt_tasks{state}                          gauge     tasks by state
+///   head:
+///   taskrt_tasks{state}                          gauge     live tasks: QUEUED, RUNNING
+///   taskrt_tasks_finished_total{state}           counter   tasks that reached a final state
 ///   taskrt_task_transitions_total{task,state}    counter   transitions by target state
 ///   taskrt_task_duration_seconds{task}           histogram RUNNING → end of an attempt
 ///   taskrt_task_queue_wait_seconds{task}         histogram enqueue (run_at) → start
@@ -22,10 +28,13 @@
 ///   taskrt_slots_used / taskrt_slots_free        gauge     worker slots of the cluster
 ///   taskrt_queue_depth{queue}                    gauge     QUEUED tasks per queue
 ///   taskrt_queue_oldest_age_seconds{queue}       gauge     age of the oldest runnable one
-///   taskrt_worker_process_restarts_total{cause}  counter   worker processes restarted
+///   node:
 ///   taskrt_node_registered                       gauge     1 while a node is registered
+///   processes with workers (nodes, a head with --workers):
+///   taskrt_worker_process_restarts_total{cause}  counter   worker processes restarted
+///   every process:
 ///   taskrt_http_requests_total{path,code}        counter   requests to this HTTP server
-///   taskrt_build_info{version,role}              gauge     always 1
+///   taskrt_build_info{version}                   gauge     always 1
 ///   taskrt_process_start_time_seconds            gauge     Unix time the process started
 
 #include "runtime/task_state.hpp"
@@ -36,17 +45,21 @@
 
 namespace taskrt::metrics {
 
-/// Registers every family above, with zero-valued children for the fixed
-/// label sets (each task state, each node state, unlabelled metrics), so a
-/// scrape shows them before anything happened. `role` is "head" or "node".
-/// Idempotent.
-void register_all(const std::string& role);
+/// Registers the families of `role` ("head" or "node"; plus the workers'
+/// ones when the process runs worker processes), with zero-valued children
+/// for the fixed label sets (task states, node states, LOST causes, restart
+/// causes, unlabelled metrics), so a scrape shows them before anything
+/// happened, and sets the role label. Call once per process.
+void register_all(const std::string& role, bool workers);
 
 // -- recorded by the scheduler (head) -------------------------------------------
 
 /// One journaled transition of a task named `task` into `to`.
 void record_transition(const std::string& task, task_state to);
-/// Tasks by state, all states at once (states absent from `counts` are 0).
+/// A task reached the final state `state` (no retry follows).
+void record_finished(task_state state);
+/// Live tasks by state (QUEUED, RUNNING; those absent from `counts` are 0,
+/// other states are ignored).
 void set_tasks(const std::map<task_state, int64_t>& counts);
 /// An attempt of `task` ended (any final state of the attempt) after `seconds`
 /// of running.

@@ -661,19 +661,38 @@ def test(db):
     before = head.calls()
     hm = head.scrape()
     after = head.calls()
-    for name in ["taskrt_tasks", "taskrt_task_transitions_total", "taskrt_task_duration_seconds",
+    for name in ["taskrt_tasks", "taskrt_tasks_finished_total", "taskrt_task_transitions_total",
+                 "taskrt_task_duration_seconds",
                  "taskrt_task_queue_wait_seconds", "taskrt_task_retries_total",
                  "taskrt_tasks_lost_total", "taskrt_stale_results_total",
                  "taskrt_journal_commit_duration_seconds", "taskrt_journal_commit_batch_size",
                  "taskrt_nodes", "taskrt_slots_used", "taskrt_slots_free", "taskrt_queue_depth",
-                 "taskrt_queue_oldest_age_seconds", "taskrt_worker_process_restarts_total",
+                 "taskrt_queue_oldest_age_seconds",
                  "taskrt_http_requests_total", "taskrt_build_info",
                  "taskrt_process_start_time_seconds"]:
         if name not in hm and re.sub(r"_total$", "", name) not in hm:
             fail("head /metrics lacks %s (has %s)" % (name, sorted(hm)))
-    for state in ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "LOST"):
+    # The head runs no workers (--workers 0): no worker or node families.
+    for name in ["taskrt_worker_process_restarts", "taskrt_node_registered"]:
+        if name in hm:
+            fail("head /metrics exports %s, a family of nodes" % name)
+    # Live tasks are gauges, finished ones counters.
+    for state in ("QUEUED", "RUNNING"):
         if sample(hm, "taskrt_tasks", state=state) is None:
             fail("head /metrics: taskrt_tasks{state=%s} missing" % state)
+    for state in ("SUCCEEDED", "FAILED", "CANCELLED", "LOST"):
+        if sample(hm, "taskrt_tasks", state=state) is not None:
+            fail("head /metrics: taskrt_tasks{state=%s} is a gauge of a final state" % state)
+    finished = sample(hm, "taskrt_tasks_finished_total", state="SUCCEEDED")
+    if finished is None or finished < len(done):
+        fail("head /metrics: taskrt_tasks_finished_total{state=SUCCEEDED} = %s after %d "
+             "tasks SUCCEEDED" % (finished, len(done)))
+    if (sample(hm, "taskrt_tasks_lost_total", cause="worker_died") or 0) < 1:
+        fail("head /metrics: taskrt_tasks_lost_total{cause=worker_died} should count the crash")
+    for fam in hm.values():
+        for s in fam.samples:
+            if s.labels.get("role") != "head":
+                fail("head /metrics: sample %s%s has no role=head" % (s.name, s.labels))
     for state in ("ALIVE", "SUSPECT", "DEAD", "DRAINING", "LEFT"):
         if sample(hm, "taskrt_nodes", state=state) is None:
             fail("head /metrics: taskrt_nodes{state=%s} missing" % state)
@@ -706,6 +725,16 @@ def test(db):
         restarts += n
         if not sample(wm, "taskrt_http_requests_total", path="/readyz", code="200"):
             fail("worker %s: its readiness calls are not counted" % w.name)
+        head_only = sorted(n for n in wm if n.startswith(("taskrt_tasks", "taskrt_task_",
+                                                         "taskrt_nodes", "taskrt_slots_",
+                                                         "taskrt_queue_", "taskrt_journal_",
+                                                         "taskrt_stale_")))
+        if head_only:
+            fail("worker %s exports head families: %s" % (w.name, head_only))
+        for fam in wm.values():
+            for s in fam.samples:
+                if s.labels.get("role") != "node":
+                    fail("worker %s: sample %s%s has no role=node" % (w.name, s.name, s.labels))
     log("scrapes parsed: head %d families, worker process restarts %d (on %s)"
         % (len(hm), restarts, crashed_on))
 
