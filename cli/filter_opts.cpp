@@ -11,17 +11,19 @@ const char* state_names() {
   return "QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST";
 }
 
-void add_filter_options(CLI::App* cmd, filter_opts& o, unsigned flags,
-                        const std::string& queue_flag) {
+void add_filter_options(CLI::App* cmd, filter_opts& o, unsigned flags, queue_filter queue) {
   if (flags & f_state)
     cmd->add_option("--state", o.states,
                     std::string{"States, comma-separated or repeated ("} + state_names() + ")")
       ->delimiter(',');
   if (flags & f_name)
     cmd->add_option("--name", o.name, "Task name");
-  if (flags & f_queue)
-    cmd->add_option(queue_flag, o.queue,
-                    queue_flag == "--queue" ? "Queue" : "Select tasks in this queue");
+  if ((flags & f_queue) && queue == queue_filter::queue)
+    cmd->add_option("--queue", o.queue, "Queue");
+  if ((flags & f_queue) && queue != queue_filter::queue)
+    cmd->add_option("--in-queue", o.queue, "Select tasks in this queue");
+  if ((flags & f_queue) && queue == queue_filter::in_queue_or_queue)
+    cmd->add_option("--queue", o.queue, "Old spelling of --in-queue")->group("");
   if (flags & f_node)
     cmd->add_option("--node", o.node, "Node of the current or last attempt");
   if (flags & f_lock)

@@ -26,11 +26,17 @@ enum filter_flags : unsigned {
   f_all = 1023,
 };
 
-/// Adds the options named by `flags` to `cmd`. `queue_flag` is the name of
-/// the queue filter option ("--queue", or "--in-queue" where --queue means
-/// something else).
+/// How the queue filter is spelled. The bulk commands (retry, cancel, purge)
+/// all say --in-queue, as retry's --queue sets a new queue.
+enum class queue_filter {
+  queue,             ///< --queue (read commands: tasks list, summary)
+  in_queue,          ///< --in-queue (retry)
+  in_queue_or_queue, ///< --in-queue, and the old --queue as a hidden alias (cancel, purge)
+};
+
+/// Adds the options named by `flags` to `cmd`.
 void add_filter_options(CLI::App* cmd, filter_opts& o, unsigned flags,
-                        const std::string& queue_flag = "--queue");
+                        queue_filter queue = queue_filter::queue);
 
 /// True when any filtering option (not sort/limit) was given.
 bool has_filter(const filter_opts& o);

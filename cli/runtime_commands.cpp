@@ -156,7 +156,8 @@ the port can submit and run tasks).)");
   cmd->add_option("--data-dir", opts->data_dir,
                   "State file and embedded Postgres (default: ~/.local/share/taskrt)");
   cmd->add_option("--workers", opts->workers,
-                  "Local worker processes (default: cores; 0 on a head: none)")
+                  "Local worker processes (default: one per core; 0: none, a pure head; "
+                  "a worker node needs at least 1)")
     ->check(CLI::Range(0, 1024));
   cmd->add_option("--node-id", opts->node_id,
                   "Name of this node (a worker node's default: the host name, so a restart "
@@ -254,7 +255,13 @@ the port can submit and run tasks).)");
       w.head_host = w.heads.front().host;
       w.head_port = w.heads.front().port;
       w.node_id = opts->node_id == "head" ? "" : opts->node_id;
-      w.workers = std::max(0, opts->workers);
+      if (opts->workers == 0) { // on a head 0 means none; a node of none would idle
+        env.exit_code = fail(usage, "--workers 0: a worker node needs at least 1 worker "
+                                    "(leave --workers out for one per core; 0 means none "
+                                    "only on a head)");
+        return;
+      }
+      w.workers = std::max(0, opts->workers); // -1 (not given): one per core
       w.queues = queue_list;
       w.prefetch = opts->prefetch;
       w.drain_grace_s = opts->drain_grace_s;

@@ -37,7 +37,10 @@ void add_tasks_retry(CLI::App* tasks, cli_env& env) {
     "retry", "Re-queue FAILED, LOST or CANCELLED tasks through the head (history kept)");
   cmd->footer(R"(Attempt numbers go on and the retry budget starts afresh. Select tasks by
 id, or by filter (only FAILED, LOST and CANCELLED tasks are selected; the
-filter reads Postgres). On a terminal it asks first unless --yes.
+filter reads Postgres). By id, a QUEUED task waiting for its run time (a
+retry delay, --in/--at of its submit) is moved to now, or to --in/--at: its
+retry budget stays. RUNNING and SUCCEEDED tasks are refused. On a terminal it
+asks first unless --yes.
 Here --queue, --lock and --priority set new values; filter by queue with --in-queue.
 Examples:
   taskrt tasks retry 42
@@ -46,7 +49,7 @@ Examples:
   taskrt tasks retry --state FAILED --error-kind std::runtime_error --since 1h -o json)");
   add_bulk_options(cmd, *b);
   add_filter_options(cmd, *fo, f_state | f_name | f_queue | f_node | f_error_kind | f_since | f_until,
-                     "--in-queue");
+                     queue_filter::in_queue);
   auto* in_opt = cmd->add_option("--in", *in, "Run no earlier than SECONDS from now")
                    ->check(CLI::NonNegativeNumber);
   cmd->add_option("--at", *at, "Run no earlier than an RFC 3339 time")->excludes(in_opt);
@@ -107,9 +110,10 @@ selected; the filter reads Postgres). On a terminal it asks first unless --yes.
 Examples:
   taskrt tasks cancel 42
   taskrt tasks cancel 42 43
-  taskrt tasks cancel --state QUEUED --queue mail --yes -o json)");
+  taskrt tasks cancel --state QUEUED --in-queue mail --yes -o json)");
   add_bulk_options(cmd, *b);
-  add_filter_options(cmd, *fo, f_state | f_name | f_queue | f_node | f_lock | f_since | f_until);
+  add_filter_options(cmd, *fo, f_state | f_name | f_queue | f_node | f_lock | f_since | f_until,
+                     queue_filter::in_queue_or_queue);
   add_summary_output(cmd, o->output);
   add_head_options(cmd, *o);
   cmd->add_option("--db", o->db, "Postgres DSN for filter selection (default: $TASKRT_DATABASE_URL, else the head's)");
@@ -151,7 +155,7 @@ void add_tasks_purge(CLI::App* tasks, cli_env& env) {
 change (updated_at) is older than --older-than; QUEUED and RUNNING tasks are
 never purged. Reads and writes Postgres directly (final tasks are not held by
 the head). On a terminal it asks first unless --yes. Deletes in transactions
-of 1000 tasks, printing progress on stderr. Without --state/--name/--queue/
+of 1000 tasks, printing progress on stderr. Without --state/--name/--in-queue/
 --error-kind it takes the path of the head's retention (`start --retain`):
 the daily partitions of events more than an hour older than the age are
 dropped whole (events of tasks that remain are kept), the rest of the
@@ -160,7 +164,8 @@ Examples:
   taskrt tasks purge --state SUCCEEDED --older-than 7d
   taskrt tasks purge --older-than 30d --name reports.nightly --yes
   taskrt tasks purge --state FAILED --older-than 90d --dry-run -o json)");
-  add_filter_options(cmd, *fo, f_state | f_name | f_queue | f_error_kind);
+  add_filter_options(cmd, *fo, f_state | f_name | f_queue | f_error_kind,
+                     queue_filter::in_queue_or_queue);
   cmd->add_option("--older-than", *older, "Age of the last change: 90s, 15m, 12h, 7d, 2w")->required();
   cmd->add_flag("-y,--yes", b->yes, "Do not ask for confirmation");
   cmd->add_flag("--dry-run", *dry, "Only count what would go");

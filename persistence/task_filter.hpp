@@ -28,7 +28,7 @@ struct task_filter {
   std::string queue;
   std::string lock;
   std::string node;        ///< node of the current/last attempt
-  std::string error_kind;  ///< "kind" of the last error
+  std::string error_kind;  ///< "kind" of the error that ended a FAILED or LOST task
   int64_t since_us = 0;    ///< created at or after; 0: no bound
   int64_t until_us = 0;    ///< created before; 0: no bound
   int64_t updated_until_us = 0; ///< last changed before; 0: no bound

@@ -1,10 +1,35 @@
 #include "runtime/task_registry.hpp"
 
+#include "runtime/limits.hpp"
+#include "runtime/retry_policy.hpp"
+
+#include <stdexcept>
+
 namespace taskrt {
 
 task_context::~task_context() = default;
 
+std::optional<std::string> check_task_definition(const task_definition& def) {
+  auto e = check_name(def.name, "name", true);
+  if (!e && !def.fn)
+    e = "no function";
+  if (!e)
+    e = check_name(def.queue, "queue", false);
+  if (!e)
+    e = check_seconds(def.time_limit_s, "time_limit_s");
+  if (!e && !def.policy.empty()) {
+    auto parsed = parse_retry_policy(def.policy);
+    if (auto p = std::get_if<std::string>(&parsed))
+      e = "policy: " + *p;
+  }
+  if (!e)
+    return std::nullopt;
+  return "task registration '" + def.name + "': " + *e;
+}
+
 void task_registry::add(task_definition def) {
+  if (auto e = check_task_definition(def))
+    throw std::invalid_argument(*e);
   auto name = def.name;
   defs_[name] = std::move(def);
 }

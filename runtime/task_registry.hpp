@@ -58,13 +58,21 @@ struct task_definition {
   double time_limit_s = 0; ///< default per-attempt limit; 0: none
 };
 
+/// Why `def` cannot be registered (empty or bad name, no function, bad
+/// queue or time limit, a default policy that does not parse: an unknown key
+/// such as "retry_onn", a wrong type), naming the task; nullopt when it can.
+std::optional<std::string> check_task_definition(const task_definition& def);
+
 /// The tasks one binary knows, by name.
 class task_registry {
 public:
-  /// Registers `def`, replacing any earlier one of the same name.
+  /// Registers `def`, replacing any earlier one of the same name. Throws
+  /// std::invalid_argument with check_task_definition's message when `def`
+  /// is bad, so a typo in a default policy stops the program at start
+  /// instead of failing every submit of the task later.
   void add(task_definition def);
 
-  /// Registers a function with no defaults.
+  /// Registers a function with no defaults (throws as above for a bad name).
   void add(const std::string& name, task_fn fn);
 
   /// The definition named `name`, or nullptr.

@@ -167,8 +167,9 @@ std::string where_clause(pqxx::transaction_base& tx, const task_filter& f) {
     conds.push_back("lock = " + tx.quote(f.lock));
   if (!f.node.empty())
     conds.push_back("node = " + tx.quote(f.node));
-  if (!f.error_kind.empty())
-    conds.push_back("last_error->>'kind' = " + tx.quote(f.error_kind));
+  if (!f.error_kind.empty()) // the error that ended the task: not one a success followed
+    conds.push_back("state IN ('FAILED', 'LOST') AND last_error->>'kind' = "
+                    + tx.quote(f.error_kind));
   if (f.since_us != 0)
     conds.push_back("created_at >= " + ts_lit(f.since_us));
   if (f.until_us != 0)

@@ -89,6 +89,33 @@ TEST_CASE("list_tasks filters and orders", "[pg][journal]") {
   CHECK_FALSE(s.get_task(ids[3] + 1000));
 }
 
+TEST_CASE("--error-kind matches the error that ended a task, not one a success followed",
+          "[pg][journal]") {
+  auto s = make_store("error_kind");
+  const auto ids = seed(s); // [3] FAILED with kind E
+  // A task whose attempt 1 failed with E, retried, and attempt 2 succeeded:
+  // its row keeps E as last_error.
+  const auto id = submit_all(s, {"flaky"})[0];
+  journal_store::batch b;
+  b.transitions.push_back(start_of(id));
+  auto fail = transition_of(id, transition_kind::fail, task_state::running, 1, 1);
+  fail.error = R"({"kind":"E","message":"once"})";
+  b.transitions.push_back(fail);
+  b.transitions.push_back(transition_of(id, transition_kind::retry, task_state::failed, 1, 1));
+  b.transitions.push_back(transition_of(id, transition_kind::start, task_state::queued, 1, 2));
+  b.transitions.push_back(transition_of(id, transition_kind::succeed, task_state::running, 2, 2));
+  REQUIRE(s.commit(b).applied == std::vector<bool>(5, true));
+  auto t = s.get_task(id);
+  REQUIRE(t);
+  REQUIRE(t->state == task_state::succeeded);
+  REQUIRE(t->last_error.find("\"E\"") != std::string::npos);
+  task_filter by_error;
+  by_error.error_kind = "E";
+  CHECK(ids_of(s.list_tasks(by_error)) == std::vector<int64_t>{ids[3]});
+  by_error.states = {task_state::succeeded};
+  CHECK(s.list_tasks(by_error).empty());
+}
+
 TEST_CASE("notes, checkpoints and latest_checkpoint", "[pg][journal]") {
   auto s = make_store("notes");
   const auto id = submit_all(s, {"cp"})[0];
