@@ -2,6 +2,7 @@
 
 #include "cluster/frame_guard.hpp"
 #include "cluster/head_addresses.hpp"
+#include "cluster/head_node.hpp"
 #include "cluster/net_config.hpp"
 #include "runtime/limits.hpp"
 
@@ -97,7 +98,9 @@ struct client::impl {
     }
     if (!head)
       return make_error(errc::unavailable, "lost the head and none of " + join_head_addresses(addrs)
-                                             + " answered in 30 s: " + error);
+                                             + " answered in 30 s (each tried in turn every "
+                                               "250 ms); the last round: "
+                                             + error);
     return ask_once<T>(timeout, lost, xs...);
   }
 };
@@ -107,6 +110,25 @@ client::client(const std::string& host, uint16_t port, const tls_options& tls)
   if (!impl_->error.empty())
     return; // the TLS material is unusable: never fall back to plaintext
   impl_->addrs.push_back({host, port});
+  impl_->connect();
+}
+
+client::client(const local_head& where) {
+  const auto dir = where.data_dir.empty() ? default_data_dir() : where.data_dir;
+  auto sf = read_state_file(dir);
+  tls_options tls;
+  if (sf && sf->tls)
+    tls.dir = sf->tls_dir;
+  impl_.reset(new impl(tls));
+  if (!sf || sf->port == 0) {
+    impl_->error = "no head found: " + dir + "/head.json "
+                   + (sf ? "names no port" : "does not exist")
+                   + " (start one with `start --head`, or give its address)";
+    return;
+  }
+  if (!impl_->error.empty())
+    return;
+  impl_->addrs.push_back({sf->host, sf->port});
   impl_->connect();
 }
 
@@ -176,6 +198,24 @@ caf::expected<task_outcome> client::await(int64_t id, std::chrono::seconds timeo
   return impl_->ask<task_outcome>(timeout, await_atom::value, id);
 }
 
+caf::expected<std::vector<task_outcome>>
+client::await_many(const std::vector<int64_t>& ids, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<task_outcome> out;
+  out.reserve(ids.size());
+  for (auto id : ids) {
+    // Each wait gets what is left of the shared timeout (at least 1 s: a
+    // task already final answers at once).
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+      deadline - std::chrono::steady_clock::now());
+    auto r = await(id, std::max(left, std::chrono::seconds(1)));
+    if (!r)
+      return std::move(r.error());
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
 caf::expected<task_state> client::cancel(int64_t id, const std::string& origin) {
   return impl_->ask<task_state>(std::chrono::seconds(60), cancel_atom::value, id, origin);
 }
@@ -191,6 +231,30 @@ caf::expected<head_status> client::status() {
 void client::stop() {
   if (impl_->head)
     caf::anon_send(impl_->head, stop_atom::value);
+}
+
+nlohmann::json result_of(const task_outcome& out) {
+  if (out.state != task_state::succeeded || out.result.empty())
+    return nullptr;
+  auto j = nlohmann::json::parse(out.result, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+}
+
+std::optional<error_info> error_of(const task_outcome& out) {
+  if ((out.state != task_state::failed && out.state != task_state::lost) || out.error.empty())
+    return std::nullopt;
+  auto j = nlohmann::json::parse(out.error, nullptr, false);
+  if (!j.is_object())
+    return std::nullopt;
+  error_info e;
+  e.kind = j.value("kind", std::string{});
+  e.message = j.value("message", std::string{});
+  e.backtrace = j.value("backtrace", std::string{});
+  if (j.contains("ancestors") && j["ancestors"].is_array())
+    for (const auto& a : j["ancestors"])
+      if (a.is_string())
+        e.ancestors.push_back(a.get<std::string>());
+  return e;
 }
 
 } // namespace taskrt

@@ -11,16 +11,40 @@
 /// TLS as the identity "client" (or tls.name, or the directory's only one).
 ///
 ///   taskrt::client c{"10.0.0.5:7400,10.0.0.6:7400"}; // follows a takeover
+///   taskrt::client c{taskrt::local_head{}};          // the head this machine's
+///                                                    // `start --head` runs
+///
+///   auto outs = c.await_many(*ids);
+///   nlohmann::json r = taskrt::result_of(outs->at(0));
+///   if (auto e = taskrt::error_of(outs->at(1))) std::cerr << e->kind << ": " << e->message;
 
 #include "cluster/tls.hpp"
 #include "runtime/protocol.hpp"
+#include "runtime/task_error.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace taskrt {
+
+/// Where `client{local_head{}}` finds a head: the state file a head started
+/// on this machine writes (DATA_DIR/head.json, as the CLI reads it).
+struct local_head {
+  std::string data_dir; ///< empty: $TASKRT_DATA_DIR, else ~/.local/share/taskrt
+};
+
+/// The result of a SUCCEEDED outcome as JSON (null otherwise, or when the
+/// text does not parse).
+nlohmann::json result_of(const task_outcome& out);
+
+/// The error that ended a FAILED or LOST outcome: kind, ancestors, message
+/// and (for a crashed worker) backtrace; nothing for other states.
+std::optional<error_info> error_of(const task_outcome& out);
 
 /// A connection to a head (its own actor system with the middleman).
 class client {
@@ -30,12 +54,19 @@ public:
   client(const std::string& host, uint16_t port, const tls_options& tls = {});
 
   /// Connects to the first of `addresses` ("HOST:PORT[,HOST:PORT...]": the
-  /// active head and its standbys) that answers. When the head is lost
+  /// active head and its standbys) that answers, trying each once in order;
+  /// when none does, connect_error() names every address with its reason.
+  /// When the head is lost
   /// mid-call, the client tries the addresses again for up to 30 s and
   /// repeats the call once on the head that answers: a submit that was
   /// committed just before the old head died may then run twice unless the
   /// spec carries an idempotency key (task_spec.key).
   client(const std::string& addresses, const tls_options& tls = {});
+
+  /// Connects to the head started on this machine, at the address (and with
+  /// the TLS directory) of its state file; connect_error() says when there
+  /// is none.
+  explicit client(const local_head& where);
   ~client();
 
   /// True when the head was reached.
@@ -67,6 +98,12 @@ public:
   /// Waits until the task is final (or `timeout` passes).
   caf::expected<task_outcome> await(int64_t id,
                                     std::chrono::seconds timeout = std::chrono::hours(24));
+
+  /// Waits until every task is final (or `timeout` passes, for all of them
+  /// together); the outcomes in the order of `ids`, or the first error.
+  caf::expected<std::vector<task_outcome>>
+  await_many(const std::vector<int64_t>& ids,
+             std::chrono::seconds timeout = std::chrono::hours(24));
 
   /// Cancels; the state after the call. `origin` is journaled with it.
   caf::expected<task_state> cancel(int64_t id, const std::string& origin = "client");

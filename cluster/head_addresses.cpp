@@ -56,6 +56,7 @@ caf::expected<head_actor> connect_any_head(caf::actor_system& sys,
   if (addrs.empty())
     return make_error(errc::unavailable, "no head address given");
   caf::error last;
+  std::string all;
   for (size_t i = 0; i < addrs.size(); ++i) {
     const auto k = (index + i) % addrs.size();
     auto h = connect_head(sys, addrs[k].host, addrs[k].port);
@@ -64,8 +65,14 @@ caf::expected<head_actor> connect_any_head(caf::actor_system& sys,
       return h;
     }
     last = std::move(h.error());
+    all += (all.empty() ? "" : "; ") + error_message(last); // each names its address
   }
-  return last;
+  if (addrs.size() == 1)
+    return last;
+  return make_error(errc::unavailable, "none of the " + std::to_string(addrs.size())
+                                         + " head addresses answered (each tried once, in "
+                                           "order): "
+                                         + all);
 }
 
 } // namespace taskrt

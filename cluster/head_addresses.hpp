@@ -33,7 +33,8 @@ std::string join_head_addresses(const std::vector<head_address>& addrs);
 
 /// Connects to the first address that answers, trying them in turn from
 /// `index` (wrapping around); on success `index` is the one that answered.
-/// The error of the last attempt when none does.
+/// When none does: with one address its error, with several an error naming
+/// every address tried and its reason.
 caf::expected<head_actor> connect_any_head(caf::actor_system& sys,
                                            const std::vector<head_address>& addrs,
                                            size_t& index);
