@@ -30,7 +30,8 @@ inline constexpr const char* timeout_kind = "taskrt.timeout";
 inline constexpr const char* bad_task_kind = "taskrt.bad_task";
 
 /// A failure as recorded in the journal: kind, ancestors (nearest first),
-/// message and backtrace.
+/// message and backtrace (the stack of a worker process that died of a
+/// crashing signal, actors/crash_report.hpp; empty for thrown exceptions).
 struct error_info {
   std::string kind;
   std::vector<std::string> ancestors;
