@@ -126,6 +126,11 @@ the port can submit and run tasks).)");
                 "With --head: wait as a hot standby while another head is active on the "
                 "database, and take over (recover, then listen) when it stops or dies")
     ->needs(head_flag);
+  cmd->add_flag("--allow-unguarded-frames", opts->allow_unguarded_frames,
+                "With --head: start even when the cluster port's frame guard is not in place "
+                "in this build (peers' frame sizes then go unchecked); without it the head "
+                "refuses to start")
+    ->needs(head_flag);
   cmd->add_option("--takeover-after", opts->takeover_after_s,
                   "With --standby: take over from an active head whose lock session has been "
                   "silent this many seconds (paused or hung though its connection is up); "
