@@ -388,6 +388,7 @@ struct health_server::impl {
         return refuse(id, 503, "busy: too many request bodies in progress");
       c.body_reserved = c.req.content_length;
       body_total += c.body_reserved;
+      c.in.reserve(c.req.content_length + 16 * 1024); // one allocation, not doubling
       c.ph = phase::body;
     }
     if (c.ph == phase::body) {

@@ -321,6 +321,49 @@ TEST_CASE("http limits: bodies are bounded per request and in sum", "[http][limi
   ::close(fat);
 }
 
+TEST_CASE("http limits: 50 connections sending 1 MiB bodies that never end - memory stays "
+          "within the 16 MiB body budget",
+          "[http][limits]") {
+  auto rss_kib = [] {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && std::fgets(line, sizeof(line), f))
+      if (std::sscanf(line, "VmRSS: %ld", &kib) == 1)
+        break;
+    if (f)
+      std::fclose(f);
+    return kib;
+  };
+  http::health_server server{always_ok()}; // the default limits
+  server.add_route("/echo", [](const http::request& r) {
+    return http::response{200, "text/plain", std::to_string(r.body.size()) + "\n"};
+  });
+  std::string error;
+  REQUIRE(server.start("127.0.0.1", 0, error));
+  const std::string body((1 << 20) - 1, 'b'); // one byte short: the request never ends
+  const long before = rss_kib();
+  std::vector<int> fds;
+  int refused = 0;
+  for (int i = 0; i < 50; ++i) {
+    int fd = connect_to(server.port());
+    REQUIRE(fd >= 0);
+    if (!send_all(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n")
+        || !send_all(fd, body) || status_of(read_answer(fd, 100)) == 503)
+      ++refused;
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300)); // let the server read it all
+  const long after = rss_kib();
+  std::printf("50 connections with unfinished 1 MiB bodies: %d refused (503), RSS %.1f -> %.1f "
+              "MiB\n", refused, before / 1024.0, after / 1024.0);
+  CHECK(refused == 34); // 16 MiB of bodies in all
+  CHECK(after - before < 40 * 1024);
+  CHECK(probe_once(server.port(), "/healthz").first == 200);
+  for (int fd : fds)
+    ::close(fd);
+}
+
 TEST_CASE("http limits: keep-alive ends after N requests or when idle - slow heads are closed",
           "[http][limits]") {
   http::server_limits lim;
