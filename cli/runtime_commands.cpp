@@ -23,6 +23,8 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace taskrt::cli {
@@ -69,10 +71,26 @@ std::optional<std::string> read_args(const std::string& arg, std::string& err) {
     in.read(text.data(), static_cast<std::streamsize>(cap));
     text.resize(static_cast<size_t>(in.gcount()));
   };
+  // Over the limit: the error names the real size where there is one (a
+  // file, or stdin redirected from a file), not the bytes read to find out.
+  auto too_big = [&](const std::string& what, int fd) {
+    struct stat st {};
+    const auto limit = std::to_string(cap - 1);
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+        && static_cast<uint64_t>(st.st_size) >= cap)
+      err = what + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " + limit
+            + " (--max-json-bytes)";
+    else
+      err = what + ": more than the limit of " + limit + " bytes (--max-json-bytes)";
+  };
   if (arg == "-") {
     read_from(std::cin);
     if (std::cin.bad()) {
       err = "--args -: cannot read stdin";
+      return std::nullopt;
+    }
+    if (text.size() == cap) {
+      too_big("--args - (stdin)", STDIN_FILENO);
       return std::nullopt;
     }
     return text;
@@ -84,6 +102,13 @@ std::optional<std::string> read_args(const std::string& arg, std::string& err) {
     return std::nullopt;
   }
   read_from(f);
+  if (text.size() == cap) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    too_big("--args @" + path, fd);
+    if (fd >= 0)
+      ::close(fd);
+    return std::nullopt;
+  }
   return text;
 }
 
@@ -125,6 +150,11 @@ the port can submit and run tasks).)");
   cmd->add_flag("--standby", opts->standby,
                 "With --head: wait as a hot standby while another head is active on the "
                 "database, and take over (recover, then listen) when it stops or dies")
+    ->needs(head_flag);
+  cmd->add_flag("--allow-unguarded-frames", opts->allow_unguarded_frames,
+                "With --head: start even when the cluster port's frame guard is not in place "
+                "in this build (peers' frame sizes then go unchecked); without it the head "
+                "refuses to start")
     ->needs(head_flag);
   cmd->add_option("--takeover-after", opts->takeover_after_s,
                   "With --standby: take over from an active head whose lock session has been "
@@ -437,9 +467,10 @@ Examples:
     if (in->count() > 0)
       spec.run_at_us = to_micros(add_seconds_clamped(now(), a->in));
     if (!a->at.empty()) {
-      auto t = parse_rfc3339(a->at);
+      std::string err;
+      auto t = parse_run_at(a->at, now(), err);
       if (!t) {
-        env.exit_code = fail(usage, "--at: not an RFC 3339 time: " + a->at);
+        env.exit_code = fail(usage, err);
         return;
       }
       spec.run_at_us = to_micros(*t);

@@ -1,5 +1,7 @@
 #include "cluster/head_node.hpp"
 
+#include "cluster/frame_guard.hpp"
+
 #include "actors/persistence_actor.hpp"
 #include "actors/retry_actor.hpp"
 #include "actors/scheduler.hpp"
@@ -293,6 +295,15 @@ int run_head(head_options opts, const task_registry& registry,
   const sigset_t sigs = block_stop_signals();
   logging::setup_logging(opts.log_format, opts.node_id);
   metrics::register_all("head", opts.workers != 0); // -1: one per core
+  // Without the frame guard one peer's announced frame sizes decide the
+  // head's memory: refuse, unless told to go without it.
+  if (!frame_guard_active() && !opts.allow_unguarded_frames) {
+    std::fprintf(stderr, "taskrt: the cluster port's frame guard is not in place in this build "
+                         "(CAF's BASP handler was not wrapped), so a peer could make the head "
+                         "allocate without bound; refusing to start (--allow-unguarded-frames "
+                         "starts anyway)\n");
+    return 1;
+  }
 
   // TLS material is checked before anything starts: a bad file is a clear
   // error here rather than an exception in CAF's I/O thread later.

@@ -53,6 +53,9 @@ struct head_options {
   /// `maintenance_interval_s` (cluster/journal_maintenance.hpp); 0: keep all.
   double retain_s = 0;
   double maintenance_interval_s = 600;
+  /// `--allow-unguarded-frames`: start even when the cluster port's frame
+  /// guard (cluster/frame_guard.hpp) is not in place; else the head refuses.
+  bool allow_unguarded_frames = false;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).
