@@ -273,6 +273,10 @@ std::optional<head_state_file> read_state_file(const std::string& data_dir) {
   return s;
 }
 
+std::string embedded_postgres_script() {
+  return pg_script();
+}
+
 std::string start_embedded_postgres(const std::string& dir) {
   int status = 0;
   // The embedded default lives under ~/.local/share/taskrt; as root that is
@@ -284,7 +288,12 @@ std::string start_embedded_postgres(const std::string& dir) {
     throw std::runtime_error("could not start the embedded Postgres in " + dir
                              + ": " + out);
   auto nl = out.find_last_of('\n');
-  return nl == std::string::npos ? out : out.substr(nl + 1);
+  if (nl == std::string::npos)
+    return out;
+  // "pg: added o+x (traverse only) to /root ...": a permission change the
+  // user should know about.
+  std::fprintf(stderr, "taskrt: embedded Postgres: %s\n", out.substr(0, nl).c_str());
+  return out.substr(nl + 1);
 }
 
 int run_head(head_options opts, const task_registry& registry,
