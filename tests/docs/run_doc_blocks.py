@@ -193,6 +193,11 @@ def script_of(b, bg_dir):
     return PRELUDE + "\n".join(out) + "\n"
 
 
+def find_files(top, name):
+    """Paths of the files called `name` under top, hidden directories too."""
+    return [os.path.join(d, name) for d, _, files in os.walk(top) if name in files]
+
+
 def pids_with_home(home):
     """Processes whose environment has HOME=home (ours: readable)."""
     found = []
@@ -273,6 +278,9 @@ class session:
                 p.wait()
                 return False, "did not finish within %.0f s" % b.timeout, open(outf).read()
         text = open(outf).read()
+        # What its background commands printed so far is its output too.
+        for bg in sorted(glob.glob(os.path.join(self.bg_dir, "bg-%d-*.log" % b.line))):
+            text += open(bg).read()
         took = time.monotonic() - t0
         if rc != b.exit:
             return False, "exited %d (expected %d) after %.1f s" % (rc, b.exit, took), text
@@ -283,7 +291,7 @@ class session:
 
     def close(self, taskrt):
         # Clusters of `taskrt up`, as the docs stop them.
-        for rec in glob.glob(os.path.join(self.home, "**", "cluster.json"), recursive=True):
+        for rec in find_files(self.home, "cluster.json"):
             subprocess.run([taskrt, "down", "--data-dir", os.path.dirname(rec), "--timeout", "20"],
                            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            timeout=120)
@@ -314,8 +322,7 @@ class session:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
         # The embedded Postgres servers under HOME.
-        for pid_file in glob.glob(os.path.join(self.home, "**", "data", "postmaster.pid"),
-                                  recursive=True):
+        for pid_file in find_files(self.home, "postmaster.pid"):
             pg_dir = os.path.dirname(os.path.dirname(pid_file))
             subprocess.run([os.path.join(ROOT, "scripts", "pg"), "stop", pg_dir],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
@@ -325,6 +332,22 @@ class session:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        # A Postgres server whose data dir is under HOME that scripts/pg did
+        # not stop: immediate shutdown (SIGQUIT to the postmaster).
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if " -D " + self.home + "/" in cmd:
+                log("  SIGQUIT to Postgres (pid %s), left behind" % d)
+                try:
+                    os.kill(int(d), signal.SIGQUIT)
+                except OSError:
+                    pass
         shutil.rmtree(self.home, ignore_errors=True)
         shutil.rmtree(self.bg_dir, ignore_errors=True)
 
