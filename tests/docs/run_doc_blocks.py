@@ -25,8 +25,8 @@ Other directives, in a comment `<!-- doc-test: ... -->` just before a block:
                   a head listening, a node registered, `up` done)
   timeout=S       seconds the block may take (default 300)
   interrupt-background
-                  first, Ctrl-C in the terminals left open: SIGINT to the
-                  background blocks, which must exit within 60 s
+                  first, Ctrl-C in the terminal opened last: SIGINT to the
+                  latest background block, which must exit within 60 s
   new-home        from this block on, another empty HOME (the processes of
                   the previous one are stopped first)
 
@@ -235,16 +235,17 @@ class session:
         self.background = []
 
     def interrupt(self):
-        """Ctrl-C in each terminal left open: SIGINT to its process group."""
-        for p in self.background:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGINT)
-        for p in self.background:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                return "a background block did not exit within 60 s of SIGINT"
-        self.background = []
+        """Ctrl-C in the terminal opened last: SIGINT to its process group."""
+        if not self.background:
+            return "interrupt-background: no background block runs"
+        p = self.background.pop()
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.background.append(p)
+            return "the background block did not exit within 60 s of SIGINT"
         return None
 
     def run(self, b):
