@@ -443,9 +443,12 @@ int run_head(head_options opts, const task_registry& registry,
 
   auto port = publish_head(sys, head, opts.port, opts.host);
   if (!port) {
-    std::fprintf(stderr, "taskrt: cannot listen on %s:%u: %s\n", opts.host.c_str(),
-                 opts.port, sys.render(port.error()).c_str());
-    anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    std::fprintf(stderr, "taskrt: cannot listen on %s:%u: %s (another head on this port? "
+                         "--port N picks another, --port 0 any free one)\n",
+                 opts.host.c_str(), opts.port, sys.render(port.error()).c_str());
+    // Every root service goes, or the actor system waits for them forever.
+    for (auto& a : {scheduler, retry, persistence})
+      anon_send_exit(a, caf::exit_reason::user_shutdown);
     for (auto& w : workers)
       anon_send_exit(w, caf::exit_reason::user_shutdown);
     return 1;
@@ -462,6 +465,8 @@ int run_head(head_options opts, const task_registry& registry,
     // Without it no CLI command finds this head: refuse to run half-visible.
     std::fprintf(stderr, "taskrt: state file: %s\n", err.c_str());
     sys.middleman().unpublish(head, *port);
+    for (auto& a : {retry, persistence})
+      anon_send_exit(a, caf::exit_reason::user_shutdown);
     anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
     for (auto& w : workers)
       anon_send_exit(w, caf::exit_reason::user_shutdown);
