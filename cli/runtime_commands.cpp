@@ -245,7 +245,8 @@ the port can submit and run tasks).)");
     if (!*head) {
       if (address->empty()) {
         env.exit_code = fail(usage, "start: give --head (start a head) or --address HOST:PORT "
-                                    "(join a head as a worker node)");
+                                    "(join a head as a worker node; a head on this machine listens on "
+                                    "127.0.0.1:7400)");
         return;
       }
       worker_node_options w;

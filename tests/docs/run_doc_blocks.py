@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Runs the command blocks of the documentation as a newcomer would.
 
-Every ```sh block of README.md and docs/*.md runs as written, with bash, from
+Every ```sh block of README.md, docs/*.md and examples/user_project/README.md
+runs as written, with bash, from
 the root of the checkout, in an empty HOME (`env -i`: only HOME, PATH with the
 build's bin/ first, LANG, USER), against the real binaries: a head the docs
 start, with the embedded Postgres the docs use. The blocks of one file run in
@@ -369,7 +370,8 @@ def main():
         raise SystemExit(__doc__)
     taskrt = os.path.abspath(args[0])
     files = [os.path.abspath(f) for f in args[1:]] or (
-        [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))))
+        [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+        + [os.path.join(ROOT, "examples", "user_project", "README.md")])
     blocks = {f: parse(f) for f in files}
     if "--list" in sys.argv:
         for f, bs in blocks.items():
