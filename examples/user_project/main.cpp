@@ -4,5 +4,5 @@ int main(int argc, char** argv) {
   tasks.add("user.hello", [](taskrt::task_context& ctx, const nlohmann::json& args) {
     return nlohmann::json{{"hello", args.value("name", std::string("nobody"))}, {"attempt", ctx.attempt()}};
   });
-  return taskrt::run(argc, argv, tasks);
+  return taskrt::run(argc, argv, tasks);   // the whole taskrt CLI, with your tasks
 }

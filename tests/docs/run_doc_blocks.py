@@ -25,6 +25,8 @@ Other directives, in a comment `<!-- doc-test: ... -->` just before a block:
   ready="REGEX"   what a background command prints once it serves (default:
                   a head listening, a node registered, `up` done)
   timeout=S       seconds the block may take (default 300)
+  same-as=PATH    (any language) the block is the file PATH of the checkout,
+                  verbatim: a program the docs quote stays the one that builds
   interrupt-background
                   first, Ctrl-C in the terminal opened last: SIGINT to the
                   latest background block, which must exit within 60 s
@@ -75,6 +77,7 @@ class block:
         self.timeout = 300
         self.interrupt = False
         self.new_home = False
+        self.same_as = None
         for d in directives:
             if d.startswith("not-run:"):
                 self.skip = d[len("not-run:"):].strip()
@@ -93,6 +96,8 @@ class block:
                         self.ready = value
                     elif key == "interrupt-background":
                         self.interrupt = True
+                    elif key == "same-as":
+                        self.same_as = value
                     elif key == "new-home":
                         self.new_home = True
                     elif key == "timeout":
@@ -123,15 +128,31 @@ def parse(path):
             body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i])
             i += 1
         i += 1
-        if lang != "sh":
-            continue
         directives = []
         j = start - 1
         while j >= 0 and lines[j].strip().startswith("<!--") and lines[j].strip().endswith("-->"):
             directives.insert(0, lines[j].strip()[4:-3].strip())
             j -= 1
-        out.append(block(path, start + 1, "\n".join(body), directives))
+        b = block(path, start + 1, "\n".join(body), directives)
+        if lang == "sh":
+            out.append(b)
+        elif b.same_as:
+            QUOTES.append(b)
     return out
+
+
+QUOTES = []  # blocks of other languages that quote a file (same-as=PATH)
+
+
+def check_quotes():
+    """Failures of the same-as blocks: each must be its file, verbatim."""
+    bad = []
+    for b in QUOTES:
+        path = os.path.join(ROOT, b.same_as)
+        text = open(path).read().rstrip("\n") if os.path.exists(path) else None
+        if text != b.text.rstrip("\n"):
+            bad.append("%s: not the same as %s" % (b.where(), b.same_as))
+    return bad
 
 
 def code_and_comment(line):
@@ -388,6 +409,10 @@ def main():
         print("FAIL: 127.0.0.1:7400 is in use; the docs' commands use the default cluster port")
         return 1
     ran, skipped, failed = 0, [], []
+    for problem in check_quotes():
+        log("  FAIL %s" % problem)
+        failed.append(problem.split(":")[0] + ":" + problem.split(":")[1])
+    log("%d quoted file(s) checked" % len(QUOTES))
     for f, bs in blocks.items():
         if all(b.skip for b in bs):
             skipped += [(b.where(), b.skip) for b in bs]
