@@ -3,6 +3,9 @@
 #include "cli/cli_env.hpp"
 #include "cli/commands.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <regex>
@@ -97,6 +100,9 @@ Run `)" + prog + " COMMAND --help` for the options and examples of each command.
     }
   }
   env.program = prog;
+  // Warnings of a CLI command (a group-readable key, ...) go to stderr, so
+  // `-o json` stays JSON; `start` installs its own logger (--log-format).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("taskrt-cli"));
   cli::add_all_commands(app, env);
   if (prog != "taskrt")
     name_examples(app, prog);
