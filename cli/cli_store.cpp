@@ -42,12 +42,8 @@ std::string head_address(const common_opts& o) {
 std::unique_ptr<client> connect_to_head(const std::string& address_flag,
                                         const std::string& data_dir, const tls_flags& tls,
                                         const cli_env& env, std::string& err) {
-  auto addr = resolve_address(address_flag, data_dir);
-  if (addr.empty()) {
-    err = "no head found: start one with `taskrt start --head`, or pass "
-          "--address HOST:PORT (or set TASKRT_ADDRESS)";
-    return nullptr;
-  }
+  bool defaulted = false;
+  auto addr = resolve_address(address_flag, data_dir, &defaulted);
   std::vector<taskrt::head_address> addrs;
   if (!parse_head_addresses(addr, addrs, err)) {
     err = "bad address '" + addr + "': " + err;
@@ -74,6 +70,12 @@ std::unique_ptr<client> connect_to_head(const std::string& address_flag,
   }
   if (!c->connected()) {
     err = c->connect_error();
+    if (defaulted) // nothing named a head: say where we looked
+      err = "no head found: none at " + addr + " (the default port), and no state file in "
+            + (data_dir.empty() ? default_data_dir() : data_dir)
+            + "; start one with `" + env.program + " start --head`, or pass --address "
+              "HOST:PORT (or set TASKRT_ADDRESS, or TASKRT_DATA_DIR for a head's data dir): "
+            + err;
     return nullptr;
   }
   return c;

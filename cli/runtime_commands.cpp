@@ -138,8 +138,9 @@ void add_start_command(CLI::App& app, cli_env& env) {
   taskrt start --head --http-port 9090 --log-format json   # probes, /metrics, JSON logs
   taskrt start --head --retain 30d         # or in --config: [start] retain = "30d"
   curl -s localhost:9090/readyz; curl -s localhost:9090/metrics
-A head listens on 127.0.0.1 unless --host says otherwise. Another address
-needs mutual TLS (--tls-dir: every node and client must present a
+A head listens on 127.0.0.1:7400 unless --host/--port say otherwise; a node
+and the CLI on the head's machine find it there (or through its state file).
+Another address needs mutual TLS (--tls-dir: every node and client must present a
 certificate of the cluster CA) or --insecure (plaintext: anyone who reaches
 the port can submit and run tasks).)");
   auto* head_flag = cmd->add_flag("--head", *head, "Start the head (scheduler, journal, local workers)");
@@ -179,7 +180,9 @@ the port can submit and run tasks).)");
   cmd->add_flag("--insecure", *insecure,
                 "Allow listening on a non-loopback address without TLS (plaintext!)");
   add_tls_options(cmd, *tls);
-  cmd->add_option("--port", opts->port, "Port to listen on (0: any free port)");
+  opts->port = default_cluster_port;
+  cmd->add_option("--port", opts->port, "Port the head listens on (0: any free port)")
+    ->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--db", opts->dsn,
                   "Postgres DSN (default: $TASKRT_DATABASE_URL, else an embedded "
                   "Postgres in the data dir)");
@@ -273,7 +276,8 @@ the port can submit and run tasks).)");
     if (!*head) {
       if (address->empty()) {
         env.exit_code = fail(usage, "start: give --head (start a head) or --address HOST:PORT "
-                                    "(join a head as a worker node)");
+                                    "(join a head as a worker node; a head on this machine listens on "
+                                    "127.0.0.1:7400)");
         return;
       }
       worker_node_options w;

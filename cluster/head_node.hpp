@@ -99,8 +99,13 @@ constexpr int exit_stepped_down = 3;
 int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies);
 
+/// The helper that runs the embedded Postgres: $TASKRT_PG_SCRIPT, else
+/// scripts/pg of the source tree.
+std::string embedded_postgres_script();
+
 /// Starts (or reuses) the embedded Postgres under `dir`; returns its DSN or
-/// throws std::runtime_error with the reason.
+/// throws std::runtime_error with the reason. What the helper says besides
+/// (that it added o+x to a parent directory as root) goes to stderr.
 std::string start_embedded_postgres(const std::string& dir);
 
 } // namespace taskrt

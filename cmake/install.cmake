@@ -9,6 +9,9 @@
 #   P/lib/cmake/taskrt/                 the package: find_package(taskrt) gives
 #                                       taskrt::taskrt (and FindCAF.cmake)
 #   P/lib/pkgconfig/taskrt.pc           pkg-config --cflags --libs taskrt
+#   P/share/doc/taskrt/                 README.md and docs/*.md (the systemd
+#                                       units' Documentation= names deploy.md)
+#   P/share/taskrt/systemd/             the units and taskrt.ini of deploy/systemd
 # Headers of persistence/, actors/, the rest of cluster/ and cli/ are
 # internal: not installed, and the public ones never include them.
 include(CMakePackageConfigHelpers)
@@ -69,6 +72,10 @@ install(TARGETS taskrt RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/scripts/pg
   DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/taskrt)
 
+file(GLOB taskrt_docs ${PROJECT_SOURCE_DIR}/docs/*.md ${PROJECT_SOURCE_DIR}/docs/*.png)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${taskrt_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+file(GLOB taskrt_systemd ${PROJECT_SOURCE_DIR}/deploy/systemd/*)
+install(FILES ${taskrt_systemd} DESTINATION ${CMAKE_INSTALL_DATADIR}/taskrt/systemd)
 install(FILES ${PROJECT_SOURCE_DIR}/include/taskrt/taskrt.hpp DESTINATION ${taskrt_include_dir})
 file(GLOB taskrt_runtime_headers ${PROJECT_SOURCE_DIR}/runtime/*.hpp)
 install(FILES ${taskrt_runtime_headers} DESTINATION ${taskrt_include_dir}/runtime)
