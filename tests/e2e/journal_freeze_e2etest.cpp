@@ -196,6 +196,28 @@ TEST_CASE("Postgres frozen (SIGSTOP of every process) for 40 s: submits refused 
     std::this_thread::sleep_for(1s);
   }
   const auto last_status = run_cli({"status", "--address", addr, "--db", pg.dsn()});
+  // Other read commands fail with a message, and changes are refused at
+  // once: a cancel and a retry could not be recorded.
+  auto t = steady::now();
+  const auto list = run_cli({"tasks", "list", "--db", pg.dsn()});
+  const auto list_s = since(t);
+  t = steady::now();
+  const auto cancel = run_cli({"tasks", "cancel", std::to_string(acked.back()), "--address", addr});
+  const auto cancel_s = since(t);
+  const auto retry = run_cli({"tasks", "retry", std::to_string(acked.back()), "--address", addr});
+  std::printf("during the freeze: tasks list exit %d after %.2f s: %s; tasks cancel exit %d"
+              " after %.2f s: %s%s; tasks retry exit %d: %s%s",
+              list.exit_code, list_s, list.err.c_str(), cancel.exit_code, cancel_s,
+              cancel.out.c_str(), cancel.err.c_str(), retry.exit_code, retry.out.c_str(),
+              retry.err.c_str());
+  CHECK(list.exit_code == 1);
+  CHECK(list.err.find("cannot open the journal") != std::string::npos);
+  CHECK(list_s < 10);
+  CHECK(cancel.exit_code == 1);
+  CHECK((cancel.out + cancel.err).find("the cancel was not recorded") != std::string::npos);
+  CHECK(cancel_s < 5);
+  CHECK(retry.exit_code == 1);
+  CHECK((retry.out + retry.err).find("the retry was not recorded") != std::string::npos);
   REQUIRE(in_flight.wait_for(0s) == std::future_status::ready);
   auto [first, first_took] = in_flight.get();
   classify(first, first_took, "submit in flight at the freeze");
@@ -238,6 +260,7 @@ TEST_CASE("Postgres frozen (SIGSTOP of every process) for 40 s: submits refused 
 
   // Every acknowledged task reaches its final state.
   auto& c = head.connect();
+  // The refused cancel did not happen: every acknowledged task SUCCEEDED.
   for (auto id : acked) {
     auto out = c.await(id, 120s);
     INFO("task " << id << ": " << (out ? std::string{"ok"} : error_message(out.error())));
