@@ -93,9 +93,15 @@ struct journal_store::impl {
                : "connection to Postgres lost (" + msg.substr(0, msg.find('\n')) + ")";
     };
     std::optional<detail::call_deadline> deadline;
-    // The watchdog cut the call: whatever libpqxx made of it, Postgres did
-    // not answer in time (an outage; in doubt when it was the COMMIT).
-    auto overran = [&] { return deadline && deadline->fired(); };
+    // Disarms the deadline (before the connection may be closed, so the
+    // watchdog never touches a socket number reused meanwhile); true when it
+    // had cut the call: whatever libpqxx made of that, Postgres did not
+    // answer in time (an outage; in doubt when it was the COMMIT).
+    auto cut = [&] {
+      const bool fired = deadline && deadline->fired();
+      deadline.reset();
+      return fired;
+    };
     auto no_answer = [&] {
       char buf[96];
       std::snprintf(buf, sizeof buf,
@@ -108,27 +114,27 @@ struct journal_store::impl {
       auto& c = connection();
       deadline.emplace(c.sock(), limit);
       auto out = f(c);
-      if (overran()) // it answered just as the deadline passed: the socket is gone
+      if (cut()) // it answered just as the deadline passed: the socket is gone
         conn.reset();
       return out;
     } catch (const pqxx::in_doubt_error& e) {
-      throw fail(overran() ? no_answer() : std::string{e.what()}, true, {});
+      throw fail(cut() ? no_answer() : std::string{e.what()}, true, {});
     } catch (const pqxx::broken_connection& e) {
-      throw fail(overran() ? no_answer() : lost(e.what()), false, {});
+      throw fail(cut() ? no_answer() : lost(e.what()), false, {});
     } catch (const pqxx::sql_error& e) {
-      if (overran())
+      if (cut())
         throw fail(no_answer(), false, {});
       // An empty SQLSTATE: the server never answered (counts as an outage).
       throw fail(e.what(), false, e.sqlstate());
     } catch (const store_error& e) {
-      if (overran() && e.error_class() != store_error_class::fenced)
+      if (cut() && e.error_class() != store_error_class::fenced)
         throw fail(no_answer(), e.in_doubt(), {});
       throw;
     } catch (const pqxx::failure& e) {
       // Other libpqxx failures come from the connection (lost, no result).
-      throw fail(overran() ? no_answer() : lost(e.what()), false, {});
+      throw fail(cut() ? no_answer() : lost(e.what()), false, {});
     } catch (const std::exception& e) {
-      if (overran())
+      if (cut())
         throw fail(no_answer(), false, {});
       // A value libpqxx cannot send (a NUL byte in a string, ...).
       throw fail(e.what(), false, {}, true);

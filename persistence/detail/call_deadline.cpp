@@ -1,5 +1,6 @@
 #include "persistence/detail/call_deadline.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -17,18 +18,23 @@ using clock = std::chrono::steady_clock;
 /// until the earliest one and shuts its socket down when it passes.
 class watchdog {
 public:
+  /// Never destroyed (nor its thread joined): calls may still be armed
+  /// while the process exits.
   static watchdog& instance() {
-    static watchdog w;
-    return w;
+    static auto* w = new watchdog;
+    return *w;
   }
 
   uint64_t arm(int fd, clock::time_point at) {
     std::lock_guard<std::mutex> g{m_};
-    if (!thread_.joinable())
-      thread_ = std::thread([this] { run(); });
+    if (!started_) {
+      std::thread([this] { run(); }).detach();
+      started_ = true;
+    }
     const auto token = ++last_;
     armed_[token] = {fd, at, false};
-    cv_.notify_one();
+    if (at < wakes_at_) // else it wakes in time for this one anyway
+      cv_.notify_one();
     return token;
   }
 
@@ -49,16 +55,6 @@ public:
     return i != armed_.end() && i->second.fired;
   }
 
-  ~watchdog() {
-    {
-      std::lock_guard<std::mutex> g{m_};
-      stop_ = true;
-      cv_.notify_one();
-    }
-    if (thread_.joinable())
-      thread_.join();
-  }
-
 private:
   struct entry {
     int fd;
@@ -68,7 +64,7 @@ private:
 
   void run() {
     std::unique_lock<std::mutex> g{m_};
-    while (!stop_) {
+    for (;;) {
       auto next = clock::time_point::max();
       const auto t = clock::now();
       for (auto& [token, e] : armed_) {
@@ -83,6 +79,7 @@ private:
           next = std::min(next, e.at);
         }
       }
+      wakes_at_ = next;
       if (next == clock::time_point::max())
         cv_.wait(g);
       else
@@ -94,8 +91,8 @@ private:
   std::condition_variable cv_;
   std::map<uint64_t, entry> armed_;
   uint64_t last_ = 0;
-  bool stop_ = false;
-  std::thread thread_;
+  bool started_ = false;
+  clock::time_point wakes_at_ = clock::time_point::max(); ///< the thread's next wake-up
 };
 
 } // namespace
