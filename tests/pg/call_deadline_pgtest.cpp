@@ -104,3 +104,30 @@ TEST_CASE("journal_store: a call that answers within its deadline is not cut", "
   const auto ids = submit_all(store, {"x", "y"});
   CHECK(ids.size() == 2);
 }
+
+TEST_CASE("call deadline: cost per call (pings, one-row commits) with and without it",
+          "[.bench][pg][deadline]") {
+  // Prints figures (no timed assertion).
+  for (int deadline_ms : {0, 1500, 0, 1500}) {
+    const auto dsn = fresh_schema_dsn("bench_deadline_" + std::to_string(deadline_ms));
+    journal_options o;
+    o.call_deadline_ms = deadline_ms;
+    journal_store s{dsn, o};
+    s.migrate();
+    auto t = steady::now();
+    const int pings = 3000;
+    for (int i = 0; i < pings; ++i)
+      s.ping_ms();
+    const double ping_us = since(t) * 1e6 / pings;
+    t = steady::now();
+    const int commits = 500;
+    for (int i = 0; i < commits; ++i) {
+      journal_store::batch b;
+      b.submits.push_back(submit_of("x"));
+      s.commit(b, journal_store::new_commit_id());
+    }
+    const double commit_us = since(t) * 1e6 / commits;
+    std::printf("deadline %4d ms: ping %.1f us/call, one-row commit %.1f us/call\n", deadline_ms,
+                ping_us, commit_us);
+  }
+}
