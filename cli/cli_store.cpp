@@ -4,6 +4,7 @@
 #include "cluster/head_node.hpp"
 #include "persistence/leader_lock.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace taskrt::cli {
@@ -29,6 +30,11 @@ journal_options cli_journal_options() {
     const double s = std::strtod(v, &end);
     if (end && *end == '\0' && s > 0 && s <= 86'400)
       o.call_deadline_ms = static_cast<int>(s * 1000);
+    else
+      std::fprintf(stderr,
+                   "taskrt: ignoring TASKRT_DB_TIMEOUT=%s (seconds, more than 0 and at most "
+                   "86400); reads wait at most 10 s\n",
+                   v);
   }
   return o;
 }
