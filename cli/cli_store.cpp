@@ -4,6 +4,7 @@
 #include "cluster/head_node.hpp"
 #include "persistence/leader_lock.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace taskrt::cli {
@@ -20,6 +21,24 @@ void add_head_options(CLI::App* cmd, common_opts& o) {
   add_tls_options(cmd, o.tls);
 }
 
+journal_options cli_journal_options() {
+  journal_options o;
+  o.connect_timeout_s = 3;
+  o.call_deadline_ms = 10'000;
+  if (const char* v = std::getenv("TASKRT_DB_TIMEOUT"); v && *v) {
+    char* end = nullptr;
+    const double s = std::strtod(v, &end);
+    if (end && *end == '\0' && s > 0 && s <= 86'400)
+      o.call_deadline_ms = static_cast<int>(s * 1000);
+    else
+      std::fprintf(stderr,
+                   "taskrt: ignoring TASKRT_DB_TIMEOUT=%s (seconds, more than 0 and at most "
+                   "86400); reads wait at most 10 s\n",
+                   v);
+  }
+  return o;
+}
+
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) {
   auto dsn = resolve_dsn(o.db, o.data_dir);
   if (dsn.empty()) {
@@ -28,7 +47,7 @@ std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) 
     return nullptr;
   }
   try {
-    return std::make_unique<journal_store>(dsn);
+    return std::make_unique<journal_store>(dsn, cli_journal_options());
   } catch (const std::exception& e) {
     exit_code = fail(failed, std::string{"cannot open the journal: "} + e.what());
     return nullptr;

@@ -111,7 +111,7 @@ json db_part(const common_opts& o, json& out) {
   }
   try {
     json acc = json::object(); // merged into `out` only when every read worked
-    journal_store store{dsn};
+    journal_store store{dsn, cli_journal_options()};
     pg["ping_ms"] = store.ping_ms();
     pg["reachable"] = true;
     // No full scan (docs/performance.md): live tasks are counted through
@@ -272,7 +272,8 @@ Examples:
     s["head"] = head_part(*o, env);
     s["postgres"] = db_part(*o, s);
     merge_live_nodes(s);
-    if (const auto dsn = resolve_dsn(o->db, o->data_dir); !dsn.empty())
+    if (const auto dsn = resolve_dsn(o->db, o->data_dir);
+        !dsn.empty() && s["postgres"]["reachable"].get<bool>())
       s["heads"] = read_heads(dsn); // active and standing by, from Postgres
     if (o->output == "table") {
       print_status(s);
