@@ -25,8 +25,9 @@
 
 namespace taskrt {
 
-/// The state of a task. The underlying values are stored in Postgres and sent
-/// over the wire: never renumber them.
+/// The state of a task. The wire (CAF) carries the underlying values and
+/// Postgres stores the names (to_string; a CHECK constraint lists them):
+/// never renumber nor rename them.
 enum class task_state : uint8_t {
   queued = 1,
   running = 2,
