@@ -20,6 +20,7 @@
 
 #include "persistence/journal_store.hpp"
 #include "runtime/lease.hpp"
+#include "runtime/worker_wire.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/netns_link.hpp"
 #include "tests/e2e/node_process.hpp"
@@ -39,6 +40,8 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace taskrt;
@@ -177,7 +180,118 @@ void run_case(const std::string& dsn, head_process& head, node_process& b, const
   CHECK(gap_ns > 0);
 }
 
+/// A `taskrt worker-process` started directly, its pipes on fds 3 and 4 as
+/// a worker actor starts it; nothing else renews its lease.
+struct lone_worker {
+  int pid = -1;
+  int to = -1, from = -1;
+
+  lone_worker() {
+    std::signal(SIGPIPE, SIG_IGN); // a process that is gone fails the write, not the test
+    int in[2], out[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    const auto bin = taskrt_bin();
+    pid = ::fork();
+    if (pid == 0) {
+      // Above 4 first: a pipe end may already be fd 3 or 4.
+      const int r = ::fcntl(in[0], F_DUPFD, 10), wr = ::fcntl(out[1], F_DUPFD, 10);
+      ::dup2(r, 3);
+      ::dup2(wr, 4);
+      ::execl(bin.c_str(), bin.c_str(), "worker-process", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    to = in[1];
+    from = out[0];
+    // Its "ready" line.
+    char c = 0;
+    while (::read(from, &c, 1) == 1 && c != '\n') {
+    }
+  }
+
+  ~lone_worker() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    ::close(to);
+    ::close(from);
+  }
+
+  void send(const wire::to_process& msg) {
+    const auto line = wire::encode(msg);
+    REQUIRE(::write(to, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  }
+
+  /// Waits up to `timeout_ms` for the exit; its status (-1: still running,
+  /// then killed), and when it was seen (monotonic ns).
+  std::pair<int, int64_t> wait_exit(int timeout_ms) {
+    int status = 0;
+    for (int t = 0; t < timeout_ms; ++t) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return {status, lease::mono_ns()};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return {-1, lease::mono_ns()};
+  }
+};
+
 } // namespace
+
+TEST_CASE("lease - a worker process alone fences itself on its own timer, renewals keep it "
+          "running",
+          "[e2e][lease]") {
+  char dir[] = "/tmp/taskrt-lease-XXXXXX";
+  REQUIRE(::mkdtemp(dir));
+  const std::string stamps = std::string{dir} + "/stamps";
+  lone_worker w;
+  const int64_t ms = 1'000'000;
+  // A lease that ends in 1.5 s with a 0.5 s margin: the process must be
+  // gone 1.0 s from now, with the task it runs (16 s of stamps every 5 ms).
+  const auto t0 = lease::mono_ns();
+  w.send(wire::lease_cmd{t0 + 1500 * ms, 500 * ms});
+  wire::run_cmd run;
+  run.task_id = 1;
+  run.attempt = 1;
+  run.task_attempt = 1;
+  run.lease_epoch = 1;
+  run.name = "stamp";
+  run.args = json{{"file", stamps}, {"ms", 16000}, {"tick_ms", 5}}.dump();
+  w.send(run);
+  // Renewals every 300 ms for 2 s keep it running past the first fence.
+  int64_t last_end = 0;
+  for (int i = 1; i <= 7; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    last_end = lease::mono_ns() + 1500 * ms;
+    w.send(wire::lease_cmd{last_end, 500 * ms});
+  }
+  const auto fence = last_end - 500 * ms;
+  auto [status, seen_ns] = w.wait_exit(10'000);
+  REQUIRE(status != -1); // it was still running 10 s later
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == lease::fenced_exit_code);
+  const auto runs = intervals_of(stamps);
+  REQUIRE(runs.size() == 1);
+  CHECK_FALSE(runs[0].stopped);
+  // It ran past the first lease's fence (renewed), and its last stamp is
+  // before its lease's end: after the fence by no more than a tick plus
+  // the watchdog's wake-up.
+  CHECK(runs[0].last_ns > t0 + 1000 * ms);
+  CHECK(runs[0].last_ns < last_end);
+  const auto late_ns = runs[0].last_ns - fence;
+  CHECK(late_ns < 100 * ms); // generous: the watchdog wakes at the fence instant
+  std::printf("lease watchdog: last stamp %.1f ms after the fence instant (stamps every 5 ms), "
+              "exit seen %.1f ms after it; %.0f ms before the lease's end\n",
+              static_cast<double>(late_ns) / 1e6, static_cast<double>(seen_ns - fence) / 1e6,
+              static_cast<double>(last_end - runs[0].last_ns) / 1e6);
+  std::fflush(stdout);
+  std::remove(stamps.c_str());
+  ::rmdir(dir);
+}
 
 TEST_CASE("lease - SIGSTOP of a node process only - its worker fences itself before the head "
           "runs the lock task again",
