@@ -19,6 +19,7 @@
 // stopped or cut off. The task must still end SUCCEEDED exactly once.
 
 #include "persistence/journal_store.hpp"
+#include "persistence/leader_lock.hpp"
 #include "runtime/lease.hpp"
 #include "runtime/worker_wire.hpp"
 #include "tests/e2e/head_process.hpp"
@@ -342,4 +343,54 @@ TEST_CASE("lease - a node whose head connection black-holes (packets dropped) - 
                  net->exec_prefix()};
   auto* n = net.get();
   run_case(dsn, head, b, {"blackhole", [n] { n->partition(); }, [n] { n->heal(); }});
+}
+
+TEST_CASE("lease - the active head paused with a lock task on its own worker - the standby "
+          "takes over - the worker fences itself before the retry",
+          "[e2e][lease]") {
+  // The window: head A (its own worker runs the lock task) is paused; its
+  // worker process runs on. Standby B (--takeover-after 3) takes over, waits
+  // the adoption grace (15 s) for A's node and ends the attempt LOST, then
+  // retries it on its own worker. A's worker, renewed by A's scheduler only,
+  // must have fenced itself 9 s after the pause, long before.
+  auto dsn = fresh_schema_dsn("e2e_lease_paused_head");
+  head_process a{dsn, {"--workers", "1", "--prefetch", "0", "--node-id", "ha"}};
+  const auto pb = free_port();
+  head_process b{dsn, {"--workers", "1", "--prefetch", "0", "--node-id", "hb", "--standby",
+                       "--port", pb, "--takeover-after", "3"}};
+  REQUIRE(eventually([&] { return leader_lock::sessions(dsn).size() == 2; }));
+  auto& ca = a.connect();
+  const auto stamps = b.data_dir() + "/stamps-paused-head";
+  auto s = spec("stamp", {{"file", stamps}, {"ms", 30000}, {"tick_ms", 20}},
+                R"({"retries":3,"wait":0})");
+  s.lock = "account-42";
+  auto id = ca.submit(s);
+  REQUIRE(id);
+  journal_store store{dsn};
+  REQUIRE(eventually([&] {
+    auto t = store.get_task(*id);
+    return t && t->state == task_state::running && slurp(stamps).find("start") != std::string::npos;
+  }, 20'000));
+  const auto paused_ns = lease::mono_ns();
+  REQUIRE(::kill(a.pid(), SIGSTOP) == 0);
+  REQUIRE(eventually([&] { return b.log().find("listening on") != std::string::npos; }, 30'000));
+  auto& cb = b.connect();
+  auto out = cb.await(*id, std::chrono::seconds(120));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+  CHECK(result_nodes(dsn, *id) == std::vector<std::string>{"hb"});
+  const auto runs = intervals_of(stamps);
+  INFO("stamps:\n" << slurp(stamps).substr(0, 2000));
+  INFO("head a log:\n" << a.log());
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0].last_ns < runs[1].first_ns);
+  CHECK_FALSE(runs[0].stopped);
+  CHECK(runs[1].stopped);
+  CHECK(a.log().find("lease not renewed") != std::string::npos);
+  std::printf("lease paused head: A's worker last stamped %.2f s after the pause; the retry on "
+              "B first stamped %.2f s after it\n",
+              secs(runs[0].last_ns - paused_ns), secs(runs[1].first_ns - paused_ns));
+  std::fflush(stdout);
+  REQUIRE(::kill(a.pid(), SIGCONT) == 0);
+  CHECK(a.wait_exit_code(30) == 3);
 }
