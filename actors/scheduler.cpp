@@ -12,6 +12,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     st.cfg = cfg;
     st.window = sched::queue_window(static_cast<size_t>(std::max(cfg.queue_window, 2)));
     st.started_us = to_micros(now());
+    st.leases.set_grant_floor(lease::mono_ns()); // an earlier head's grants end after this
     st.nodes = sched::node_registry(cfg.node_id, cfg.local_slots, cfg.registry->names(),
                                     st.started_us);
     st.slots.set_node_open(cfg.node_id, true);

@@ -41,6 +41,12 @@ struct scheduler_config {
   double dead_after_s = 8;               ///< no heartbeat this long → DEAD
   double adopt_grace_s = 15;             ///< after a restart, RUNNING attempts of
                                          ///< remote nodes wait this long to be adopted
+  /// Every answered heartbeat renews a node's lease for this long; a worker
+  /// process fences itself lease_margin_s before its lease ends, and a lock
+  /// whose attempt was lost with its node stays held until lease_margin_s
+  /// after the lease ends (runtime/lease.hpp).
+  double lease_s = 10;
+  double lease_margin_s = 1;
   int32_t local_slots = 0;               ///< worker processes of the head itself
   /// Due QUEUED tasks held in memory per queue; the rest stays in the
   /// journal and is read back in order (sched/queue_window.hpp).

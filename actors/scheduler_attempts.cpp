@@ -65,7 +65,7 @@ void apply_retry(scheduler_actor_t* self, live_task& t, const retry_decision& d)
 /// Releases the lock an ended attempt kept while its decision was pending.
 void release_held_lock(scheduler_state& st, live_task& t) {
   if (t.lock_held) {
-    st.queue.release(t.rec.lock);
+    release_lock(st, t);
     t.lock_held = false;
   }
 }
@@ -285,6 +285,10 @@ void mark_began(scheduler_state& st, const attempt_ref& a) {
 /// back (no retry budget spent) if it was still waiting behind another.
 void end_orphaned(scheduler_actor_t* self, live_task& t, const std::string& message,
                   const std::string& reason) {
+  // Its process may still run (the node is stopped or cut off, not known
+  // dead), even when the head has not heard that it began: its lock waits
+  // for the attempt's lease to end.
+  fence_lost_attempt(self->state, t);
   const auto* a = self->state.leases.find(t.rec.id);
   if (a && !a->began) {
     end_attempt(self, t, task_state::queued, "", "",

@@ -351,11 +351,25 @@ void on_due_timer(scheduler_actor_t* self, int64_t due_us) {
 /// Frees `t`'s worker slot and, unless `keep_lock`, its lock.
 void release(scheduler_state& st, live_task& t, bool keep_lock) {
   if (!t.rec.lock.empty() && !keep_lock)
-    st.queue.release(t.rec.lock);
+    release_lock(st, t);
   if (const auto* a = st.leases.find(t.rec.id); a && a->worker != 0)
     st.slots.unassign(a->worker);
   st.orphans.erase(t.rec.id);
   st.leases.remove(t.rec.id);
+}
+
+void release_lock(scheduler_state& st, live_task& t) {
+  const auto fence = t.lock_fence_ns;
+  t.lock_fence_ns = 0;
+  if (fence > lease::mono_ns()) {
+    // Its lost attempt may still run: the lock stays held (nothing of it
+    // starts) until that attempt's lease is over; the tick hands it on.
+    st.leases.fence_lock(t.rec.lock, fence);
+    spdlog::info("task={} lock {}: held {} ms more, until the lease of its lost attempt is "
+                 "over", t.rec.id, t.rec.lock, (fence - lease::mono_ns()) / 1'000'000);
+    return;
+  }
+  st.queue.release(t.rec.lock);
 }
 
 } // namespace taskrt::scheduler_detail

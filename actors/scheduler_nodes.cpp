@@ -118,8 +118,10 @@ void on_ready(scheduler_actor_t* self, worker_info& info, caf::actor& w) {
   const auto* known = st.slots.find(known_slot(st, w.address()));
   if (!known || !known->ready)
     self->monitor(w);
-  if (info.node == st.cfg.node_id)
+  if (info.node == st.cfg.node_id) {
     st.local_workers.insert(w);
+    renew_local_leases(self, w); // before its first dispatch
+  }
   st.slots.announce(slot_of(st, w), {std::move(info.node), info.index, info.pid,
                                      std::move(info.queues), info.capacity});
   try_dispatch(self);
@@ -159,6 +161,8 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
   self->monitor(sup);
   register_reply reply;
   reply.heartbeat_s = st.cfg.heartbeat_s;
+  reply.lease_s = st.cfg.lease_s;
+  reply.lease_margin_s = st.cfg.lease_margin_s;
   journal_store::batch b;
   for (auto& ra : running) {
     auto i = st.tasks.find(ra.task_id);
@@ -187,6 +191,7 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
   }
   if (!b.empty())
     journal(self, std::move(b), [](journal_store::batch_result&) {});
+  st.leases.granted(info.id, lease::mono_ns()); // the node counts from before it asked
   spdlog::info("node {} {} slots={} queues={} reported_running={} dropped={}", info.id,
                rejoin ? "rejoined" : "registered", info.slots, info.queues.size(),
                running.size(), reply.drop.size());
@@ -308,6 +313,9 @@ void check_nodes(scheduler_actor_t* self) {
     refresh_node_rows(self, t);
     publish_gauges(st, t);
   }
+  renew_local_leases(self);
+  if (release_expired_fences(st))
+    try_dispatch(self);
   const sched::node_timeouts timeouts{st.cfg.suspect_after_s, st.cfg.dead_after_s,
                                        st.cfg.adopt_grace_s};
   for (const auto& v : st.nodes.check(t, timeouts)) {
@@ -322,6 +330,7 @@ void check_nodes(scheduler_actor_t* self) {
       expired.push_back(kv.first);
   for (auto id : expired) {
     auto& task = st.tasks.at(id);
+    fence_lost_attempt(st, task); // its node may run it still, cut off from this head
     json err = {{"kind", lost_kind},
                 {"ancestors", json::array()},
                 {"message", "node " + task.rec.node
@@ -382,6 +391,7 @@ bool on_heartbeat(scheduler_actor_t* self, const std::string& node) {
   if (!n || gone(*n) || !sent_by_node(self, node, "heartbeat"))
     return false; // the node must register again
   st.nodes.heard(node, to_micros(now()));
+  st.leases.granted(node, lease::mono_ns()); // answered true: the node's lease is renewed
   if (n->state == sched::node_state::suspect) {
     set_node_state(self, node, sched::node_state::alive);
     try_dispatch(self);

@@ -61,6 +61,9 @@ void recover(scheduler_actor_t* self) {
           continue;
         }
         ++lost;
+        // The previous head's own workers may run on (it is paused, not
+        // dead): their lock waits for the lease they had to be over.
+        fence_lost_attempt(st, t);
         json err = {{"kind", lost_kind},
                     {"ancestors", json::array()},
                     {"message", "the head restarted; the attempt's worker is gone"}};

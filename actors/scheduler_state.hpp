@@ -8,6 +8,7 @@
 #include "actors/retry_actor.hpp"
 #include "actors/scheduler.hpp"
 #include "metrics/taskrt_metrics.hpp"
+#include "runtime/lease.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/message_check.hpp"
 #include "runtime/task_error.hpp"
@@ -47,6 +48,10 @@ struct live_task {
   bool cancel_requested = false;
   /// Its lock is still held for an ended attempt whose decision is pending.
   bool lock_held = false;
+  /// Its attempt was lost with its node or worker (the process may still
+  /// run): its lock is not handed on before this instant (monotonic ns;
+  /// 0: at once).
+  int64_t lock_fence_ns = 0;
   int64_t enqueued_us = 0; ///< when it last became runnable (metrics)
   int64_t started_us = 0;  ///< when its current attempt was dispatched (metrics)
   /// The most recent ended attempts (at most max_history), for strategies.
@@ -249,6 +254,29 @@ void on_due_timer(scheduler_actor_t* self, int64_t due_us);
 
 /// Frees `t`'s worker slot and, unless `keep_lock`, its lock.
 void release(scheduler_state& st, live_task& t, bool keep_lock);
+
+/// Frees `t`'s lock, or fences it until t.lock_fence_ns when that is later.
+void release_lock(scheduler_state& st, live_task& t);
+
+// -- leases (scheduler_leases.cpp) -----------------------------------------
+
+/// The lease terms of the head.
+lease::terms lease_terms(const scheduler_state& st);
+
+/// When the lease under which an attempt ran on `node` is over for sure
+/// (monotonic ns): its last grant plus the lease plus the margin. The head's
+/// own node renews its workers on every tick: from now.
+int64_t lease_over_ns(const scheduler_state& st, const std::string& node);
+
+/// `t`'s attempt is lost while its process may still run: its lock waits
+/// until the attempt's lease is over.
+void fence_lost_attempt(scheduler_state& st, live_task& t);
+
+/// Renews the leases of the head's own workers (`w` only, when given).
+void renew_local_leases(scheduler_actor_t* self, const caf::actor& w = {});
+
+/// Hands on the locks whose fences are over; true when one was.
+bool release_expired_fences(scheduler_state& st);
 
 // -- attempts (scheduler_attempts.cpp) -------------------------------------
 

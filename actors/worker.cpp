@@ -3,6 +3,7 @@
 #include "actors/crash_report.hpp"
 #include "actors/worker_process.hpp"
 #include "metrics/taskrt_metrics.hpp"
+#include "runtime/lease.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/time.hpp"
@@ -54,6 +55,8 @@ struct worker_state {
   int crashes_in_row = 0;
   bool stopping = false;
   bool ticking = false; ///< the check tick is armed (only while there is work)
+  /// The latest lease renewal (lease_atom), written to every new process.
+  std::optional<wire::lease_cmd> lease;
   static inline const char* name = "taskrt.worker";
 };
 
@@ -142,6 +145,8 @@ bool start_child(worker_actor_t* self) {
   st.to_child = to_child[1];
   st.child_ready = false;
   st.killing = kill_reason::none;
+  if (st.lease) // before any run: the process never runs outside the lease
+    write_line(st, *st.lease);
   caf::actor me = caf::actor_cast<caf::actor>(self);
   int rfd = from_child[0];
   std::thread{[me, rfd, pid] {
@@ -416,6 +421,8 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
     detail["exit_code"] = WEXITSTATUS(status);
   }
   const auto why = st.killing;
+  const bool fenced = why == kill_reason::none && WIFEXITED(status)
+                      && WEXITSTATUS(status) == lease::fenced_exit_code;
   if (st.has_attempt && why == kill_reason::dropped) {
     st.has_attempt = false; // fenced by the head: nothing to report
   } else if (st.has_attempt && why == kill_reason::shutdown) {
@@ -435,9 +442,9 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
                                 + std::to_string(st.current.time_limit_s) + " s"}};
       send_done(self, task_state::failed, {}, err, detail);
     } else {
-      std::string reason = why == kill_reason::stuck
-                             ? "no progress for the stuck timeout"
-                             : "worker process died";
+      std::string reason = why == kill_reason::stuck ? "no progress for the stuck timeout"
+                           : fenced ? "lease expired: the node could not renew it with the head"
+                                    : "worker process died";
       detail["reason"] = reason;
       json err = {{"kind", lost_kind},
                   {"ancestors", json::array()},
@@ -468,7 +475,7 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
   // Restart: at once after a deliberate kill, with growing backoff while the
   // process keeps dying on its own.
   std::chrono::milliseconds delay{0};
-  if (why == kill_reason::none) {
+  if (why == kill_reason::none && !fenced) {
     ++st.crashes_in_row;
     delay = std::chrono::milliseconds(
       std::min<int64_t>(10'000, 50LL << std::min(st.crashes_in_row, 8)));
@@ -517,6 +524,15 @@ caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
         run_next(self);
       },
       [self](ready_atom) { announce(self); },
+      // A renewal of the node's lease: passed down the pipe (a later end
+      // only), where the process's own watchdog enforces it.
+      [self](lease_atom, int64_t end_ns, int64_t margin_ns) {
+        auto& st = self->state;
+        if (st.lease && st.lease->end_ns >= end_ns)
+          return;
+        st.lease = wire::lease_cmd{end_ns, margin_ns};
+        write_line(st, *st.lease);
+      },
       [self](status_atom) {
         auto& st = self->state;
         auto me = caf::actor_cast<caf::actor>(self);

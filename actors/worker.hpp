@@ -15,7 +15,10 @@
 /// its time limit ends FAILED ("taskrt.timeout"); one without progress for the
 /// stuck timeout ends LOST ("stuck"). The process is then restarted. Attempts
 /// that never started (prefetched, or the process was down) are handed back
-/// (RUNNING → QUEUED, no retry budget spent).
+/// (RUNNING → QUEUED, no retry budget spent). Lease renewals (lease_atom)
+/// go down the pipe, also to every new process before its first attempt; a
+/// process whose lease ran out exits by itself (lease::fenced_exit_code) and
+/// its attempt ends LOST ("lease expired").
 
 #include "runtime/protocol.hpp"
 

@@ -2,6 +2,7 @@
 
 #include "actors/crash_report.hpp"
 
+#include "runtime/lease.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/task_error.hpp"
 #include "runtime/worker_wire.hpp"
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <map>
@@ -65,7 +67,34 @@ struct shared_state {
   std::string bad_value;
   int64_t next_req = 1;
   std::map<int64_t, std::promise<wire::submit_reply>> pending_submits;
+  /// The lease this process runs under (renewals from the node), guarded by
+  /// lease_mtx; lease_cv wakes the watchdog thread.
+  std::mutex lease_mtx;
+  std::condition_variable lease_cv;
+  lease::watchdog dog;
 };
+
+/// The lease ran out: the task may not run on, whatever it is doing. Only
+/// async-signal-safe calls (another thread runs user code).
+[[noreturn]] void fence_self() {
+  static const char msg[] = "taskrt worker-process: lease not renewed (node stopped, hung or "
+                            "cut off from the head): exiting with the task\n";
+  [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+  ::_exit(lease::fenced_exit_code);
+}
+
+/// The watchdog thread: on its own monotonic timer, whatever the node does
+/// (it may be the thing that is stopped), it ends the process once the
+/// running attempt's lease is over but for the margin.
+void watchdog_loop(shared_state& st) {
+  std::unique_lock<std::mutex> guard{st.lease_mtx};
+  for (;;) {
+    const auto d = st.dog.check(lease::mono_ns(), st.current_task.load() != 0);
+    if (d.fence)
+      fence_self();
+    st.lease_cv.wait_for(guard, std::chrono::nanoseconds(d.wait_ns));
+  }
+}
 
 class context_impl : public task_context {
 public:
@@ -153,6 +182,10 @@ void on_command(shared_state& st, wire::to_process& msg) {
   } else if (auto* c = std::get_if<wire::cancel_cmd>(&msg)) {
     if (c->task_id == st.current_task.load())
       st.cancel = true;
+  } else if (auto* l = std::get_if<wire::lease_cmd>(&msg)) {
+    std::lock_guard<std::mutex> guard{st.lease_mtx};
+    st.dog.renew(l->end_ns, l->margin_ns);
+    st.lease_cv.notify_one();
   } else if (auto* r = std::get_if<wire::submit_reply>(&msg)) {
     std::lock_guard<std::mutex> guard{st.mtx};
     auto i = st.pending_submits.find(r->req);
@@ -248,6 +281,7 @@ int run_worker_process(const task_registry& registry) {
   shared_state st;
   std::thread reader{[&st] { reader_loop(st); }};
   reader.detach();
+  std::thread{[&st] { watchdog_loop(st); }}.detach();
   const wire::ready_evt ready{static_cast<int64_t>(::getpid())};
   st.out.write(ready);
   for (;;) {
@@ -259,7 +293,15 @@ int run_worker_process(const task_registry& registry) {
       st.runs.pop_front();
     }
     st.cancel = false;
-    st.current_task = run.task_id;
+    {
+      // No user code starts without a lease in force; the watchdog takes
+      // over from here (woken, so it waits for this lease, not an old wait).
+      std::lock_guard<std::mutex> guard{st.lease_mtx};
+      if (st.dog.armed() && lease::mono_ns() >= st.dog.fence_at())
+        fence_self();
+      st.current_task = run.task_id;
+      st.lease_cv.notify_one();
+    }
     auto done = run_one(st, registry, run);
     st.current_task = 0;
     st.out.write_raw(wire::encode(done) + wire::encode(ready)); // one write, one wake-up

@@ -3,11 +3,15 @@
 /// by a worker actor. User code runs here, so a segfault or abort() kills only
 /// this process.
 ///
-/// Commands come on fd 3 (run, cancel, submit replies), events go out on fd
+/// Commands come on fd 3 (run, cancel, submit replies, lease renewals), events go out on fd
 /// 4 (ready, progress, checkpoint, submit, done), one JSON line each, in the
 /// one codec both ends use: runtime/worker_wire.hpp. A result and the
 /// "ready" after it go out in one write. The process exits when fd 3 closes
-/// (its node is gone).
+/// (its node is gone), and fences itself: once a lease renewal arrived, a
+/// watchdog thread of its own (CLOCK_MONOTONIC) ends the process with exit
+/// code lease::fenced_exit_code when an attempt runs and its lease is over
+/// but for the margin (runtime/lease.hpp) — the node may be the thing that
+/// is stopped.
 
 #include "runtime/task_registry.hpp"
 

@@ -6,6 +6,7 @@
 #include "cluster/client.hpp"
 #include "cluster/head_node.hpp"
 #include "cluster/worker_node.hpp"
+#include "runtime/lease.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/time.hpp"
 
@@ -163,6 +164,18 @@ the port can submit and run tasks).)");
                   "0: only when its session ends")
     ->capture_default_str()
     ->needs(head_flag);
+  cmd->add_option("--lease", opts->lease_s,
+                  "With --head: seconds a node's lease lasts; each heartbeat (every second) "
+                  "renews it; a worker process whose lease is not renewed kills itself and its "
+                  "task --lease-margin before it ends")
+    ->capture_default_str()
+    ->needs(head_flag);
+  cmd->add_option("--lease-margin", opts->lease_margin_s,
+                  "With --head: safety margin of a lease, in seconds: a worker fences itself "
+                  "this early, and a lock whose attempt was lost with its node is handed on "
+                  "this late (at most a quarter of --lease)")
+    ->capture_default_str()
+    ->needs(head_flag);
   cmd->add_option("--queue-window", opts->queue_window,
                   "With --head: QUEUED tasks held in memory per queue, best first; the rest "
                   "stays in Postgres and is read back in order (memory stays bounded)")
@@ -247,6 +260,10 @@ the port can submit and run tasks).)");
         env.exit_code = fail(usage, *e);
         return;
       }
+    if (const auto* e = lease::check_terms(opts->lease_s, opts->lease_margin_s); *e) {
+      env.exit_code = fail(usage, e);
+      return;
+    }
     if (opts->stuck_timeout_s <= 0) {
       env.exit_code = fail(usage, "--stuck-timeout: must be more than 0");
       return;

@@ -439,6 +439,8 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.local_slots = opts.workers;
   scfg.queue_window = opts.queue_window;
   scfg.schedule_horizon_s = opts.schedule_horizon_s;
+  scfg.lease_s = opts.lease_s;
+  scfg.lease_margin_s = opts.lease_margin_s;
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;

@@ -42,6 +42,12 @@ struct head_options {
   /// A standby ends the session of an active head silent for this long
   /// (paused, hung, cut off from Postgres) and takes over; 0: never.
   double takeover_after_s = 10;
+  /// `--lease`, `--lease-margin`: every answered heartbeat renews a node's
+  /// lease for lease_s; its worker processes fence themselves margin early,
+  /// and a lock whose attempt was lost with its node waits until margin
+  /// after the lease ends (runtime/lease.hpp, docs/reliability.md).
+  double lease_s = 10;
+  double lease_margin_s = 1;
   /// `--queue-window`: due QUEUED tasks held in memory per queue; the rest
   /// stays in the journal and is read back in order.
   int32_t queue_window = 10000;

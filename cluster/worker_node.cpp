@@ -4,6 +4,7 @@
 #include "cluster/net_config.hpp"
 #include "http/health_server.hpp"
 #include "metrics/taskrt_metrics.hpp"
+#include "runtime/lease.hpp"
 #include "runtime/protocol.hpp"
 
 #include <caf/io/all.hpp>
@@ -39,6 +40,10 @@ struct node_state {
   std::vector<std::pair<uint64_t, attempt_done_msg>> unacked;
   uint64_t sent_seq = 0;
   double heartbeat_s = 1;
+  /// The lease terms of the head, and where this node's lease ends
+  /// (CLOCK_MONOTONIC ns; 0: never granted).
+  lease::terms lease_terms;
+  int64_t lease_end_ns = 0;
   bool draining = false;
   bool drain_deadline_passed = false;
   double drain_grace_s = 30;
@@ -68,6 +73,19 @@ void lose_head(node_actor_t* self, const std::string& why) {
   self->send(st.main, headlost_atom::value);
 }
 
+/// The head answered a heartbeat (or registration) this node sent at
+/// `sent_ns`: the lease now ends lease_s after that (never after the answer
+/// came), and every worker passes the new end down its pipe.
+void renew_lease(node_actor_t* self, int64_t sent_ns) {
+  auto& st = self->state;
+  const auto end = lease::node_lease_end(sent_ns, st.lease_terms);
+  if (end <= st.lease_end_ns)
+    return;
+  st.lease_end_ns = end;
+  for (auto& w : st.workers)
+    self->send(w, lease_atom::value, end, st.lease_terms.margin_ns);
+}
+
 /// Sends a result to the head, keeping it until a heartbeat acknowledges it.
 void send_result(node_actor_t* self, attempt_done_msg msg) {
   auto& st = self->state;
@@ -87,18 +105,23 @@ void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp
     auto& st = self->state;
     if (st.registering != head)
       return; // the head went away meanwhile (answered in the down handler)
+    const auto sent_ns = lease::mono_ns();
     self->request(head, std::chrono::seconds(30), register_atom::value, st.info, *gathered)
       .then(
-        [self, head, rp, gathered](register_reply& reply) mutable {
+        [self, head, rp, gathered, sent_ns](register_reply& reply) mutable {
           auto& st = self->state;
           if (st.registering != head)
             return; // it went away meanwhile; answered already
           st.registering = nullptr;
           st.head = head;
           st.heartbeat_s = reply.heartbeat_s;
+          st.lease_terms = lease::terms_of(reply.lease_s, reply.lease_margin_s);
           metrics::set_node_registered(true);
+          // Fenced attempts are killed first: the renewal below reaches
+          // each worker after its drop (one sender, in order).
           for (auto& d : reply.drop)
             self->send(d.worker, drop_atom::value, d.task_id, d.lease_epoch);
+          renew_lease(self, sent_ns);
           for (auto& r : st.unsent)
             send_result(self, std::move(r));
           st.unsent.clear();
@@ -216,14 +239,16 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
       if (st.head) {
         int32_t n = 0;
         const auto acked_up_to = st.sent_seq;
+        const auto sent_ns = lease::mono_ns();
         self->request(st.head, std::chrono::seconds(5), heartbeat_atom::value, st.info.id, n)
           .then(
-            [self, acked_up_to](bool alive) {
+            [self, acked_up_to, sent_ns](bool alive) {
               auto& st = self->state;
               if (!alive) {
                 lose_head(self, "the head declared this node dead; registering again");
                 return;
               }
+              renew_lease(self, sent_ns);
               auto& u = st.unacked;
               u.erase(std::remove_if(u.begin(), u.end(),
                                      [&](const auto& kv) { return kv.first <= acked_up_to; }),

@@ -7,7 +7,11 @@
 /// them or tells the node to drop the ones it fenced. Results produced while
 /// the head was away are delivered after re-registration (and fenced there if
 /// stale). SIGTERM drains: DRAINING, attempts get a grace period, the rest are
-/// handed back, then the node leaves.
+/// handed back, then the node leaves. Each answered heartbeat renews the
+/// node's lease (counted from when it was sent); the node passes the lease's
+/// end down to every worker process, which kills itself when it runs out
+/// (runtime/lease.hpp): away from the head for longer than the lease, the
+/// node runs nothing.
 
 #include "cluster/tls.hpp"
 #include "logging/log_setup.hpp"

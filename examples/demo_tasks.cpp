@@ -3,11 +3,18 @@
 #include "runtime/task_error.hpp"
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace taskrt {
 
@@ -55,6 +62,47 @@ json sleep_task(task_context& ctx, const json& args) {
     }
   }
   return {{"slept_ms", ms}, {"attempt", ctx.attempt()}};
+}
+
+/// Sleeps `ms` and stamps what ran into the file `file` (appended, one
+/// write(2) a line): "start", then "tick" every `tick_ms`, then "stop", each
+/// as `EVENT PID MONOTONIC_NS REALTIME_NS TASK ATTEMPT`. The monotonic
+/// stamps of one host compare across processes, so the file shows whether
+/// two processes ever ran at once (the lock tests read it); the last stamp
+/// of a process that was killed is its last "tick".
+json stamp(task_context& ctx, const json& args) {
+  if (!args.is_object() || !args.contains("file") || !args.at("file").is_string())
+    throw std::invalid_argument("argument \"file\" must be a path");
+  const auto path = args.at("file").get<std::string>();
+  const auto ms = int_arg(args, "ms", 1000);
+  const auto tick_ms = std::max<int64_t>(1, int_arg(args, "tick_ms", 10));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  auto put = [&](const char* event) {
+    timespec mono{}, real{};
+    ::clock_gettime(CLOCK_MONOTONIC, &mono);
+    ::clock_gettime(CLOCK_REALTIME, &real);
+    char line[160];
+    const int n = std::snprintf(line, sizeof(line), "%s %d %lld %lld %lld %d\n", event,
+                                static_cast<int>(::getpid()),
+                                mono.tv_sec * 1'000'000'000LL + mono.tv_nsec,
+                                real.tv_sec * 1'000'000'000LL + real.tv_nsec,
+                                static_cast<long long>(ctx.task_id()), ctx.attempt());
+    if (::write(fd, line, static_cast<size_t>(n)) != n) {
+      ::close(fd);
+      throw std::runtime_error("cannot write " + path);
+    }
+  };
+  put("start");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until && !ctx.cancelled()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(tick_ms));
+    put("tick");
+  }
+  put("stop");
+  ::close(fd);
+  return {{"pid", static_cast<int>(::getpid())}, {"attempt", ctx.attempt()}};
 }
 
 json fail(task_context& ctx, const json& args) {
@@ -179,6 +227,7 @@ void register_demo_tasks(task_registry& registry) {
   registry.add("echo", echo);
   registry.add("noop", noop);
   registry.add("sleep", sleep_task);
+  registry.add("stamp", stamp);
   registry.add("fail", fail);
   registry.add("crash", crash);
   registry.add("hang", hang);

@@ -37,6 +37,7 @@ using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using journal_atom = caf::atom_constant<caf::atom("journal")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
 
 // -- errors --------------------------------------------------------------------
 
@@ -183,9 +184,14 @@ struct running_attempt {
 
 /// Head → worker node: the answer to a registration. Attempts listed in
 /// `drop` were fenced (declared LOST meanwhile): the node kills them.
+/// Every answered heartbeat renews the node's lease for `lease_s` (counted
+/// from when the node sent it); its worker processes fence themselves
+/// `lease_margin_s` before it ends (runtime/lease.hpp).
 struct register_reply {
   std::vector<running_attempt> drop;
   double heartbeat_s = 1;
+  double lease_s = 10;
+  double lease_margin_s = 1;
 };
 
 /// One node as `taskrt nodes` shows it (live view of the head's registry).
@@ -211,7 +217,8 @@ typename Inspector::result_type inspect(Inspector& f, running_attempt& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, register_reply& x) {
-  return f(caf::meta::type_name("taskrt::register_reply"), x.drop, x.heartbeat_s);
+  return f(caf::meta::type_name("taskrt::register_reply"), x.drop, x.heartbeat_s,
+           x.lease_s, x.lease_margin_s);
 }
 
 template <class Inspector>

@@ -54,6 +54,9 @@ std::string encode(const to_process& msg) {
         return s.ok ? line_of({{"op", "submitted"}, {"req", s.req}, {"id", s.id}})
                     : line_of({{"op", "submit_failed"}, {"req", s.req}, {"error", s.error}});
       },
+      [](const lease_cmd& l) {
+        return line_of({{"op", "lease"}, {"end_ns", l.end_ns}, {"margin_ns", l.margin_ns}});
+      },
     },
     msg);
 }
@@ -122,6 +125,8 @@ std::optional<to_process> decode_to_process(std::string_view line, std::string& 
       return cancel_cmd{j.value("task_id", int64_t{0})};
     if (op == "submitted")
       return submit_reply{j.value("req", int64_t{0}), true, j.at("id").get<int64_t>(), {}};
+    if (op == "lease")
+      return lease_cmd{j.at("end_ns").get<int64_t>(), j.at("margin_ns").get<int64_t>()};
     if (op == "submit_failed")
       return submit_reply{j.value("req", int64_t{0}), false, 0,
                           j.value("error", "submit failed")};

@@ -3,7 +3,7 @@
 /// and actors/worker_process.cpp): one codec for both ends. One JSON object a
 /// line, "op" names the message:
 ///
-///   worker → process (fd 3):  run, cancel, submitted, submit_failed
+///   worker → process (fd 3):  run, cancel, submitted, submit_failed, lease
 ///   process → worker (fd 4):  ready, progress, checkpoint, submit, done
 ///
 /// encode() gives a whole line (with its '\n'); several lines may go in one
@@ -82,8 +82,16 @@ struct done_evt {
   nlohmann::json error;  ///< an error_info object, or null
 };
 
+/// A lease renewal forwarded from the node: the node's lease ends at
+/// `end_ns` (CLOCK_MONOTONIC of this host) and the process must be gone
+/// `margin_ns` before that unless another renewal comes (runtime/lease.hpp).
+struct lease_cmd {
+  int64_t end_ns = 0;
+  int64_t margin_ns = 0;
+};
+
 /// What the worker actor sends to its process.
-using to_process = std::variant<run_cmd, cancel_cmd, submit_reply>;
+using to_process = std::variant<run_cmd, cancel_cmd, submit_reply, lease_cmd>;
 
 /// What the process sends to its worker actor.
 using from_process = std::variant<ready_evt, attempt_note, submit_req, done_evt>;

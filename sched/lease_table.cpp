@@ -104,4 +104,37 @@ int32_t lease_table::count_on(const std::string& node) const {
   return i == by_node_.end() ? 0 : static_cast<int32_t>(i->second.size());
 }
 
+void lease_table::granted(const std::string& node, int64_t mono_ns) {
+  auto& g = grants_[node];
+  g = std::max(g, mono_ns);
+}
+
+int64_t lease_table::last_grant(const std::string& node) const {
+  auto i = grants_.find(node);
+  return std::max(grant_floor_ns_, i == grants_.end() ? 0 : i->second);
+}
+
+void lease_table::fence_lock(const std::string& lock, int64_t until_ns) {
+  auto& f = fences_[lock];
+  f = std::max(f, until_ns);
+}
+
+int64_t lease_table::lock_fence(const std::string& lock) const {
+  auto i = fences_.find(lock);
+  return i == fences_.end() ? 0 : i->second;
+}
+
+std::vector<std::string> lease_table::expired_fences(int64_t now_ns) {
+  std::vector<std::string> out;
+  for (auto i = fences_.begin(); i != fences_.end();) {
+    if (i->second <= now_ns) {
+      out.push_back(i->first);
+      i = fences_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
 } // namespace taskrt::sched

@@ -15,6 +15,14 @@
 ///          began=false when prefetched ─mark_began─► began=true
 ///          worker 0 until adopted ──────move_to────► worker w
 /// ```
+/// Node leases (time-bound, runtime/lease.hpp): when the head last granted
+/// each node its lease (a heartbeat or registration answered; the head's own
+/// node: its local renewal tick), on the head's monotonic clock, never
+/// before this head started (an earlier head's grants are over by then plus
+/// a lease). A lock whose attempt was lost without its process being known
+/// dead stays fenced until that attempt's lease is over for sure: fence_lock
+/// keeps it, expired_fences hands it on.
+///
 /// Indexed by task id, by lease, by node and by worker: each lookup O(1),
 /// each change O(log n); the attempts of one node or worker are listed in
 /// O(k) (a node dies, a worker goes down), never by a scan of every task.
@@ -89,6 +97,25 @@ public:
   /// How many attempts run.
   size_t size() const { return by_task_.size(); }
 
+  /// This head started at `mono_ns`: no node's lease was granted by it
+  /// before then (last_grant() is never earlier).
+  void set_grant_floor(int64_t mono_ns) { grant_floor_ns_ = mono_ns; }
+
+  /// The head granted `node` its lease at `mono_ns`.
+  void granted(const std::string& node, int64_t mono_ns);
+
+  /// When `node`'s lease was last granted (the grant floor at least).
+  int64_t last_grant(const std::string& node) const;
+
+  /// `lock` stays held until `until_ns` (a later fence of it wins).
+  void fence_lock(const std::string& lock, int64_t until_ns);
+
+  /// The fence on `lock` (0: none).
+  int64_t lock_fence(const std::string& lock) const;
+
+  /// Removes and returns the locks whose fences are over at `now_ns`.
+  std::vector<std::string> expired_fences(int64_t now_ns);
+
 private:
   std::unordered_map<int64_t, running_attempt_entry> by_task_;
   std::unordered_map<int64_t, int64_t> by_lease_; ///< lease → task
@@ -96,6 +123,9 @@ private:
   std::unordered_map<slot_id, std::set<int64_t>> by_worker_;
   int64_t generation_ = 0;
   uint32_t counter_ = 0;
+  std::unordered_map<std::string, int64_t> grants_; ///< node → last grant (mono ns)
+  int64_t grant_floor_ns_ = 0;
+  std::unordered_map<std::string, int64_t> fences_; ///< lock → held until (mono ns)
 };
 
 } // namespace taskrt::sched

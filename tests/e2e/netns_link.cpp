@@ -108,11 +108,38 @@ netns_link::~netns_link() {
 void netns_link::partition() {
   must(drop_rules(table_, veth_root_));
   must("ip netns exec " + ns_ + " " + drop_rules(table_, veth_ns_));
+  partitioned_ = true;
+}
+
+void netns_link::cut() {
+  // The resets the rules make pass (reject never answers a reset anyway).
+  const auto dev = "\"" + veth_ns_ + "\"";
+  must("ip netns exec " + ns_ + " nft -f - <<'EOF'\n"
+       "table inet " + table_ + " {\n"
+       "  chain in { type filter hook input priority 0; policy accept;\n"
+       "    iifname " + dev + " meta l4proto tcp reject with tcp reset\n"
+       "    iifname " + dev + " drop\n"
+       "  }\n"
+       "  chain out { type filter hook output priority 0; policy accept;\n"
+       "    oifname " + dev + " tcp flags & rst == rst accept\n"
+       "    oifname " + dev + " meta l4proto tcp reject with tcp reset\n"
+       "    oifname " + dev + " drop\n"
+       "  }\n"
+       "}\n"
+       "EOF");
+  cut_ = true;
 }
 
 void netns_link::heal() {
-  must("nft delete table netdev " + table_);
-  must("ip netns exec " + ns_ + " nft delete table netdev " + table_);
+  if (partitioned_) {
+    must("nft delete table netdev " + table_);
+    must("ip netns exec " + ns_ + " nft delete table netdev " + table_);
+    partitioned_ = false;
+  }
+  if (cut_) {
+    must("ip netns exec " + ns_ + " nft delete table inet " + table_);
+    cut_ = false;
+  }
 }
 
 std::vector<std::string> netns_link::exec_prefix() const {
@@ -122,8 +149,10 @@ std::vector<std::string> netns_link::exec_prefix() const {
 void netns_link::cleanup() {
   // Every step runs even if an earlier one fails; none throws.
   run("nft delete table netdev " + table_);
-  if (ns_made_)
+  if (ns_made_) {
     run("ip netns exec " + ns_ + " nft delete table netdev " + table_);
+    run("ip netns exec " + ns_ + " nft delete table inet " + table_);
+  }
   if (veth_made_)
     run("ip link del " + veth_root_);
   veth_made_ = false;

@@ -38,7 +38,13 @@ public:
   /// Drops every packet in both directions.
   void partition();
 
-  /// Lets packets through again.
+  /// Cuts the namespace off loudly: inside it, every TCP segment in or out
+  /// of the veth end is refused with a reset (nftables inet reject), so
+  /// both ends see their connection reset at once, and every new connection
+  /// from the namespace is refused; nothing gets through.
+  void cut();
+
+  /// Lets packets through again (after partition() or cut()).
   void heal();
 
   /// The namespace's name.
@@ -58,7 +64,7 @@ private:
   void cleanup();
 
   std::string tag_, ns_, veth_root_, veth_ns_, root_ip_, ns_ip_, table_;
-  bool ns_made_ = false, veth_made_ = false;
+  bool ns_made_ = false, veth_made_ = false, partitioned_ = false, cut_ = false;
 };
 
 } // namespace taskrt::test

@@ -83,3 +83,30 @@ TEST_CASE("running attempts are listed by node and by worker", "[sched][lease_ta
   CHECK(l.on_node("n1").empty());
   CHECK(l.size() == 2);
 }
+
+TEST_CASE("node grants - the latest counts, never before the head started",
+          "[sched][lease_table][lease]") {
+  lease_table l;
+  l.set_grant_floor(1000);
+  CHECK(l.last_grant("n1") == 1000); // granted by an earlier head, if at all
+  l.granted("n1", 5000);
+  l.granted("n1", 4000); // processed out of order: the later one stays
+  CHECK(l.last_grant("n1") == 5000);
+  CHECK(l.last_grant("n2") == 1000);
+}
+
+TEST_CASE("lock fences - held until the latest fence, then handed on once",
+          "[sched][lease_table][lease]") {
+  lease_table l;
+  CHECK(l.lock_fence("L") == 0);
+  l.fence_lock("L", 100);
+  l.fence_lock("L", 90); // an earlier fence never shortens it
+  l.fence_lock("M", 50);
+  CHECK(l.lock_fence("L") == 100);
+  CHECK(l.expired_fences(49).empty());
+  CHECK(l.expired_fences(50) == std::vector<std::string>{"M"});
+  CHECK(l.expired_fences(99).empty());
+  CHECK(l.expired_fences(100) == std::vector<std::string>{"L"});
+  CHECK(l.lock_fence("L") == 0);
+  CHECK(l.expired_fences(1000).empty());
+}
