@@ -96,7 +96,7 @@ TEST_CASE("every command has --help with examples", "[cli]") {
   }
 }
 
-TEST_CASE("the bulk commands filter by queue with --in-queue; --queue stays an alias",
+TEST_CASE("the bulk commands filter by queue with --in-queue, and --queue stays an alias",
           "[cli]") {
   for (const auto* cmd : {"retry", "cancel", "purge"}) {
     auto r = run_cli({"tasks", cmd, "--help"});
@@ -124,7 +124,7 @@ TEST_CASE("the bulk commands filter by queue with --in-queue; --queue stays an a
   CHECK(retry.out.find("New queue") != std::string::npos);
 }
 
-TEST_CASE("--help of tasks retry says what a retry of a QUEUED task does", "[cli]") {
+TEST_CASE("the help of tasks retry says what a retry of a QUEUED task does", "[cli]") {
   auto r = run_cli({"tasks", "retry", "--help"});
   CHECK(r.out.find("a QUEUED task waiting for its run time") != std::string::npos);
 }

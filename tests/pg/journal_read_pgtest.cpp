@@ -89,7 +89,7 @@ TEST_CASE("list_tasks filters and orders", "[pg][journal]") {
   CHECK_FALSE(s.get_task(ids[3] + 1000));
 }
 
-TEST_CASE("--error-kind matches the error that ended a task, not one a success followed",
+TEST_CASE("the error-kind filter matches the error that ended a task, not one a success followed",
           "[pg][journal]") {
   auto s = make_store("error_kind");
   const auto ids = seed(s); // [3] FAILED with kind E

@@ -63,7 +63,7 @@ TEST_CASE("lease drift bound - the rate error the defaults tolerate", "[lease]")
   CHECK(max_drift_rate(terms_of(60, 1), 100'000'000) < rho);
 }
 
-TEST_CASE("watchdog - unarmed or idle never fences; busy fences at end minus margin",
+TEST_CASE("watchdog - unarmed or idle never fences, busy fences at end minus margin",
           "[lease]") {
   watchdog w;
   // No renewal yet: a worker process outside a node enforces nothing.
