@@ -1,5 +1,6 @@
 #include "cluster/tls.hpp"
 
+#include "cluster/tcp_probe.hpp"
 #include "cluster/tls_observer.hpp"
 
 #include <caf/io/middleman.hpp>
@@ -191,6 +192,9 @@ caf::expected<uint16_t> publish_head(caf::actor_system& sys, const head_actor& h
 caf::expected<head_actor> connect_head(caf::actor_system& sys, const std::string& host,
                                        uint16_t port) {
   const auto where = host + ":" + std::to_string(port);
+  // CAF's own connect blocks without a deadline (cluster/tcp_probe.hpp).
+  if (auto why = tcp_probe(host, port, std::chrono::milliseconds(500)); !why.empty())
+    return make_error(errc::unavailable, "cannot reach the head at " + where + " (" + why + ")");
   if (!sys.has_openssl_manager()) {
     auto h = sys.middleman().remote_actor<head_actor>(host, port);
     if (h)

@@ -433,6 +433,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     std::fflush(stdout);
   }
   auto backoff = std::chrono::milliseconds(200);
+  const auto max_backoff = std::chrono::milliseconds(500);
   bool done = false;
   int exit_code = 0;
   while (!done) {
@@ -472,8 +473,10 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
     }
     self->receive([&](nodedone_atom) { done = true; }, [&](headlost_atom) {},
                   caf::after(backoff) >> [] {});
-    // With standbys, a takeover is seconds away: try again sooner.
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(heads.size() > 1 ? 500 : 5000));
+    // A failed attempt costs at most the probe's 500 ms (cluster/tcp_probe.hpp),
+    // and a head restarted on its address or a standby taking over is back
+    // within seconds: a cap of 5 s (before) made nodes rejoin up to 5 s late.
+    backoff = std::min(backoff * 2, max_backoff);
   }
   if (http_server)
     http_server->stop();

@@ -465,6 +465,10 @@ class Graphile:
                 added = last_json(add.output(self.a.timeout), "graphile add")
                 client_cpu += add.rusage_cpu
                 r["submit_s"] = added["submit_s"]
+                if scenario == "latency":
+                    # Awaited addJob calls from a few callers (graphile_bench.js rate).
+                    for k in ("submitters", "kept_rate", "max_lag_ms", "add_ms"):
+                        r[k] = added[k]
             line = w.p.stdout.readline()  # printed once done, before it stops
             pg1 = self.pg.cpu()
             out = json.loads(line) if line.strip() else None
