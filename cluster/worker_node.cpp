@@ -5,6 +5,7 @@
 #include "http/health_server.hpp"
 #include "metrics/taskrt_metrics.hpp"
 #include "runtime/protocol.hpp"
+#include "runtime/version.hpp"
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
@@ -363,6 +364,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   info.pid = static_cast<int32_t>(::getpid());
   info.queues = opts.queues;
   info.tasks = registry.names();
+  info.version = version();
   auto sup = sys.spawn(node_supervisor, info, caf::actor_cast<caf::actor>(self),
                        opts.drain_grace_s);
   auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, sup,
