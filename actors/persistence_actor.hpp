@@ -42,6 +42,11 @@
 ///    └───────────────────────────────────────────┘ commit the oldest unit,
 ///        a store call succeeds: notify, drain        or ping when idle
 ///
+/// A Postgres that hangs (stopped, frozen, black-holed) is an outage too:
+/// every store call has a client-side deadline (journal_options::
+/// call_deadline_ms, 1.5 s), past which it fails as a lost connection, so a
+/// submit is refused within about that long instead of waiting for Postgres.
+///
 /// A data error (SQLSTATE classes 22, 23, 54) is never an outage: the group
 /// is split into its requests, committed one by one, and only the request
 /// that Postgres refuses gets the error. Serialization failures and

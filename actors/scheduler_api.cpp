@@ -162,6 +162,14 @@ caf::result<std::vector<int64_t>> on_submit_many(scheduler_actor_t* self,
                                           [](std::vector<int64_t> ids) { return ids; });
 }
 
+/// The refusal of a change while the journal is unavailable: it could not
+/// be recorded, so it is not made (answered at once, not after the outage).
+caf::error journal_down(const scheduler_state& st, const char* what) {
+  return make_error(errc::unavailable, std::string{"journal unavailable ("} + st.journal_error
+                                         + "): the " + what
+                                         + " was not recorded; try again later");
+}
+
 caf::error not_found(int64_t id) {
   return make_error(errc::not_found, "no task with id " + std::to_string(id));
 }
@@ -221,6 +229,8 @@ caf::result<int64_t> retry_queued_now(scheduler_actor_t* self, live_task& t,
 
 caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& m) {
   auto& st = self->state;
+  if (!st.journal_up)
+    return journal_down(st, "retry");
   auto i = st.tasks.find(m.id);
   if (i != st.tasks.end() && i->second.rec.state == task_state::queued)
     return retry_queued_now(self, i->second, m);
@@ -348,6 +358,8 @@ void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& ori
 caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
                                   const std::string& origin) {
   auto& st = self->state;
+  if (!st.journal_up)
+    return journal_down(st, "cancel");
   auto i = st.tasks.find(id);
   if (i == st.tasks.end()) {
     auto rp = self->make_response_promise<task_state>();
@@ -383,29 +395,43 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
     });
     return rp;
   }
-  // Journaled first (a restarted head delivers it again after adoption),
-  // then delivered to the attempt's worker.
+  // Journaled first, answered after the commit (a restarted head delivers it
+  // again after adoption), then delivered to the attempt's worker. The flag
+  // is set at once: whatever acts on it (a retry decision, a hand-back) is
+  // journaled after the note, by the same writer, so it commits after it.
+  const bool requested_before = t.cancel_requested;
   t.cancel_requested = true;
   journal_store::batch b;
   b.notes.push_back({id, t.rec.attempt, "cancel_requested",
                      {{"origin", origin}}, to_micros(now()), st.cfg.node_id});
   const auto state = t.rec.state;
-  journal(self, std::move(b), [self, id](journal_store::batch_result&) {
-    auto& st = self->state;
-    if (st.cfg.fault == "exit_before_cancel_delivery") {
-      spdlog::critical("fault injection: exiting after the cancel of task={} was journaled, "
-                       "before it was delivered",
-                       id);
-      std::fflush(nullptr);
-      std::_Exit(137);
-    }
-    auto i = st.tasks.find(id);
-    const auto* a = st.leases.find(id);
-    if (i != st.tasks.end() && i->second.rec.state == task_state::running && a && a->worker)
-      if (auto w = worker_of(st, a->worker))
-        self->send(w, cancel_atom::value, id);
-  });
-  return state;
+  auto rp = self->make_response_promise<task_state>();
+  journal(
+    self, std::move(b),
+    [self, id, rp, state](journal_store::batch_result&) mutable {
+      auto& st = self->state;
+      if (st.cfg.fault == "exit_before_cancel_delivery") {
+        spdlog::critical("fault injection: exiting after the cancel of task={} was journaled, "
+                         "before it was delivered",
+                         id);
+        std::fflush(nullptr);
+        std::_Exit(137);
+      }
+      auto i = st.tasks.find(id);
+      const auto* a = st.leases.find(id);
+      if (i != st.tasks.end() && i->second.rec.state == task_state::running && a && a->worker)
+        if (auto w = worker_of(st, a->worker))
+          self->send(w, cancel_atom::value, id);
+      rp.deliver(state);
+    },
+    [self, id, rp, requested_before](caf::error& e) mutable {
+      auto& st = self->state; // not recorded: nothing requested
+      auto i = st.tasks.find(id);
+      if (i != st.tasks.end() && !requested_before)
+        i->second.cancel_requested = false;
+      rp.deliver(std::move(e));
+    });
+  return rp;
 }
 
 void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::string& origin,

@@ -105,6 +105,8 @@ void finish_drain(scheduler_actor_t* self) {
   st.finished = true;
   for (auto& w : st.local_workers)
     self->send_exit(w, caf::exit_reason::user_shutdown);
+  // The head's own row: a clean stop leaves (not ALIVE until the next start).
+  set_node_state(self, st.cfg.node_id, sched::node_state::left);
   // An empty batch commits after everything sent before it.
   journal(self, journal_store::batch{}, [self](journal_store::batch_result&) {
     spdlog::info("scheduler drained; journal flushed");

@@ -1,5 +1,6 @@
 #include "cli/bulk.hpp"
 
+#include "cli/arg_checks.hpp"
 #include "cli/yaml.hpp"
 
 #include <algorithm>
@@ -13,7 +14,8 @@ namespace taskrt::cli {
 using json = nlohmann::json;
 
 void add_bulk_options(CLI::App* cmd, bulk_opts& b) {
-  cmd->add_option("ids", b.ids, "Task ids (or select tasks with the filter options)");
+  cmd->add_option("ids", b.ids, "Task ids (or select tasks with the filter options)")
+    ->check(task_id_check());
   cmd->add_flag("-y,--yes", b.yes, "Do not ask for confirmation");
 }
 
@@ -102,9 +104,16 @@ int run_bulk(const std::vector<int64_t>& ids, const std::string& action,
     std::printf("%zu %s, %zu failed\n", oks.size(), past_tense.c_str(), fails.size());
   }
   // Errors go to stderr one per line whatever the format.
-  for (const auto& f : fails)
-    std::fprintf(stderr, "taskrt: task %lld: %s\n", static_cast<long long>(f["id"].get<int64_t>()),
-                 f["error"].get<std::string>().c_str());
+  // The head's messages often name the task already ("task 14 is already
+  // SUCCEEDED"): then the line is that message, not "task 14: task 14 ...".
+  for (const auto& f : fails) {
+    const auto task = "task " + std::to_string(f["id"].get<int64_t>());
+    const auto err = f["error"].get<std::string>();
+    const bool named = err.rfind(task, 0) == 0
+                       && (err.size() == task.size() || err[task.size()] == ' '
+                           || err[task.size()] == ':');
+    std::fprintf(stderr, "taskrt: %s\n", (named ? err : task + ": " + err).c_str());
+  }
   return fails.empty() ? 0 : 1;
 }
 

@@ -38,17 +38,30 @@ std::string resolve_dsn(const std::string& flag, const std::string& data_dir) {
     return flag;
   if (const char* e = std::getenv("TASKRT_DATABASE_URL"); e && *e)
     return e;
-  auto sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir);
-  return sf ? sf->dsn : std::string{};
+  const auto dir = data_dir.empty() ? default_data_dir() : data_dir;
+  if (auto sf = read_state_file(dir); sf && !sf->dsn.empty())
+    return sf->dsn;
+  // The embedded Postgres keeps running after its head stops (`taskrt db
+  // stop` stops it); scripts/pg keeps its DSN next to it.
+  std::ifstream f{dir + "/postgres/dsn"};
+  std::string dsn;
+  std::getline(f, dsn);
+  return dsn;
 }
 
-std::string resolve_address(const std::string& flag, const std::string& data_dir) {
+std::string resolve_address(const std::string& flag, const std::string& data_dir,
+                            bool* defaulted) {
+  if (defaulted)
+    *defaulted = false;
   if (!flag.empty())
     return flag;
   if (const char* e = std::getenv("TASKRT_ADDRESS"); e && *e)
     return e;
-  auto sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir);
-  return sf ? sf->host + ":" + std::to_string(sf->port) : std::string{};
+  if (auto sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir))
+    return sf->host + ":" + std::to_string(sf->port);
+  if (defaulted)
+    *defaulted = true;
+  return "127.0.0.1:" + std::to_string(default_cluster_port);
 }
 
 bool split_address(const std::string& addr, std::string& host, uint16_t& port) {

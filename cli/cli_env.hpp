@@ -12,6 +12,10 @@
 
 namespace taskrt::cli {
 
+/// The cluster port a head listens on unless --port says otherwise, and
+/// where commands look for a head when nothing else names one.
+constexpr uint16_t default_cluster_port = 7400;
+
 /// Exit codes of every command.
 enum exit_code : int { ok = 0, failed = 1, usage = 2 };
 
@@ -21,6 +25,7 @@ struct cli_env {
   strategy_registry strategies;
   int exit_code = ok;
   std::string exe; ///< this binary, re-executed for worker processes
+  std::string program = "taskrt"; ///< its name, as help examples and hints say it
   tls_options config_tls; ///< [openssl] tls-dir / tls-name of the --config file
 };
 
@@ -54,12 +59,16 @@ std::string unknown_config_keys(const std::string& path, const CLI::App& cmd);
 int fail(int code, const std::string& message);
 
 /// The DSN for read commands: --db, else $TASKRT_DATABASE_URL, else the state
-/// file of the head in `data_dir`. Empty when none is known.
+/// file of the head in `data_dir`, else the embedded Postgres of `data_dir`
+/// (DATA_DIR/postgres/dsn: it outlives the head's state file, so the read
+/// commands keep working after `stop` and `down`). Empty when none is known.
 std::string resolve_dsn(const std::string& flag, const std::string& data_dir);
 
 /// The head address "host:port": --address, else $TASKRT_ADDRESS, else the
-/// state file. Empty when none is known.
-std::string resolve_address(const std::string& flag, const std::string& data_dir);
+/// state file, else 127.0.0.1:7400 (default_cluster_port). `defaulted`, when
+/// given, tells whether it is that last fallback.
+std::string resolve_address(const std::string& flag, const std::string& data_dir,
+                            bool* defaulted = nullptr);
 
 /// Splits "host:port"; false when malformed.
 bool split_address(const std::string& addr, std::string& host, uint16_t& port);

@@ -4,6 +4,7 @@
 #include "cluster/head_node.hpp"
 #include "persistence/leader_lock.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace taskrt::cli {
@@ -20,6 +21,24 @@ void add_head_options(CLI::App* cmd, common_opts& o) {
   add_tls_options(cmd, o.tls);
 }
 
+journal_options cli_journal_options() {
+  journal_options o;
+  o.connect_timeout_s = 3;
+  o.call_deadline_ms = 10'000;
+  if (const char* v = std::getenv("TASKRT_DB_TIMEOUT"); v && *v) {
+    char* end = nullptr;
+    const double s = std::strtod(v, &end);
+    if (end && *end == '\0' && s > 0 && s <= 86'400)
+      o.call_deadline_ms = static_cast<int>(s * 1000);
+    else
+      std::fprintf(stderr,
+                   "taskrt: ignoring TASKRT_DB_TIMEOUT=%s (seconds, more than 0 and at most "
+                   "86400); reads wait at most 10 s\n",
+                   v);
+  }
+  return o;
+}
+
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) {
   auto dsn = resolve_dsn(o.db, o.data_dir);
   if (dsn.empty()) {
@@ -28,7 +47,7 @@ std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) 
     return nullptr;
   }
   try {
-    return std::make_unique<journal_store>(dsn);
+    return std::make_unique<journal_store>(dsn, cli_journal_options());
   } catch (const std::exception& e) {
     exit_code = fail(failed, std::string{"cannot open the journal: "} + e.what());
     return nullptr;
@@ -42,12 +61,8 @@ std::string head_address(const common_opts& o) {
 std::unique_ptr<client> connect_to_head(const std::string& address_flag,
                                         const std::string& data_dir, const tls_flags& tls,
                                         const cli_env& env, std::string& err) {
-  auto addr = resolve_address(address_flag, data_dir);
-  if (addr.empty()) {
-    err = "no head found: start one with `taskrt start --head`, or pass "
-          "--address HOST:PORT (or set TASKRT_ADDRESS)";
-    return nullptr;
-  }
+  bool defaulted = false;
+  auto addr = resolve_address(address_flag, data_dir, &defaulted);
   std::vector<taskrt::head_address> addrs;
   if (!parse_head_addresses(addr, addrs, err)) {
     err = "bad address '" + addr + "': " + err;
@@ -74,6 +89,12 @@ std::unique_ptr<client> connect_to_head(const std::string& address_flag,
   }
   if (!c->connected()) {
     err = c->connect_error();
+    if (defaulted) // nothing named a head: say where we looked
+      err = "no head found: none at " + addr + " (the default port), and no state file in "
+            + (data_dir.empty() ? default_data_dir() : data_dir)
+            + "; start one with `" + env.program + " start --head`, or pass --address "
+              "HOST:PORT (or set TASKRT_ADDRESS, or TASKRT_DATA_DIR for a head's data dir): "
+            + err;
     return nullptr;
   }
   return c;

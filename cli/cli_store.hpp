@@ -23,6 +23,13 @@ void add_db_options(CLI::App* cmd, common_opts& o);
 /// Adds --address, --data-dir, --tls-dir and --tls-name.
 void add_head_options(CLI::App* cmd, common_opts& o);
 
+/// The connection settings of the CLI's journal reads: a connect bounded by
+/// 3 s and every read by a client-side deadline of 10 s
+/// ($TASKRT_DB_TIMEOUT seconds when set), purges by 10 min, so a command
+/// against a hung Postgres (stopped, frozen, black-holed) fails with a clear
+/// message (exit 1) instead of waiting for it.
+journal_options cli_journal_options();
+
 /// Opens the journal for a read command, or prints why not (exit 1).
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code);
 

@@ -12,4 +12,7 @@ void add_up_command(CLI::App& app, cli_env& env);
 /// `taskrt down [--data-dir DIR] [--timeout S]`
 void add_down_command(CLI::App& app, cli_env& env);
 
+/// `taskrt db start|stop|status [--data-dir DIR]`: the embedded Postgres.
+void add_db_command(CLI::App& app, cli_env& env);
+
 } // namespace taskrt::cli

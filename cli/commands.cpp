@@ -12,6 +12,7 @@ void add_all_commands(CLI::App& app, cli_env& env) {
   add_stop_command(app, env);
   add_up_command(app, env);
   add_down_command(app, env);
+  add_db_command(app, env);
   add_submit_command(app, env);
   add_status_command(app, env);
   add_nodes_command(app, env);

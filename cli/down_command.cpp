@@ -47,7 +47,7 @@ head (the drain `taskrt stop` asks for) and waits for every process to exit.
 Whatever still runs after --timeout seconds (per step) gets SIGKILL, and down
 says so. Exit 0 when everything stopped (also when nothing was running), 1
 otherwise. The embedded Postgres keeps running, so `taskrt nodes` and `taskrt
-tasks` still work; `scripts/pg stop DATA_DIR/postgres` stops it.
+tasks` still work; `taskrt db stop` stops it.
 Examples:
   taskrt down
   taskrt down --data-dir /tmp/c1 --timeout 10)");

@@ -1,5 +1,6 @@
 #include "cli/filter_opts.hpp"
 
+#include "cli/arg_checks.hpp"
 #include "cli/cli_env.hpp"
 #include "cli/time_arg.hpp"
 
@@ -18,6 +19,7 @@ void add_filter_options(CLI::App* cmd, filter_opts& o, unsigned flags, queue_fil
       ->delimiter(',');
   if (flags & f_name)
     cmd->add_option("--name", o.name, "Task name");
+  o.queue_flag = queue == queue_filter::queue ? "--queue" : "--in-queue";
   if ((flags & f_queue) && queue == queue_filter::queue)
     cmd->add_option("--queue", o.queue, "Queue");
   if ((flags & f_queue) && queue != queue_filter::queue)
@@ -56,6 +58,15 @@ std::optional<task_filter> make_filter(const filter_opts& o, int& exit_code) {
     }
     f.states.push_back(*st);
   }
+  // Refused here, not by Postgres ("invalid byte sequence for encoding").
+  for (const auto& [value, flag] :
+       {std::pair{&o.name, std::string{"--name"}}, std::pair{&o.queue, o.queue_flag},
+        std::pair{&o.node, std::string{"--node"}}, std::pair{&o.lock, std::string{"--lock"}},
+        std::pair{&o.error_kind, std::string{"--error-kind"}}})
+    if (auto e = check_filter_text(*value, flag)) {
+      exit_code = fail(usage, *e);
+      return std::nullopt;
+    }
   f.name = o.name;
   f.queue = o.queue;
   f.node = o.node;

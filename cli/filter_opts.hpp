@@ -17,6 +17,7 @@ struct filter_opts {
   std::vector<std::string> states;
   std::string name, queue, node, lock, error_kind, since, until, sort = "-id";
   int64_t limit = 0;
+  std::string queue_flag = "--queue"; ///< the queue filter's option name, for errors
 };
 
 /// Which filter options a command gets.

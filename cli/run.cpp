@@ -4,8 +4,12 @@
 #include "cli/commands.hpp"
 #include "runtime/version.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <regex>
 #include <string>
 
 #include <unistd.h>
@@ -38,6 +42,16 @@ void locate_pg_helper(const std::string& exe, const char* compiled_in) {
       ::setenv("TASKRT_PG_SCRIPT", cand.c_str(), 1);
       return;
     }
+}
+
+/// The examples in the help of every subcommand say `taskrt`; a program of
+/// one's own (`app`, built on taskrt::run) says its own name there instead.
+void name_examples(CLI::App& app, const std::string& prog) {
+  static const std::regex word{R"((^|[\s`(])taskrt(?= ))"};
+  for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    sub->footer(std::regex_replace(sub->get_footer(), word, "$1" + prog));
+    name_examples(*sub, prog);
+  }
 }
 
 } // namespace
@@ -87,7 +101,13 @@ Run `)" + prog + " COMMAND --help` for the options and examples of each command.
       return cli::usage;
     }
   }
+  env.program = prog;
+  // Warnings of a CLI command (a group-readable key, ...) go to stderr, so
+  // `-o json` stays JSON; `start` installs its own logger (--log-format).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("taskrt-cli"));
   cli::add_all_commands(app, env);
+  if (prog != "taskrt")
+    name_examples(app, prog);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -23,6 +23,8 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace taskrt::cli {
@@ -69,10 +71,26 @@ std::optional<std::string> read_args(const std::string& arg, std::string& err) {
     in.read(text.data(), static_cast<std::streamsize>(cap));
     text.resize(static_cast<size_t>(in.gcount()));
   };
+  // Over the limit: the error names the real size where there is one (a
+  // file, or stdin redirected from a file), not the bytes read to find out.
+  auto too_big = [&](const std::string& what, int fd) {
+    struct stat st {};
+    const auto limit = std::to_string(cap - 1);
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+        && static_cast<uint64_t>(st.st_size) >= cap)
+      err = what + ": " + std::to_string(st.st_size) + " bytes, more than the limit of " + limit
+            + " (--max-json-bytes)";
+    else
+      err = what + ": more than the limit of " + limit + " bytes (--max-json-bytes)";
+  };
   if (arg == "-") {
     read_from(std::cin);
     if (std::cin.bad()) {
       err = "--args -: cannot read stdin";
+      return std::nullopt;
+    }
+    if (text.size() == cap) {
+      too_big("--args - (stdin)", STDIN_FILENO);
       return std::nullopt;
     }
     return text;
@@ -84,6 +102,13 @@ std::optional<std::string> read_args(const std::string& arg, std::string& err) {
     return std::nullopt;
   }
   read_from(f);
+  if (text.size() == cap) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    too_big("--args @" + path, fd);
+    if (fd >= 0)
+      ::close(fd);
+    return std::nullopt;
+  }
   return text;
 }
 
@@ -113,8 +138,9 @@ void add_start_command(CLI::App& app, cli_env& env) {
   taskrt start --head --http-port 9090 --log-format json   # probes, /metrics, JSON logs
   taskrt start --head --retain 30d         # or in --config: [start] retain = "30d"
   curl -s localhost:9090/readyz; curl -s localhost:9090/metrics
-A head listens on 127.0.0.1 unless --host says otherwise. Another address
-needs mutual TLS (--tls-dir: every node and client must present a
+A head listens on 127.0.0.1:7400 unless --host/--port say otherwise; a node
+and the CLI on the head's machine find it there (or through its state file).
+Another address needs mutual TLS (--tls-dir: every node and client must present a
 certificate of the cluster CA) or --insecure (plaintext: anyone who reaches
 the port can submit and run tasks).)");
   auto* head_flag = cmd->add_flag("--head", *head, "Start the head (scheduler, journal, local workers)");
@@ -125,6 +151,11 @@ the port can submit and run tasks).)");
   cmd->add_flag("--standby", opts->standby,
                 "With --head: wait as a hot standby while another head is active on the "
                 "database, and take over (recover, then listen) when it stops or dies")
+    ->needs(head_flag);
+  cmd->add_flag("--allow-unguarded-frames", opts->allow_unguarded_frames,
+                "With --head: start even when the cluster port's frame guard is not in place "
+                "in this build (peers' frame sizes then go unchecked); without it the head "
+                "refuses to start")
     ->needs(head_flag);
   cmd->add_option("--takeover-after", opts->takeover_after_s,
                   "With --standby: take over from an active head whose lock session has been "
@@ -149,7 +180,9 @@ the port can submit and run tasks).)");
   cmd->add_flag("--insecure", *insecure,
                 "Allow listening on a non-loopback address without TLS (plaintext!)");
   add_tls_options(cmd, *tls);
-  cmd->add_option("--port", opts->port, "Port to listen on (0: any free port)");
+  opts->port = default_cluster_port;
+  cmd->add_option("--port", opts->port, "Port the head listens on (0: any free port)")
+    ->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--db", opts->dsn,
                   "Postgres DSN (default: $TASKRT_DATABASE_URL, else an embedded "
                   "Postgres in the data dir)");
@@ -243,7 +276,8 @@ the port can submit and run tasks).)");
     if (!*head) {
       if (address->empty()) {
         env.exit_code = fail(usage, "start: give --head (start a head) or --address HOST:PORT "
-                                    "(join a head as a worker node)");
+                                    "(join a head as a worker node; a head on this machine listens on "
+                                    "127.0.0.1:7400)");
         return;
       }
       worker_node_options w;
@@ -437,9 +471,10 @@ Examples:
     if (in->count() > 0)
       spec.run_at_us = to_micros(add_seconds_clamped(now(), a->in));
     if (!a->at.empty()) {
-      auto t = parse_rfc3339(a->at);
+      std::string err;
+      auto t = parse_run_at(a->at, now(), err);
       if (!t) {
-        env.exit_code = fail(usage, "--at: not an RFC 3339 time: " + a->at);
+        env.exit_code = fail(usage, err);
         return;
       }
       spec.run_at_us = to_micros(*t);

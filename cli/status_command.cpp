@@ -5,8 +5,11 @@
 #include "cluster/head_addresses.hpp"
 #include "cli/output.hpp"
 #include "cli/time_arg.hpp"
+#include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
 #include "runtime/version.hpp"
+
+#include <caf/scoped_actor.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -59,7 +62,44 @@ json head_part(const common_opts& o, const cli_env& env) {
     = !st->journal_up && st->journal_down_since_us != 0
         ? json(static_cast<double>(now_us - st->journal_down_since_us) / 1e6)
         : json(nullptr);
+  // The head's own view of its nodes: the rows in Postgres are rewritten
+  // only every 2 s (and not at all while the head is down), so their running
+  // counts lag ("slots 1 used" with nothing running).
+  caf::scoped_actor self{c->system()};
+  self->request(c->head(), std::chrono::seconds(5), nodes_atom::value)
+    .receive(
+      [&](const std::vector<node_view>& views) {
+        json nodes = json::object();
+        for (const char* s : {"ALIVE", "SUSPECT", "DEAD", "DRAINING"})
+          nodes[s] = 0;
+        int64_t slots = 0, running = 0;
+        for (const auto& n : views) {
+          if (n.state == "LEFT")
+            continue;
+          nodes[n.state] = nodes.value(n.state, 0) + 1;
+          if (n.state == "ALIVE" || n.state == "DRAINING") {
+            slots += n.slots;
+            running += n.running;
+          }
+        }
+        h["live_nodes"] = nodes;
+        h["live_node_slots"] = {{"total", slots}, {"used", running}, {"free", slots - running},
+                                {"source", "head"}};
+      },
+      [](caf::error&) {});
   return h;
+}
+
+/// Node counts and slots from the head when it answered, else from the
+/// journal's rows as the head last wrote them.
+void merge_live_nodes(json& s) {
+  auto& h = s["head"];
+  if (h.contains("live_node_slots") && s.contains("node_slots")) {
+    s["nodes"] = h["live_nodes"];
+    s["node_slots"] = h["live_node_slots"];
+  }
+  h.erase("live_nodes");
+  h.erase("live_node_slots");
 }
 
 /// The Postgres part: reachability, latency, counts and recent activity.
@@ -73,7 +113,7 @@ json db_part(const common_opts& o, json& out) {
   }
   try {
     json acc = json::object(); // merged into `out` only when every read worked
-    journal_store store{dsn};
+    journal_store store{dsn, cli_journal_options()};
     pg["ping_ms"] = store.ping_ms();
     pg["reachable"] = true;
     // No full scan (docs/performance.md): live tasks are counted through
@@ -137,7 +177,8 @@ json db_part(const common_opts& o, json& out) {
       }
     }
     acc["nodes"] = nodes;
-    acc["node_slots"] = {{"total", slots}, {"used", running}, {"free", slots - running}};
+    acc["node_slots"] = {{"total", slots}, {"used", running}, {"free", slots - running},
+                         {"source", "journal"}};
     out.update(acc);
   } catch (const std::exception& e) {
     std::string msg = e.what();
@@ -201,8 +242,11 @@ void print_status(const json& s) {
   std::string nodes;
   for (const char* st : {"ALIVE", "SUSPECT", "DEAD", "DRAINING"})
     nodes += std::string{"  "} + st + " " + cell(s["nodes"][st]);
-  std::printf("Nodes    %s  slots %s used / %s\n", nodes.c_str(),
-              cell(s["node_slots"]["used"]).c_str(), cell(s["node_slots"]["total"]).c_str());
+  std::printf("Nodes    %s  slots %s used / %s%s\n", nodes.c_str(),
+              cell(s["node_slots"]["used"]).c_str(), cell(s["node_slots"]["total"]).c_str(),
+              s["node_slots"].value("source", "") == "journal"
+                ? "  (as the head last wrote them)"
+                : "");
 }
 
 } // namespace
@@ -233,7 +277,9 @@ Examples:
     s["head"] = head_part(*o, env);
     s["cli_version"] = version_line();
     s["postgres"] = db_part(*o, s);
-    if (const auto dsn = resolve_dsn(o->db, o->data_dir); !dsn.empty())
+    merge_live_nodes(s);
+    if (const auto dsn = resolve_dsn(o->db, o->data_dir);
+        !dsn.empty() && s["postgres"]["reachable"].get<bool>())
       s["heads"] = read_heads(dsn); // active and standing by, from Postgres
     if (o->output == "table") {
       print_status(s);

@@ -3,6 +3,7 @@
 #include "cli/bulk.hpp"
 #include "cli/output.hpp"
 #include "cli/time_arg.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/time.hpp"
 
 #include <cstdio>
@@ -60,12 +61,18 @@ Examples:
   add_head_options(cmd, *o);
   cmd->add_option("--db", o->db, "Postgres DSN for filter selection (default: $TASKRT_DATABASE_URL, else the head's)");
   cmd->callback([&env, o, b, fo, m, in, at, prio] {
-    if (*in >= 0)
+    if (*in >= 0) {
+      if (auto e = check_seconds(*in, "--in")) {
+        env.exit_code = fail(usage, *e);
+        return;
+      }
       m->run_at_us = to_micros(add_seconds_clamped(now(), *in));
+    }
     if (!at->empty()) {
-      auto t = parse_rfc3339(*at);
+      std::string err;
+      auto t = parse_run_at(*at, now(), err);
       if (!t) {
-        env.exit_code = fail(usage, "--at: not an RFC 3339 time: " + *at);
+        env.exit_code = fail(usage, err);
         return;
       }
       m->run_at_us = to_micros(*t);
@@ -178,6 +185,10 @@ Examples:
     auto age = parse_duration(*older);
     if (!age) {
       env.exit_code = fail(usage, "--older-than: not a duration like 7d: " + *older);
+      return;
+    }
+    if (auto e = check_seconds(*age, "--older-than")) {
+      env.exit_code = fail(usage, *e);
       return;
     }
     for (auto s : f->states)

@@ -1,5 +1,6 @@
 #include "cli/tasks_command.hpp"
 
+#include "cli/arg_checks.hpp"
 #include "cli/cli_store.hpp"
 #include "cli/output.hpp"
 #include "cli/table.hpp"
@@ -87,7 +88,7 @@ Examples:
   taskrt tasks describe 42
   taskrt tasks describe 42 -o json | jq '.attempts'
   taskrt tasks describe 42 -o yaml)");
-  cmd->add_option("id", *id, "Task id")->required();
+  cmd->add_option("id", *id, "Task id")->required()->check(task_id_check());
   cmd->add_option("-o,--output", o->output, "table (a page for people), json or yaml")
     ->check(CLI::IsMember({"table", "json", "yaml"}))->capture_default_str();
   add_db_options(cmd, *o);
@@ -119,7 +120,7 @@ void add_wait(CLI::App* tasks, cli_env& env) {
   auto timeout = std::make_shared<int64_t>(3600);
   auto* cmd = tasks->add_subcommand("wait", "Wait until a task is final; exit 0 if it SUCCEEDED");
   cmd->footer("Examples:\n  taskrt tasks wait 42\n  taskrt tasks wait 42 --timeout 30 -o json");
-  cmd->add_option("id", *id, "Task id")->required();
+  cmd->add_option("id", *id, "Task id")->required()->check(task_id_check());
   cmd->add_option("--timeout", *timeout, "Seconds to wait")
     ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("-o,--output", o->output, "table or json")

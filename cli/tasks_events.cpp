@@ -1,5 +1,6 @@
 #include "cli/tasks_subcommands.hpp"
 
+#include "cli/arg_checks.hpp"
 #include "cli/cli_store.hpp"
 #include "cli/output.hpp"
 #include "cli/task_json.hpp"
@@ -68,7 +69,7 @@ void add_tasks_events(CLI::App* tasks, cli_env& env) {
   taskrt tasks events 42
   taskrt tasks events 42 -o json | jq '.[] | select(.kind == "retry_decision")'
   taskrt tasks events 42 -o wide)");
-  cmd->add_option("id", *id, "Task id")->required();
+  cmd->add_option("id", *id, "Task id")->required()->check(task_id_check());
   add_output_option(cmd, o->output);
   add_db_options(cmd, *o);
   cmd->callback([&env, o, id] {
@@ -106,7 +107,7 @@ object per line (the fields of `tasks events -o json`).
 Examples:
   taskrt tasks watch 42
   taskrt tasks watch 42 --timeout 60 -o json)");
-  cmd->add_option("id", *id, "Task id")->required();
+  cmd->add_option("id", *id, "Task id")->required()->check(task_id_check());
   cmd->add_option("--timeout", *timeout, "Give up after SECONDS")
     ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--interval", *interval, "Poll every SECONDS")

@@ -1,5 +1,7 @@
 #include "cli/time_arg.hpp"
 
+#include "runtime/limits.hpp"
+
 #include <cmath>
 #include <cstdlib>
 
@@ -35,6 +37,25 @@ std::optional<timestamp> parse_time_arg(const std::string& text, timestamp now) 
   if (auto d = parse_duration(text))
     return add_seconds_clamped(now, -*d);
   return std::nullopt;
+}
+
+std::optional<timestamp> parse_run_at(const std::string& text, timestamp now, std::string& err,
+                                      const std::string& flag) {
+  auto t = parse_rfc3339(text);
+  if (!t) {
+    err = flag + ": not an RFC 3339 time: " + text;
+    return std::nullopt;
+  }
+  if (to_micros(*t) < 0) {
+    err = flag + ": before 1970: " + text;
+    return std::nullopt;
+  }
+  const double ahead = static_cast<double>(to_micros(*t) - to_micros(now)) / 1e6;
+  if (ahead > max_seconds) {
+    err = flag + ": more than 100 years ahead: " + text;
+    return std::nullopt;
+  }
+  return t;
 }
 
 std::string human_duration(double seconds) {

@@ -16,6 +16,12 @@ std::optional<double> parse_duration(const std::string& text);
 /// ("1h" = one hour ago).
 std::optional<timestamp> parse_time_arg(const std::string& text, timestamp now);
 
+/// `--at TEXT` (`flag` names the option in errors): an RFC 3339 time from
+/// 1970 up to 100 years (runtime/limits.hpp max_seconds) after `now`, the
+/// bound `--in` has; nothing with `err` set otherwise.
+std::optional<timestamp> parse_run_at(const std::string& text, timestamp now, std::string& err,
+                                      const std::string& flag = "--at");
+
 /// A short human age: "42s", "5m", "3h", "2d".
 std::string human_duration(double seconds);
 

@@ -33,7 +33,7 @@ struct up_options {
   int nodes = 2;
   int workers = 2;
   int head_workers = 0;
-  int port = 0;
+  int port = default_cluster_port;
   double timeout_s = 60;
   std::string data_dir, db, output = "table";
 };
@@ -91,10 +91,8 @@ private:
     ::unlink((dir_ + "/head.json").c_str());
     std::vector<std::string> argv{exe_, "start", "--head", "--workers",
                                   std::to_string(o_.head_workers), "--data-dir", dir_};
-    if (o_.port != 0) {
-      argv.push_back("--port");
-      argv.push_back(std::to_string(o_.port));
-    }
+    argv.push_back("--port"); // 0: any free port (the state file tells which)
+    argv.push_back(std::to_string(o_.port));
     if (!o_.db.empty()) // through the environment: a DSN may hold a password
       ::setenv("TASKRT_DATABASE_URL", o_.db.c_str(), 1);
     if (!spawn("head", "head", argv))

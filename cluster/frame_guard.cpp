@@ -1,14 +1,17 @@
 #include "cluster/frame_guard.hpp"
 
+#include "cluster/frame_budget.hpp"
 #include "runtime/limits.hpp"
 
 #include <caf/io/abstract_broker.hpp>
+#include <caf/io/basp_broker.hpp>
 #include <caf/io/basp/header.hpp>
 #include <caf/io/basp/instance.hpp>
 #include <caf/io/system_messages.hpp>
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -25,6 +28,12 @@
 // a size limit and a log line. frame_guard_active() checks at start that
 // both definitions exist and differ, so a build where the interposition did
 // not take effect says so instead of silently going without.
+//
+// The budget: when a header announces a payload (CAF sizes its read buffer
+// to it at once), the guard reserves the bytes in frame_budget and closes the
+// connection instead when they do not fit. The payload's arrival releases
+// them, and so does basp_broker::connection_cleanup (wrapped the same way),
+// which CAF calls for every connection that closes.
 
 namespace {
 
@@ -41,8 +50,30 @@ handle_fn caf_handle() {
   return fn;
 }
 
+constexpr const char* cleanup_symbol
+  = "_ZN3caf2io11basp_broker18connection_cleanupENS0_17connection_handleENS_3secE";
+
+using cleanup_fn = void (*)(basp_broker*, connection_handle, caf::sec);
+
+cleanup_fn caf_cleanup() {
+  static const cleanup_fn fn = reinterpret_cast<cleanup_fn>(::dlsym(RTLD_NEXT, cleanup_symbol));
+  return fn;
+}
+
 std::atomic<uint64_t> oversized{0};
 std::atomic<uint64_t> refused{0};
+std::atomic<uint64_t> over_budget{0};
+
+/// The process's budget, made at the first header (after the process limits
+/// are set): the total holds at least two of the largest frames.
+taskrt::frame_budget& budget() {
+  static taskrt::frame_budget b{[] {
+    taskrt::frame_budget_limits l;
+    l.total = std::max(l.total, 2 * taskrt::max_frame_bytes());
+    return l;
+  }()};
+  return b;
+}
 
 /// At most 10 lines a minute; then one line saying how many were not logged.
 class rate_limit {
@@ -102,6 +133,8 @@ namespace caf::io::basp {
 
 connection_state instance::handle(execution_unit* ctx, new_data_msg& dm, header& hdr,
                                   bool is_payload) {
+  if (is_payload)
+    ::budget().release(dm.handle.id());
   const auto next = caf_handle()(this, ctx, dm, hdr, is_payload);
   if (!is_payload && next == await_payload && hdr.payload_len > taskrt::max_frame_bytes()) {
     ++oversized;
@@ -110,6 +143,21 @@ connection_state instance::handle(execution_unit* ctx, new_data_msg& dm, header&
                    "bytes, over the limit of {}", peer_of(*this, dm.handle), hdr.payload_len,
                    taskrt::max_frame_bytes());
     return close_connection;
+  }
+  if (!is_payload && next == await_payload) {
+    const bool registered = tbl().lookup_direct(dm.handle) != none;
+    const auto verdict = ::budget().reserve(dm.handle.id(), hdr.payload_len, registered);
+    if (verdict != taskrt::frame_budget_verdict::admitted) {
+      ++over_budget;
+      if (log_limit.admit()) {
+        const auto use = ::budget().usage();
+        spdlog::warn("cluster port: closed the connection from {}: it announced a frame of {} "
+                     "bytes, {} ({} bytes in flight from {} connection(s), {} before their "
+                     "handshake)", peer_of(*this, dm.handle), hdr.payload_len,
+                     taskrt::to_string(verdict), use.total, use.connections, use.unregistered);
+      }
+      return close_connection;
+    }
   }
   // CAF closes the connection on any other state; a second connection
   // between two nodes that already have one is routine.
@@ -124,6 +172,15 @@ connection_state instance::handle(execution_unit* ctx, new_data_msg& dm, header&
 
 } // namespace caf::io::basp
 
+namespace caf::io {
+
+void basp_broker::connection_cleanup(connection_handle hdl, sec code) {
+  ::budget().release(hdl.id());
+  caf_cleanup()(this, hdl, code);
+}
+
+} // namespace caf::io
+
 namespace taskrt {
 
 size_t max_frame_bytes() {
@@ -131,13 +188,16 @@ size_t max_frame_bytes() {
 }
 
 frame_guard_counts frame_guard_stats() {
-  return {oversized.load(), refused.load()};
+  return {oversized.load(), refused.load(), over_budget.load()};
 }
 
 bool frame_guard_active() {
-  auto ours = reinterpret_cast<void*>(::dlsym(RTLD_DEFAULT, handle_symbol));
-  auto theirs = reinterpret_cast<void*>(caf_handle());
-  const bool active = ours != nullptr && theirs != nullptr && ours != theirs;
+  auto wrapped = [](const char* symbol, void* theirs) {
+    auto ours = ::dlsym(RTLD_DEFAULT, symbol);
+    return ours != nullptr && theirs != nullptr && ours != theirs;
+  };
+  const bool active = wrapped(handle_symbol, reinterpret_cast<void*>(caf_handle()))
+                      && wrapped(cleanup_symbol, reinterpret_cast<void*>(caf_cleanup()));
   if (!active)
     spdlog::warn("the cluster port's frame guard is not in place (CAF's BASP handler was not "
                  "wrapped): frames are not size-limited in this process");

@@ -10,6 +10,11 @@
 ///   - a connection CAF closes because what it sent is not BASP (garbage,
 ///     another protocol, a TLS client on a plaintext port) or comes from
 ///     another application or CAF version is logged the same way.
+///   - the payloads announced and not yet received are bounded per
+///     connection and in sum (cluster/frame_budget.hpp): 1 MiB per
+///     connection and 32 MiB in all before a peer's BASP handshake, 256 MiB
+///     (at least two largest frames) for all peers together; a connection
+///     over budget is closed and logged with its address.
 /// Log lines are rate-limited (a flood costs one summary line per minute).
 
 #include <cstddef>
@@ -27,6 +32,7 @@ size_t max_frame_bytes();
 struct frame_guard_counts {
   uint64_t oversized = 0;
   uint64_t refused = 0;
+  uint64_t over_budget = 0; ///< closed: the announced payload did not fit the budget
 };
 frame_guard_counts frame_guard_stats();
 

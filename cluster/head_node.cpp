@@ -1,5 +1,7 @@
 #include "cluster/head_node.hpp"
 
+#include "cluster/frame_guard.hpp"
+
 #include "actors/persistence_actor.hpp"
 #include "actors/retry_actor.hpp"
 #include "actors/scheduler.hpp"
@@ -273,6 +275,10 @@ std::optional<head_state_file> read_state_file(const std::string& data_dir) {
   return s;
 }
 
+std::string embedded_postgres_script() {
+  return pg_script();
+}
+
 std::string start_embedded_postgres(const std::string& dir) {
   int status = 0;
   // The embedded default lives under ~/.local/share/taskrt; as root that is
@@ -284,7 +290,12 @@ std::string start_embedded_postgres(const std::string& dir) {
     throw std::runtime_error("could not start the embedded Postgres in " + dir
                              + ": " + out);
   auto nl = out.find_last_of('\n');
-  return nl == std::string::npos ? out : out.substr(nl + 1);
+  if (nl == std::string::npos)
+    return out;
+  // "pg: added o+x (traverse only) to /root ...": a permission change the
+  // user should know about.
+  std::fprintf(stderr, "taskrt: embedded Postgres: %s\n", out.substr(0, nl).c_str());
+  return out.substr(nl + 1);
 }
 
 int run_head(head_options opts, const task_registry& registry,
@@ -293,6 +304,15 @@ int run_head(head_options opts, const task_registry& registry,
   const sigset_t sigs = block_stop_signals();
   logging::setup_logging(opts.log_format, opts.node_id);
   metrics::register_all("head", opts.workers != 0); // -1: one per core
+  // Without the frame guard one peer's announced frame sizes decide the
+  // head's memory: refuse, unless told to go without it.
+  if (!frame_guard_active() && !opts.allow_unguarded_frames) {
+    std::fprintf(stderr, "taskrt: the cluster port's frame guard is not in place in this build "
+                         "(CAF's BASP handler was not wrapped), so a peer could make the head "
+                         "allocate without bound; refusing to start (--allow-unguarded-frames "
+                         "starts anyway)\n");
+    return 1;
+  }
 
   // TLS material is checked before anything starts: a bad file is a clear
   // error here rather than an exception in CAF's I/O thread later.
@@ -434,9 +454,12 @@ int run_head(head_options opts, const task_registry& registry,
 
   auto port = publish_head(sys, head, opts.port, opts.host);
   if (!port) {
-    std::fprintf(stderr, "taskrt: cannot listen on %s:%u: %s\n", opts.host.c_str(),
-                 opts.port, sys.render(port.error()).c_str());
-    anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
+    std::fprintf(stderr, "taskrt: cannot listen on %s:%u: %s (another head on this port? "
+                         "--port N picks another, --port 0 any free one)\n",
+                 opts.host.c_str(), opts.port, sys.render(port.error()).c_str());
+    // Every root service goes, or the actor system waits for them forever.
+    for (auto& a : {scheduler, retry, persistence})
+      anon_send_exit(a, caf::exit_reason::user_shutdown);
     for (auto& w : workers)
       anon_send_exit(w, caf::exit_reason::user_shutdown);
     return 1;
@@ -453,6 +476,8 @@ int run_head(head_options opts, const task_registry& registry,
     // Without it no CLI command finds this head: refuse to run half-visible.
     std::fprintf(stderr, "taskrt: state file: %s\n", err.c_str());
     sys.middleman().unpublish(head, *port);
+    for (auto& a : {retry, persistence})
+      anon_send_exit(a, caf::exit_reason::user_shutdown);
     anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
     for (auto& w : workers)
       anon_send_exit(w, caf::exit_reason::user_shutdown);

@@ -53,6 +53,9 @@ struct head_options {
   /// `maintenance_interval_s` (cluster/journal_maintenance.hpp); 0: keep all.
   double retain_s = 0;
   double maintenance_interval_s = 600;
+  /// `--allow-unguarded-frames`: start even when the cluster port's frame
+  /// guard (cluster/frame_guard.hpp) is not in place; else the head refuses.
+  bool allow_unguarded_frames = false;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).
@@ -96,8 +99,13 @@ constexpr int exit_stepped_down = 3;
 int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies);
 
+/// The helper that runs the embedded Postgres: $TASKRT_PG_SCRIPT, else
+/// scripts/pg of the source tree.
+std::string embedded_postgres_script();
+
 /// Starts (or reuses) the embedded Postgres under `dir`; returns its DSN or
-/// throws std::runtime_error with the reason.
+/// throws std::runtime_error with the reason. What the helper says besides
+/// (that it added o+x to a parent directory as root) goes to stderr.
 std::string start_embedded_postgres(const std::string& dir);
 
 } // namespace taskrt

@@ -1,6 +1,7 @@
 #include "cluster/net_config.hpp"
 
 #include "cluster/frame_guard.hpp"
+#include "cluster/node_identity.hpp"
 
 #include "runtime/protocol.hpp"
 
@@ -31,7 +32,8 @@ int64_t env_ms(const char* name, int64_t fallback) {
 } // namespace
 
 void configure_network(caf::actor_system_config& cfg) {
-  frame_guard_active(); // logs when frames would go unlimited
+  frame_guard_active();   // logs when frames would go unlimited
+  node_identity_active(); // logs when the node id is not this process's own
   register_protocol(cfg);
   cfg.load<caf::io::middleman>();
   cfg.set("middleman.heartbeat-interval",

@@ -10,8 +10,10 @@
 #   P/lib/cmake/taskrt/                 the package: find_package(taskrt) gives
 #                                       taskrt::taskrt (and FindCAF.cmake)
 #   P/lib/pkgconfig/taskrt.pc           pkg-config --cflags --libs taskrt
-#   P/lib/systemd/system/taskrt-*.service  the units of deploy/systemd
-#   P/share/doc/taskrt/                 README, CHANGELOG, docs/, taskrt.ini
+#   P/share/doc/taskrt/                 README.md, CHANGELOG.md and docs/*.md (the
+#                                       systemd units' Documentation= names deploy.md)
+#   P/share/taskrt/systemd/             the units and taskrt.ini of deploy/systemd
+#   P/lib/systemd/system/taskrt-*.service  the units, naming P/bin/taskrt
 # Headers of persistence/, actors/, the rest of cluster/ and cli/ are
 # internal: not installed, and the public ones never include them.
 include(CMakePackageConfigHelpers)
@@ -78,6 +80,12 @@ install(PROGRAMS ${PROJECT_SOURCE_DIR}/scripts/pg
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/k8s/collect-runtime
   DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/taskrt COMPONENT dev)
 
+file(GLOB taskrt_docs ${PROJECT_SOURCE_DIR}/docs/*.md ${PROJECT_SOURCE_DIR}/docs/*.png)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md ${taskrt_docs}
+  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT taskrt)
+file(GLOB taskrt_systemd ${PROJECT_SOURCE_DIR}/deploy/systemd/*)
+install(FILES ${taskrt_systemd} DESTINATION ${CMAKE_INSTALL_DATADIR}/taskrt/systemd
+  COMPONENT taskrt)
 install(FILES ${PROJECT_SOURCE_DIR}/include/taskrt/taskrt.hpp DESTINATION ${taskrt_include_dir}
   COMPONENT dev)
 file(GLOB taskrt_runtime_headers ${PROJECT_SOURCE_DIR}/runtime/*.hpp)
@@ -125,8 +133,3 @@ install(CODE "
     string(REPLACE \"/usr/local/\" \"\${CMAKE_INSTALL_PREFIX}/\" text \"\${text}\")
     file(WRITE \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/lib/systemd/system/\${unit}\" \"\${text}\")
   endforeach()" COMPONENT taskrt)
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md
-  ${PROJECT_SOURCE_DIR}/deploy/systemd/taskrt.ini
-  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT taskrt)
-file(GLOB taskrt_docs ${PROJECT_SOURCE_DIR}/docs/*.md ${PROJECT_SOURCE_DIR}/docs/*.png)
-install(FILES ${taskrt_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT taskrt)

@@ -1,123 +1,638 @@
 #include "http/health_server.hpp"
 
+#include "http/request_head.hpp"
 #include "metrics/registry.hpp"
 #include "metrics/taskrt_metrics.hpp"
 
-#include <httplib.h>
-
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace taskrt::http {
 
 namespace {
 
-void answer(httplib::Response& res, const std::string& path, int code, const std::string& body,
-            const char* type = "text/plain; charset=utf-8") {
-  res.status = code;
-  res.set_content(body, type);
-  metrics::record_http_request(path, code);
+using clock_type = std::chrono::steady_clock;
+
+constexpr uint64_t listen_key = 0;
+constexpr uint64_t wake_key = 1;
+
+/// Where a connection is in its request/answer cycle.
+enum class phase : uint8_t {
+  idle,    ///< no byte of the next request yet
+  head,    ///< receiving a request head
+  body,    ///< receiving a request body
+  waiting, ///< its request is on a lane; nothing is read meanwhile
+  writing, ///< its answer is being written
+};
+
+struct connection {
+  int fd = -1;
+  phase ph = phase::idle;
+  std::string in;
+  std::string out;
+  size_t out_off = 0;
+  clock_type::time_point deadline;
+  clock_type::time_point active; ///< last byte received or answer written
+  int served = 0;
+  bool close_after = false;
+  bool head_only = false; ///< a HEAD request: no body in the answer
+  std::string label;      ///< the path label of taskrt_http_requests_total
+  request_head req;
+  size_t body_reserved = 0;
+};
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
 }
 
-void probe(const std::function<probe_result()>& fn, const std::string& path,
-           const char* ok_body, httplib::Response& res) {
+response text(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+response probe_answer(const std::function<probe_result()>& fn, const char* ok_body) {
   probe_result r;
   try {
-    r = fn();
+    r = fn ? fn() : probe_result{false, "no probe"};
   } catch (const std::exception& e) {
     r = {false, e.what()};
   }
-  answer(res, path, r.ok ? 200 : 503, (r.ok ? std::string{ok_body} : r.reason) + "\n");
+  return text(r.ok ? 200 : 503, (r.ok ? std::string{ok_body} : r.reason) + "\n");
 }
 
 } // namespace
 
-health_server::health_server(probes p) : probes_(std::move(p)) {}
+struct health_server::impl {
+  health_server& owner;
+  const server_limits lim;
+  int listen_fd = -1;
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  std::atomic<bool> stopping{false};
+  std::thread front;
 
-void health_server::set_probes(probes p) {
-  std::lock_guard<std::mutex> guard{probes_mutex_};
-  probes_ = std::move(p);
-}
+  // Probe lane: the connections waiting for each probe.
+  std::mutex probe_m;
+  std::condition_variable probe_cv;
+  std::vector<uint64_t> live_waiting, ready_waiting;
+  bool probe_stop = false;
+  std::thread probe_thread;
 
-std::function<probe_result()> health_server::current(std::function<probe_result()> probes::*which) {
-  std::lock_guard<std::mutex> guard{probes_mutex_};
-  return probes_.*which;
+  // Route lane.
+  std::mutex route_m;
+  std::condition_variable route_cv;
+  std::deque<std::function<void()>> route_jobs;
+  bool route_stop = false;
+  std::vector<std::thread> route_threads;
+
+  // Answers from the lanes, for the front thread.
+  std::mutex done_m;
+  std::vector<std::pair<uint64_t, response>> done;
+
+  // Front thread only.
+  std::unordered_map<uint64_t, connection> conns;
+  uint64_t next_id = 2;
+  size_t body_total = 0;
+  clock_type::time_point accept_paused_until{};
+
+  impl(health_server& o, server_limits l) : owner(o), lim(l) {}
+
+  // --- lanes --------------------------------------------------------------
+
+  void complete(uint64_t id, response r) {
+    {
+      std::lock_guard<std::mutex> guard{done_m};
+      done.emplace_back(id, std::move(r));
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
+  }
+
+  void probe_loop() {
+    for (;;) {
+      std::vector<uint64_t> live, ready;
+      {
+        std::unique_lock<std::mutex> lock{probe_m};
+        probe_cv.wait(lock, [&] {
+          return probe_stop || !live_waiting.empty() || !ready_waiting.empty();
+        });
+        if (probe_stop)
+          return;
+        live.swap(live_waiting);
+        ready.swap(ready_waiting);
+      }
+      // One call answers every probe that waited for it.
+      if (!live.empty()) {
+        auto r = probe_answer(owner.current_probe(&probes::live), "ok");
+        for (auto id : live)
+          complete(id, r);
+      }
+      if (!ready.empty()) {
+        auto r = probe_answer(owner.current_probe(&probes::ready), "ready");
+        for (auto id : ready)
+          complete(id, r);
+      }
+    }
+  }
+
+  void route_loop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock{route_m};
+        route_cv.wait(lock, [&] { return route_stop || !route_jobs.empty(); });
+        if (route_stop)
+          return;
+        job = std::move(route_jobs.front());
+        route_jobs.pop_front();
+      }
+      job();
+    }
+  }
+
+  // --- front --------------------------------------------------------------
+
+  void watch(int fd, uint64_t key, uint32_t events, int op = EPOLL_CTL_MOD) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = key;
+    ::epoll_ctl(epoll_fd, op, fd, &ev);
+  }
+
+  void close_conn(uint64_t id) {
+    auto i = conns.find(id);
+    if (i == conns.end())
+      return;
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, i->second.fd, nullptr);
+    ::close(i->second.fd);
+    body_total -= i->second.body_reserved;
+    conns.erase(i);
+  }
+
+  /// Closes the least recently active connection that is not waiting for or
+  /// receiving its answer; false when there is none.
+  bool evict_one() {
+    auto victim = conns.end();
+    for (auto i = conns.begin(); i != conns.end(); ++i) {
+      const auto ph = i->second.ph;
+      if (ph == phase::waiting || ph == phase::writing)
+        continue;
+      if (victim == conns.end() || i->second.active < victim->second.active)
+        victim = i;
+    }
+    if (victim == conns.end())
+      return false;
+    close_conn(victim->first);
+    return true;
+  }
+
+  void accept_all() {
+    for (;;) {
+      int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR)
+          continue;
+        if ((errno == EMFILE || errno == ENFILE) && evict_one())
+          continue;
+        if (errno == EMFILE || errno == ENFILE) { // nothing to evict: wait a little
+          accept_paused_until = clock_type::now() + std::chrono::milliseconds(100);
+          watch(listen_fd, listen_key, 0);
+        }
+        return;
+      }
+      if (conns.size() >= lim.max_connections && !evict_one()) {
+        ::close(fd);
+        continue;
+      }
+      const auto now = clock_type::now();
+      const auto id = next_id++;
+      auto& c = conns[id];
+      c.fd = fd;
+      c.active = now;
+      c.deadline = now + lim.idle_timeout;
+      watch(fd, id, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
+    }
+  }
+
+  /// Starts writing `r` on connection `id`; false when it was closed.
+  bool answer(uint64_t id, const response& r) {
+    auto& c = conns.at(id);
+    metrics::record_http_request(c.label, r.status);
+    std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status)
+                      + "\r\nContent-Type: " + r.content_type
+                      + "\r\nContent-Length: " + std::to_string(r.body.size())
+                      + "\r\nConnection: " + (c.close_after ? "close" : "keep-alive") + "\r\n\r\n";
+    if (!c.head_only)
+      out += r.body;
+    c.out = std::move(out);
+    c.out_off = 0;
+    c.ph = phase::writing;
+    c.deadline = clock_type::now() + lim.write_timeout;
+    return flush(id);
+  }
+
+  /// An answer to a request that cannot go on: the connection closes after.
+  bool refuse(uint64_t id, int status, std::string why) {
+    auto& c = conns.at(id);
+    c.close_after = true;
+    c.label = "other";
+    return answer(id, text(status, std::move(why) + "\n"));
+  }
+
+  /// Writes what the socket takes; false when the connection was closed.
+  bool flush(uint64_t id) {
+    auto& c = conns.at(id);
+    while (c.out_off < c.out.size()) {
+      auto n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out_off += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        watch(c.fd, id, EPOLLOUT);
+        return true;
+      }
+      close_conn(id);
+      return false;
+    }
+    if (c.close_after) {
+      close_conn(id);
+      return false;
+    }
+    const auto now = clock_type::now();
+    c.out.clear();
+    c.out.shrink_to_fit();
+    c.active = now;
+    c.ph = phase::idle;
+    c.deadline = now + lim.idle_timeout;
+    watch(c.fd, id, EPOLLIN | EPOLLRDHUP);
+    if (!c.in.empty()) { // the next request came along (pipelined)
+      c.ph = phase::head;
+      c.deadline = now + lim.request_timeout;
+      return process(id);
+    }
+    return true;
+  }
+
+  /// Hands a complete request to its lane or answers it; false when the
+  /// connection was closed.
+  bool dispatch(uint64_t id, std::string body) {
+    auto& c = conns.at(id);
+    ++c.served;
+    c.close_after = !c.req.keep_alive || c.served >= lim.max_requests_per_connection;
+    c.head_only = c.req.method == "HEAD";
+    const auto& path = c.req.path;
+    const bool get = c.req.method == "GET" || c.req.method == "HEAD";
+    if (path == "/healthz" || path == "/readyz") {
+      c.label = path;
+      if (!get)
+        return answer(id, text(405, "method not allowed: " + path + " answers GET\n"));
+      c.ph = phase::waiting;
+      c.deadline = clock_type::time_point::max();
+      watch(c.fd, id, 0);
+      {
+        std::lock_guard<std::mutex> guard{probe_m};
+        (path == "/healthz" ? live_waiting : ready_waiting).push_back(id);
+      }
+      probe_cv.notify_one();
+      return true;
+    }
+    auto route = owner.routes_.find(path);
+    if (route == owner.routes_.end()) {
+      c.label = "other";
+      return answer(id, text(404, "not found: " + path + " (try /healthz, /readyz, /metrics)\n"));
+    }
+    c.label = path;
+    request req{c.req.method, path, c.req.target, std::move(body)};
+    bool queued = false;
+    {
+      std::lock_guard<std::mutex> guard{route_m};
+      if (route_jobs.size() < lim.max_route_queue) {
+        queued = true;
+        route_jobs.emplace_back([this, id, req = std::move(req), handler = route->second] {
+          response r;
+          try {
+            r = handler(req);
+          } catch (const std::exception& e) {
+            r = text(500, std::string{"internal error: "} + e.what() + "\n");
+          }
+          complete(id, std::move(r));
+        });
+      }
+    }
+    if (!queued) {
+      c.close_after = true;
+      return answer(id, text(503, "busy: too many requests in progress\n"));
+    }
+    c.ph = phase::waiting;
+    c.deadline = clock_type::time_point::max();
+    watch(c.fd, id, 0);
+    route_cv.notify_one();
+    return true;
+  }
+
+  /// Parses what arrived; false when the connection was closed.
+  bool process(uint64_t id) {
+    auto& c = conns.at(id);
+    if (c.ph == phase::idle || c.ph == phase::head) {
+      size_t consumed = 0;
+      switch (parse_request_head(c.in, lim.max_head_bytes, c.req, consumed)) {
+        case head_status::incomplete:
+          return true;
+        case head_status::too_large:
+          return refuse(id, 431, "request head over " + std::to_string(lim.max_head_bytes)
+                                   + " bytes");
+        case head_status::bad:
+          return refuse(id, 400, "not an HTTP/1.1 request");
+        case head_status::complete:
+          break;
+      }
+      c.in.erase(0, consumed);
+      if (c.req.chunked)
+        return refuse(id, 501, "Transfer-Encoding is not supported: send Content-Length");
+      if (c.req.content_length > lim.max_body_bytes)
+        return refuse(id, 413, "request body of " + std::to_string(c.req.content_length)
+                                 + " bytes, over the limit of "
+                                 + std::to_string(lim.max_body_bytes));
+      if (c.req.content_length > lim.max_body_bytes_total - body_total)
+        return refuse(id, 503, "busy: too many request bodies in progress");
+      c.body_reserved = c.req.content_length;
+      body_total += c.body_reserved;
+      c.in.reserve(c.req.content_length + 16 * 1024); // one allocation, not doubling
+      c.ph = phase::body;
+    }
+    if (c.ph == phase::body) {
+      if (c.in.size() < c.req.content_length)
+        return true;
+      std::string body = c.in.substr(0, c.req.content_length);
+      c.in.erase(0, c.req.content_length);
+      body_total -= c.body_reserved;
+      c.body_reserved = 0;
+      return dispatch(id, std::move(body));
+    }
+    return true;
+  }
+
+  void on_readable(uint64_t id) {
+    char buf[16 * 1024];
+    for (;;) {
+      auto& c = conns.at(id);
+      if (c.ph == phase::waiting || c.ph == phase::writing)
+        return;
+      auto n = ::recv(c.fd, buf, sizeof(buf), 0);
+      if (n == 0) {
+        close_conn(id);
+        return;
+      }
+      if (n < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+          close_conn(id);
+        return;
+      }
+      const auto now = clock_type::now();
+      c.active = now;
+      if (c.ph == phase::idle) {
+        c.ph = phase::head;
+        c.deadline = now + lim.request_timeout; // the whole request, however it trickles
+      }
+      c.in.append(buf, static_cast<size_t>(n));
+      if (!process(id))
+        return;
+    }
+  }
+
+  void take_answers() {
+    uint64_t count = 0;
+    [[maybe_unused]] auto n = ::read(wake_fd, &count, sizeof(count));
+    std::vector<std::pair<uint64_t, response>> ready;
+    {
+      std::lock_guard<std::mutex> guard{done_m};
+      ready.swap(done);
+    }
+    for (auto& [id, r] : ready) {
+      auto i = conns.find(id);
+      if (i == conns.end() || i->second.ph != phase::waiting)
+        continue; // closed meanwhile
+      answer(id, r);
+    }
+  }
+
+  /// Closes the connections past their deadline.
+  void sweep(clock_type::time_point now) {
+    std::vector<uint64_t> expired;
+    for (const auto& [id, c] : conns)
+      if (c.deadline <= now)
+        expired.push_back(id);
+    for (auto id : expired)
+      close_conn(id);
+    if (accept_paused_until != clock_type::time_point{} && now >= accept_paused_until) {
+      accept_paused_until = {};
+      watch(listen_fd, listen_key, EPOLLIN);
+    }
+  }
+
+  void front_loop() {
+    std::vector<epoll_event> events(256);
+    auto last_sweep = clock_type::now();
+    while (!stopping.load()) {
+      const int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 50);
+      for (int i = 0; i < n; ++i) {
+        const auto key = events[i].data.u64;
+        const auto ev = events[i].events;
+        if (key == listen_key) {
+          accept_all();
+          continue;
+        }
+        if (key == wake_key) {
+          take_answers();
+          continue;
+        }
+        auto c = conns.find(key);
+        if (c == conns.end())
+          continue;
+        if (c->second.ph == phase::waiting) {
+          if (ev & (EPOLLHUP | EPOLLERR))
+            close_conn(key); // gone: its answer is dropped when it comes
+          continue;
+        }
+        if (c->second.ph == phase::writing) {
+          if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            flush(key);
+          continue;
+        }
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+          on_readable(key);
+      }
+      const auto now = clock_type::now();
+      if (now - last_sweep >= std::chrono::milliseconds(50)) {
+        last_sweep = now;
+        sweep(now);
+      }
+    }
+    for (auto& kv : conns)
+      ::close(kv.second.fd);
+    conns.clear();
+    ::close(listen_fd);
+    listen_fd = -1;
+  }
+
+  void stop() {
+    if (front.joinable()) {
+      stopping = true;
+      const uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
+      front.join();
+    }
+    {
+      std::lock_guard<std::mutex> guard{probe_m};
+      probe_stop = true;
+    }
+    probe_cv.notify_all();
+    if (probe_thread.joinable())
+      probe_thread.join();
+    {
+      std::lock_guard<std::mutex> guard{route_m};
+      route_stop = true;
+    }
+    route_cv.notify_all();
+    for (auto& t : route_threads)
+      if (t.joinable())
+        t.join();
+    route_threads.clear();
+    for (int* fd : {&listen_fd, &epoll_fd, &wake_fd})
+      if (*fd >= 0) {
+        ::close(*fd);
+        *fd = -1;
+      }
+  }
+};
+
+health_server::health_server(probes p, server_limits limits)
+  : probes_(std::move(p)), limits_(limits) {
+  add_route("/metrics", [](const request&) {
+    response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics::registry::global().render();
+    return r;
+  });
 }
 
 health_server::~health_server() {
   stop();
 }
 
+void health_server::add_route(const std::string& path, route_handler handler) {
+  routes_[path] = std::move(handler);
+}
+
+void health_server::set_probes(probes p) {
+  std::lock_guard<std::mutex> guard{probes_mutex_};
+  probes_ = std::move(p);
+}
+
+std::function<probe_result()> health_server::current_probe(
+  std::function<probe_result()> probes::*which) {
+  std::lock_guard<std::mutex> guard{probes_mutex_};
+  return probes_.*which;
+}
+
 bool health_server::start(const std::string& host, int port, std::string& error) {
-  server_ = std::make_unique<httplib::Server>();
-  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server_->set_keep_alive_max_count(10);
-  // cpp-httplib's default adds SO_REUSEPORT, which lets a second process bind
-  // the same port and silently share it; a port in use must be an error.
-  server_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    probe(current(&probes::live), "/healthz", "ok", res);
-  });
-  server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    probe(current(&probes::ready), "/readyz", "ready", res);
-  });
-  server_->Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-    answer(res, "/metrics", 200, metrics::registry::global().render(),
-           "text/plain; version=0.0.4; charset=utf-8");
-  });
-  // Called for every answer >= 400, ours included (503 from a probe):
-  // only the unrouted ones (404) are answered and counted here.
-  server_->set_error_handler(httplib::Server::HandlerWithResponse{
-    [](const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
-      if (res.status != 404)
-        return httplib::Server::HandlerResponse::Unhandled;
-      answer(res, "other", 404,
-             "not found: " + req.path + " (try /healthz, /readyz, /metrics)\n");
-      return httplib::Server::HandlerResponse::Handled;
-    }});
-  if (port == 0) {
-    port_ = server_->bind_to_any_port(host.c_str());
-    if (port_ < 0) {
-      error = std::strerror(errno);
-      return false;
-    }
-  } else {
-    errno = 0;
-    if (!server_->bind_to_port(host.c_str(), port)) {
-      error = std::strerror(errno);
-      return false;
-    }
-    port_ = port;
-  }
-  auto ended = std::make_shared<std::atomic<bool>>(false);
-  thread_ = std::make_unique<std::thread>([this, ended] {
-    server_->listen_after_bind();
-    *ended = true;
-  });
-  // stop() before the accept loop runs would be missed by cpp-httplib (and
-  // the join would wait forever): return once it runs (or ended at once).
-  while (!server_->is_running() && !*ended)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (*ended) {
-    error = "the HTTP server stopped at once";
+  stop();
+  auto s = std::make_unique<impl>(*this, limits_);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const auto service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints,
+                             &found);
+      rc != 0) {
+    error = host + ": " + ::gai_strerror(rc);
     return false;
   }
+  int last_errno = 0;
+  for (auto* a = found; a != nullptr && s->listen_fd < 0; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      last_errno = errno;
+      continue;
+    }
+    // SO_REUSEADDR only: SO_REUSEPORT would let a second process bind the
+    // same port and silently share it; a port in use must be an error.
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+      last_errno = errno;
+      ::close(fd);
+      continue;
+    }
+    s->listen_fd = fd;
+  }
+  ::freeaddrinfo(found);
+  if (s->listen_fd < 0) {
+    error = std::strerror(last_errno);
+    return false;
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  ::getsockname(s->listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  s->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  s->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (s->epoll_fd < 0 || s->wake_fd < 0) {
+    error = std::strerror(errno);
+    s->stop();
+    return false;
+  }
+  s->watch(s->listen_fd, listen_key, EPOLLIN, EPOLL_CTL_ADD);
+  s->watch(s->wake_fd, wake_key, EPOLLIN, EPOLL_CTL_ADD);
+  auto* raw = s.get();
+  s->probe_thread = std::thread([raw] { raw->probe_loop(); });
+  for (int i = 0; i < 2; ++i)
+    s->route_threads.emplace_back([raw] { raw->route_loop(); });
+  s->front = std::thread([raw] { raw->front_loop(); });
+  impl_ = std::move(s);
   return true;
 }
 
 void health_server::stop() {
-  if (server_)
-    server_->stop();
-  if (thread_ && thread_->joinable())
-    thread_->join();
-  thread_.reset();
+  if (impl_)
+    impl_->stop();
+  impl_.reset();
 }
 
 } // namespace taskrt::http

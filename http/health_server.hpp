@@ -5,18 +5,33 @@
 ///   GET /readyz   readiness: 200 "ready" or 503 with the reason (one line)
 ///   GET /metrics  the process's metrics in the Prometheus text format 0.0.4
 /// Anything else is 404. Each answer is counted in taskrt_http_requests_total.
-/// cpp-httplib runs the server on its own threads (two workers), never on
-/// CAF's scheduler.
+///
+/// Probes must answer whatever other clients do, so no client holds a thread:
+///
+///   front thread (epoll)          all sockets, non-blocking: accepts, reads
+///     |                           and parses requests, writes answers, and
+///     |                           enforces every limit below
+///     +--> probe lane (1 thread)  /healthz and /readyz; the probes pending
+///     |                           at once are answered by one call each
+///     +--> route lane (2 threads) /metrics and routes added with add_route;
+///                                 a handler returns the whole answer, the
+///                                 front writes it
+///
+/// A slow or idle client costs a socket and a few KiB, never a thread; a slow
+/// handler delays its own lane only. Limits (server_limits): connections
+/// (at the cap a new connection closes the least recently active one that
+/// is not waiting for or receiving an answer), a deadline for each whole request head and
+/// body (a slowloris is closed), an idle keep-alive timeout and a request
+/// count per connection, a deadline for writing an answer, request heads and
+/// bodies bounded per request and bodies in sum.
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
-
-namespace httplib {
-class Server;
-}
 
 namespace taskrt::http {
 
@@ -26,21 +41,61 @@ struct probe_result {
   std::string reason;
 };
 
-/// What the endpoints ask; called on the server's threads, so they must be
-/// thread-safe and bounded in time (a short request timeout).
+/// What the endpoints ask; called on the probe lane's thread, so they must
+/// be thread-safe and bounded in time (a short request timeout).
 struct probes {
   std::function<probe_result()> live;
   std::function<probe_result()> ready;
 };
 
+/// A request as a route handler sees it.
+struct request {
+  std::string method; ///< GET, HEAD, POST, ...
+  std::string path;   ///< without the query
+  std::string target; ///< path and query as sent
+  std::string body;   ///< at most server_limits::max_body_bytes
+};
+
+/// A handler's answer.
+struct response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+/// A route handler; runs on the route lane (never on the front thread).
+using route_handler = std::function<response(const request&)>;
+
+/// The limits of the server (defaults as documented in docs/reliability.md).
+struct server_limits {
+  size_t max_connections = 512;
+  /// A request's head and body must arrive within this of its first byte.
+  std::chrono::milliseconds request_timeout{5000};
+  /// A connection with no request in progress is closed after this.
+  std::chrono::milliseconds idle_timeout{5000};
+  /// An answer not taken by the client within this closes the connection.
+  std::chrono::milliseconds write_timeout{5000};
+  int max_requests_per_connection = 100;
+  size_t max_head_bytes = 8 * 1024;
+  size_t max_body_bytes = size_t{1} << 20;
+  /// Bodies being received, all connections together.
+  size_t max_body_bytes_total = size_t{16} << 20;
+  /// Requests queued for the route lane beyond its busy threads (then 503).
+  size_t max_route_queue = 64;
+};
+
 /// An HTTP server that answers until stop() or destruction.
 class health_server {
 public:
-  /// A server that answers with `p`.
-  explicit health_server(probes p);
+  /// A server that answers with `p`, within `limits`.
+  explicit health_server(probes p, server_limits limits = {});
   ~health_server();
   health_server(const health_server&) = delete;
   health_server& operator=(const health_server&) = delete;
+
+  /// Serves `handler` for `path` (any method; GET and HEAD alike) on the
+  /// route lane. Call before start().
+  void add_route(const std::string& path, route_handler handler);
 
   /// Binds HOST:PORT (0: any free port) and starts serving on a thread.
   /// Returns false with `error` set when the address cannot be bound.
@@ -52,17 +107,20 @@ public:
   /// Answers with `p` from now on (a standby head that became active).
   void set_probes(probes p);
 
-  /// Stops serving and joins the thread.
+  /// Stops serving and joins the threads.
   void stop();
+
+  struct impl;
 
 private:
   /// The current probe of kind `which` (a copy: set_probes may run at once).
-  std::function<probe_result()> current(std::function<probe_result()> probes::*which);
+  std::function<probe_result()> current_probe(std::function<probe_result()> probes::*which);
 
   std::mutex probes_mutex_;
   probes probes_;
-  std::unique_ptr<httplib::Server> server_;
-  std::unique_ptr<std::thread> thread_;
+  server_limits limits_;
+  std::map<std::string, route_handler> routes_;
+  std::unique_ptr<impl> impl_;
   int port_ = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include "persistence/detail/array_literal.hpp"
 #include "persistence/detail/batch_writer.hpp"
+#include "persistence/detail/call_deadline.hpp"
 #include "persistence/detail/partitions.hpp"
 #include "persistence/detail/pqxx.hpp"
 #include "persistence/detail/schema.hpp"
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -40,10 +42,14 @@ struct journal_store::impl {
                                 std::to_string(generation) + "): nothing was written");
   }
 
+  /// The connection, opened when there is none: libpq bounds the connect by
+  /// connect_timeout itself (a client-side timer), the first statement by
+  /// the call deadline.
   pqxx::connection& connection() {
     if (!conn) {
       auto c = std::make_unique<pqxx::connection>(conninfo);
       if (opts.statement_timeout_ms > 0 && dsn.find("statement_timeout") == std::string::npos) {
+        detail::call_deadline d{c->sock(), std::chrono::milliseconds(opts.call_deadline_ms)};
         pqxx::nontransaction tx{*c};
         tx.exec("SET statement_timeout = " + std::to_string(opts.statement_timeout_ms));
       }
@@ -52,11 +58,24 @@ struct journal_store::impl {
     return *conn;
   }
 
+  /// The deadline of a call that may take long by design (migrations,
+  /// recovery loads, purges, retention).
+  std::chrono::milliseconds long_limit() const {
+    return std::chrono::milliseconds(opts.long_call_deadline_ms);
+  }
+
   /// Runs `f(connection)`, turning every libpqxx exception into store_error.
   /// After an outage-class failure the connection is dropped so that the next
   /// call reconnects.
+  ///
+  /// The call (but the connect) has a client-side deadline: `limit`, else
+  /// opts.call_deadline_ms. When it passes, the watchdog shuts the socket
+  /// down and the call fails as a lost connection (in doubt during COMMIT).
   template <class F>
-  auto run(const char* what, F&& f) -> decltype(f(std::declval<pqxx::connection&>())) {
+  auto run(const char* what, F&& f, std::chrono::milliseconds limit = {})
+    -> decltype(f(std::declval<pqxx::connection&>())) {
+    if (limit.count() == 0)
+      limit = std::chrono::milliseconds(opts.call_deadline_ms);
     auto fail = [&](const std::string& msg, bool in_doubt, std::string state,
                     bool local = false) -> store_error {
       const auto cls = local ? store_error_class::data : store_error::classify(state);
@@ -73,21 +92,50 @@ struct journal_store::impl {
                ? msg
                : "connection to Postgres lost (" + msg.substr(0, msg.find('\n')) + ")";
     };
+    std::optional<detail::call_deadline> deadline;
+    // Disarms the deadline (before the connection may be closed, so the
+    // watchdog never touches a socket number reused meanwhile); true when it
+    // had cut the call: whatever libpqxx made of that, Postgres did not
+    // answer in time (an outage; in doubt when it was the COMMIT).
+    auto cut = [&] {
+      const bool fired = deadline && deadline->fired();
+      deadline.reset();
+      return fired;
+    };
+    auto no_answer = [&] {
+      char buf[96];
+      std::snprintf(buf, sizeof buf,
+                    "no answer from Postgres within %.1f s (client-side deadline); "
+                    "connection closed",
+                    static_cast<double>(limit.count()) / 1000.0);
+      return std::string{buf};
+    };
     try {
-      return f(connection());
+      auto& c = connection();
+      deadline.emplace(c.sock(), limit);
+      auto out = f(c);
+      if (cut()) // it answered just as the deadline passed: the socket is gone
+        conn.reset();
+      return out;
     } catch (const pqxx::in_doubt_error& e) {
-      throw fail(e.what(), true, {});
+      throw fail(cut() ? no_answer() : std::string{e.what()}, true, {});
     } catch (const pqxx::broken_connection& e) {
-      throw fail(lost(e.what()), false, {});
+      throw fail(cut() ? no_answer() : lost(e.what()), false, {});
     } catch (const pqxx::sql_error& e) {
+      if (cut())
+        throw fail(no_answer(), false, {});
       // An empty SQLSTATE: the server never answered (counts as an outage).
       throw fail(e.what(), false, e.sqlstate());
-    } catch (const store_error&) {
+    } catch (const store_error& e) {
+      if (cut() && e.error_class() != store_error_class::fenced)
+        throw fail(no_answer(), e.in_doubt(), {});
       throw;
     } catch (const pqxx::failure& e) {
       // Other libpqxx failures come from the connection (lost, no result).
-      throw fail(lost(e.what()), false, {});
+      throw fail(cut() ? no_answer() : lost(e.what()), false, {});
     } catch (const std::exception& e) {
+      if (cut())
+        throw fail(no_answer(), false, {});
       // A value libpqxx cannot send (a NUL byte in a string, ...).
       throw fail(e.what(), false, {}, true);
     }
@@ -125,7 +173,7 @@ void journal_store::migrate() {
   impl_->run("migrate", [](pqxx::connection& c) {
     detail::apply_migrations(c);
     return 0;
-  });
+  }, impl_->long_limit());
   // Today's partition and the next days' (the head does it again at every
   // maintenance tick); events of days without one go to the DEFAULT one.
   ensure_partitions(to_micros(now()));
@@ -246,7 +294,7 @@ std::vector<task_record> journal_store::load_unfinished() {
     for (const auto& r : tx.exec(sql))
       out.push_back(detail::task_from_row(r));
     return out;
-  });
+  }, impl_->long_limit());
 }
 
 /// Statistics of `tasks` taken before a burst of writes (a million submits
@@ -321,7 +369,7 @@ journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t
     }
     out.max_id = tx.exec1("SELECT coalesce(max(id), 0) FROM tasks")[0].as<int64_t>();
     return out;
-  });
+  }, impl_->long_limit());
 }
 
 std::vector<task_record> journal_store::queued_between(int64_t after_us, int64_t until_us) {
@@ -541,13 +589,13 @@ int64_t journal_store::purge(const task_filter& f, const progress_fn& progress, 
     retention_result r;
     detail::delete_tasks(c, cond, "'-infinity'", batch, f.limit, progress, r);
     return r.tasks_deleted;
-  });
+  }, impl_->long_limit());
 }
 
 std::vector<std::string> journal_store::ensure_partitions(int64_t now_us, int days_ahead) {
   return impl_->run("ensure_partitions", [&](pqxx::connection& c) {
     return detail::ensure_partitions(c, now_us, days_ahead);
-  });
+  }, impl_->long_limit());
 }
 
 std::vector<partition_info> journal_store::partitions() {
@@ -580,7 +628,7 @@ retention_result journal_store::apply_retention(int64_t cutoff_us, const retenti
     detail::clean_default_partition(c, cutoff_us, o.batch, r);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
-  });
+  }, impl_->long_limit());
 }
 
 double journal_store::ping_ms() {

@@ -285,7 +285,8 @@ public:
   ///    events in it of tasks that remain (QUEUED, RUNNING, or final but
   ///    more recent) move to the DEFAULT partition first, in the same
   ///    transaction, which holds an exclusive lock on task_events for that
-  ///    moment (journal commits wait; lock_timeout 5 s, else it is skipped);
+  ///    moment (journal commits wait; lock_timeout 1 s, below the
+  ///    commits' call deadline, else it is skipped);
   /// 3. deletes, in batches, events of the DEFAULT partition older than the
   ///    cutoff whose task is gone.
   /// Nothing of a task that remains is ever deleted.

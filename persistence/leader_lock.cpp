@@ -1,5 +1,6 @@
 #include "persistence/leader_lock.hpp"
 
+#include "persistence/detail/call_deadline.hpp"
 #include "persistence/detail/pqxx.hpp"
 #include "persistence/store_error.hpp"
 
@@ -16,6 +17,10 @@ constexpr const char* lock_match
   = "l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = 1953654130::bigint::oid"
     " AND l.objid = (hashtext(current_schema())::bigint & 4294967295)::oid"
     " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+/// Client-side deadline of the one-shot reads (sessions, end_session): a
+/// hung Postgres fails them instead of holding a CLI or a standby.
+constexpr std::chrono::milliseconds short_call_limit{5000};
 
 constexpr const char* active_prefix = "taskrt-head ";
 constexpr const char* standby_prefix = "taskrt-standby ";
@@ -59,7 +64,8 @@ struct leader_lock::impl {
 
 bool leader_lock::end_session(const std::string& dsn, int32_t pid) {
   return guarded("ending a head session", [&] {
-    pqxx::connection c{dsn};
+    pqxx::connection c{with_keepalives(dsn)};
+    detail::call_deadline d{c.sock(), short_call_limit};
     pqxx::nontransaction tx{c};
     return tx.exec1("SELECT pg_terminate_backend(" + std::to_string(pid) + ")")[0].as<bool>();
   });
@@ -179,7 +185,8 @@ std::string leader_lock::holder() {
 
 std::vector<head_session> leader_lock::sessions(const std::string& dsn) {
   return guarded("head sessions", [&] {
-    pqxx::connection c{dsn};
+    pqxx::connection c{with_keepalives(dsn)};
+    detail::call_deadline d{c.sock(), short_call_limit};
     pqxx::nontransaction tx{c};
     auto r = tx.exec(std::string{"SELECT a.application_name, l.granted, a.pid, "
                                  "to_char(a.backend_start AT TIME ZONE 'UTC', "

@@ -225,7 +225,8 @@ class Taskrt:
         state = os.path.join(data, "head.json")
         if os.path.exists(state):
             os.unlink(state)
-        argv = [self.bin, "start", "--head", "--db", self.pg.db_dsn(db), "--data-dir", data]
+        argv = [self.bin, "start", "--head", "--db", self.pg.db_dsn(db), "--data-dir", data,
+                "--port", "0"]  # any free port: the state file says which
         if workers is None and self.a.workers is not None:
             workers = self.a.workers
         if workers is not None:

@@ -30,5 +30,5 @@ int main(int argc, char** argv) {
                return nlohmann::json{{"fetched_on_attempt", ctx.attempt()}};
              },
              R"({"retries":3,"retry_on":["team::TransientError"]})"});
-  return taskrt::run(argc, argv, tasks);
+  return taskrt::run(argc, argv, tasks);   // the whole taskrt CLI, with your tasks
 }

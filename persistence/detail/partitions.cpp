@@ -144,7 +144,7 @@ void drop_old_partitions(pqxx::connection& c, int64_t cutoff_us, const progress_
       continue; // sorted by upper bound: the rest is newer
     try {
       pqxx::work tx{c};
-      tx.exec("SET LOCAL lock_timeout = '2s'");
+      tx.exec("SET LOCAL lock_timeout = '1s'");
       // Journal commits wait from here to the commit: nothing can add an
       // event of a task between the check below and the drop.
       tx.exec("LOCK TABLE task_events IN ACCESS EXCLUSIVE MODE");

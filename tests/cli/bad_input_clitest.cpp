@@ -64,8 +64,9 @@ TEST_CASE("submit: --args @FILE and --args - read big values, checked the same w
           "[cli][limits]") {
   // 2 MiB: more than a shell argument can carry, more than the 1 MiB default.
   const auto big = temp_file("{\"x\":\"" + std::string(2u << 20, 'x') + "\"}");
+  const auto big_size = std::to_string((2u << 20) + 8); // the file's real size
   refused({"submit", "echo", "--args", "@" + big},
-          "--args @" + big + ": 1048577 bytes, more than the limit of 1048576");
+          "--args @" + big + ": " + big_size + " bytes, more than the limit of 1048576");
   refused({"submit", "echo", "--args", "@/nonexistent/args.json"},
           "--args @/nonexistent/args.json: cannot read the file: No such file or directory");
   const auto nul = temp_file(R"({"a":"\u0000"})");
@@ -82,8 +83,19 @@ TEST_CASE("submit: --args @FILE and --args - read big values, checked the same w
   const int st = ::pclose(p);
   INFO(err);
   CHECK(WEXITSTATUS(st) == 2);
-  CHECK(err == "taskrt: --args - (stdin): 1048577 bytes, more than the limit of 1048576 "
+  CHECK(err == "taskrt: --args - (stdin): " + big_size + " bytes, more than the limit of 1048576 "
                "(--max-json-bytes)\n");
+  // From a pipe the size is unknown: it says "more than" the limit.
+  auto piped = "cat '" + big + "' | " + no_head[0] + " " + no_head[1] + " '" + taskrt_bin()
+               + "' submit echo --args - 2>&1 >/dev/null";
+  std::string perr;
+  FILE* pp = ::popen(piped.c_str(), "r");
+  REQUIRE(pp);
+  while (std::fgets(buf, sizeof(buf), pp))
+    perr += buf;
+  ::pclose(pp);
+  CHECK(perr == "taskrt: --args - (stdin): more than the limit of 1048576 bytes "
+                "(--max-json-bytes)\n");
   ::unlink(big.c_str());
   ::unlink(nul.c_str());
 }
@@ -141,4 +153,43 @@ TEST_CASE("start --config: a bad config file is a usage error", "[cli][limits]")
   refused({"start", "--head", "--config", bad_limit}, "--max-json-bytes must be from 1");
   for (const auto& f : {garbage, wrong_type, unknown, bad_limit})
     ::unlink(f.c_str());
+}
+
+TEST_CASE("submit and tasks retry: --at is bounded like --in and names itself", "[cli][limits]") {
+  refused({"submit", "echo", "--at", "9999-12-31T23:59:59Z"},
+          "--at: more than 100 years ahead: 9999-12-31T23:59:59Z");
+  refused({"submit", "echo", "--at", "0001-01-01T00:00:00Z"},
+          "--at: before 1970: 0001-01-01T00:00:00Z");
+  refused({"submit", "echo", "--at", "tomorrow"}, "--at: not an RFC 3339 time: tomorrow");
+  refused({"tasks", "retry", "1", "--at", "9999-12-31T23:59:59Z"},
+          "--at: more than 100 years ahead");
+  refused({"tasks", "retry", "1", "--at", "1969-12-31T23:59:59Z"}, "--at: before 1970");
+  refused({"tasks", "retry", "1", "--in", "1e10"}, "--in: more than 100 years");
+}
+
+TEST_CASE("tasks purge: --older-than over 100 years is refused", "[cli][limits]") {
+  refused({"tasks", "purge", "--older-than", "1e30", "--yes"}, "--older-than: more than 100 years");
+  refused({"tasks", "purge", "--older-than", "5300w", "--yes"}, "--older-than: more than 100 years");
+}
+
+TEST_CASE("tasks: filters with invalid UTF-8 are refused at the edge, naming the option",
+          "[cli][limits]") {
+  refused({"tasks", "list", "--queue", "\xff"}, "--queue: invalid UTF-8 at byte 0");
+  refused({"tasks", "list", "--name", "ok\xc3"}, "--name: invalid UTF-8 at byte 2");
+  refused({"tasks", "list", "--lock", "a\x01"}, "--lock: control character 0x01 at byte 1");
+  refused({"tasks", "retry", "--in-queue", "\xfe", "--yes"}, "--in-queue: invalid UTF-8 at byte 0");
+  refused({"tasks", "purge", "--older-than", "7d", "--error-kind", "\xc0\xaf", "--yes"},
+          "--error-kind: invalid UTF-8 at byte 0");
+  refused({"summary", "--queue", "\xed\xa0\x80"}, "--queue: invalid UTF-8 at byte 0");
+  refused({"tasks", "cancel", "--node", "n\xff", "--yes"}, "--node: invalid UTF-8 at byte 1");
+}
+
+TEST_CASE("tasks: an id that is not a task id is a usage error, never clamped", "[cli][limits]") {
+  refused({"tasks", "cancel", "99999999999999999999999"},
+          "99999999999999999999999 is out of range (task ids go up to 9223372036854775807)");
+  refused({"tasks", "retry", "1", "99999999999999999999999"}, "is out of range");
+  refused({"tasks", "wait", "99999999999999999999999"}, "is out of range");
+  refused({"tasks", "describe", "0"}, "'0' is not a task id");
+  refused({"tasks", "events", "1e3"}, "'1e3' is not a task id");
+  refused({"tasks", "cancel", "12abc"}, "'12abc' is not a task id");
 }

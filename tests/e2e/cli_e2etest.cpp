@@ -112,6 +112,16 @@ TEST_CASE("cli: cancel QUEUED tasks by ids - status and watch of a live head", "
   auto again = run_cli({"tasks", "cancel", std::to_string(later[0]), "-o", "json", "--address",
                         head.address()});
   CHECK(parse_ok(again, 1)["failed"].size() == 1);
+  // The head's message names the task: the line names it once, not
+  // "task N: task N is already CANCELLED".
+  auto again_text = run_cli({"tasks", "cancel", std::to_string(later[0]), "--address",
+                             head.address()});
+  const auto task = "task " + std::to_string(later[0]);
+  INFO(again_text.err);
+  CHECK(again_text.exit_code == 1);
+  CHECK(again_text.err.rfind("taskrt: " + task + " ", 0) == 0);
+  CHECK(again_text.err.find(task, again_text.err.find(task) + 1) == std::string::npos);
+  CHECK(again_text.err.find("CANCELLED") != std::string::npos);
   // By filter: nothing QUEUED/RUNNING is left, so nothing is selected.
   auto none = run_cli({"tasks", "cancel", "--name", "echo", "--yes", "-o", "json", "--address",
                        head.address(), "--db", dsn});
@@ -123,4 +133,32 @@ TEST_CASE("cli: cancel QUEUED tasks by ids - status and watch of a live head", "
   INFO(w.out << w.err);
   CHECK(w.exit_code == 0);
   CHECK(w.out.find("succeed") != std::string::npos);
+}
+
+TEST_CASE("cli: status counts used slots as the head sees them - none once the task ended",
+          "[e2e][cli]") {
+  auto dsn = fresh_schema_dsn("e2e_cli_slots");
+  head_process head{dsn, {"--workers", "1"}};
+  auto& c = head.connect();
+  auto status = [&] {
+    return parse_ok(run_cli({"status", "-o", "json", "--address", head.address(), "--db", dsn}));
+  };
+  // 2.5 s: the head rewrites its node rows every 2 s, so a row says
+  // "running 1" while it runs and keeps saying so for up to 2 s after.
+  auto id = c.submit(spec("sleep", {{"ms", 2500}}));
+  REQUIRE(id);
+  REQUIRE(eventually([&] { return status()["node_slots"]["used"] == 1; }, 10'000));
+  auto out = c.await(*id, std::chrono::seconds(30));
+  REQUIRE(out);
+  REQUIRE(out->state == task_state::succeeded);
+  auto st = status();
+  INFO(st.dump());
+  CHECK(st["node_slots"]["used"] == 0);
+  CHECK(st["node_slots"]["total"] == 1);
+  CHECK(st["node_slots"]["source"] == "head");
+  CHECK(st["nodes"]["ALIVE"] == 1);
+  // With the head down the rows are all there is, and the output says so.
+  head.kill9();
+  auto down = run_cli({"status", "--address", head.address(), "--db", dsn});
+  CHECK(down.out.find("(as the head last wrote them)") != std::string::npos);
 }

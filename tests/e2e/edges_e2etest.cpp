@@ -336,7 +336,7 @@ TEST_CASE("edges - first start in an empty home - with --db the state file is wr
   auto start_and_use = [&](const std::string& h, const std::string& db_args, int wait_s) {
     const auto data = h + "/.local/share/taskrt";
     REQUIRE(::mkdir(h.c_str(), 0700) == 0); // an empty home: no .local at all
-    REQUIRE(run(in_home(h, "start --head --workers 1 " + db_args) + " >'" + h
+    REQUIRE(run(in_home(h, "start --head --workers 1 --port 0 " + db_args) + " >'" + h
                 + "/head.log' 2>&1 &")
             == 0);
     const bool up = eventually([&] { return !slurp(data + "/head.json").empty(); },

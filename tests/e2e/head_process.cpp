@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -147,6 +148,11 @@ void head_process::start() {
   std::vector<std::string> args{taskrt_bin(), "start", "--head", "--db", dsn_,
                                 "--data-dir", dir_};
   args.insert(args.end(), extra_.begin(), extra_.end());
+  // Any free port unless the test names one (the default, 7400, is shared).
+  if (std::find(extra_.begin(), extra_.end(), "--port") == extra_.end()) {
+    args.push_back("--port");
+    args.push_back("0");
+  }
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());

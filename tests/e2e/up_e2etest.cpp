@@ -95,7 +95,7 @@ TEST_CASE("up --nodes 2 - a task runs on a node - down stops every process and t
           "[e2e][up]") {
   auto dsn = fresh_schema_dsn("e2e_up");
   cluster_dir dir;
-  auto up = run_cli({"up", "--nodes", "2", "--workers", "1", "--data-dir", dir.path, "--db", dsn,
+  auto up = run_cli({"up", "--nodes", "2", "--workers", "1", "--port", "0", "--data-dir", dir.path, "--db", dsn,
                      "--timeout", "60", "-o", "json"});
   INFO("up stderr:\n" << up.err);
   REQUIRE(up.exit_code == 0);

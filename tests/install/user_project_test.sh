@@ -86,7 +86,7 @@ mkdir -p "$HOME"
 
 start_head() { # $1: local workers
   rm -f "$work/head/head.json"
-  "$app" start --head --db "$dsn" --data-dir "$work/head" --workers "$1" --node-id user-head \
+  "$app" start --head --db "$dsn" --data-dir "$work/head" --workers "$1" --node-id user-head --port 0 \
     >>"$work/head.log" 2>&1 &
   head_pid=$!
   pids+=("$head_pid")
@@ -161,5 +161,12 @@ desc=$("$app" tasks describe "$id2" -o json --db "$dsn") || fail "tasks describe
   || fail "task $id2 did not run on user-node: $(jq -c '.task // .' <<<"$desc" | head -c 400)"
 desc1=$("$app" tasks describe "$id1" -o json --db "$dsn") || fail "tasks describe $id1"
 [ "$(jq -r '.task.node // .node' <<<"$desc1")" = user-head ] || fail "task $id1 did not run on the head"
+
+step "the help of the user's binary names it, not taskrt"
+help=$("$app" submit --help) || fail "app submit --help"
+grep -q '^  app submit ' <<<"$help" || fail "app submit --help: no example says 'app submit': $help"
+if grep -qE '^  taskrt ' <<<"$help"; then fail "app submit --help: an example says taskrt: $help"; fi
+grep -q '^  app start --head' <<<"$("$app" start --help)" || fail "app start --help names taskrt"
+echo "  app submit --help: $(grep -m1 '^  app submit ' <<<"$help")"
 
 step "ok"

@@ -51,12 +51,25 @@ Then, as a kubelet and a user would:
      through the Service runs;
   7. every line the pods wrote on stdout is a JSON log object (log-format
      json in the ConfigMap).
+
+With `--overlay prod` it runs the prod overlay instead, with mutual TLS and
+the certificates docs/deploy.md (section 2b) makes: the `taskrt certs
+generate` command of that section is run as written (into a temporary
+directory), and the Secret taskrt-tls gets exactly the files its `kubectl
+create secret generic taskrt-tls --from-file=...` names; the Secret taskrt-db
+(made by `kubectl create secret` there) holds the test DSN. The active head
+pod and two worker pods (pod names as a Deployment's) start; both workers
+must register under their pod names with the shared pool certificate and
+turn ready, a task submitted with the client certificate through the Service
+must succeed on a worker, a worker without a certificate of the pool (the
+client's) must be refused, and the pods must stop cleanly.
 """
 
 import base64
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -72,8 +85,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from k8s_common import ROOT, fail, render
 
-TASKRT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(
-    ROOT, "build", "bin", "taskrt")
+TASKRT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith(
+    "--") else os.path.join(ROOT, "build", "bin", "taskrt")
 WORK = tempfile.mkdtemp(prefix="taskrt-k8s-pods.")
 PODS = []
 STARTED = time.monotonic()
@@ -192,9 +205,11 @@ def pump(src, dst):
 
 
 class cluster_objects:
-    def __init__(self, docs, dsn, tls_dir=None):
+    def __init__(self, docs, dsn, tls_dir=None, secrets=None):
         self.docs = docs
-        self.namespace = next(d["metadata"]["name"] for d in docs if d["kind"] == "Namespace")
+        self.namespace = next((d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"),
+                              None) or next(d["metadata"]["namespace"] for d in docs
+                                            if d["metadata"].get("namespace"))
         self.config_maps = {d["metadata"]["name"]: d.get("data", {})
                             for d in docs if d["kind"] == "ConfigMap"}
         self.secrets = {}
@@ -204,11 +219,13 @@ class cluster_objects:
                     k: base64.b64decode(v.replace("\n", "")).decode()
                     for k, v in d.get("data", {}).items()}
                 self.secrets[d["metadata"]["name"]].update(d.get("stringData", {}))
+        # Secrets the operator makes with kubectl (docs/deploy.md).
+        self.secrets.update(secrets or {})
         db = [n for n in self.secrets if n.startswith("taskrt-db")]
         if len(db) != 1 or "dsn" not in self.secrets[db[0]]:
             fail("the dev overlay must generate one Secret taskrt-db with a key dsn")
         self.secrets[db[0]]["dsn"] = dsn
-        if tls_dir:
+        if tls_dir and "taskrt-tls" not in self.secrets:
             # Made by the operator with `taskrt certs generate` (docs/deploy.md).
             self.secrets["taskrt-tls"] = {
                 f: open(os.path.join(tls_dir, f)).read()
@@ -550,7 +567,10 @@ def main():
         fail("kubectl is required (kubectl kustomize renders the manifests)")
     db = database()
     try:
-        test(db)
+        if "--overlay" in sys.argv and sys.argv[sys.argv.index("--overlay") + 1] == "prod":
+            test_prod(db)
+        else:
+            test(db)
     finally:
         for p in PODS:
             if p.proc and p.proc.poll() is None:
@@ -811,6 +831,92 @@ def test(db):
     if lines < 6:
         fail("expected the pods' logs on stdout, found %d lines" % lines)
     log("%d JSON log lines from %d pods" % (lines, len(PODS)))
+
+
+def documented_tls_secret():
+    """The certificates and the Secret taskrt-tls as docs/deploy.md, section
+    2b, makes them: its `taskrt certs generate` run as written (./tls is a
+    temporary directory here), the Secret with the files its `kubectl create
+    secret generic taskrt-tls` names. Returns (tls_dir, secret)."""
+    text = open(os.path.join(ROOT, "docs", "deploy.md")).read()
+    section = text[text.index("### 2b."):text.index("### 3.")]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    lines = re.sub(r"\\\n\s*", " ", blocks[0]).split("\n")
+    gen = next(l for l in lines if l.startswith("taskrt certs generate "))
+    secret = next(l for l in lines if "create secret generic taskrt-tls" in l)
+    tls_dir = os.path.join(WORK, "tls")
+    argv = shlex.split(gen.split("#")[0])
+    argv = [TASKRT] + [tls_dir if a == "./tls" else a for a in argv[1:]]
+    log("certificates as docs/deploy.md makes them: %s" % " ".join(argv[1:]))
+    run(argv)
+    files = re.findall(r"--from-file=\./tls/(\S+)", secret)
+    if not files:
+        fail("docs/deploy.md 2b: no --from-file in %r" % secret)
+    return tls_dir, {f: open(os.path.join(tls_dir, f)).read() for f in files}
+
+
+def test_prod(db):
+    tls_dir, tls_secret = documented_tls_secret()
+    objects = cluster_objects(render("overlays/prod"), db.dsn,
+                              secrets={"taskrt-db": {"dsn": db.dsn}, "taskrt-tls": tls_secret})
+    head_set = objects.workload("StatefulSet", "taskrt-head")
+    workers = objects.workload("Deployment", "taskrt-worker")
+    head = pod(objects, head_set, "taskrt-head-0")
+    w1 = pod(objects, workers, "taskrt-worker-5f7d9-x2x4k")
+    w2 = pod(objects, workers, "taskrt-worker-5f7d9-q8z7m")
+    PODS.extend([head, w1, w2])
+    head.start(PODS)
+    for kind in ("startupProbe", "readinessProbe"):
+        head.wait_probe(kind, 120)
+    log("prod head pod ready (mutual TLS)")
+    for w in (w1, w2):
+        w.start(PODS)
+    for w in (w1, w2):
+        n = w.wait_probe("readinessProbe", 60)
+        log("prod worker pod %s registered with the pool certificate, ready after %d "
+            "readiness call(s)" % (w.name, n))
+    # A client pod: ca.pem and the client pair of the Secret.
+    client_dir = os.path.join(WORK, "client-tls")
+    os.makedirs(client_dir)
+    for f in ("ca.pem", "client.pem", "client.key"):
+        if f not in tls_secret:
+            fail("the documented Secret taskrt-tls lacks %s" % f)
+        with open(os.path.join(client_dir, f), "w") as out:
+            out.write(tls_secret[f])
+        os.chmod(os.path.join(client_dir, f), 0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKRT_")}
+    service = objects.proxy("taskrt-head", objects.services["taskrt-head"]["spec"]["ports"][0])
+    address = "127.0.0.1:%d" % service.port
+    r = cli(["submit", "echo", "--args", '{"prod":1}', "--address", address, "--tls-dir",
+             client_dir, "--wait", "-o", "json"], env)
+    out = json.loads(r.stdout)
+    if out["state"] != "SUCCEEDED":
+        fail("a task through the prod Service: %s" % out)
+    nodes = {n["id"]: n["state"] for n in json.loads(
+        cli(["nodes", "--db", db.dsn, "-o", "json"], env).stdout)}
+    for w in (w1, w2):
+        if nodes.get(w.name) != "ALIVE":
+            fail("worker pod %s should be ALIVE under its pod name, nodes: %s" % (w.name, nodes))
+    ran_on = tasks(env, db.dsn)[0]["node"]
+    if ran_on not in (w1.name, w2.name):
+        fail("the task should have run on a worker pod, ran on %s" % ran_on)
+    log("a task submitted with the client certificate SUCCEEDED on %s; nodes %s"
+        % (ran_on, nodes))
+    # A worker pod with a certificate that does not allow its pod name is
+    # refused: the check the pool certificate passes is real.
+    bad = cli(["start", "--address", address, "--node-id", "taskrt-worker-5f7d9-zzzzz",
+               "--tls-dir", client_dir, "--tls-name", "client", "--workers", "1"], env,
+              check=False)
+    if bad.returncode != 1 or "does not allow node id" not in bad.stderr:
+        fail("a worker with the client certificate should be refused (exit 1, 'does not "
+             "allow node id'), got %d: %s" % (bad.returncode, bad.stderr))
+    log("a worker with the client certificate is refused: %s" % bad.stderr.strip())
+    for p in (w1, w2, head):
+        by_itself, took = p.terminate()
+        if not by_itself or p.proc.returncode != 0:
+            fail("%s: did not stop cleanly (exit %s)\n%s" % (p.name, p.proc.returncode,
+                                                              p.logs()))
+    log("prod pods stopped cleanly")
 
 
 if __name__ == "__main__":
