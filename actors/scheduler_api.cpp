@@ -2,6 +2,7 @@
 /// and the journal's availability.
 
 #include "actors/scheduler_state.hpp"
+#include "runtime/version.hpp"
 
 namespace taskrt::scheduler_detail {
 
@@ -526,6 +527,7 @@ head_status on_status(const scheduler_state& st) {
   s.journal_up = st.journal_up;
   s.journal_error = st.journal_error;
   s.journal_down_since_us = st.journal_down_since_us;
+  s.version = version_line();
   return s;
 }
 

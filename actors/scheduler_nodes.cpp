@@ -3,6 +3,7 @@
 /// the /metrics gauges.
 
 #include "actors/scheduler_state.hpp"
+#include "runtime/version.hpp"
 
 namespace taskrt::scheduler_detail {
 
@@ -136,6 +137,11 @@ std::optional<caf::error> refuse_registration(const scheduler_state& st, const n
   if (info.id == st.cfg.node_id)
     return make_error(errc::illegal_state, "node id '" + info.id + "' is the head's own; "
                                            "give this node another --node-id");
+  if (!within_supported_skew(version(), info.version))
+    return make_error(errc::illegal_state,
+                      "node '" + info.id + "' runs taskrt " + info.version + ", this head runs "
+                        + version() + ": outside the supported version skew (same major, "
+                        "minor at most one apart); upgrade it (docs/deploy.md, Upgrades)");
   const auto* n = st.nodes.find(info.id);
   if (!n)
     return std::nullopt;
@@ -155,7 +161,7 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
   if (old && old != sup)
     declare_dead(self, info.id, "replaced by a new registration");
   const auto before = st.nodes.register_node(
-    {info.id, info.host, info.slots, info.pid, info.queues, info.tasks}, to_micros(now()));
+    {info.id, info.host, info.slots, info.pid, info.queues, info.tasks, info.version}, to_micros(now()));
   const bool rejoin = before == sched::node_state::dead;
   set_supervisor(st, info.id, sup);
   self->monitor(sup);
@@ -192,8 +198,9 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
   if (!b.empty())
     journal(self, std::move(b), [](journal_store::batch_result&) {});
   st.leases.granted(info.id, lease::mono_ns()); // the node counts from before it asked
-  spdlog::info("node {} {} slots={} queues={} reported_running={} dropped={}", info.id,
-               rejoin ? "rejoined" : "registered", info.slots, info.queues.size(),
+  spdlog::info("node {} {} version={} slots={} queues={} reported_running={} dropped={}",
+               info.id, rejoin ? "rejoined" : "registered",
+               info.version.empty() ? "unknown" : info.version, info.slots, info.queues.size(),
                running.size(), reply.drop.size());
   if (before && before != sched::node_state::alive)
     spdlog::info("node {} {} -> ALIVE", info.id, to_string(*before));

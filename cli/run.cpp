@@ -2,6 +2,7 @@
 
 #include "cli/cli_env.hpp"
 #include "cli/commands.hpp"
+#include "runtime/version.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -77,6 +78,7 @@ int run_cli(int argc, char** argv, const task_registry& tasks,
 Exit codes: 0 success, 1 failed or not found, 2 usage error.
 Run `)" + prog + " COMMAND --help` for the options and examples of each command.");
   app.require_subcommand(1);
+  app.set_version_flag("--version", prog + " " + version_line(), "Print the version and the commit, then exit");
   // `taskrt start --head --config FILE`: options from an INI/TOML file, in a
   // section named after the command ([start] workers = 4).
   app.set_config("--config", "", "Read options from an INI/TOML file ([start] workers = 4)");
@@ -111,6 +113,8 @@ Run `)" + prog + " COMMAND --help` for the options and examples of each command.
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // `taskrt statsu` should name the word, not say "a subcommand is required".

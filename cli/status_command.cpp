@@ -7,6 +7,7 @@
 #include "cli/time_arg.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/time.hpp"
+#include "runtime/version.hpp"
 
 #include <caf/scoped_actor.hpp>
 
@@ -45,6 +46,7 @@ json head_part(const common_opts& o, const cli_env& env) {
   const auto now_us = to_micros(now());
   h["reachable"] = true;
   h["node_id"] = st->node_id;
+  h["version"] = st->version;
   h["started_at"] = st->started_us ? json(to_rfc3339(from_micros(st->started_us))) : json(nullptr);
   h["uptime_s"] = st->started_us ? json(static_cast<double>(now_us - st->started_us) / 1e6)
                                  : json(nullptr);
@@ -197,6 +199,9 @@ void print_status(const json& s) {
                 opt_age(h["uptime_s"]).c_str(), cell(h["workers"]).c_str(),
                 cell(h["busy"]).c_str(), cell(h["queued"]).c_str(), cell(h["running"]).c_str(),
                 h["draining"].get<bool>() ? "  DRAINING" : "");
+  if (h["reachable"].get<bool>())
+    std::printf("Version   head %s, this CLI %s\n", cell(h["version"]).c_str(),
+                s["cli_version"].get<std::string>().c_str());
   else
     std::printf("Head      %s  DOWN (%s)\n", cell(h["address"]).c_str(), cell(h["error"]).c_str());
   if (h["reachable"].get<bool>() && !h["journal_up"].get<bool>())
@@ -270,6 +275,7 @@ Examples:
   cmd->callback([&env, o] {
     json s = json::object();
     s["head"] = head_part(*o, env);
+    s["cli_version"] = version_line();
     s["postgres"] = db_part(*o, s);
     merge_live_nodes(s);
     if (const auto dsn = resolve_dsn(o->db, o->data_dir);

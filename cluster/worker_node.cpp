@@ -6,6 +6,7 @@
 #include "metrics/taskrt_metrics.hpp"
 #include "runtime/lease.hpp"
 #include "runtime/protocol.hpp"
+#include "runtime/version.hpp"
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
@@ -388,6 +389,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   info.pid = static_cast<int32_t>(::getpid());
   info.queues = opts.queues;
   info.tasks = registry.names();
+  info.version = version();
   auto sup = sys.spawn(node_supervisor, info, caf::actor_cast<caf::actor>(self),
                        opts.drain_grace_s);
   auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, sup,

@@ -1,6 +1,7 @@
 # `cmake --install build --prefix P` lays out taskrt for users:
 #   P/bin/taskrt                        the stock binary (demo tasks)
 #   P/libexec/taskrt/pg                 the embedded-Postgres helper (scripts/pg)
+#   P/libexec/taskrt/collect-runtime    k8s/collect-runtime (for a team's image)
 #   P/include/taskrt/taskrt.hpp         the public header, and what it includes:
 #   P/include/taskrt/{runtime,cluster,cli}/...  (runtime/*, cluster/client.hpp,
 #                                       cluster/tls.hpp, cli/run.hpp only)
@@ -9,9 +10,10 @@
 #   P/lib/cmake/taskrt/                 the package: find_package(taskrt) gives
 #                                       taskrt::taskrt (and FindCAF.cmake)
 #   P/lib/pkgconfig/taskrt.pc           pkg-config --cflags --libs taskrt
-#   P/share/doc/taskrt/                 README.md and docs/*.md (the systemd
-#                                       units' Documentation= names deploy.md)
+#   P/share/doc/taskrt/                 README.md, CHANGELOG.md and docs/*.md (the
+#                                       systemd units' Documentation= names deploy.md)
 #   P/share/taskrt/systemd/             the units and taskrt.ini of deploy/systemd
+#   P/lib/systemd/system/taskrt-*.service  the units, naming P/bin/taskrt
 # Headers of persistence/, actors/, the rest of cluster/ and cli/ are
 # internal: not installed, and the public ones never include them.
 include(CMakePackageConfigHelpers)
@@ -64,27 +66,37 @@ foreach(t IN LISTS taskrt_libraries)
 endforeach()
 set_target_properties(taskrt_library PROPERTIES EXPORT_NAME taskrt)
 
+# Components (the Debian packages of cmake/packaging.cmake): "taskrt" is the
+# binary, the helper, the systemd units and the docs; "dev" the rest.
 install(TARGETS ${taskrt_libraries}
   EXPORT taskrt_targets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(TARGETS taskrt RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+install(TARGETS taskrt RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT taskrt)
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/scripts/pg
-  DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/taskrt)
+  DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/taskrt COMPONENT taskrt)
+# k8s/collect-runtime: a team's image ships its app like taskrt's own
+# (examples/user_project/Dockerfile).
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/k8s/collect-runtime
+  DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/taskrt COMPONENT dev)
 
 file(GLOB taskrt_docs ${PROJECT_SOURCE_DIR}/docs/*.md ${PROJECT_SOURCE_DIR}/docs/*.png)
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${taskrt_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md ${taskrt_docs}
+  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT taskrt)
 file(GLOB taskrt_systemd ${PROJECT_SOURCE_DIR}/deploy/systemd/*)
-install(FILES ${taskrt_systemd} DESTINATION ${CMAKE_INSTALL_DATADIR}/taskrt/systemd)
-install(FILES ${PROJECT_SOURCE_DIR}/include/taskrt/taskrt.hpp DESTINATION ${taskrt_include_dir})
+install(FILES ${taskrt_systemd} DESTINATION ${CMAKE_INSTALL_DATADIR}/taskrt/systemd
+  COMPONENT taskrt)
+install(FILES ${PROJECT_SOURCE_DIR}/include/taskrt/taskrt.hpp DESTINATION ${taskrt_include_dir}
+  COMPONENT dev)
 file(GLOB taskrt_runtime_headers ${PROJECT_SOURCE_DIR}/runtime/*.hpp)
-install(FILES ${taskrt_runtime_headers} DESTINATION ${taskrt_include_dir}/runtime)
+install(FILES ${taskrt_runtime_headers} DESTINATION ${taskrt_include_dir}/runtime COMPONENT dev)
 install(FILES ${PROJECT_SOURCE_DIR}/cluster/client.hpp ${PROJECT_SOURCE_DIR}/cluster/tls.hpp
-  DESTINATION ${taskrt_include_dir}/cluster)
-install(FILES ${PROJECT_SOURCE_DIR}/cli/run.hpp DESTINATION ${taskrt_include_dir}/cli)
+  DESTINATION ${taskrt_include_dir}/cluster COMPONENT dev)
+install(FILES ${PROJECT_SOURCE_DIR}/cli/run.hpp DESTINATION ${taskrt_include_dir}/cli
+  COMPONENT dev)
 
 install(EXPORT taskrt_targets NAMESPACE taskrt:: FILE taskrtTargets.cmake
-  DESTINATION ${taskrt_cmake_dir})
+  DESTINATION ${taskrt_cmake_dir} COMPONENT dev)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/taskrtConfig.cmake.in
   ${PROJECT_BINARY_DIR}/taskrtConfig.cmake INSTALL_DESTINATION ${taskrt_cmake_dir})
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/taskrtConfigVersion.cmake
@@ -92,7 +104,7 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/taskrtConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/taskrtConfig.cmake
   ${PROJECT_BINARY_DIR}/taskrtConfigVersion.cmake
   ${PROJECT_SOURCE_DIR}/cmake/FindCAF.cmake
-  DESTINATION ${taskrt_cmake_dir})
+  DESTINATION ${taskrt_cmake_dir} COMPONENT dev)
 
 # pkg-config: the libraries in link order and the system ones they need; the
 # prefix is found from the .pc file's own place (${pcfiledir}), so the file
@@ -110,4 +122,14 @@ foreach(t IN LISTS taskrt_libraries)
 endforeach()
 list(JOIN taskrt_pc_libs " " taskrt_pc_libs)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/taskrt.pc.in ${PROJECT_BINARY_DIR}/taskrt.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/taskrt.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+install(FILES ${PROJECT_BINARY_DIR}/taskrt.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+  COMPONENT dev)
+
+# The systemd units (deploy/systemd) name the binary under /usr/local; the
+# install writes them with the prefix it installs to (/usr for the package).
+install(CODE "
+  foreach(unit taskrt-head.service taskrt-node.service)
+    file(READ \"${PROJECT_SOURCE_DIR}/deploy/systemd/\${unit}\" text)
+    string(REPLACE \"/usr/local/\" \"\${CMAKE_INSTALL_PREFIX}/\" text \"\${text}\")
+    file(WRITE \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/lib/systemd/system/\${unit}\" \"\${text}\")
+  endforeach()" COMPONENT taskrt)

@@ -1,5 +1,7 @@
 #include "metrics/taskrt_metrics.hpp"
 
+#include "runtime/version.hpp"
+
 #include "metrics/registry.hpp"
 
 #include <chrono>
@@ -130,8 +132,9 @@ void register_all(const std::string& role, bool workers) {
                                 .count();
   auto& r = registry::global();
   r.set_constant_label("role", role);
-  r.add_gauge("taskrt_build_info", "Version of this process (always 1)", {"version"})
-    .with({TASKRT_VERSION})
+  r.add_gauge("taskrt_build_info", "Version and commit of this process (always 1)",
+              {"version", "commit"})
+    .with({version(), build_commit()})
     .set(1);
   r.add_gauge("taskrt_process_start_time_seconds", "Start time of the process since the Unix epoch")
     .get()

@@ -34,7 +34,7 @@
 ///   taskrt_worker_process_restarts_total{cause}  counter   worker processes restarted
 ///   every process:
 ///   taskrt_http_requests_total{path,code}        counter   requests to this HTTP server
-///   taskrt_build_info{version}                   gauge     always 1
+///   taskrt_build_info{version,commit}            gauge     always 1
 ///   taskrt_process_start_time_seconds            gauge     Unix time the process started
 
 #include "runtime/task_state.hpp"

@@ -101,6 +101,7 @@ struct head_status {
   bool journal_up = true;     ///< Postgres reachable: submits are accepted
   std::string journal_error;  ///< why not, while !journal_up
   int64_t journal_down_since_us = 0;
+  std::string version;        ///< taskrt version and commit of the head
 };
 
 /// Scheduler → worker: run one attempt.
@@ -172,6 +173,7 @@ struct node_info {
   int32_t pid = 0;
   std::vector<std::string> queues;  ///< empty: all
   std::vector<std::string> tasks;   ///< registered task names
+  std::string version;              ///< taskrt version of the node ("0.1.0")
 };
 
 /// Worker node → head, on re-registration: an attempt the node still runs.
@@ -206,7 +208,7 @@ struct node_view {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("taskrt::node_info"), x.id, x.host, x.slots,
-           x.pid, x.queues, x.tasks);
+           x.pid, x.queues, x.tasks, x.version);
 }
 
 template <class Inspector>
@@ -282,7 +284,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, head_status& x) {
   return f(caf::meta::type_name("taskrt::head_status"), x.node_id,
            x.started_us, x.workers, x.busy, x.queued, x.running, x.draining,
-           x.recovered, x.journal_up, x.journal_error, x.journal_down_since_us);
+           x.recovered, x.journal_up, x.journal_error, x.journal_down_since_us,
+           x.version);
 }
 
 // -- typed interfaces ------------------------------------------------------------

@@ -49,6 +49,7 @@ struct node_announcement {
   int32_t pid = 0;
   std::vector<std::string> queues; ///< empty: all
   std::vector<std::string> tasks;  ///< task names its workers run; empty: all
+  std::string version;             ///< taskrt version the node runs
 };
 
 /// One node in the registry.

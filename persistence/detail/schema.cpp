@@ -1,5 +1,9 @@
 #include "persistence/detail/schema.hpp"
 
+#include "runtime/version.hpp"
+
+#include <iterator>
+#include <stdexcept>
 #include <string>
 
 namespace taskrt::detail {
@@ -209,21 +213,40 @@ CREATE INDEX tasks_live_run_at_idx ON tasks (run_at) WHERE live;
 
 } // namespace
 
+int latest_schema_version() {
+  return std::end(migrations)[-1].version;
+}
+
 void apply_migrations(pqxx::connection_base& c, int up_to) {
   pqxx::work tx{c, "migrate"};
   tx.exec("SET LOCAL statement_timeout = 0"); // big tables take their time
   tx.exec(migration_lock);
+  // taskrt_version: which release applied each migration, so a refusal can
+  // name it (journals from before it have NULL there).
   tx.exec0("CREATE TABLE IF NOT EXISTS schema_version ("
            " version integer PRIMARY KEY,"
-           " applied_at timestamptz NOT NULL DEFAULT now())");
-  const int have = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_version")[0]
-                     .as<int>();
+           " applied_at timestamptz NOT NULL DEFAULT now(),"
+           " taskrt_version text)");
+  tx.exec0("ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS taskrt_version text");
+  const auto newest = tx.exec1("SELECT coalesce(max(version), 0),"
+                               " (SELECT taskrt_version FROM schema_version"
+                               "  ORDER BY version DESC LIMIT 1)"
+                               " FROM schema_version");
+  const int have = newest[0].as<int>();
+  if (have > latest_schema_version()) {
+    const std::string by = newest[1].is_null() ? "a newer taskrt" : "taskrt " + newest[1].as<std::string>();
+    throw std::runtime_error(
+      "the journal's schema is at version " + std::to_string(have) + ", migrated by " + by
+      + "; this taskrt " + version() + " knows schema versions up to "
+      + std::to_string(latest_schema_version())
+      + ": run the newer taskrt (a journal is never migrated down)");
+  }
   for (const auto& m : migrations) {
     if (m.version <= have || m.version > up_to)
       continue;
     tx.exec(m.sql);
-    tx.exec0("INSERT INTO schema_version (version) VALUES ("
-             + std::to_string(m.version) + ")");
+    tx.exec0("INSERT INTO schema_version (version, taskrt_version) VALUES ("
+             + std::to_string(m.version) + ", " + tx.quote(version()) + ")");
   }
   tx.commit();
 }

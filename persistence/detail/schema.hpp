@@ -5,9 +5,15 @@
 
 namespace taskrt::detail {
 
+/// The schema version this build migrates to (its newest migration).
+int latest_schema_version();
+
 /// Applies every migration newer than the recorded schema version, up to
-/// `up_to` (tests of a migration start from the version before it), all in
-/// one transaction under an advisory lock.
+/// `up_to` (tests of a migration or of an upgrade start from an earlier
+/// version), all in one transaction under an advisory lock, recording the
+/// taskrt version that applied each. Throws, changing nothing, when the
+/// journal is at a version newer than this build knows (migrated by a newer
+/// taskrt): the message names both versions.
 void apply_migrations(pqxx::connection_base& c, int up_to = 1 << 30);
 
 /// The recorded schema version; 0 when the schema_version table is absent.
