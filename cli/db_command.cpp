@@ -108,7 +108,8 @@ Examples:
   auto script = std::make_shared<std::string>(env.pg_script);
   cmd->add_option("--pg-script", *script,
                   "The embedded-Postgres helper (default: $TASKRT_PG_SCRIPT, else "
-                  "libexec/taskrt/pg next to the binary)");
+                  "libexec/taskrt/pg next to the binary)")
+    ->capture_default_str();
   cmd->callback([&env, action, data_dir, script] {
     env.exit_code = run_db(*action, *data_dir, *script);
   });

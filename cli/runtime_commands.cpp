@@ -254,6 +254,7 @@ the port can submit and run tasks).)");
   cmd->add_option("--pg-script", opts->pg_script,
                   "With --head and no --db: the helper that runs the embedded Postgres "
                   "(default: $TASKRT_PG_SCRIPT, else libexec/taskrt/pg next to the binary)")
+    ->capture_default_str()
     ->needs(head_flag);
   cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim, log_format,
                  retain] {
