@@ -24,6 +24,7 @@
 /// adopt_grace_s for their node to re-register and report them, else end LOST.
 
 #include "actors/local_messages.hpp"
+#include "runtime/fault.hpp"
 #include "runtime/protocol.hpp"
 #include "runtime/task_registry.hpp"
 
@@ -57,12 +58,10 @@ struct scheduler_config {
   const task_registry* registry = nullptr; ///< names known to the workers
   caf::actor persistence;
   caf::actor retry;
-  /// Fault injection for tests only (from $TASKRT_FAULT; empty in production):
-  /// "exit_after_dispatch" ends the head process right after its first
-  /// dispatch to a worker node, before the start transition is journaled;
-  /// "exit_before_cancel_delivery" ends it after a cancel of a running task
-  /// is journaled, before it reaches the worker.
-  std::string fault;
+  /// Fault injection for tests only (runtime/fault.hpp; a point only in a
+  /// build with TASKRT_FAULT_HOOKS): exit_after_dispatch,
+  /// exit_before_cancel_delivery.
+  fault_point fault = fault_point::none;
   /// With TLS: checks that a remote registration's certificate allows its
   /// node id (cluster/node_authority.hpp); null: no check (plaintext).
   caf::actor node_authority;

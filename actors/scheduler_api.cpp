@@ -410,13 +410,13 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
     self, std::move(b),
     [self, id, rp, state](journal_store::batch_result&) mutable {
       auto& st = self->state;
-      if (st.cfg.fault == "exit_before_cancel_delivery") {
+      TASKRT_FAULT_HOOK(
+        TASKRT_FAULT_ACTIVE(st.cfg.fault, fault_point::exit_before_cancel_delivery),
         spdlog::critical("fault injection: exiting after the cancel of task={} was journaled, "
                          "before it was delivered",
                          id);
-        std::fflush(nullptr);
-        std::_Exit(137);
-      }
+        fault_exit();
+      );
       auto i = st.tasks.find(id);
       const auto* a = st.leases.find(id);
       if (i != st.tasks.end() && i->second.rec.state == task_state::running && a && a->worker)

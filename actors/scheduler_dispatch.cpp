@@ -280,7 +280,8 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   tr.detail = {{"node", info.node}, {"worker", info.index}, {"pid", info.pid}};
   journal_store::batch b;
   b.transitions.push_back(std::move(tr));
-  const bool fault_now = st.cfg.fault == "exit_after_dispatch" && r.node != st.cfg.node_id;
+  const bool fault_now = TASKRT_FAULT_ACTIVE(st.cfg.fault, fault_point::exit_after_dispatch)
+                         && r.node != st.cfg.node_id;
   if (!fault_now)
     journal(self, std::move(b), [](journal_store::batch_result&) {});
   dispatch_msg d;
@@ -296,15 +297,14 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   d.prefetched = !began;
   d.task_attempt = r.attempt - r.unstarted;
   self->send(worker_of(st, sid), std::move(d));
-  if (fault_now) {
-    // The window "head killed after the dispatch, before the start commit".
+  // The window "head killed after the dispatch, before the start commit".
+  TASKRT_FAULT_HOOK(fault_now,
     spdlog::critical("fault injection: exiting after the dispatch of task={} lease={}, "
                      "before its start commit",
                      r.id, r.lease_epoch);
     std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the dispatch leaves
-    std::fflush(nullptr);
-    std::_Exit(137);
-  }
+    fault_exit();
+  );
 }
 
 /// Dispatches while a free slot (least loaded first) has a ready task it

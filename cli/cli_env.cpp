@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -36,8 +35,8 @@ int fail(int code, const std::string& message) {
 std::string resolve_dsn(const std::string& flag, const std::string& data_dir) {
   if (!flag.empty())
     return flag;
-  if (const char* e = std::getenv("TASKRT_DATABASE_URL"); e && *e)
-    return e;
+  if (!process_env().database_url.empty())
+    return process_env().database_url;
   const auto dir = data_dir.empty() ? default_data_dir() : data_dir;
   if (auto sf = read_state_file(dir); sf && !sf->dsn.empty())
     return sf->dsn;
@@ -55,8 +54,8 @@ std::string resolve_address(const std::string& flag, const std::string& data_dir
     *defaulted = false;
   if (!flag.empty())
     return flag;
-  if (const char* e = std::getenv("TASKRT_ADDRESS"); e && *e)
-    return e;
+  if (!process_env().address.empty())
+    return process_env().address;
   if (auto sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir))
     return sf->host + ":" + std::to_string(sf->port);
   if (defaulted)
@@ -89,7 +88,7 @@ void add_tls_options(CLI::App* cmd, tls_flags& f) {
 }
 
 tls_options resolve_tls_options(const tls_flags& f, const cli_env& env) {
-  const auto from_env = tls_options_from_env();
+  const tls_options from_env{process_env().tls_dir, process_env().tls_name};
   auto first = [](const std::string& a, const std::string& b, const std::string& c) {
     return !a.empty() ? a : !b.empty() ? b : c;
   };

@@ -2,6 +2,7 @@
 /// What every command of the `taskrt` binary shares: the registered tasks and
 /// strategies, the exit code, and how to find the head and the database.
 
+#include "cluster/env_config.hpp"
 #include "cluster/tls.hpp"
 #include "runtime/retry_policy.hpp"
 #include "runtime/task_registry.hpp"
@@ -27,6 +28,9 @@ struct cli_env {
   std::string exe; ///< this binary, re-executed for worker processes
   std::string program = "taskrt"; ///< its name, as help examples and hints say it
   tls_options config_tls; ///< [openssl] tls-dir / tls-name of the --config file
+  /// The embedded-Postgres helper: $TASKRT_PG_SCRIPT, else the first found
+  /// of EXE_DIR/../libexec/taskrt/pg and the installed one (cli/run.cpp).
+  std::string pg_script;
 };
 
 /// The TLS options of one command: --tls-dir, --tls-name.

@@ -25,7 +25,8 @@ journal_options cli_journal_options() {
   journal_options o;
   o.connect_timeout_s = 3;
   o.call_deadline_ms = 10'000;
-  if (const char* v = std::getenv("TASKRT_DB_TIMEOUT"); v && *v) {
+  if (const auto& t = process_env().db_timeout; !t.empty()) {
+    const char* v = t.c_str();
     char* end = nullptr;
     const double s = std::strtod(v, &end);
     if (end && *end == '\0' && s > 0 && s <= 86'400)
@@ -69,8 +70,7 @@ std::unique_ptr<client> connect_to_head(const std::string& address_flag,
     return nullptr;
   }
   auto t = resolve_tls_options(tls, env);
-  const char* env_addr = std::getenv("TASKRT_ADDRESS");
-  const bool from_state_file = address_flag.empty() && !(env_addr && *env_addr);
+  const bool from_state_file = address_flag.empty() && process_env().address.empty();
   std::optional<head_state_file> sf;
   if (from_state_file)
     sf = read_state_file(data_dir.empty() ? default_data_dir() : data_dir);

@@ -23,8 +23,13 @@ namespace {
 
 /// Runs the helper with `args`, its output passed through; its exit status
 /// (127 when it cannot be run).
-int run_helper(std::vector<std::string> args) {
-  args.insert(args.begin(), embedded_postgres_script());
+int run_helper(const std::string& script, std::vector<std::string> args) {
+  if (script.empty()) {
+    std::fprintf(stderr, "taskrt: no embedded-Postgres helper (PREFIX/libexec/taskrt/pg next to "
+                         "the binary): pass --pg-script or set TASKRT_PG_SCRIPT\n");
+    return 127;
+  }
+  args.insert(args.begin(), script);
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
@@ -51,14 +56,14 @@ int running_head(const std::string& dir) {
   return ::kill(sf->pid, 0) == 0 || errno == EPERM ? sf->pid : 0;
 }
 
-int run_db(const std::string& action, const std::string& data_dir) {
+int run_db(const std::string& action, const std::string& data_dir, const std::string& script) {
   const auto dir = data_dir.empty() ? default_data_dir() : data_dir;
   const auto pg_dir = dir + "/postgres";
   struct stat sb{};
   const bool exists = ::stat(pg_dir.c_str(), &sb) == 0;
   if (action == "start") {
     try {
-      std::printf("%s\n", start_embedded_postgres(pg_dir).c_str());
+      std::printf("%s\n", start_embedded_postgres(pg_dir, script).c_str());
       return ok;
     } catch (const std::exception& e) {
       return fail(failed, e.what());
@@ -69,12 +74,12 @@ int run_db(const std::string& action, const std::string& data_dir) {
                         "--db makes one)");
   if (action == "status") {
     // "running DSN" (exit 0) or "stopped" (exit 3 from the helper: 1 here).
-    return run_helper({"status", pg_dir}) == 0 ? ok : failed;
+    return run_helper(script, {"status", pg_dir}) == 0 ? ok : failed;
   }
   if (int pid = running_head(dir))
     return fail(failed, "a head (pid " + std::to_string(pid) + ") runs on this Postgres: "
                         "stop it first (`taskrt stop`, or `taskrt down` for `taskrt up`)");
-  if (run_helper({"stop", pg_dir}) != 0)
+  if (run_helper(script, {"stop", pg_dir}) != 0)
     return fail(failed, "could not stop the embedded Postgres in " + pg_dir);
   std::printf("stopped the embedded Postgres in %s\n", pg_dir.c_str());
   return ok;
@@ -100,7 +105,14 @@ Examples:
     ->required()->check(CLI::IsMember({"start", "stop", "status"}));
   cmd->add_option("--data-dir", *data_dir,
                   "The head's data dir (default: $TASKRT_DATA_DIR, else ~/.local/share/taskrt)");
-  cmd->callback([&env, action, data_dir] { env.exit_code = run_db(*action, *data_dir); });
+  auto script = std::make_shared<std::string>(env.pg_script);
+  cmd->add_option("--pg-script", *script,
+                  "The embedded-Postgres helper (default: $TASKRT_PG_SCRIPT, else "
+                  "libexec/taskrt/pg next to the binary)")
+    ->capture_default_str();
+  cmd->callback([&env, action, data_dir, script] {
+    env.exit_code = run_db(*action, *data_dir, *script);
+  });
 }
 
 } // namespace taskrt::cli

@@ -63,7 +63,8 @@ bool process_alive(const process_ref& p) {
   }
 }
 
-process_ref spawn_detached(const std::vector<std::string>& argv, const std::string& log) {
+process_ref spawn_detached(const std::vector<std::string>& argv, const std::string& log,
+                           const std::vector<std::string>& env) {
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)
     throw std::runtime_error("cannot open " + log + ": " + std::strerror(errno));
@@ -77,6 +78,20 @@ process_ref spawn_detached(const std::vector<std::string>& argv, const std::stri
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child's environment: ours, with `env` in place of the same names.
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry{*e};
+    const auto name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& x : env)
+      replaced = replaced || x.compare(0, name.size(), name) == 0;
+    if (!replaced)
+      envp.push_back(*e);
+  }
+  for (const auto& x : env)
+    envp.push_back(const_cast<char*>(x.c_str()));
+  envp.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fd);
@@ -95,7 +110,7 @@ process_ref spawn_detached(const std::vector<std::string>& argv, const std::stri
     ::dup2(devnull, 0);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     int err = errno;
     (void)!::write(pipefd[1], &err, sizeof(err));
     ::_exit(127);

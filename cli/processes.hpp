@@ -26,8 +26,11 @@ bool process_alive(const process_ref& p);
 
 /// Starts `argv` (argv[0] is the program path) in its own session with stdin
 /// from /dev/null and stdout and stderr appended to `log` (created 0600).
-/// Throws std::runtime_error when the log cannot be opened or exec fails.
-process_ref spawn_detached(const std::vector<std::string>& argv, const std::string& log);
+/// `env` ("NAME=value") is added to its environment (this process's stays
+/// as it is). Throws std::runtime_error when the log cannot be opened or
+/// exec fails.
+process_ref spawn_detached(const std::vector<std::string>& argv, const std::string& log,
+                           const std::vector<std::string>& env = {});
 
 /// For a child of this process that has exited: reaps it, stores a
 /// description of how it ended ("exit status 1", "killed by signal 9") and

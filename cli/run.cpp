@@ -25,23 +25,22 @@ std::string self_exe(const char* argv0) {
   return n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string{argv0};
 }
 
-/// Points $TASKRT_PG_SCRIPT (read where the head starts its embedded
-/// Postgres) at the helper, unless the user set it. The first that exists of:
-/// EXE_DIR/../libexec/taskrt/pg (an installed taskrt binary); `compiled_in`
-/// (the installed taskrt package or the source tree, whichever the program
-/// was built against with CMake); CMAKE_INSTALL_PREFIX/libexec/taskrt/pg as
-/// configured when taskrt was built (programs built with pkg-config). None:
-/// the head falls back to the source tree taskrt was built from.
-void locate_pg_helper(const std::string& exe, const char* compiled_in) {
-  if (std::getenv("TASKRT_PG_SCRIPT"))
-    return;
+/// The helper that runs the embedded Postgres: $TASKRT_PG_SCRIPT, else the
+/// first that exists of EXE_DIR/../libexec/taskrt/pg (an installed taskrt
+/// binary, and build/bin/taskrt: the build copies scripts/pg to
+/// build/libexec/taskrt/pg); `compiled_in` (the installed taskrt package a
+/// program was built against with CMake); CMAKE_INSTALL_PREFIX/libexec/
+/// taskrt/pg as configured when taskrt was built (programs built with
+/// pkg-config). "" when none exists (`--pg-script` then has to say).
+std::string locate_pg_helper(const std::string& exe, const char* compiled_in) {
+  if (!process_env().pg_script.empty())
+    return process_env().pg_script;
   const auto dir = exe.substr(0, exe.rfind('/') + 1);
   for (const std::string& cand : {dir + "../libexec/taskrt/pg", std::string{compiled_in},
                                   std::string{TASKRT_CONFIGURED_PG_HELPER}})
-    if (!cand.empty() && ::access(cand.c_str(), X_OK) == 0) {
-      ::setenv("TASKRT_PG_SCRIPT", cand.c_str(), 1);
-      return;
-    }
+    if (!cand.empty() && ::access(cand.c_str(), X_OK) == 0)
+      return cand;
+  return {};
 }
 
 /// The examples in the help of every subcommand say `taskrt`; a program of
@@ -64,7 +63,7 @@ int run_cli(int argc, char** argv, const task_registry& tasks,
   env.tasks = tasks;
   env.strategies = strategies;
   env.exe = self_exe(argc > 0 ? argv[0] : "taskrt");
-  locate_pg_helper(env.exe, pg_helper ? pg_helper : "");
+  env.pg_script = locate_pg_helper(env.exe, pg_helper ? pg_helper : "");
   const auto prog = env.exe.substr(env.exe.rfind('/') + 1);
 
   CLI::App app{"taskrt: an actor-model task runtime with a Postgres journal", prog};

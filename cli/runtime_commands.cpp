@@ -239,6 +239,23 @@ the port can submit and run tasks).)");
                   "older than this (12h, 30d, 8w; default: keep everything); checked at start "
                   "and every 10 minutes")
     ->needs(head_flag);
+  opts->net = net_options_from(process_env());
+  cmd->add_option("--heartbeat-ms", opts->net.heartbeat_ms,
+                  "Heartbeat interval between the cluster's processes in ms, the same on "
+                  "every node (default: $TASKRT_HEARTBEAT_MS, else 500)")
+    ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}))
+    ->capture_default_str();
+  cmd->add_option("--connection-timeout-ms", opts->net.connection_timeout_ms,
+                  "A peer silent this long (ms) is lost, the same on every node (default: "
+                  "$TASKRT_CONNECTION_TIMEOUT_MS, else 5000)")
+    ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}))
+    ->capture_default_str();
+  opts->pg_script = env.pg_script;
+  cmd->add_option("--pg-script", opts->pg_script,
+                  "With --head and no --db: the helper that runs the embedded Postgres "
+                  "(default: $TASKRT_PG_SCRIPT, else libexec/taskrt/pg next to the binary)")
+    ->capture_default_str()
+    ->needs(head_flag);
   cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim, log_format,
                  retain] {
     opts->log_format = *logging::parse_log_format(*log_format);
@@ -253,6 +270,15 @@ the port can submit and run tasks).)");
     }
     if (!apply_limits(*lim, env))
       return;
+    TASKRT_FAULT_HOOK(true, // tests only (runtime/fault.hpp)
+      const auto fault = parse_fault_point(process_env().fault);
+      if (!fault) {
+        env.exit_code = fail(usage, "TASKRT_FAULT=" + process_env().fault
+                                      + ": not a fault point (runtime/fault.hpp)");
+        return;
+      }
+      opts->fault = *fault;
+    );
     for (auto [value, flag] : {std::pair{opts->stuck_timeout_s, "--stuck-timeout"},
                                std::pair{opts->drain_grace_s, "--drain-grace"},
                                std::pair{opts->takeover_after_s, "--takeover-after"}})
@@ -321,6 +347,7 @@ the port can submit and run tasks).)");
       w.http_host = opts->http_host;
       w.http_port = opts->http_port;
       w.log_format = opts->log_format;
+      w.net = opts->net;
       env.exit_code = run_worker_node(w, env.tasks);
       return;
     }
@@ -341,8 +368,7 @@ the port can submit and run tasks).)");
                            "port can submit and run tasks; use --tls-dir for mutual TLS\n",
                    opts->host.c_str());
     if (opts->dsn.empty())
-      if (const char* e = std::getenv("TASKRT_DATABASE_URL"); e && *e)
-        opts->dsn = e;
+      opts->dsn = process_env().database_url;
     opts->queues = queue_list;
     opts->exe = env.exe;
     env.exit_code = run_head(*opts, env.tasks, env.strategies);

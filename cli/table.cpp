@@ -1,5 +1,7 @@
 #include "cli/table.hpp"
 
+#include "cluster/env_config.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdint>
@@ -144,8 +146,8 @@ std::string table::render(size_t width, bool colour) const {
 size_t terminal_width() {
   if (!::isatty(STDOUT_FILENO))
     return 0;
-  if (const char* c = std::getenv("COLUMNS"); c && *c) {
-    const long v = std::strtol(c, nullptr, 10);
+  if (const auto& c = process_env().columns; !c.empty()) {
+    const long v = std::strtol(c.c_str(), nullptr, 10);
     if (v > 0)
       return static_cast<size_t>(v);
   }
@@ -156,8 +158,7 @@ size_t terminal_width() {
 }
 
 bool use_colour() {
-  const char* no = std::getenv("NO_COLOR");
-  return ::isatty(STDOUT_FILENO) && !(no && *no);
+  return ::isatty(STDOUT_FILENO) && !process_env().no_color;
 }
 
 const char* state_colour(const std::string& state) {

@@ -93,9 +93,10 @@ private:
                                   std::to_string(o_.head_workers), "--data-dir", dir_};
     argv.push_back("--port"); // 0: any free port (the state file tells which)
     argv.push_back(std::to_string(o_.port));
-    if (!o_.db.empty()) // through the environment: a DSN may hold a password
-      ::setenv("TASKRT_DATABASE_URL", o_.db.c_str(), 1);
-    if (!spawn("head", "head", argv))
+    std::vector<std::string> env; // a DSN may hold a password: not in argv
+    if (!o_.db.empty())
+      env.push_back("TASKRT_DATABASE_URL=" + o_.db);
+    if (!spawn("head", "head", argv, env))
       return failed;
     const auto& head = rec_.processes.front();
     std::fprintf(stderr, "up: starting the head (pid %d, log %s)\n", head.proc.pid,
@@ -106,7 +107,7 @@ private:
       if (seconds_since(waiting_since) >= next_note) {
         std::fprintf(stderr, "up: still waiting for the head to listen (%.0f s of %.0f%s)\n",
                      next_note, o_.timeout_s,
-                     o_.db.empty() && !std::getenv("TASKRT_DATABASE_URL")
+                     o_.db.empty() && process_env().database_url.empty()
                        ? "; a first start sets up the embedded Postgres"
                        : "");
         next_note += 5;
@@ -205,14 +206,14 @@ private:
 
   /// Starts one process and records it; false (after cleaning up) on failure.
   bool spawn(const std::string& role, const std::string& id,
-             const std::vector<std::string>& argv) {
+             const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
     cluster_process p;
     p.role = role;
     p.id = id;
     p.log = dir_ + "/" + id + ".log";
     log_offset_[id] = file_size(p.log);
     try {
-      p.proc = spawn_detached(argv, p.log);
+      p.proc = spawn_detached(argv, p.log, env);
     } catch (const std::exception& e) {
       abort_up("cannot start " + id + ": " + e.what(), {});
       return false;

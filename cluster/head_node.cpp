@@ -57,12 +57,6 @@ std::string run_capture(const std::string& cmd, int& status) {
   return out;
 }
 
-std::string pg_script() {
-  if (const char* s = std::getenv("TASKRT_PG_SCRIPT"))
-    return s;
-  return std::string{TASKRT_SOURCE_DIR} + "/scripts/pg";
-}
-
 /// mkdir -p with mode 0700 for the directories it creates; an error
 /// message naming the directory, or "".
 std::string make_dirs(const std::string& dir) {
@@ -246,13 +240,12 @@ std::unique_ptr<leader_lock> acquire_leadership(const head_options& opts, bool t
 
 } // namespace
 
-std::string default_data_dir() {
-  if (const char* d = std::getenv("TASKRT_DATA_DIR"))
-    return d;
-  if (const char* x = std::getenv("XDG_DATA_HOME"))
-    return std::string{x} + "/taskrt";
-  const char* home = std::getenv("HOME");
-  return std::string{home ? home : "/tmp"} + "/.local/share/taskrt";
+std::string default_data_dir(const env_config& env) {
+  if (!env.data_dir.empty())
+    return env.data_dir;
+  if (!env.xdg_data_home.empty())
+    return env.xdg_data_home + "/taskrt";
+  return (env.home.empty() ? std::string{"/tmp"} : env.home) + "/.local/share/taskrt";
 }
 
 std::optional<head_state_file> read_state_file(const std::string& data_dir) {
@@ -275,16 +268,16 @@ std::optional<head_state_file> read_state_file(const std::string& data_dir) {
   return s;
 }
 
-std::string embedded_postgres_script() {
-  return pg_script();
-}
-
-std::string start_embedded_postgres(const std::string& dir) {
+std::string start_embedded_postgres(const std::string& dir, const std::string& pg_script) {
+  if (pg_script.empty())
+    throw std::runtime_error("no helper to start the embedded Postgres with (PREFIX/libexec/"
+                             "taskrt/pg next to the binary): pass --pg-script or set "
+                             "TASKRT_PG_SCRIPT, or --db DSN for a Postgres of your own");
   int status = 0;
   // The embedded default lives under ~/.local/share/taskrt; as root that is
   // under /root (mode 700), which the postgres user must be able to traverse.
   // The script adds o+x (traverse only) to exactly the directories that need it.
-  auto cmd = "TASKRT_PG_GRANT_TRAVERSE=1 '" + pg_script() + "' start '" + dir + "' 2>&1";
+  auto cmd = "TASKRT_PG_GRANT_TRAVERSE=1 '" + pg_script + "' start '" + dir + "' 2>&1";
   auto out = run_capture(cmd, status);
   if (status != 0)
     throw std::runtime_error("could not start the embedded Postgres in " + dir
@@ -334,7 +327,7 @@ int run_head(head_options opts, const task_registry& registry,
   }
   if (opts.dsn.empty()) {
     try {
-      opts.dsn = start_embedded_postgres(opts.data_dir + "/postgres");
+      opts.dsn = start_embedded_postgres(opts.data_dir + "/postgres", opts.pg_script);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "taskrt: %s\n", e.what());
       return 1;
@@ -390,11 +383,11 @@ int run_head(head_options opts, const task_registry& registry,
   // stays busy through migrations and recovery, and a lost lock that another
   // head took ends this process (exit 3). The journal's writes are fenced
   // besides (journal_store::next_head_generation), for a head too slow to
-  // see the loss. TASKRT_FAULT=no_lock_watch (tests only) turns the watch
-  // off to prove that fence on its own.
-  const char* fault = std::getenv("TASKRT_FAULT");
+  // see the loss. The fault point no_lock_watch (tests only) turns the
+  // watch off to prove that fence on its own.
   lock_watcher leadership{std::move(lock), opts.dsn, opts.host + ":" + std::to_string(opts.port),
-                          state_path, !(fault && std::string{fault} == "no_lock_watch")};
+                          state_path,
+                          !TASKRT_FAULT_ACTIVE(opts.fault, fault_point::no_lock_watch)};
 
   std::shared_ptr<journal_store> store;
   try {
@@ -415,7 +408,7 @@ int run_head(head_options opts, const task_registry& registry,
     opts.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   caf::actor_system_config cfg;
-  configure_network(cfg);
+  configure_network(cfg, opts.net);
   if (tls)
     configure_tls(cfg, *tls);
   caf::actor_system sys{cfg};
@@ -444,8 +437,7 @@ int run_head(head_options opts, const task_registry& registry,
   scfg.registry = &registry;
   scfg.persistence = persistence;
   scfg.retry = retry;
-  if (fault)
-    scfg.fault = fault; // tests only: see scheduler_config::fault
+  scfg.fault = opts.fault; // tests only: see scheduler_config::fault
   if (tls) // a node registers only under an id its certificate allows
     scfg.node_authority = spawn_node_authority(sys);
   auto scheduler = spawn_scheduler(sys, scfg);

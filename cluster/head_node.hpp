@@ -8,8 +8,11 @@
 /// exits with status 1 (escalation) — a restart recovers everything from
 /// Postgres. A crashing worker process is restarted by its worker actor.
 
+#include "cluster/env_config.hpp"
+#include "cluster/net_config.hpp"
 #include "cluster/tls.hpp"
 #include "logging/log_setup.hpp"
+#include "runtime/fault.hpp"
 #include "runtime/retry_policy.hpp"
 #include "runtime/task_registry.hpp"
 
@@ -62,6 +65,16 @@ struct head_options {
   /// `--allow-unguarded-frames`: start even when the cluster port's frame
   /// guard (cluster/frame_guard.hpp) is not in place; else the head refuses.
   bool allow_unguarded_frames = false;
+  /// `--pg-script` ($TASKRT_PG_SCRIPT): the helper that runs the embedded
+  /// Postgres (scripts/pg, installed as PREFIX/libexec/taskrt/pg); the CLI
+  /// finds it next to its binary when not given.
+  std::string pg_script;
+  /// `--heartbeat-ms`, `--connection-timeout-ms`: CAF's heartbeats and
+  /// connection timeout, the same on every process of the cluster.
+  net_options net;
+  /// A fault point for a test ($TASKRT_FAULT; runtime/fault.hpp): none
+  /// unless the build has fault hooks.
+  fault_point fault = fault_point::none;
 };
 
 /// Where the CLI finds a running head: written to DATA_DIR/head.json (0600).
@@ -78,8 +91,8 @@ struct head_state_file {
 };
 
 /// The default data directory: $TASKRT_DATA_DIR, else
-/// $XDG_DATA_HOME/taskrt, else ~/.local/share/taskrt.
-std::string default_data_dir();
+/// $XDG_DATA_HOME/taskrt, else ~/.local/share/taskrt (of `env`).
+std::string default_data_dir(const env_config& env = process_env());
 
 /// Reads DATA_DIR/head.json; nothing if absent or unreadable.
 std::optional<head_state_file> read_state_file(const std::string& data_dir);
@@ -105,13 +118,10 @@ constexpr int exit_stepped_down = 3;
 int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies);
 
-/// The helper that runs the embedded Postgres: $TASKRT_PG_SCRIPT, else
-/// scripts/pg of the source tree.
-std::string embedded_postgres_script();
-
-/// Starts (or reuses) the embedded Postgres under `dir`; returns its DSN or
-/// throws std::runtime_error with the reason. What the helper says besides
-/// (that it added o+x to a parent directory as root) goes to stderr.
-std::string start_embedded_postgres(const std::string& dir);
+/// Starts (or reuses) the embedded Postgres under `dir` with the helper
+/// `pg_script`; returns its DSN or throws std::runtime_error with the
+/// reason. What the helper says besides (that it added o+x to a parent
+/// directory as root) goes to stderr.
+std::string start_embedded_postgres(const std::string& dir, const std::string& pg_script);
 
 } // namespace taskrt

@@ -8,7 +8,6 @@
 #include <caf/io/middleman.hpp>
 
 #include <csignal>
-#include <cstdlib>
 
 #include <pthread.h>
 #include <string>
@@ -17,9 +16,8 @@ namespace taskrt {
 
 namespace {
 
-int64_t env_ms(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v)
+int64_t positive_ms(const std::string& v, int64_t fallback) {
+  if (v.empty())
     return fallback;
   try {
     auto ms = std::stoll(v);
@@ -31,15 +29,22 @@ int64_t env_ms(const char* name, int64_t fallback) {
 
 } // namespace
 
-void configure_network(caf::actor_system_config& cfg) {
+net_options net_options_from(const env_config& env) {
+  net_options n;
+  n.heartbeat_ms = positive_ms(env.heartbeat_ms, n.heartbeat_ms);
+  n.connection_timeout_ms = positive_ms(env.connection_timeout_ms, n.connection_timeout_ms);
+  return n;
+}
+
+void configure_network(caf::actor_system_config& cfg, const net_options& net) {
   frame_guard_active();   // logs when frames would go unlimited
   node_identity_active(); // logs when the node id is not this process's own
   register_protocol(cfg);
   cfg.load<caf::io::middleman>();
   cfg.set("middleman.heartbeat-interval",
-          caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_HEARTBEAT_MS", 500))});
+          caf::timespan{std::chrono::milliseconds(net.heartbeat_ms)});
   cfg.set("middleman.connection-timeout",
-          caf::timespan{std::chrono::milliseconds(env_ms("TASKRT_CONNECTION_TIMEOUT_MS", 5000))});
+          caf::timespan{std::chrono::milliseconds(net.connection_timeout_ms)});
 }
 
 sigset_t block_stop_signals() {

@@ -121,15 +121,6 @@ std::string explain(const tls_failure& f, const std::string& ca_file) {
 
 } // namespace
 
-tls_options tls_options_from_env() {
-  tls_options o;
-  if (const char* d = std::getenv("TASKRT_TLS_DIR"); d && *d)
-    o.dir = d;
-  if (const char* n = std::getenv("TASKRT_TLS_NAME"); n && *n)
-    o.name = n;
-  return o;
-}
-
 tls_files resolve_tls(const tls_options& opts, const std::vector<std::string>& names) {
   char buf[PATH_MAX];
   if (opts.dir.empty() || !::realpath(opts.dir.c_str(), buf))

@@ -48,9 +48,6 @@ struct tls_files {
   std::string key_file;
 };
 
-/// $TASKRT_TLS_DIR and $TASKRT_TLS_NAME (empty when unset).
-tls_options tls_options_from_env();
-
 /// Picks the identity in opts.dir (opts.name, else the first of `names`
 /// present, else the only identity there) and checks it: the certificate
 /// and key load and match, and the certificate verifies against ca.pem

@@ -374,7 +374,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   }
 
   caf::actor_system_config cfg;
-  configure_network(cfg);
+  configure_network(cfg, opts.net);
   if (tls)
     configure_tls(cfg, *tls);
   caf::actor_system sys{cfg};

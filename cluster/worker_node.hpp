@@ -13,6 +13,7 @@
 /// (runtime/lease.hpp): away from the head for longer than the lease, the
 /// node runs nothing.
 
+#include "cluster/net_config.hpp"
 #include "cluster/tls.hpp"
 #include "logging/log_setup.hpp"
 #include "runtime/task_registry.hpp"
@@ -41,6 +42,7 @@ struct worker_node_options {
   std::string http_host = "127.0.0.1"; ///< where /healthz, /readyz, /metrics listen
   int http_port = -1;              ///< -1: no HTTP server; 0: any free port
   logging::log_format log_format = logging::log_format::text;
+  net_options net; ///< --heartbeat-ms, --connection-timeout-ms (as the head's)
 };
 
 /// Runs a worker node until it is drained; returns the process exit code.

@@ -109,16 +109,17 @@ for child in $(pgrep -P "$head_pid"); do
   if tr '\0' ' ' <"/proc/$child/cmdline" | grep -q worker-process; then
     [ "$(readlink -f "/proc/$child/exe")" = "$(readlink -f "$app")" ] \
       || fail "worker process $child runs $(readlink -f "/proc/$child/exe"), not $app"
-    # The embedded-Postgres helper run() chose (exported to the workers):
-    # the installed one, not the source tree's.
-    helper=$(tr '\0' '\n' <"/proc/$child/environ" | sed -n 's/^TASKRT_PG_SCRIPT=//p')
-    [ "$helper" = "$work/prefix/libexec/taskrt/pg" ] \
-      || fail "the user's binary would start the embedded Postgres with '$helper'"
     workers=$((workers + 1))
   fi
 done
 [ "$workers" -ge 1 ] || fail "no worker-process child of the head found"
 echo "  $workers worker process(es) re-execute $app"
+# The embedded-Postgres helper run() chose (the default of --pg-script; the
+# binary no longer exports it to its environment): the installed one, not
+# the source tree's.
+helper=$("$app" start --help | sed -n 's/.*--pg-script TEXT=\([^ ]*\).*/\1/p')
+[ "$helper" = "$work/prefix/libexec/taskrt/pg" ] \
+  || fail "the user's binary would start the embedded Postgres with '$helper'"
 
 step "a team's own exception hierarchy: retry_on matches the base class"
 # user.fetch throws team::ConnectionReset (: team::TransientError) twice;
