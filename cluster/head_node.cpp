@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <chrono>
 #include <thread>
 
 #include <sys/stat.h>
@@ -181,8 +182,18 @@ std::unique_ptr<leader_lock> acquire_leadership(const head_options& opts, bool t
   if (!opts.standby) {
     try {
       lock = std::make_unique<leader_lock>(opts.dsn, address);
-      if (lock->try_acquire())
-        return lock;
+      // A head killed a moment ago still holds the lock until Postgres has
+      // seen its connection close and ended its session (milliseconds, more
+      // on a loaded host): a restart right after a kill -9 asks for up to 2 s
+      // before it refuses to run beside a live head.
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      for (;;) {
+        if (lock->try_acquire())
+          return lock;
+        if (std::chrono::steady_clock::now() >= give_up)
+          break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
       auto active = lock->holder();
       std::fprintf(stderr,
                    "taskrt: another head is active on the database %s: %s; only one head "
