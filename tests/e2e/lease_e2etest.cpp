@@ -305,44 +305,37 @@ TEST_CASE("lease - SIGSTOP of a node process only - its worker fences itself bef
            {"sigstop", [pid] { ::kill(pid, SIGSTOP); }, [pid] { ::kill(pid, SIGCONT); }});
 }
 
-TEST_CASE("lease - a node in a network namespace cut off (connection reset) - the lock waits "
-          "for its lease",
-          "[e2e][netns][lease]") {
+/// The network-namespace cases: head on the root side, node b inside; the
+/// fault is `apply` on the link (cut: connection reset; partition: packets
+/// dropped), undone by heal().
+void run_netns_case(const char* what, const char* schema, void (netns_link::*apply)()) {
   std::unique_ptr<netns_link> net;
   try {
     net = std::make_unique<netns_link>();
   } catch (const netns_unavailable& e) {
-    std::printf("SKIPPED: lease cut-off test: %s\n", e.what());
+    std::printf("SKIPPED: lease %s test: %s\n", what, e.what());
     std::fflush(stdout);
-    WARN("lease cut-off test skipped: " << e.what());
+    WARN("lease " << what << " test skipped: " << e.what());
     return;
   }
-  auto dsn = fresh_schema_dsn("e2e_lease_cut");
+  auto dsn = fresh_schema_dsn(schema);
   head_process head{dsn, {"--workers", "0", "--host", net->root_ip(), "--insecure"}};
   node_process b{head.address(), "b", head.data_dir(), {"--workers", "1", "--prefetch", "0"},
                  net->exec_prefix()};
   auto* n = net.get();
-  run_case(dsn, head, b, {"cut", [n] { n->cut(); }, [n] { n->heal(); }});
+  run_case(dsn, head, b, {what, [n, apply] { (n->*apply)(); }, [n] { n->heal(); }});
+}
+
+TEST_CASE("lease - a node in a network namespace cut off (connection reset) - the lock waits "
+          "for its lease",
+          "[e2e][netns][lease]") {
+  run_netns_case("cut", "e2e_lease_cut", &netns_link::cut);
 }
 
 TEST_CASE("lease - a node whose head connection black-holes (packets dropped) - the lock waits "
           "for its lease",
           "[e2e][netns][lease]") {
-  std::unique_ptr<netns_link> net;
-  try {
-    net = std::make_unique<netns_link>();
-  } catch (const netns_unavailable& e) {
-    std::printf("SKIPPED: lease black-hole test: %s\n", e.what());
-    std::fflush(stdout);
-    WARN("lease black-hole test skipped: " << e.what());
-    return;
-  }
-  auto dsn = fresh_schema_dsn("e2e_lease_blackhole");
-  head_process head{dsn, {"--workers", "0", "--host", net->root_ip(), "--insecure"}};
-  node_process b{head.address(), "b", head.data_dir(), {"--workers", "1", "--prefetch", "0"},
-                 net->exec_prefix()};
-  auto* n = net.get();
-  run_case(dsn, head, b, {"blackhole", [n] { n->partition(); }, [n] { n->heal(); }});
+  run_netns_case("blackhole", "e2e_lease_blackhole", &netns_link::partition);
 }
 
 TEST_CASE("lease - the active head paused with a lock task on its own worker - the standby "
