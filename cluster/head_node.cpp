@@ -16,6 +16,7 @@
 #include "runtime/time.hpp"
 
 #include "cluster/net_config.hpp"
+#include "http/dashboard_routes.hpp"
 #include "http/health_server.hpp"
 #include "metrics/taskrt_metrics.hpp"
 
@@ -376,6 +377,7 @@ int run_head(head_options opts, const task_registry& registry,
   std::string http_line = "off (--http-port)";
   if (opts.http_port >= 0) {
     http_server = std::make_unique<http::health_server>(starting_probes(opts.standby));
+    http::add_dashboard_routes(*http_server); // `/`: docs/dashboard.md
     std::string error;
     if (!http_server->start(opts.http_host, opts.http_port, error)) {
       std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
@@ -383,7 +385,7 @@ int run_head(head_options opts, const task_registry& registry,
       return 1;
     }
     http_line = "http://" + opts.http_host + ":" + std::to_string(http_server->port())
-                + " (/healthz /readyz /metrics)";
+                + " (/healthz /readyz /metrics, dashboard /)";
   }
 
   // Leadership: one active head per journal (persistence/leader_lock.hpp).

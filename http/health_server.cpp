@@ -327,19 +327,20 @@ struct health_server::impl {
       probe_cv.notify_one();
       return true;
     }
-    auto route = owner.routes_.find(path);
-    if (route == owner.routes_.end()) {
+    std::string label = path;
+    const route_handler* route = owner.route_for(path, label);
+    if (!route) {
       c.label = "other";
       return answer(id, text(404, "not found: " + path + " (try /healthz, /readyz, /metrics)\n"));
     }
-    c.label = path;
+    c.label = label;
     request req{c.req.method, path, c.req.target, std::move(body)};
     bool queued = false;
     {
       std::lock_guard<std::mutex> guard{route_m};
       if (route_jobs.size() < lim.max_route_queue) {
         queued = true;
-        route_jobs.emplace_back([this, id, req = std::move(req), handler = route->second] {
+        route_jobs.emplace_back([this, id, req = std::move(req), handler = *route] {
           response r;
           try {
             r = handler(req);
@@ -555,6 +556,25 @@ health_server::~health_server() {
 
 void health_server::add_route(const std::string& path, route_handler handler) {
   routes_[path] = std::move(handler);
+}
+
+void health_server::add_prefix_route(const std::string& prefix, route_handler handler) {
+  prefix_routes_[prefix] = std::move(handler);
+}
+
+const route_handler* health_server::route_for(const std::string& path,
+                                              std::string& label) const {
+  if (auto it = routes_.find(path); it != routes_.end())
+    return &it->second;
+  const route_handler* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [prefix, handler] : prefix_routes_)
+    if (prefix.size() >= best_len && path.compare(0, prefix.size(), prefix) == 0) {
+      best = &handler;
+      best_len = prefix.size();
+      label = prefix + "*";
+    }
+  return best;
 }
 
 void health_server::set_probes(probes p) {

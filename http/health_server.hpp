@@ -97,6 +97,11 @@ public:
   /// route lane. Call before start().
   void add_route(const std::string& path, route_handler handler);
 
+  /// Serves `handler` for every path that begins with `prefix` and has no
+  /// route of its own (the longest prefix wins), e.g. "/tasks/" for the
+  /// dashboard's /tasks/{id}. Call before start().
+  void add_prefix_route(const std::string& prefix, route_handler handler);
+
   /// Binds HOST:PORT (0: any free port) and starts serving on a thread.
   /// Returns false with `error` set when the address cannot be bound.
   bool start(const std::string& host, int port, std::string& error);
@@ -119,7 +124,12 @@ private:
   std::mutex probes_mutex_;
   probes probes_;
   server_limits limits_;
+  /// The handler for `path`: its own route, else the longest prefix route
+  /// (`label`, for the metrics, is then the prefix followed by '*').
+  const route_handler* route_for(const std::string& path, std::string& label) const;
+
   std::map<std::string, route_handler> routes_;
+  std::map<std::string, route_handler> prefix_routes_;
   std::unique_ptr<impl> impl_;
   int port_ = 0;
 };
