@@ -19,11 +19,11 @@ bool is_page(std::string_view path) {
   constexpr std::string_view task = "/tasks/";
   if (path.substr(0, task.size()) != task)
     return false;
-  auto id = path.substr(task.size());
+  auto id = path.substr(task.size()); // "" is the list again
   if (!id.empty() && id.back() == '/')
     id.remove_suffix(1);
-  return !id.empty() && id.size() <= 19
-         && std::all_of(id.begin(), id.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  const auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  return path == task || (!id.empty() && id.size() <= 19 && std::all_of(id.begin(), id.end(), digit));
 }
 
 response file_answer(const web::embedded_file& f) {
@@ -33,9 +33,22 @@ response file_answer(const web::embedded_file& f) {
   return r;
 }
 
+/// What a browser that is not signed in gets instead of the dashboard.
+constexpr std::string_view sign_in_page = R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · taskrt</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:10vh auto;padding:0 1em}
+code{background:#eef1f5;padding:.1em .3em;border-radius:4px}</style></head>
+<body><h1>taskrt: sign in</h1>
+<p>This dashboard needs a session. On a machine that reaches this head, run</p>
+<p><code>taskrt dashboard</code></p>
+<p>and open the link it prints (it signs this browser in once).</p></body></html>
+)";
+
 } // namespace
 
-std::optional<response> dashboard_answer(const request& req) {
+std::optional<response> dashboard_answer(const request& req, const dashboard_gate& gate) {
   const web::embedded_file* file = nullptr;
   std::string_view path = req.path;
   if (is_page(path))
@@ -47,12 +60,14 @@ std::optional<response> dashboard_answer(const request& req) {
   if (req.method != "GET" && req.method != "HEAD")
     return response{405, "text/plain; charset=utf-8",
                     "method not allowed: " + req.path + " answers GET\n"};
+  if (gate && !gate(req))
+    return response{401, "text/html; charset=utf-8", std::string{sign_in_page}};
   return file_answer(*file);
 }
 
-void add_dashboard_routes(health_server& server) {
-  auto handler = [](const request& req) {
-    if (auto r = dashboard_answer(req))
+void add_dashboard_routes(health_server& server, dashboard_gate gate) {
+  auto handler = [gate = std::move(gate)](const request& req) {
+    if (auto r = dashboard_answer(req, gate))
       return std::move(*r);
     return response{404, "text/plain; charset=utf-8", "not found: " + req.path + "\n"};
   };

@@ -115,7 +115,7 @@ class Feed {
       }
     };
     es.onmessage = deliver;
-    for (const type of ['transition', 'event', 'task']) es.addEventListener(type, deliver);
+    for (const type of ['transition', 'note']) es.addEventListener(type, deliver);
   }
 
   setState(s) {
