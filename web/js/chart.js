@@ -55,7 +55,7 @@ export function lineChart(history) {
   for (const f of [0, 0.5, 1]) {
     root.append(svg('line', {x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), class: 'grid'}));
     const label = svg('text', {x: L - 4, y: y(max * f) + 4, class: 'axis', 'text-anchor': 'end'});
-    label.textContent = (max * f).toFixed(max * f < 10 ? 1 : 0);
+    label.textContent = (max * f).toFixed(max < 1 ? 2 : max < 10 ? 1 : 0);
     root.append(label);
   }
   if (pts.length) {

@@ -71,7 +71,7 @@ export function task(main, ctx, id) {
         d.reason ? [': ', h('em', {}, d.reason)] : null,
         d.delay_s != null ? `, after ${duration(d.delay_s)}` : null, '.')
         : h('p', {}, 'Scheduled to run at this time (submitted with --in/--at, or retried with a delay).'),
-      d ? decisionDetails(d, true) : null);
+      d ? decisionDetails(d) : null);
   }
 
   function decisionDetails(d, open = false) {
@@ -97,8 +97,11 @@ export function task(main, ctx, id) {
     const as = (t.attempts || []).filter(a => a.started || a.ended);
     if (!as.length) return h('p', {class: 'muted'}, 'No attempt has begun.');
     const start = Math.min(...as.map(a => seconds(a.started) ?? seconds(a.ended)));
+    // A retry's wait (ended .. retry_at) is drawn hatched after its attempt.
+    const waitUntil = a => a.retry_decision && a.retry_decision.decision === 'retry' && a.ended
+      ? seconds(a.retry_decision.retry_at) : null;
     const end = Math.max(Date.now() / 1000 * (t.state === 'RUNNING' ? 1 : 0),
-      ...as.map(a => seconds(a.ended) ?? Date.now() / 1000));
+      ...as.map(a => seconds(a.ended) ?? Date.now() / 1000), ...as.map(a => waitUntil(a) ?? 0));
     const span = Math.max(end - start, 0.001);
     const pct = v => (100 * (v - start) / span).toFixed(2) + '%';
     return h('div', {class: 'timeline', id: 'timeline'}, as.map(a => {
@@ -111,7 +114,9 @@ export function task(main, ctx, id) {
         h('span', {class: 'tl-track'},
           h('span', {class: 'tl-bar st-' + outcome.toLowerCase(),
             style: `left:${pct(b)};width:max(3px, calc(${pct(e)} - ${pct(b)}))`,
-            title: `attempt ${a.attempt} on ${a.node || '?'}: ${outcome}, ${duration(e - b)}${why ? ' (' + why + ')' : ''}`})),
+            title: `attempt ${a.attempt} on ${a.node || '?'}: ${outcome}, ${duration(e - b)}${why ? ' (' + why + ')' : ''}`}),
+          waitUntil(a) > e ? h('span', {class: 'tl-wait', style: `left:${pct(e)};width:calc(${pct(waitUntil(a))} - ${pct(e)})`,
+            title: `waiting for the retry until ${new Date(waitUntil(a) * 1000).toLocaleTimeString()}`}) : null),
         h('span', {class: 'tl-out'}, badge(outcome), ' ', duration(e - b), why ? h('span', {class: 'muted'}, ' ' + why) : null));
     }));
   }
@@ -154,7 +159,7 @@ export function task(main, ctx, id) {
       {label: 'At', cell: e => time(e.at)},
       {label: 'Att.', cls: 'n', cell: e => String(e.attempt)},
       {label: 'Kind', cell: e => h('code', {}, e.kind)},
-      {label: 'Transition', cell: e => e.from || e.to ? [e.from ? badge(e.from) : '–', ' → ', e.to ? badge(e.to) : '–'] : ''},
+      {label: 'Transition', cls: 'nowrap', cell: e => e.from || e.to ? [e.from ? badge(e.from) : '–', ' → ', e.to ? badge(e.to) : '–'] : ''},
       {label: 'Node', cell: e => e.node || ''},
       {label: 'Detail', cell: e => e.detail == null ? '' : h('code', {class: 'detail'}, JSON.stringify(e.detail))},
     ], t.events || [], {empty: 'No events.'});
