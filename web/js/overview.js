@@ -25,9 +25,10 @@ export function overview(main, ctx) {
     const failed = [status, qs, ns].find(r => r.status === 'rejected');
     err.hidden = !failed;
     if (failed) fill(err, 'Could not load everything: ', failed.reason.message);
+    if (ns.status === 'fulfilled') lastNodes = rowsOf(ns.value, 'nodes');
     if (status.status === 'fulfilled') drawStatus(status.value);
     if (qs.status === 'fulfilled') drawQueues(rowsOf(qs.value, 'queues'));
-    if (ns.status === 'fulfilled') drawNodes(rowsOf(ns.value, 'nodes'));
+    if (ns.status === 'fulfilled') drawNodes(lastNodes);
     drawChart();
   }
 
@@ -36,21 +37,35 @@ export function overview(main, ctx) {
     fill(counts, STATES.map(st => h('a', {class: 'card st-card st-' + st.toLowerCase(),
       href: '/tasks?state=' + st, 'data-state': st},
       h('span', {class: 'card-n'}, num(t[st] ?? 0)), badge(st))));
-    const slots = s.node_slots || (s.head && s.head.live_node_slots) || null;
+    // Only what the head reported: a missing figure is left out, not shown as 0.
+    const row = (label, v, ...more) => v === undefined || v === null ? null
+      : [h('dt', {}, label), h('dd', {}, num(v), ...more)];
+    const slots = s.node_slots || (s.head && s.head.live_node_slots) || slotsOf(lastNodes);
     fill(rates, h('h2', {}, 'Now'), h('dl', {class: 'facts'},
-      h('dt', {}, 'Throughput'), h('dd', {}, num(s.throughput_per_s ?? 0), ' tasks/s ',
-        h('span', {class: 'muted'}, `(${num(s.succeeded_last_minute ?? 0)} in the last minute)`)),
-      h('dt', {}, 'Failed, last hour'), h('dd', {}, num(s.failed_last_hour ?? 0)),
-      h('dt', {}, 'Retries, last hour'), h('dd', {}, num(s.retries_last_hour ?? 0)),
-      h('dt', {}, 'Lost, last hour'), h('dd', {}, num(s.lost_last_hour ?? 0)),
-      h('dt', {}, 'Ready to run'), h('dd', {}, num(s.queued_ready ?? t.QUEUED ?? 0),
-        s.oldest_queued_age_s != null ? h('span', {class: 'muted'}, `, oldest waits ${duration(s.oldest_queued_age_s)}`) : null),
-      h('dt', {}, 'Scheduled later'), h('dd', {}, num(s.queued_scheduled ?? 0),
+      row('Throughput', s.throughput_per_s, ' tasks/s ',
+        s.succeeded_last_minute != null ? h('span', {class: 'muted'}, `(${num(s.succeeded_last_minute)} in the last minute)`) : null),
+      row('Failed, last minute', s.failed_last_minute),
+      row('Failed, last hour', s.failed_last_hour),
+      row('Retries, last hour', s.retries_last_hour),
+      row('Lost, last hour', s.lost_last_hour),
+      row('Ready to run', s.queued_ready,
+        s.oldest_queued_age_s != null ? h('span', {class: 'muted'}, `, the oldest waits ${duration(s.oldest_queued_age_s)}`) : null),
+      row('Scheduled later', s.queued_scheduled,
         s.next_scheduled_in_s != null ? h('span', {class: 'muted'}, `, next in ${duration(s.next_scheduled_in_s)}`) : null),
       slots ? [h('dt', {}, 'Slots in use'), h('dd', {}, meter(slots.used ?? 0, slots.total ?? 0))] : null,
       s.head && s.head.node_id ? [h('dt', {}, 'Head'), h('dd', {}, s.head.node_id, ' ',
-        h('span', {class: 'muted'}, s.head.address || ''),
-        s.head.uptime_s != null ? h('span', {class: 'muted'}, `, up ${duration(s.head.uptime_s)}`) : null)] : null));
+        h('span', {class: 'muted'}, s.head.address || s.head.version || ''),
+        s.head.uptime_s != null ? h('span', {class: 'muted'}, `, up ${duration(s.head.uptime_s)}`) : null)] : null,
+      s.head && s.head.journal_up === false ? [h('dt', {}, 'Journal'), h('dd', {class: 'error'},
+        'Postgres is down: ', s.head.journal_error || '?')] : null));
+  }
+
+  let lastNodes = null;
+  /// Slots of the nodes that take work (ALIVE, DRAINING).
+  function slotsOf(nodes) {
+    if (!nodes) return null;
+    const up = nodes.filter(n => n.state === 'ALIVE' || n.state === 'DRAINING');
+    return {used: up.reduce((a, n) => a + (n.running || 0), 0), total: up.reduce((a, n) => a + (n.slots || 0), 0)};
   }
 
   function drawQueues(rows) {
@@ -58,7 +73,7 @@ export function overview(main, ctx) {
       {label: 'Queue', cell: q => link('/tasks?queue=' + encodeURIComponent(q.queue ?? q.name), q.queue ?? q.name)},
       {label: 'Depth', cls: 'n', cell: q => num(q.depth ?? q.queued)},
       {label: 'Running', cls: 'n', cell: q => num(q.running)},
-      {label: 'Oldest ready', cls: 'n', cell: q => q.oldest_ready_age_s != null ? duration(q.oldest_ready_age_s) : time(q.oldest_ready)},
+      {label: 'Oldest ready', cls: 'n', cell: q => q.oldest_ready_age_s != null ? duration(q.oldest_ready_age_s) : '–'},
     ], rows, {empty: 'No queue has tasks.'}));
   }
 

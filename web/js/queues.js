@@ -12,11 +12,12 @@ export function queues(main, ctx) {
       const name = q => q.queue ?? q.name;
       fill(body, table([
         {label: 'Queue', cell: q => link('/tasks?queue=' + encodeURIComponent(name(q)), name(q))},
-        {label: 'Depth (QUEUED)', cls: 'n', cell: q => num(q.depth ?? q.queued)},
+        {label: 'Depth', cls: 'n', cell: q => num(q.depth ?? q.queued)},
         {label: 'Ready now', cls: 'n', cell: q => num(q.ready)},
+        {label: 'Scheduled', cls: 'n', cell: q => num(q.scheduled)},
         {label: 'Running', cls: 'n', cell: q => num(q.running)},
-        {label: 'Oldest ready', cls: 'n', cell: q => q.oldest_ready_age_s != null ? duration(q.oldest_ready_age_s) : time(q.oldest_ready)},
-        {label: 'Rate', cls: 'n', cell: q => q.rate_per_s != null ? num(q.rate_per_s) + '/s' : num(q.rate)},
+        {label: 'Oldest ready', cls: 'n', cell: q => q.oldest_ready_age_s != null ? duration(q.oldest_ready_age_s) : '–'},
+        {label: 'Finished / s', cls: 'n', cell: q => q.rate_per_s != null ? num(q.rate_per_s) : num(q.rate)},
       ], rows, {empty: 'No queue has tasks.', rowAttrs: q => ({'data-queue': name(q)})}));
     } catch (e) {
       fill(body, h('div', {class: 'error'}, 'Could not load the queues: ', e.message));
