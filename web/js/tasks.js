@@ -64,11 +64,11 @@ export function tasks(main, ctx, params) {
       {label: 'State', cell: t => badge(t.state)},
       {label: 'Attempt', cls: 'n', cell: t => num(t.attempt)},
       {label: 'Queue', cell: t => t.queue},
-      {label: header('priority'), cls: 'n', cell: t => num(t.priority)},
+      {label: header('priority'), cls: 'n wide', cell: t => num(t.priority)},
       {label: 'Node', cell: t => t.node || '–'},
       {label: 'Error kind', cell: t => t.error_kind || ''},
       {label: header('updated'), cell: t => time(t.updated_at)},
-      {label: 'Run at', cell: t => time(t.run_at)},
+      {label: 'Run at', cls: 'wide', cell: t => time(t.run_at)},
     ], rows, {empty: 'No task matches.', rowAttrs: t => ({'data-task': t.id})}));
   }
 

@@ -16,7 +16,7 @@ export function h(tag, attrs, ...children) {
 
 function append(e, children) {
   for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
+    if (c === null || c === undefined || c === false || c === '') continue;
     if (Array.isArray(c)) append(e, c);
     else e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
