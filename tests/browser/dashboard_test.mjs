@@ -161,6 +161,14 @@ const scenarios = {
       if (buttons) fail(`a viewer sees ${buttons} button(s) on task ${id}`);
     }
     await shot(page, 'task-viewer');
+    // A browser signed in by a viewer's link (cookie) sees none either.
+    const cookiePage = await newPage(browser);
+    await cookiePage.goto(loginLink(head, '--role', 'viewer'));
+    await cookiePage.goto(`${head.url}/tasks/${failed}`);
+    await cookiePage.waitForSelector('.task-head .badge');
+    await until('the viewer role in the header', async () =>
+      (await cookiePage.locator('#who .role').textContent()) === 'viewer');
+    if (await cookiePage.locator('.task-head button').count()) fail('a viewer signed in by a link sees buttons');
     const post = (token, id, action) => fetch(`${head.url}/api/v1/tasks/${id}/${action}`,
       {method: 'POST', headers: {...auth(token), 'Content-Type': 'application/json'}, body: '{}'});
     for (const [id, action] of [[failed, 'retry'], [running, 'cancel']]) {
