@@ -46,6 +46,7 @@ export function task(main, ctx, id) {
   }
 
   function drawHead() {
+    document.title = `#${t.id} ${t.name} ${t.state} · taskrt`;
     fill(head, h('h1', {}, `Task #${t.id} `, h('span', {class: 'task-name'}, t.name), ' ', badge(t.state)), buttons());
   }
 

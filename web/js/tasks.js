@@ -42,7 +42,7 @@ export function tasks(main, ctx, params) {
     h('button', {type: 'submit'}, 'Filter'),
     h('button', {type: 'button', class: 'secondary', onclick: () => ctx.navigate('/tasks')}, 'Clear')));
 
-  const status = h('p', {class: 'muted', id: 'list-status'}, 'Loading…');
+  const status = h('p', {class: 'muted', id: 'list-status', 'aria-live': 'polite'}, 'Loading…');
   const list = h('div', {id: 'task-list'});
   const pager = h('div', {class: 'pager'});
   fill(main, h('h1', {}, 'Tasks'), form, status, list, pager);
