@@ -401,6 +401,10 @@ struct health_server::impl {
     c.ph = phase::writing;
     c.deadline = clock_type::now() + lim.write_timeout;
     if (streaming) {
+      // What a stream's client has not taken waits in its channel, which
+      // is bounded; a small kernel buffer keeps hundreds of streams cheap.
+      int sndbuf = 64 * 1024;
+      ::setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
       c.ph = phase::streaming;
       c.stream = r.stream;
       c.in.clear();

@@ -107,6 +107,11 @@ private:
 
 /// A handler's answer.
 struct response {
+  response() = default;
+  /// Status, content type and body; no more headers, no stream.
+  response(int s, std::string type, std::string b)
+    : status(s), content_type(std::move(type)), body(std::move(b)) {}
+
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;

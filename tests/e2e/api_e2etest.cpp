@@ -41,7 +41,7 @@ int64_t submit(httplib::Client& c, const std::string& token, const json& body,
 
 } // namespace
 
-TEST_CASE("api: tokens and roles; only the probes answer without a token", "[e2e][api]") {
+TEST_CASE("api: tokens and roles - only the probes answer without a token", "[e2e][api]") {
   api_head h{fresh_schema_dsn("e2e_api_roles"), {"--workers", "1"}};
   auto c = h.client();
   for (const char* open : {"/healthz", "/metrics"}) {
@@ -90,7 +90,7 @@ TEST_CASE("api: tokens and roles; only the probes answer without a token", "[e2e
     CHECK((r["name"] == "watcher") == !r["revoked_at"].is_null());
 }
 
-TEST_CASE("api: bad and huge bodies get 400/413/422 with the CLI's messages; the head stays up",
+TEST_CASE("api: bad and huge bodies get 400/413/422 with the CLI's messages - the head stays up",
           "[e2e][api]") {
   api_head h{fresh_schema_dsn("e2e_api_bad"), {"--workers", "1"}};
   auto c = h.client();
@@ -196,7 +196,7 @@ TEST_CASE("api: idempotency keys - same body 200 with the first id, another body
   CHECK(all["tasks"].size() == 2);
 }
 
-TEST_CASE("api: list with filters and cursor pages; describe shows who acted; cancel, retry, bulk",
+TEST_CASE("api: list with filters and cursor pages, describe shows who acted, cancel, retry, bulk",
           "[e2e][api]") {
   api_head h{fresh_schema_dsn("e2e_api_ops"), {"--workers", "1"}};
   auto c = h.client();
@@ -301,7 +301,7 @@ TEST_CASE("api: list with filters and cursor pages; describe shows who acted; ca
   CHECK(status["tasks"]["QUEUED"] == 2);
 }
 
-TEST_CASE("api: the dashboard link opens a cookie session once; cookie writes need the own Origin;"
+TEST_CASE("api: the dashboard link opens a cookie session once, cookie writes need the own Origin,"
           " expired sessions are refused",
           "[e2e][api]") {
   api_head h{fresh_schema_dsn("e2e_api_login"), {"--workers", "1"}};
@@ -409,7 +409,7 @@ TEST_CASE("api: every route of the OpenAPI document answers as documented", "[e2
     CHECK(doc["paths"].contains(p));
 }
 
-TEST_CASE("api: while Postgres is down a submit gets 503 with Retry-After; the head stays up",
+TEST_CASE("api: while Postgres is down a submit gets 503 with Retry-After - the head stays up",
           "[e2e][api][outage]") {
   private_postgres pg;
   api_head h{pg.dsn(), {"--workers", "1"}};
