@@ -47,7 +47,7 @@ const scenarios = {
     const session = cookies.find(c => c.httpOnly);
     if (!session) fail(`no HttpOnly cookie was set: ${JSON.stringify(cookies)}`);
     if (session.sameSite !== 'Strict') fail(`the session cookie is SameSite=${session.sameSite}, not Strict`);
-    if (await page.evaluate(() => document.cookie.includes(session.name)))
+    if (await page.evaluate(name => document.cookie.includes(name), session.name))
       fail('the session cookie is readable from JavaScript');
     await until('the live feed to connect', () => page.locator('#live[data-state="live"]').count(), 15000);
     await shot(page, 'login-overview');

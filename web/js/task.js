@@ -28,7 +28,7 @@ export function task(main, ctx, id) {
     try {
       const res = await api(`/tasks/${id}/${action}`, {method: 'POST', body: {}});
       say(action === 'retry'
-        ? `Retry requested${res && res.id && String(res.id) !== String(id) ? ' (task #' + res.id + ')' : ''}: the task is QUEUED again.`
+        ? `Retry requested${res && res.id && String(res.id) !== String(id) ? ' (task #' + res.id + ')' : ''}; this page follows the new attempt.`
         : 'Cancel requested.');
       load();
     } catch (e) {
