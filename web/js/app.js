@@ -1,9 +1,9 @@
 // The dashboard's shell: the router (deep links: the head serves this page
 // for /, /tasks, /tasks/{id}, /nodes and /queues), the session (who, which
 // role), the live-feed indicator, and the history the overview charts.
-import {feed, onUnauthorized, whoami} from './api.js';
-import {History} from './chart.js';
-import {h, fill} from './util.js';
+import {api, feed, onUnauthorized, query, whoami} from './api.js';
+import {History, BUCKETS, BUCKET_S} from './chart.js';
+import {h, fill, rowsOf} from './util.js';
 import {overview} from './overview.js';
 import {tasks} from './tasks.js';
 import {task} from './task.js';
@@ -25,7 +25,7 @@ const ctx = {
   feed,
   history: new History([
     {name: 'succeeded', label: 'succeeded / s', color: 'var(--ok)'},
-    {name: 'failed', label: 'failed attempts / s (fail, lose)', color: 'var(--bad)'},
+    {name: 'failed', label: 'failed / s (FAILED or LOST for good)', color: 'var(--bad)'},
   ]),
   navigate,
   get operator() { return this.session.role === 'operator' || this.session.role === 'admin'; },
@@ -100,10 +100,14 @@ async function start() {
     live.dataset.state = s;
     live.textContent = {live: 'live', connecting: 'connecting…', off: 'offline'}[s] || s;
   });
+  // The overview's chart: tasks that ended, per 10 s. A failed attempt that
+  // is retried is not an end; the journal's decision in the event says.
   feed.subscribe(ev => {
     const at = ev.at ? Date.parse(ev.at) : Date.now();
-    if (ev.kind === 'succeed' || ev.to === 'SUCCEEDED') ctx.history.add('succeeded', at);
-    else if (ev.kind === 'fail' || ev.kind === 'lose') ctx.history.add('failed', at);
+    const d = ev.detail && ev.detail.decision;
+    if (ev.kind === 'succeed') ctx.history.add('succeeded', at);
+    else if ((ev.kind === 'fail' || ev.kind === 'lose') && !(d && d.decision === 'retry'))
+      ctx.history.add('failed', at);
   });
 
   try {
@@ -117,6 +121,27 @@ async function start() {
   }
   feed.start();
   render();
+  seedHistory();
+}
+
+/// Fills the chart's past from the journal: the tasks of the last ten
+/// minutes that ended (at most the last 1000 of each kind; the chart then
+/// starts where they do).
+async function seedHistory() {
+  const span = BUCKETS * BUCKET_S;
+  let start = Date.now() - span * 1000;
+  try {
+    const got = await Promise.all([['succeeded', 'SUCCEEDED'], ['failed', 'FAILED,LOST']].map(
+      async ([name, state]) => [name, await api('/tasks' + query({state, since: Math.round(span / 60) + 'm', sort: '-updated', limit: 1000}))]));
+    for (const [name, res] of got) {
+      const rows = rowsOf(res, 'tasks');
+      if (res && res.more && rows.length) start = Math.max(start, Date.parse(rows[rows.length - 1].updated_at));
+      for (const t of rows) if (t.updated_at) ctx.history.add(name, Date.parse(t.updated_at));
+    }
+    ctx.history.started = start;
+  } catch (e) {
+    console.warn('the chart starts empty: ' + e.message);
+  }
 }
 
 start();

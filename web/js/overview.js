@@ -18,7 +18,7 @@ export function overview(main, ctx) {
   const drawChart = () => fill(chart,
     h('h2', {}, 'Throughput and failures'),
     lineChart(ctx.history),
-    h('p', {class: 'hint'}, 'From the live feed, per 10 s, since this page was opened.'));
+    h('p', {class: 'hint'}, 'Tasks that ended, per 10 s: the last ten minutes from the journal, then live.'));
 
   async function load() {
     const [status, qs, ns] = await Promise.allSettled([api('/status'), api('/queues'), api('/nodes')]);
