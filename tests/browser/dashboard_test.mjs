@@ -80,6 +80,36 @@ const scenarios = {
     await noReload();
     if (describe(head, id).state !== 'SUCCEEDED') fail('the journal does not say SUCCEEDED');
     await shot(page, 'tasks-live');
+
+    // The list as the CLI's: filters, sorting and pages, each in the address.
+    const failed = submit(head, 'fail', {kind: 'std::runtime_error'}, '--policy', '{"retries":0}');
+    for (const name of ['zeta', 'alpha']) submit(head, 'echo', {name});
+    await until(`task ${failed} FAILED`, () => describe(head, failed).state === 'FAILED');
+    const ids = async () => (await page.locator('#task-list tr[data-task]').evaluateAll(
+      trs => trs.map(tr => Number(tr.dataset.task))));
+    await page.selectOption('select[name="state"]', 'FAILED');
+    await page.click('form.filters button[type="submit"]');
+    await until('only the FAILED task listed', async () => (await ids()).join() === String(failed));
+    if (!page.url().includes('state=FAILED')) fail(`the filter is not in the address: ${page.url()}`);
+    await page.click('form.filters button:has-text("Clear")');
+    await until('every task listed again', async () => (await ids()).length === 4);
+    await page.click('button.sort[data-sort="name"]');
+    await until('the list sorted by name', async () => {
+      const names = await page.locator('#task-list td[data-label="Name"]').allTextContents();
+      if (names.length === 4 && names.join() === [...names].sort().join() && page.url().includes('sort=name'))
+        return true;
+      throw new Error(`names ${names} at ${page.url()}: ${await page.textContent("#list-status")}`);
+    });
+    await page.goto(`${head.url}/tasks?limit=3`);
+    await until('a first page of 3', async () => (await ids()).length === 3);
+    const first = await ids();
+    await page.click('button:has-text("Next")');
+    await until('the second page', async () => (await ids()).length === 1);
+    const second = await ids();
+    if (Math.max(...second) >= Math.min(...first)) fail(`page 2 (${second}) is not after page 1 (${first})`);
+    await page.click('button:has-text("Back")');
+    await until('the first page again', async () => (await ids()).join() === first.join());
+    step(`filtered, sorted by name, paged ${first} | ${second}`);
   },
 
   async attempts(head, browser) {

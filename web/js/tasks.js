@@ -53,7 +53,7 @@ export function tasks(main, ctx, params) {
     const label = SORTABLE[key];
     const cur = sort.replace(/^-/, '') === key ? (sort.startsWith('-') ? ' ↓' : ' ↑') : '';
     const nextSort = sort === key ? '-' + key : key;
-    return h('button', {type: 'button', class: 'sort', 'data-sort': key,
+    return h('button', {type: 'button', class: 'sort', 'data-sort': key, 'data-label': label,
       title: 'Sort by ' + label.toLowerCase(), onclick: () => go({sort: nextSort})}, label + cur);
   };
 
@@ -79,7 +79,9 @@ export function tasks(main, ctx, params) {
       const nextCursor = res && !Array.isArray(res) ? (res.next_cursor ?? res.next ?? null) : null;
       const shown = `${rows.length} task${rows.length === 1 ? '' : 's'}` +
         (back.length ? ` (page ${back.length + 1})` : '');
-      fill(status, shown, nextCursor ? ', more match' : '');
+      const more = nextCursor || (res && res.more);
+      fill(status, shown, more ? ', more match' : '',
+        more && !nextCursor ? ' (pages follow ids: sort by ID to page, or narrow the filters)' : '');
       draw();
       fill(pager,
         h('button', {type: 'button', class: 'secondary', disabled: !cursor,

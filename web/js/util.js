@@ -113,7 +113,7 @@ export function table(cols, rows, {empty = 'Nothing here.', rowAttrs} = {}) {
     h('table', {},
       h('thead', {}, h('tr', {}, cols.map(c => h('th', {class: c.cls}, c.label)))),
       h('tbody', {}, rows.map(r => h('tr', rowAttrs ? rowAttrs(r) : {},
-        cols.map(c => h('td', {class: c.cls, 'data-label': typeof c.label === 'string' ? c.label : c.label.textContent}, c.cell(r))))))));
+        cols.map(c => h('td', {class: c.cls, 'data-label': typeof c.label === 'string' ? c.label : (c.label.dataset.label || c.label.textContent)}, c.cell(r))))))));
 }
 
 /// A key/value list.
