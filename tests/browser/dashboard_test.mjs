@@ -221,10 +221,12 @@ const scenarios = {
   async pages(head, browser) {
     const id = submit(head, 'fail', {kind: 'std::runtime_error', times: 2}, '--policy', '{"retries":3,"wait":1}');
     const waiting = submit(head, 'fail', {kind: 'std::runtime_error', times: 1}, '--policy', '{"retries":2,"wait":600}');
+    const crashed = submit(head, 'crash', {times: 1, signal: 'abort'});
     for (let i = 0; i < 3; i++) submit(head, 'echo', {hello: i});
     submit(head, 'sleep', {ms: 30000}, '--queue', 'default');
     await until('the tasks to settle', () => describe(head, id).state === 'SUCCEEDED'
-      && describe(head, waiting).attempts.length === 1 && describe(head, waiting).state === 'QUEUED');
+      && describe(head, waiting).attempts.length === 1 && describe(head, waiting).state === 'QUEUED'
+      && (describe(head, crashed).attempts[0] || {}).outcome === 'LOST');
     const page = await signedIn(browser, head);
     const context = page.context();
     const views = [
@@ -257,6 +259,11 @@ const scenarios = {
         await shot(p, `${vp}-${name}`);
       }
     }
+    // A LOST attempt says why: the worker process died of a signal.
+    await page.goto(`${head.url}/tasks/${crashed}`);
+    const lost = await page.locator('#timeline .tl-row[data-attempt="1"]').textContent({timeout: 15000});
+    if (!/LOST/.test(lost) || !/signal/i.test(lost)) fail(`the crashed attempt shows: ${lost}`);
+    step(`a crashed attempt: ${lost}`);
     const why = await page.goto(`${head.url}/tasks/${waiting}`).then(() => page.locator('#waiting').textContent());
     if (!/Waiting until/.test(why) || !/retry/.test(why)) fail(`the waiting task does not say why: ${why}`);
   },
