@@ -159,6 +159,9 @@ const scenarios = {
     await page.waitForTimeout(1000);
     if (describe(head, id).attempt !== 1 || describe(head, id).state !== 'FAILED')
       fail('a dismissed confirmation retried the task');
+    // With an option of `tasks retry`: a new priority.
+    await page.click('.retry-options summary');
+    await page.fill('.retry-options input[name="priority"]', '7');
     let question = '';
     page.once('dialog', d => { question = d.message(); d.accept(); });
     await button.click();
@@ -169,6 +172,7 @@ const scenarios = {
     const t = describe(head, id);
     if (t.state !== 'SUCCEEDED' || !t.result || t.result.succeeded_on_attempt !== 2)
       fail(`after the retry the task is ${t.state} with result ${JSON.stringify(t.result)}`);
+    if (t.priority !== 7) fail(`the retry's priority option did not apply: priority ${t.priority}`);
     if (!t.events.some(e => e.kind === 'manual_retry')) fail('no manual_retry event in the journal');
     if (await page.locator('#retry').count()) fail('a SUCCEEDED task still offers Retry');
     await shot(page, 'task-retried');

@@ -23,10 +23,26 @@ export function task(main, ctx, id) {
     note.hidden = false;
   }
 
-  async function act(action, question) {
+  // Retry's options, as `taskrt tasks retry` has them (kept across redraws).
+  const retryOptions = h('details', {class: 'retry-options'}, h('summary', {}, 'Retry options'),
+    h('div', {class: 'filters'},
+      h('label', {}, 'Priority', h('input', {name: 'priority', type: 'number', step: 1})),
+      h('label', {}, 'Queue', h('input', {name: 'queue', autocomplete: 'off'})),
+      h('label', {}, 'In (seconds)', h('input', {name: 'in', type: 'number', min: 0, step: 'any'}))));
+
+  function retryBody() {
+    const body = {};
+    for (const input of retryOptions.querySelectorAll('input')) {
+      const v = input.value.trim();
+      if (v !== '') body[input.name] = input.type === 'number' ? Number(v) : v;
+    }
+    return body;
+  }
+
+  async function act(action, question, body = {}) {
     if (!window.confirm(question)) return;
     try {
-      const res = await api(`/tasks/${id}/${action}`, {method: 'POST', body: {}});
+      const res = await api(`/tasks/${id}/${action}`, {method: 'POST', body});
       say(action === 'retry'
         ? `Retry requested${res && res.id && String(res.id) !== String(id) ? ' (task #' + res.id + ')' : ''}; this page follows the new attempt.`
         : 'Cancel requested.');
@@ -41,8 +57,11 @@ export function task(main, ctx, id) {
     return h('div', {class: 'actions'},
       CANCELLABLE.includes(t.state) ? h('button', {type: 'button', class: 'danger', id: 'cancel',
         onclick: () => act('cancel', `Cancel task #${id} (${t.name})? A running attempt is stopped.`)}, 'Cancel') : null,
-      FINAL_RETRYABLE.includes(t.state) ? h('button', {type: 'button', id: 'retry',
-        onclick: () => act('retry', `Retry task #${id} (${t.name})? It is queued again with a fresh retry budget.`)}, 'Retry') : null);
+      FINAL_RETRYABLE.includes(t.state) ? [h('button', {type: 'button', id: 'retry', onclick: () => {
+        const body = retryBody();
+        const how = Object.entries(body).map(([k, v]) => k === 'in' ? `in ${v} s` : `${k} ${v}`).join(', ');
+        act('retry', `Retry task #${id} (${t.name})${how ? ' with ' + how : ''}? It is queued again with a fresh retry budget.`, body);
+      }}, 'Retry'), retryOptions] : null);
   }
 
   function drawHead() {
