@@ -2,7 +2,7 @@
 // nodes and their slots. Refreshed every 5 s and on feed events.
 import {api} from './api.js';
 import {lineChart} from './chart.js';
-import {h, fill, STATES, badge, num, duration, meter, table, link, rowsOf, debounce, time} from './util.js';
+import {h, fill, STATES, badge, num, duration, meter, table, link, rowsOf, throttle} from './util.js';
 
 export function overview(main, ctx) {
   const counts = h('section', {class: 'cards', id: 'counts'});
@@ -85,7 +85,7 @@ export function overview(main, ctx) {
     ], rows, {empty: 'No node has joined.'}));
   }
 
-  const soon = debounce(() => load().catch(() => {}), 500);
+  const soon = throttle(() => load().catch(() => {}), 2000);
   const unsub = ctx.feed.subscribe(soon);
   const timer = setInterval(() => load().catch(() => {}), 5000);
   const chartTimer = setInterval(drawChart, 2000);

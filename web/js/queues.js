@@ -1,7 +1,7 @@
 // "/queues": depth, running, oldest ready task and rate of each queue
 // (GET /api/v1/queues); refreshed every 5 s and on feed events.
 import {api} from './api.js';
-import {h, fill, num, duration, time, table, rowsOf, link, debounce} from './util.js';
+import {h, fill, num, duration, table, rowsOf, link, throttle} from './util.js';
 
 export function queues(main, ctx) {
   const body = h('div', {}, h('p', {class: 'muted'}, 'Loading…'));
@@ -24,7 +24,7 @@ export function queues(main, ctx) {
     }
   }
   load();
-  const soon = debounce(load, 700);
+  const soon = throttle(load, 2000);
   const unsub = ctx.feed.subscribe(soon);
   const timer = setInterval(load, 5000);
   return () => { clearInterval(timer); unsub(); soon.cancel(); };

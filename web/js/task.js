@@ -5,7 +5,7 @@
 // Operators get Cancel and Retry, each after a confirmation. The page
 // reloads its data when the live feed reports an event of this task.
 import {api, eventTask} from './api.js';
-import {h, fill, badge, time, duration, between, seconds, relative, jsonBlock, table, facts, num, debounce, link} from './util.js';
+import {h, fill, badge, time, duration, between, seconds, relative, jsonBlock, table, facts, num, throttle, link} from './util.js';
 
 const FINAL_RETRYABLE = ['FAILED', 'LOST', 'CANCELLED'];
 const CANCELLABLE = ['QUEUED', 'RUNNING'];
@@ -227,7 +227,7 @@ export function task(main, ctx, id) {
     }
   }
 
-  const soon = debounce(load, 300);
+  const soon = throttle(load, 300);
   const unsub = ctx.feed.subscribe(ev => { if (String(eventTask(ev)) === String(id)) soon(); });
   // The countdown and a running attempt's bar move without events.
   const tick = setInterval(() => {

@@ -3,7 +3,7 @@
 // The filters live in the address, so a filtered list is a link. New tasks
 // and state changes arrive through the live feed without a reload.
 import {api, query, eventTask} from './api.js';
-import {h, fill, STATES, badge, time, table, rowsOf, debounce, num} from './util.js';
+import {h, fill, STATES, badge, time, table, rowsOf, throttle, num} from './util.js';
 
 const FILTERS = ['state', 'name', 'queue', 'node', 'error_kind', 'since'];
 const SORTABLE = {id: 'ID', name: 'Name', priority: 'Priority', updated: 'Updated'};
@@ -98,7 +98,16 @@ export function tasks(main, ctx, params) {
 
   // A task on the page changes in place; a task not on it reloads the first
   // page (it may be new and match the filters).
-  const reload = debounce(load, 400);
+  const reload = throttle(load, 1000);
+  const changed = new Set();
+  const redraw = throttle(() => {
+    draw();
+    for (const id of changed) {
+      const tr = list.querySelector(`tr[data-task="${id}"]`);
+      if (tr) tr.classList.add('flash');
+    }
+    changed.clear();
+  }, 250);
   const unsub = ctx.feed.subscribe(ev => {
     const id = eventTask(ev);
     if (id == null) return;
@@ -108,13 +117,12 @@ export function tasks(main, ctx, params) {
       if (ev.attempt) row.attempt = ev.attempt;
       if (ev.node) row.node = ev.node;
       if (ev.at) row.updated_at = ev.at;
-      draw();
-      const tr = list.querySelector(`tr[data-task="${row.id}"]`);
-      if (tr) tr.classList.add('flash');
+      changed.add(row.id);
+      redraw();
     } else if (!cursor) {
       reload();
     }
   });
   load();
-  return () => { unsub(); reload.cancel(); };
+  return () => { unsub(); reload.cancel(); redraw.cancel(); };
 }

@@ -121,11 +121,17 @@ export function facts(pairs) {
   return h('dl', {class: 'facts'}, pairs.filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
-/// Calls fn at most once per `ms`, after the last call.
-export function debounce(fn, ms) {
-  let t = null;
-  const d = (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
-  d.cancel = () => clearTimeout(t);
+/// Calls fn at most once per `ms` while calls keep coming (the first at once,
+/// the last one always): a busy feed redraws a few times a second, not per event.
+export function throttle(fn, ms) {
+  let last = 0, t = null;
+  const run = () => { t = null; last = Date.now(); fn(); };
+  const d = () => {
+    if (t) return;
+    const wait = last + ms - Date.now();
+    if (wait <= 0) run(); else t = setTimeout(run, wait);
+  };
+  d.cancel = () => { clearTimeout(t); t = null; };
   return d;
 }
 
