@@ -115,7 +115,7 @@ TEST_CASE("api: bad and huge bodies get 400/413/422 with the CLI's messages - th
     {R"({"name":"echo","run_at":"tomorrow"})", 422, "run_at"},
     {R"({"name":"echo","policy":{"retries":-1}})", 422, "policy: "},
     {R"({"name":"echo","time_limit":"soon"})", 400, "time_limit: a number is expected"},
-    {"{\"name\":\"echo\",\"args\":{\"s\":\"a\\u0000b\"}}", 422, "args"},
+    {"{\"name\":\"echo\",\"args\":{\"s\":\"a\\u0000b\"}}", 400, "NUL character"},
     {R"({"name":"echo","key":"a","extra":1})", 400, "unknown field 'extra'"},
   };
   for (const auto& bc : cases) {
@@ -360,7 +360,18 @@ TEST_CASE("api: every route of the OpenAPI document answers as documented", "[e2
     if (auto p = concrete.find("{id}"); p != std::string::npos)
       concrete.replace(p, 4, std::to_string(id));
     for (auto& [method, op] : ops.items()) {
-      httplib::Result r;
+      auto call = [&]() -> httplib::Result {
+        if (method == "get")
+          return c.Get(concrete.c_str(), bearer(h.op));
+        std::string body = "{}";
+        if (path == "/api/v1/tasks")
+          body = R"({"name":"echo"})";
+        if (path == "/api/v1/tasks/cancel" || path == "/api/v1/tasks/retry")
+          body = R"({"ids": [], "dry_run": true})";
+        return c.Post(concrete.c_str(), bearer(h.op), body, "application/json");
+      };
+      if (method != "get" && method != "post")
+        FAIL("a method the test does not know: " << method);
       if (method == "get") {
         if (path == "/api/v1/events") { // a stream: its head is enough
           httplib::Client sc{"127.0.0.1", h.http_port};
@@ -380,17 +391,8 @@ TEST_CASE("api: every route of the OpenAPI document answers as documented", "[e2
           ++checked;
           continue;
         }
-        r = c.Get(concrete.c_str(), bearer(h.op));
-      } else if (method == "post") {
-        std::string body = "{}";
-        if (path == "/api/v1/tasks")
-          body = R"({"name":"echo"})";
-        if (path == "/api/v1/tasks/cancel" || path == "/api/v1/tasks/retry")
-          body = R"({"ids": [], "dry_run": true})";
-        r = c.Post(concrete.c_str(), bearer(h.op), body, "application/json");
-      } else {
-        FAIL("a method the test does not know: " << method);
       }
+      auto r = call();
       INFO(method << " " << concrete << " -> " << (r ? r->body : "no answer"));
       REQUIRE(r);
       // The status is one the document lists for this operation.
