@@ -417,11 +417,28 @@ struct health_server::impl {
   }
 
   /// An answer to a request that cannot go on: the connection closes after.
-  bool refuse(uint64_t id, int status, std::string why) {
+  bool refuse(uint64_t id, int status, std::string why, bool keep_label = false) {
     auto& c = conns.at(id);
     c.close_after = true;
-    c.label = "other";
-    return answer(id, text(status, std::move(why) + "\n"));
+    if (!keep_label)
+      c.label = "other";
+    // JSON like every answer of the API: {"error", "detail"}.
+    const char* kind = status == 413   ? "too_large"
+                       : status == 431 ? "head_too_large"
+                       : status == 501 ? "not_implemented"
+                       : status == 503 ? "unavailable"
+                                       : "bad_request";
+    std::string detail;
+    for (char ch : why) { // the reasons are ASCII; quote what JSON needs
+      if (ch == '"' || ch == '\\')
+        detail += '\\';
+      detail += ch;
+    }
+    response r{status, "application/json",
+               std::string{"{\"error\":\""} + kind + "\",\"detail\":\"" + detail + "\"}\n"};
+    if (status == 503)
+      r.headers.emplace_back("Retry-After", "1");
+    return answer(id, r);
   }
 
   /// Writes what the socket takes; false when the connection was closed.
@@ -538,10 +555,8 @@ struct health_server::impl {
         });
       }
     }
-    if (!queued) {
-      c.close_after = true;
-      return answer(id, text(503, "busy: too many requests in progress\n"));
-    }
+    if (!queued)
+      return refuse(id, 503, "busy: too many requests in progress", true);
     c.ph = phase::waiting;
     c.deadline = clock_type::time_point::max();
     watch(c.fd, id, 0);
