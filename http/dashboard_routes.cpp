@@ -26,10 +26,21 @@ bool is_page(std::string_view path) {
   return path == task || (!id.empty() && id.size() <= 19 && std::all_of(id.begin(), id.end(), digit));
 }
 
+/// The dashboard loads only its own files and talks only to its own head;
+/// no other site may frame it (its buttons cancel and retry tasks).
+constexpr const char* page_policy
+  = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
+
 response file_answer(const web::embedded_file& f) {
   response r;
   r.content_type = std::string{web::content_type(f.path)};
   r.body.assign(reinterpret_cast<const char*>(f.data), f.size);
+  r.headers = {{"Content-Security-Policy", page_policy},
+               {"X-Content-Type-Options", "nosniff"},
+               {"Referrer-Policy", "no-referrer"},
+               // A new taskrt binary brings new files: always ask.
+               {"Cache-Control", "no-cache"}};
   return r;
 }
 
@@ -60,8 +71,13 @@ std::optional<response> dashboard_answer(const request& req, const dashboard_gat
   if (req.method != "GET" && req.method != "HEAD")
     return response{405, "text/plain; charset=utf-8",
                     "method not allowed: " + req.path + " answers GET\n"};
-  if (gate && !gate(req))
-    return response{401, "text/html; charset=utf-8", std::string{sign_in_page}};
+  if (gate && !gate(req)) {
+    response r{401, "text/html; charset=utf-8", std::string{sign_in_page}};
+    r.headers = {{"Content-Security-Policy",
+                  "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"},
+                 {"Cache-Control", "no-store"}};
+    return r;
+  }
   return file_answer(*file);
 }
 

@@ -252,6 +252,8 @@ const scenarios = {
       await p.setViewportSize(size);
       const errors = [];
       p.on('pageerror', e => errors.push(`${p.url()}: ${e.message}`));
+      // Something the page's Content-Security-Policy refused is a bug too.
+      p.on('console', m => { if (/Content.Security.Policy/i.test(m.text())) errors.push(`${p.url()}: ${m.text()}`); });
       for (const [name, path, ready, prepare] of views) {
         await p.goto(head.url + path); // a deep link, as after a reload
         await p.waitForSelector(ready, {timeout: 15000});

@@ -56,6 +56,9 @@ TEST_CASE("the dashboard's pages answer on every deep link, its files with their
     CHECK(r->status == 200);
     CHECK(r->get_header_value("Content-Type") == "text/html; charset=utf-8");
     CHECK(r->body == page);
+    CHECK(r->get_header_value("Content-Security-Policy").find("frame-ancestors 'none'")
+          != std::string::npos);
+    CHECK(r->get_header_value("X-Content-Type-Options") == "nosniff");
   }
 
   // Everything the page loads, and everything its scripts import, is there.

@@ -8,6 +8,8 @@ export function h(tag, attrs, ...children) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') e.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(e.dataset, v);
+    // Through the CSSOM: the page's Content-Security-Policy allows no style attributes.
+    else if (k === 'style') e.style.cssText = v;
     else e.setAttribute(k, v === true ? '' : String(v));
   }
   append(e, children);
