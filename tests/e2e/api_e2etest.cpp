@@ -474,3 +474,35 @@ TEST_CASE("api: while Postgres is down a submit gets 503 with Retry-After - the 
     },
     30'000));
 }
+
+TEST_CASE("api: CORS is off unless --http-cors-origin names the one origin allowed",
+          "[e2e][api]") {
+  {
+    api_head h{fresh_schema_dsn("e2e_api_cors_off"), {"--workers", "0"}};
+    auto c = h.client();
+    auto r = c.Get("/api/v1/status", bearer(h.op, {{"Origin", "https://app.example"}}));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(!r->has_header("Access-Control-Allow-Origin"));
+    auto pre = c.Options("/api/v1/tasks", {{"Origin", "https://app.example"},
+                                           {"Access-Control-Request-Method", "POST"}});
+    CHECK(api_error(pre, 403, "forbidden"));
+  }
+  api_head h{fresh_schema_dsn("e2e_api_cors"),
+             {"--workers", "0", "--http-cors-origin", "https://app.example"}};
+  auto c = h.client();
+  auto pre = c.Options("/api/v1/tasks", {{"Origin", "https://app.example"},
+                                         {"Access-Control-Request-Method", "POST"}});
+  REQUIRE(pre);
+  CHECK(pre->status == 204);
+  CHECK(pre->get_header_value("Access-Control-Allow-Origin") == "https://app.example");
+  CHECK(pre->get_header_value("Access-Control-Allow-Headers").find("Authorization")
+        != std::string::npos);
+  auto r = c.Get("/api/v1/status", bearer(h.op, {{"Origin", "https://app.example"}}));
+  REQUIRE(r);
+  CHECK(r->get_header_value("Access-Control-Allow-Origin") == "https://app.example");
+  auto other = c.Get("/api/v1/status", bearer(h.op, {{"Origin", "https://evil.example"}}));
+  REQUIRE(other);
+  CHECK(!other->has_header("Access-Control-Allow-Origin"));
+  CHECK(api_error(c.Options("/api/v1/tasks", {{"Origin", "https://evil.example"}}), 403));
+}
