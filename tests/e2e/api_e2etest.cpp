@@ -474,3 +474,77 @@ TEST_CASE("api: while Postgres is down a submit gets 503 with Retry-After - the 
     },
     30'000));
 }
+
+TEST_CASE("api: CORS is off unless --http-cors-origin names the one origin allowed",
+          "[e2e][api]") {
+  {
+    api_head h{fresh_schema_dsn("e2e_api_cors_off"), {"--workers", "0"}};
+    auto c = h.client();
+    auto r = c.Get("/api/v1/status", bearer(h.op, {{"Origin", "https://app.example"}}));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(!r->has_header("Access-Control-Allow-Origin"));
+    auto pre = c.Options("/api/v1/tasks", {{"Origin", "https://app.example"},
+                                           {"Access-Control-Request-Method", "POST"}});
+    CHECK(api_error(pre, 403, "forbidden"));
+  }
+  api_head h{fresh_schema_dsn("e2e_api_cors"),
+             {"--workers", "0", "--http-cors-origin", "https://app.example"}};
+  auto c = h.client();
+  auto pre = c.Options("/api/v1/tasks", {{"Origin", "https://app.example"},
+                                         {"Access-Control-Request-Method", "POST"}});
+  REQUIRE(pre);
+  CHECK(pre->status == 204);
+  CHECK(pre->get_header_value("Access-Control-Allow-Origin") == "https://app.example");
+  CHECK(pre->get_header_value("Access-Control-Allow-Headers").find("Authorization")
+        != std::string::npos);
+  auto r = c.Get("/api/v1/status", bearer(h.op, {{"Origin", "https://app.example"}}));
+  REQUIRE(r);
+  CHECK(r->get_header_value("Access-Control-Allow-Origin") == "https://app.example");
+  auto other = c.Get("/api/v1/status", bearer(h.op, {{"Origin", "https://evil.example"}}));
+  REQUIRE(other);
+  CHECK(!other->has_header("Access-Control-Allow-Origin"));
+  CHECK(api_error(c.Options("/api/v1/tasks", {{"Origin", "https://evil.example"}}), 403));
+}
+
+TEST_CASE("api: a standby head knows the tokens - it answers reads, refuses writes with 503 until"
+          " it takes over after a kill -9 of the active head",
+          "[e2e][api][failover]") {
+  auto dsn = fresh_schema_dsn("e2e_api_standby");
+  const auto pa = free_port(), pb = free_port(), http_b = free_port();
+  api_head a{dsn, {"--workers", "1", "--port", pa}};
+  head_process b{dsn, {"--workers", "1", "--port", pb, "--standby", "--http-port", http_b}};
+  httplib::Client cb{"127.0.0.1", std::stoi(http_b)};
+  cb.set_read_timeout(15, 0);
+  REQUIRE(eventually([&] {
+    auto r = cb.Get("/readyz");
+    return r && r->status == 503 && r->body.find("standby") != std::string::npos;
+  }));
+  auto ca = a.client();
+  const auto id = submit(ca, a.op, {{"name", "echo"}, {"args", {{"n", 1}}}});
+  REQUIRE(reaches(a, id, "SUCCEEDED"));
+  // The standby checks the token in Postgres: the journal's reads answer.
+  auto d = cb.Get(("/api/v1/tasks/" + std::to_string(id)).c_str(), bearer(a.op));
+  REQUIRE(d);
+  INFO(d->body);
+  CHECK(d->status == 200);
+  CHECK(body_of(d)["state"] == "SUCCEEDED");
+  CHECK(api_error(cb.Get("/api/v1/status", bearer("trt_wrong")), 401));
+  // Writes need the active head.
+  auto w = cb.Post("/api/v1/tasks", bearer(a.op), R"({"name":"echo"})", "application/json");
+  CHECK(api_error(w, 503, "unavailable"));
+  CHECK(!w->get_header_value("Retry-After").empty());
+  // The active head dies; the standby takes over and accepts the same token.
+  a.head.kill9();
+  int64_t after = 0;
+  CHECK(eventually(
+    [&] {
+      auto r = cb.Post("/api/v1/tasks", bearer(a.op), R"({"name":"echo"})", "application/json");
+      if (r && r->status == 201)
+        after = body_of(r)["id"].get<int64_t>();
+      return after != 0;
+    },
+    60'000));
+  auto me = body_of(cb.Get("/api/v1/whoami", bearer(a.op)));
+  CHECK(me["name"] == "op");
+}
