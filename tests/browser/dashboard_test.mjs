@@ -194,6 +194,13 @@ const scenarios = {
       const buttons = await page.locator('.task-head button, #retry, #cancel').count();
       if (buttons) fail(`a viewer sees ${buttons} button(s) on task ${id}`);
     }
+    // The running attempt's time moves on the page without a reload.
+    const noReload = await markNoReload(page);
+    const elapsed = page.locator('#progress .elapsed');
+    const before = await elapsed.textContent({timeout: 15000});
+    await until('the running time to move on', async () => (await elapsed.textContent()) !== before, 15000);
+    await noReload();
+    step(`progress: running for ${before} -> ${await elapsed.textContent()}`);
     await shot(page, 'task-viewer');
     // A browser signed in by a viewer's link (cookie) sees none either.
     const cookiePage = await newPage(browser);
@@ -226,11 +233,13 @@ const scenarios = {
     const id = submit(head, 'fail', {kind: 'std::runtime_error', times: 2}, '--policy', '{"retries":3,"wait":1}');
     const waiting = submit(head, 'fail', {kind: 'std::runtime_error', times: 1}, '--policy', '{"retries":2,"wait":600}');
     const crashed = submit(head, 'crash', {times: 1, signal: 'abort'});
+    const checkpointed = submit(head, 'checkpoint', {steps: 3});
     for (let i = 0; i < 3; i++) submit(head, 'echo', {hello: i});
     submit(head, 'sleep', {ms: 30000}, '--queue', 'default');
     await until('the tasks to settle', () => describe(head, id).state === 'SUCCEEDED'
       && describe(head, waiting).attempts.length === 1 && describe(head, waiting).state === 'QUEUED'
-      && (describe(head, crashed).attempts[0] || {}).outcome === 'LOST');
+      && (describe(head, crashed).attempts[0] || {}).outcome === 'LOST'
+      && describe(head, checkpointed).state === 'SUCCEEDED');
     const page = await signedIn(browser, head);
     const context = page.context();
     const views = [
@@ -265,6 +274,11 @@ const scenarios = {
         await shot(p, `${vp}-${name}`);
       }
     }
+    // Checkpoints are listed with their data.
+    await page.goto(`${head.url}/tasks/${checkpointed}`);
+    await page.waitForSelector('#checkpoints td[data-label="Data"]');
+    const cps = await page.locator('#checkpoints td[data-label="Data"]').allTextContents();
+    if (!cps.length || !cps.some(c => /"step"/.test(c))) fail(`the checkpoints shown: ${cps}`);
     // A LOST attempt says why: the worker process died of a signal.
     await page.goto(`${head.url}/tasks/${crashed}`);
     const lost = await page.locator('#timeline .tl-row[data-attempt="1"]').textContent({timeout: 15000});

@@ -162,15 +162,23 @@ export function task(main, ctx, id) {
     ], t.attempts || [], {empty: 'No attempts yet.', rowAttrs: a => ({'data-attempt': a.attempt})});
   }
 
+  /// How far the task is: for a running attempt, how long it has run and
+  /// its last checkpoint (journaled; `ctx.progress()` heartbeats are not,
+  /// docs/tasks.md); progress notes, where a journal has them.
   function progress() {
-    const evs = (t.events || []).filter(e => e.kind === 'progress');
-    if (!evs.length) return null;
-    const last = evs[evs.length - 1];
-    const d = last.detail;
-    const frac = d && typeof d === 'object' ? (d.fraction ?? (d.percent != null ? d.percent / 100 : null)) : null;
+    const notes = (t.events || []).filter(e => e.kind === 'progress');
+    const cps = t.checkpoints || [];
+    const current = (t.attempts || []).find(a => a.attempt === t.attempt && a.started && !a.ended);
+    if (t.state !== 'RUNNING' && !notes.length) return null;
+    const last = notes[notes.length - 1];
+    const cp = cps.filter(c => c.attempt === t.attempt).pop();
     return h('section', {class: 'panel', id: 'progress'}, h('h2', {}, 'Progress'),
-      frac != null ? h('progress', {max: 1, value: frac}) : null,
-      h('p', {}, 'Reported ', time(last.at), ` in attempt ${last.attempt}: `), jsonBlock(d));
+      current ? h('p', {}, 'Attempt ', String(current.attempt), current.node ? ` on ${current.node}` : '',
+        ' running for ', h('strong', {class: 'elapsed', 'data-since': current.started},
+          duration(between(current.started))), '.') : null,
+      cp ? h('p', {}, 'Last checkpoint ', time(cp.at), ` (${relative(cp.at)}): `, jsonBlock(cp.data))
+        : t.state === 'RUNNING' ? h('p', {class: 'muted'}, 'No checkpoint in this attempt yet.') : null,
+      last ? h('p', {}, 'Reported ', time(last.at), ` in attempt ${last.attempt}: `, jsonBlock(last.detail)) : null);
   }
 
   function events() {
@@ -234,6 +242,7 @@ export function task(main, ctx, id) {
     if (!t) return;
     const tl = main.querySelector('#timeline');
     if (t.state === 'RUNNING' && tl) tl.replaceWith(timeline());
+    for (const e of main.querySelectorAll('.elapsed')) e.textContent = duration(between(e.dataset.since));
     const c = main.querySelector('.countdown');
     if (c) {
       if (seconds(t.run_at) <= Date.now() / 1000) load(); else c.textContent = `(${relative(t.run_at)})`;
