@@ -366,8 +366,16 @@ TEST_CASE("api: the dashboard link opens a cookie session once, cookie writes ne
   const auto id = submit(c, "", {{"name", "echo"}}, own);
   auto d = body_of(c.Get(("/api/v1/tasks/" + std::to_string(id)).c_str(), with_cookie));
   CHECK(d["events"][0]["detail"]["origin"] == "http alice");
-  // Expired: the session lasted 3 s.
+  // A link not used within --valid is refused.
+  auto stale = run_cli({"dashboard", "--data-dir", h.head.data_dir(), "--db", h.head.dsn(),
+                        "--valid", "1s"});
+  REQUIRE(stale.exit_code == 0);
+  // Expired: the session lasted 3 s (and the stale link 1 s).
   std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  const auto stale_url = stale.out.substr(0, stale.out.find('\n'));
+  auto late_login = c.Get(stale_url.substr(h.origin().size()).c_str());
+  CHECK(api_error(late_login, 401, "unauthorized"));
+  CHECK(!late_login->has_header("Set-Cookie"));
   auto late = c.Get("/api/v1/whoami", with_cookie);
   CHECK(api_error(late, 401, "unauthorized"));
   CHECK(body_of(late)["detail"].get<std::string>().find("expired") != std::string::npos);
