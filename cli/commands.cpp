@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 
+#include "cli/access_commands.hpp"
 #include "cli/cluster_commands.hpp"
 #include "cli/inspect_commands.hpp"
 #include "cli/runtime_commands.hpp"
@@ -20,6 +21,8 @@ void add_all_commands(CLI::App& app, cli_env& env) {
   add_summary_command(app, env);
   add_retry_plan_command(app, env);
   add_certs_command(app, env);
+  add_tokens_command(app, env);
+  add_dashboard_command(app, env);
   add_worker_process_command(app, env);
 }
 

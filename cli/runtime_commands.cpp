@@ -227,6 +227,14 @@ the port can submit and run tasks).)");
     ->check(CLI::Range(0, 65535));
   cmd->add_option("--http-host", opts->http_host, "Address the HTTP server listens on")
     ->capture_default_str();
+  cmd->add_option("--http-cors-origin", opts->http_cors_origin,
+                  "With --head: the one origin (https://app.example) whose pages may call the "
+                  "HTTP API cross-site with a bearer token (default: CORS off)")
+    ->needs(head_flag);
+  cmd->add_flag("--http-tls", opts->http_tls,
+                "With --head and --tls-dir: serve HTTPS on --http-port with the head's "
+                "certificate (clients trust the cluster's ca.pem)")
+    ->needs(head_flag);
   auto log_format = std::make_shared<std::string>("text");
   cmd->add_option("--log-format", *log_format,
                   "text (human) or json (one object per line: time, level, message, node, "

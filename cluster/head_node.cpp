@@ -16,6 +16,8 @@
 #include "runtime/time.hpp"
 
 #include "cluster/net_config.hpp"
+#include "http/api_server.hpp"
+#include "http/dashboard_routes.hpp"
 #include "http/health_server.hpp"
 #include "metrics/taskrt_metrics.hpp"
 
@@ -82,7 +84,7 @@ std::string write_state_file(const std::string& dir, const head_state_file& s) {
             {"pid", s.pid},         {"dsn", s.dsn},
             {"node_id", s.node_id}, {"started_at", s.started_at},
             {"tls", s.tls},         {"tls_dir", s.tls_dir},
-            {"role", s.role}};
+            {"role", s.role},       {"http_url", s.http_url}};
   auto path = dir + "/head.json";
   auto tmp = path + ".tmp";
   {
@@ -276,6 +278,7 @@ std::optional<head_state_file> read_state_file(const std::string& data_dir) {
   s.tls = j.value("tls", false);
   s.tls_dir = j.value("tls_dir", "");
   s.role = j.value("role", "active");
+  s.http_url = j.value("http_url", "");
   return s;
 }
 
@@ -373,17 +376,39 @@ int run_head(head_options opts, const task_registry& registry,
   // taking the lock) is live and not ready, so Kubernetes keeps it running
   // and routes nothing to it until it is the active head.
   std::unique_ptr<http::health_server> http_server;
+  std::unique_ptr<http::api_server> api;
   std::string http_line = "off (--http-port)";
+  std::string http_url;
   if (opts.http_port >= 0) {
     http_server = std::make_unique<http::health_server>(starting_probes(opts.standby));
+    // The JSON API (/api/v1, /login): 503 until this head is active.
+    api = std::make_unique<http::api_server>(
+      http::api_config{opts.dsn, opts.http_cors_origin, opts.node_id});
+    api->install(*http_server);
+    // The dashboard at / (docs/dashboard.md), for a session or a token only.
+    http::add_dashboard_routes(*http_server, [a = api.get()](const http::request& req) {
+      std::string why;
+      return a->authenticate(req, why).has_value();
+    });
     std::string error;
+    if (opts.http_tls) {
+      if (!tls) {
+        std::fprintf(stderr, "taskrt: --http-tls serves HTTPS with the cluster's certificates: "
+                             "it needs --tls-dir\n");
+        return 1;
+      }
+      if (!http_server->use_tls(tls->cert_file, tls->key_file, error)) {
+        std::fprintf(stderr, "taskrt: --http-tls: %s\n", error.c_str());
+        return 1;
+      }
+    }
     if (!http_server->start(opts.http_host, opts.http_port, error)) {
       std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
                    opts.http_port, error.c_str());
       return 1;
     }
-    http_line = "http://" + opts.http_host + ":" + std::to_string(http_server->port())
-                + " (/healthz /readyz /metrics)";
+    http_url = (opts.http_tls ? "https://" : "http://") + opts.http_host + ":" + std::to_string(http_server->port());
+    http_line = http_url + " (/healthz /readyz /metrics /api/v1, dashboard /)";
   }
 
   // Leadership: one active head per journal (persistence/leader_lock.hpp).
@@ -426,11 +451,14 @@ int run_head(head_options opts, const task_registry& registry,
   // The probes of an active head ask `sys`: stop answering before it goes.
   struct http_stopper {
     http::health_server* server;
+    http::api_server* api;
     ~http_stopper() {
       if (server)
         server->stop();
+      if (api)
+        api->deactivate();
     }
-  } stop_http_first{http_server.get()};
+  } stop_http_first{http_server.get(), api.get()};
 
   persistence_options popts; // submits commit on a connection of their own
   popts.open_submit_lane = [dsn = opts.dsn] { return std::make_shared<journal_store>(dsn); };
@@ -474,9 +502,12 @@ int run_head(head_options opts, const task_registry& registry,
     leadership.set_address(address);
   if (http_server) // from now on the probes ask this head's scheduler
     http_server->set_probes(head_probes(sys, head));
+  if (api)
+    api->activate(sys, head);
   head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
                      opts.node_id, to_rfc3339(now()), tls.has_value(),
                      tls ? tls->dir : std::string{}};
+  sf.http_url = http_url;
   if (auto err = write_state_file(opts.data_dir, sf); !err.empty()) {
     // Without it no CLI command finds this head: refuse to run half-visible.
     std::fprintf(stderr, "taskrt: state file: %s\n", err.c_str());
@@ -547,6 +578,8 @@ int run_head(head_options opts, const task_registry& registry,
   }
   if (http_server)
     http_server->stop();
+  if (api)
+    api->deactivate();
   sys.middleman().unpublish(head, *port);
   for (auto& w : workers)
     anon_send_exit(w, caf::exit_reason::user_shutdown);

@@ -38,6 +38,12 @@ struct head_options {
   tls_options tls;                ///< empty dir: plaintext
   std::string http_host = "127.0.0.1"; ///< where /healthz, /readyz, /metrics listen
   int http_port = -1;             ///< -1: no HTTP server; 0: any free port
+  /// `--http-cors-origin`: the one origin whose pages may call the API
+  /// cross-site (with a bearer token); empty: CORS off.
+  std::string http_cors_origin;
+  /// `--http-tls`: serve HTTPS on --http-port with this head's certificate
+  /// of --tls-dir (clients trust the cluster's ca.pem).
+  bool http_tls = false;
   logging::log_format log_format = logging::log_format::text;
   /// Wait as a hot standby while another head is active on the database,
   /// take over when it dies (else: refuse to start next to an active head).
@@ -88,6 +94,7 @@ struct head_state_file {
   bool tls = false;     ///< the head speaks mutual TLS only
   std::string tls_dir;  ///< its TLS directory (absolute), for local CLI commands
   std::string role = "active"; ///< "standby" while waiting (port not yet listening)
+  std::string http_url;  ///< "http://HOST:PORT" of --http-port; empty: none
 };
 
 /// The default data directory: $TASKRT_DATA_DIR, else

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -38,6 +40,7 @@ enum class phase : uint8_t {
   body,    ///< receiving a request body
   waiting, ///< its request is on a lane; nothing is read meanwhile
   writing, ///< its answer is being written
+  streaming, ///< a long-lived answer (stream_channel): written as it comes
 };
 
 struct connection {
@@ -54,11 +57,57 @@ struct connection {
   std::string label;      ///< the path label of taskrt_http_requests_total
   request_head req;
   size_t body_reserved = 0;
+  std::shared_ptr<stream_channel> stream; ///< phase::streaming
+  SSL* ssl = nullptr;                     ///< HTTPS (use_tls): the session
 };
+
+/// recv(2) through TLS when the connection has it: -1 with errno EAGAIN
+/// while TLS waits for the peer, ECONNRESET on a TLS error.
+ssize_t conn_recv(connection& c, char* buf, size_t n) {
+  if (!c.ssl)
+    return ::recv(c.fd, buf, n, 0);
+  ERR_clear_error();
+  const int r = SSL_read(c.ssl, buf, static_cast<int>(n));
+  if (r > 0)
+    return r;
+  const int e = SSL_get_error(c.ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN)
+    return 0;
+  errno = ECONNRESET;
+  return -1;
+}
+
+/// send(2) through TLS when the connection has it (as conn_recv).
+ssize_t conn_send(connection& c, const char* data, size_t n) {
+  if (!c.ssl)
+    return ::send(c.fd, data, n, MSG_NOSIGNAL);
+  ERR_clear_error();
+  const int r = SSL_write(c.ssl, data, static_cast<int>(n));
+  if (r > 0)
+    return r;
+  const int e = SSL_get_error(c.ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  errno = ECONNRESET;
+  return -1;
+}
 
 const char* reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 303: return "See Other";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 409: return "Conflict";
+    case 422: return "Unprocessable Entity";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -90,6 +139,76 @@ response probe_answer(const std::function<probe_result()>& fn, const char* ok_bo
 
 } // namespace
 
+/// Wakes the front thread for a stream with bytes to write; outlives the
+/// server's impl (channels may be pushed to after the server stopped).
+class stream_waker {
+public:
+  explicit stream_waker(health_server::impl* s) : srv_(s) {}
+  void wake(uint64_t id);
+  void detach() {
+    std::lock_guard<std::mutex> guard{m_};
+    srv_ = nullptr;
+  }
+
+private:
+  std::mutex m_;
+  health_server::impl* srv_;
+};
+
+bool stream_channel::push(const std::string& bytes) {
+  std::shared_ptr<stream_waker> w;
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> guard{m_};
+    if (closed_)
+      return false;
+    if (pending_.size() + bytes.size() > max_pending_) {
+      closed_ = true; // too far behind: cut off; it resumes with Last-Event-ID
+      pending_.clear();
+    } else {
+      pending_ += bytes;
+    }
+    w = waker_;
+    id = id_;
+  }
+  if (w)
+    w->wake(id);
+  return !closed();
+}
+
+bool stream_channel::closed() const {
+  std::lock_guard<std::mutex> guard{m_};
+  return closed_;
+}
+
+void stream_channel::close() {
+  std::shared_ptr<stream_waker> w;
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> guard{m_};
+    closed_ = true;
+    w = waker_;
+    id = id_;
+  }
+  if (w)
+    w->wake(id);
+}
+
+std::string stream_channel::take() {
+  std::lock_guard<std::mutex> guard{m_};
+  std::string out;
+  out.swap(pending_);
+  return out;
+}
+
+void stream_channel::attach(std::shared_ptr<stream_waker> w, uint64_t id) {
+  {
+    std::lock_guard<std::mutex> guard{m_};
+    waker_ = std::move(w);
+    id_ = id;
+  }
+}
+
 struct health_server::impl {
   health_server& owner;
   const server_limits lim;
@@ -116,6 +235,11 @@ struct health_server::impl {
   // Answers from the lanes, for the front thread.
   std::mutex done_m;
   std::vector<std::pair<uint64_t, response>> done;
+
+  // Streams with something to write (or closed), for the front thread.
+  std::mutex stream_m;
+  std::vector<uint64_t> stream_ready;
+  std::shared_ptr<stream_waker> waker = std::make_shared<stream_waker>(this);
 
   // Front thread only.
   std::unordered_map<uint64_t, connection> conns;
@@ -192,7 +316,11 @@ struct health_server::impl {
     if (i == conns.end())
       return;
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, i->second.fd, nullptr);
+    if (i->second.ssl)
+      SSL_free(i->second.ssl);
     ::close(i->second.fd);
+    if (i->second.stream)
+      i->second.stream->close();
     body_total -= i->second.body_reserved;
     conns.erase(i);
   }
@@ -236,6 +364,17 @@ struct health_server::impl {
       const auto id = next_id++;
       auto& c = conns[id];
       c.fd = fd;
+      if (owner.tls_ctx_) {
+        c.ssl = SSL_new(static_cast<SSL_CTX*>(owner.tls_ctx_));
+        if (!c.ssl || SSL_set_fd(c.ssl, fd) != 1) {
+          if (c.ssl)
+            SSL_free(c.ssl);
+          ::close(fd);
+          conns.erase(id);
+          continue;
+        }
+        SSL_set_accept_state(c.ssl);
+      }
       c.active = now;
       c.deadline = now + lim.idle_timeout;
       watch(fd, id, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
@@ -246,32 +385,67 @@ struct health_server::impl {
   bool answer(uint64_t id, const response& r) {
     auto& c = conns.at(id);
     metrics::record_http_request(c.label, r.status);
+    const bool streaming = r.stream && !c.head_only;
     std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status)
-                      + "\r\nContent-Type: " + r.content_type
-                      + "\r\nContent-Length: " + std::to_string(r.body.size())
-                      + "\r\nConnection: " + (c.close_after ? "close" : "keep-alive") + "\r\n\r\n";
+                      + "\r\nContent-Type: " + r.content_type;
+    if (!streaming)
+      out += "\r\nContent-Length: " + std::to_string(r.body.size());
+    for (const auto& [name, value] : r.headers)
+      out += "\r\n" + name + ": " + value;
+    out += std::string{"\r\nConnection: "} + (c.close_after || streaming ? "close" : "keep-alive")
+           + "\r\n\r\n";
     if (!c.head_only)
       out += r.body;
     c.out = std::move(out);
     c.out_off = 0;
     c.ph = phase::writing;
     c.deadline = clock_type::now() + lim.write_timeout;
+    if (streaming) {
+      // What a stream's client has not taken waits in its channel, which
+      // is bounded; a small kernel buffer keeps hundreds of streams cheap.
+      int sndbuf = 64 * 1024;
+      ::setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+      c.ph = phase::streaming;
+      c.stream = r.stream;
+      c.in.clear();
+      r.stream->attach(waker, id);
+      c.out += r.stream->take();
+    } else if (r.stream) {
+      r.stream->close();
+    }
     return flush(id);
   }
 
   /// An answer to a request that cannot go on: the connection closes after.
-  bool refuse(uint64_t id, int status, std::string why) {
+  bool refuse(uint64_t id, int status, std::string why, bool keep_label = false) {
     auto& c = conns.at(id);
     c.close_after = true;
-    c.label = "other";
-    return answer(id, text(status, std::move(why) + "\n"));
+    if (!keep_label)
+      c.label = "other";
+    // JSON like every answer of the API: {"error", "detail"}.
+    const char* kind = status == 413   ? "too_large"
+                       : status == 431 ? "head_too_large"
+                       : status == 501 ? "not_implemented"
+                       : status == 503 ? "unavailable"
+                                       : "bad_request";
+    std::string detail;
+    for (char ch : why) { // the reasons are ASCII; quote what JSON needs
+      if (ch == '"' || ch == '\\')
+        detail += '\\';
+      detail += ch;
+    }
+    response r{status, "application/json",
+               std::string{"{\"error\":\""} + kind + "\",\"detail\":\"" + detail + "\"}\n"};
+    if (status == 503)
+      r.headers.emplace_back("Retry-After", "1");
+    return answer(id, r);
   }
 
   /// Writes what the socket takes; false when the connection was closed.
   bool flush(uint64_t id) {
     auto& c = conns.at(id);
     while (c.out_off < c.out.size()) {
-      auto n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      auto n = conn_send(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
       if (n > 0) {
         c.out_off += static_cast<size_t>(n);
         continue;
@@ -284,6 +458,21 @@ struct health_server::impl {
       }
       close_conn(id);
       return false;
+    }
+    if (c.ph == phase::streaming) {
+      c.out.clear();
+      c.out_off = 0;
+      c.active = clock_type::now();
+      c.out = c.stream->take();
+      if (!c.out.empty())
+        return flush(id);
+      if (c.stream->closed()) {
+        close_conn(id);
+        return false;
+      }
+      c.deadline = clock_type::time_point::max();
+      watch(c.fd, id, EPOLLIN | EPOLLRDHUP);
+      return true;
     }
     if (c.close_after) {
       close_conn(id);
@@ -300,6 +489,10 @@ struct health_server::impl {
       c.ph = phase::head;
       c.deadline = now + lim.request_timeout;
       return process(id);
+    }
+    if (c.ssl && SSL_pending(c.ssl) > 0) { // TLS holds bytes epoll cannot see
+      on_readable(id);
+      return conns.count(id) > 0;
     }
     return true;
   }
@@ -329,11 +522,23 @@ struct health_server::impl {
     }
     auto route = owner.routes_.find(path);
     if (route == owner.routes_.end()) {
-      c.label = "other";
-      return answer(id, text(404, "not found: " + path + " (try /healthz, /readyz, /metrics)\n"));
+      // The longest prefix route that matches.
+      route = owner.prefix_routes_.end();
+      for (auto i = owner.prefix_routes_.begin(); i != owner.prefix_routes_.end(); ++i)
+        if (path.compare(0, i->first.size(), i->first) == 0
+            && (route == owner.prefix_routes_.end() || i->first.size() > route->first.size()))
+          route = i;
+      if (route == owner.prefix_routes_.end()) {
+        c.label = "other";
+        return answer(id,
+                      text(404, "not found: " + path + " (try /healthz, /readyz, /metrics)\n"));
+      }
+      c.label = route->first + "*";
+    } else {
+      c.label = path;
     }
-    c.label = path;
-    request req{c.req.method, path, c.req.target, std::move(body)};
+    request req{c.req.method, path, c.req.target, std::move(body), std::move(c.req.headers),
+                c.ssl != nullptr};
     bool queued = false;
     {
       std::lock_guard<std::mutex> guard{route_m};
@@ -350,10 +555,8 @@ struct health_server::impl {
         });
       }
     }
-    if (!queued) {
-      c.close_after = true;
-      return answer(id, text(503, "busy: too many requests in progress\n"));
-    }
+    if (!queued)
+      return refuse(id, 503, "busy: too many requests in progress", true);
     c.ph = phase::waiting;
     c.deadline = clock_type::time_point::max();
     watch(c.fd, id, 0);
@@ -409,7 +612,14 @@ struct health_server::impl {
       auto& c = conns.at(id);
       if (c.ph == phase::waiting || c.ph == phase::writing)
         return;
-      auto n = ::recv(c.fd, buf, sizeof(buf), 0);
+      auto n = conn_recv(c, buf, sizeof(buf));
+      if (c.ph == phase::streaming) { // a stream's client has nothing to say
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
+          close_conn(id);
+        if (n > 0 || (n < 0 && errno == EINTR))
+          continue;
+        return;
+      }
       if (n == 0) {
         close_conn(id);
         return;
@@ -443,9 +653,30 @@ struct health_server::impl {
     }
     for (auto& [id, r] : ready) {
       auto i = conns.find(id);
-      if (i == conns.end() || i->second.ph != phase::waiting)
-        continue; // closed meanwhile
+      if (i == conns.end() || i->second.ph != phase::waiting) {
+        if (r.stream)
+          r.stream->close(); // closed meanwhile
+        continue;
+      }
       answer(id, r);
+    }
+    std::vector<uint64_t> streams;
+    {
+      std::lock_guard<std::mutex> guard{stream_m};
+      streams.swap(stream_ready);
+    }
+    for (auto id : streams) {
+      auto i = conns.find(id);
+      if (i == conns.end() || i->second.ph != phase::streaming)
+        continue;
+      auto& c = i->second;
+      if (c.out_off < c.out.size())
+        continue; // still writing: flush() takes the rest when it is done
+      c.out = c.stream->take();
+      c.out_off = 0;
+      if (!c.out.empty())
+        c.deadline = clock_type::now() + lim.write_timeout;
+      flush(id);
     }
   }
 
@@ -492,6 +723,19 @@ struct health_server::impl {
             flush(key);
           continue;
         }
+        if (c->second.ph == phase::streaming) {
+          if (ev & (EPOLLERR | EPOLLHUP)) {
+            close_conn(key);
+            continue;
+          }
+          if (ev & EPOLLOUT) {
+            if (!flush(key))
+              continue;
+          }
+          if (ev & (EPOLLIN | EPOLLRDHUP))
+            on_readable(key);
+          continue;
+        }
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
           on_readable(key);
       }
@@ -501,8 +745,14 @@ struct health_server::impl {
         sweep(now);
       }
     }
-    for (auto& kv : conns)
+    waker->detach();
+    for (auto& kv : conns) {
+      if (kv.second.ssl)
+        SSL_free(kv.second.ssl);
       ::close(kv.second.fd);
+      if (kv.second.stream)
+        kv.second.stream->close();
+    }
     conns.clear();
     ::close(listen_fd);
     listen_fd = -1;
@@ -539,6 +789,18 @@ struct health_server::impl {
   }
 };
 
+void stream_waker::wake(uint64_t id) {
+  std::lock_guard<std::mutex> guard{m_};
+  if (!srv_)
+    return;
+  {
+    std::lock_guard<std::mutex> g2{srv_->stream_m};
+    srv_->stream_ready.push_back(id);
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(srv_->wake_fd, &one, sizeof(one));
+}
+
 health_server::health_server(probes p, server_limits limits)
   : probes_(std::move(p)), limits_(limits) {
   add_route("/metrics", [](const request&) {
@@ -551,10 +813,40 @@ health_server::health_server(probes p, server_limits limits)
 
 health_server::~health_server() {
   stop();
+  if (tls_ctx_)
+    SSL_CTX_free(static_cast<SSL_CTX*>(tls_ctx_));
+}
+
+bool health_server::use_tls(const std::string& cert_file, const std::string& key_file,
+                            std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) {
+    error = "cannot create a TLS context";
+    return false;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1
+      || SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1
+      || SSL_CTX_check_private_key(ctx) != 1) {
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    error = "cannot use " + cert_file + " / " + key_file + ": " + buf;
+    SSL_CTX_free(ctx);
+    return false;
+  }
+  if (tls_ctx_)
+    SSL_CTX_free(static_cast<SSL_CTX*>(tls_ctx_));
+  tls_ctx_ = ctx;
+  return true;
 }
 
 void health_server::add_route(const std::string& path, route_handler handler) {
   routes_[path] = std::move(handler);
+}
+
+void health_server::add_prefix_route(const std::string& prefix, route_handler handler) {
+  prefix_routes_[prefix] = std::move(handler);
 }
 
 void health_server::set_probes(probes p) {

@@ -15,7 +15,9 @@
 ///     |                           at once are answered by one call each
 ///     +--> route lane (2 threads) /metrics and routes added with add_route;
 ///                                 a handler returns the whole answer, the
-///                                 front writes it
+///                                 front writes it; or a stream_channel
+///                                 (SSE) that others push to and the front
+///                                 writes as the client takes it
 ///
 /// A slow or idle client costs a socket and a few KiB, never a thread; a slow
 /// handler delays its own lane only. Limits (server_limits): connections
@@ -32,6 +34,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace taskrt::http {
 
@@ -54,13 +58,68 @@ struct request {
   std::string path;   ///< without the query
   std::string target; ///< path and query as sent
   std::string body;   ///< at most server_limits::max_body_bytes
+  std::map<std::string, std::string> headers; ///< by lower-case name
+  bool tls = false;   ///< it came over HTTPS
+
+  /// The value of header `lower_name`, or "".
+  std::string header(const std::string& lower_name) const {
+    auto i = headers.find(lower_name);
+    return i == headers.end() ? std::string{} : i->second;
+  }
+};
+
+class stream_waker;
+
+/// The sending side of a long-lived answer (Server-Sent Events): a route
+/// handler returns it in response::stream; the server writes the answer's
+/// head, then whatever is pushed, from the front thread (no thread waits for
+/// the client). Thread-safe.
+class stream_channel {
+public:
+  /// At most `max_pending` bytes wait for a slow client; past that the
+  /// stream is cut (the client reconnects and resumes).
+  explicit stream_channel(size_t max_pending = 256 * 1024) : max_pending_(max_pending) {}
+
+  /// Queues `bytes`; false when the stream is closed (the client went, the
+  /// server stopped, or the client fell max_pending bytes behind).
+  bool push(const std::string& bytes);
+
+  /// True once the stream is closed.
+  bool closed() const;
+
+  /// Ends the stream once what is queued is written.
+  void close();
+
+  /// The bytes queued since the last call (the server's side).
+  std::string take();
+
+  /// Makes push() wake `w` (the server's side).
+  void attach(std::shared_ptr<stream_waker> w, uint64_t id);
+
+private:
+  mutable std::mutex m_;
+  std::string pending_;
+  bool closed_ = false;
+  size_t max_pending_;
+  std::shared_ptr<stream_waker> waker_;
+  uint64_t id_ = 0;
 };
 
 /// A handler's answer.
 struct response {
+  response() = default;
+  /// Status, content type and body; no more headers, no stream.
+  response(int s, std::string type, std::string b)
+    : status(s), content_type(std::move(type)), body(std::move(b)) {}
+
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  /// More header lines (Retry-After, Set-Cookie, Location, ...).
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// A long-lived answer: the body is sent first, then what the channel gets
+  /// until either side closes (no Content-Length; the connection ends with it).
+  std::shared_ptr<stream_channel> stream;
 };
 
 /// A route handler; runs on the route lane (never on the front thread).
@@ -97,6 +156,15 @@ public:
   /// route lane. Call before start().
   void add_route(const std::string& path, route_handler handler);
 
+  /// Serves `handler` for every path that starts with `prefix` and has no
+  /// exact route (the longest prefix wins); any method. Call before start().
+  void add_prefix_route(const std::string& prefix, route_handler handler);
+
+  /// Serves HTTPS with the certificate (chain) and key in these PEM files
+  /// (the cluster's, `--http-tls`). Call before start(); false with
+  /// `error` set when they do not load or match.
+  bool use_tls(const std::string& cert_file, const std::string& key_file, std::string& error);
+
   /// Binds HOST:PORT (0: any free port) and starts serving on a thread.
   /// Returns false with `error` set when the address cannot be bound.
   bool start(const std::string& host, int port, std::string& error);
@@ -120,6 +188,8 @@ private:
   probes probes_;
   server_limits limits_;
   std::map<std::string, route_handler> routes_;
+  std::map<std::string, route_handler> prefix_routes_;
+  void* tls_ctx_ = nullptr; ///< SSL_CTX of use_tls()
   std::unique_ptr<impl> impl_;
   int port_ = 0;
 };

@@ -70,6 +70,8 @@ head_status parse_request_head(std::string_view buf, size_t max_bytes, request_h
       return head_status::bad;
     const auto name = lower(field.substr(0, colon));
     const auto value = trim(field.substr(colon + 1));
+    if (auto [it, fresh] = out.headers.emplace(name, std::string{value}); !fresh)
+      it->second += ", " + std::string{value};
     if (name == "content-length") {
       size_t n = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);

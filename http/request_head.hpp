@@ -3,6 +3,7 @@
 /// the bytes received so far; pure logic, no I/O.
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,9 @@ struct request_head {
   size_t content_length = 0;
   bool chunked = false;   ///< Transfer-Encoding was given (not supported)
   bool keep_alive = true; ///< HTTP/1.1 unless "Connection: close"; 1.0 only with keep-alive
+  /// Every header by lower-case name (a repeated one: the values joined
+  /// with ", ").
+  std::map<std::string, std::string> headers;
 };
 
 /// The state of the bytes received so far.

@@ -32,6 +32,8 @@ struct task_filter {
   int64_t since_us = 0;    ///< created at or after; 0: no bound
   int64_t until_us = 0;    ///< created before; 0: no bound
   int64_t updated_until_us = 0; ///< last changed before; 0: no bound
+  int64_t id_after = 0;    ///< id greater than this (cursor paging); 0: no bound
+  int64_t id_before = 0;   ///< id less than this (cursor paging); 0: no bound
   int64_t limit = 0;       ///< at most this many; 0: no limit
   task_order order = task_order::id_desc;
 };

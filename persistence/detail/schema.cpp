@@ -209,12 +209,64 @@ END $$;
   {6, R"sql(
 CREATE INDEX tasks_live_run_at_idx ON tasks (run_at) WHERE live;
 )sql"},
+  // The HTTP API's access (persistence/access_store.hpp): tokens by the
+  // SHA-256 of their secret (a standby head reads the same rows), one-time
+  // login links and browser sessions (hashes too), the idempotency keys of
+  // POST /api/v1/tasks with the hash of the body that used them first, and
+  // an audit row for every write through the API.
+  {10, R"sql(
+CREATE TABLE api_tokens (
+  name        text PRIMARY KEY,
+  role        text NOT NULL CHECK (role IN ('viewer', 'operator')),
+  hash        text NOT NULL UNIQUE,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  created_by  text,
+  revoked_at  timestamptz
+);
+CREATE TABLE api_logins (
+  hash          text PRIMARY KEY,
+  name          text NOT NULL,
+  role          text NOT NULL CHECK (role IN ('viewer', 'operator')),
+  expires_at    timestamptz NOT NULL,
+  session_ttl_s double precision NOT NULL
+);
+CREATE TABLE api_sessions (
+  hash        text PRIMARY KEY,
+  name        text NOT NULL,
+  role        text NOT NULL CHECK (role IN ('viewer', 'operator')),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  expires_at  timestamptz NOT NULL
+);
+CREATE TABLE api_idempotency (
+  key         text PRIMARY KEY,
+  body_hash   text NOT NULL,
+  task_id     bigint NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE api_audit (
+  id          bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  who         text NOT NULL,
+  role        text NOT NULL,
+  method      text NOT NULL,
+  path        text NOT NULL,
+  status      integer NOT NULL,
+  detail      jsonb
+);
+)sql"},
 };
 
 } // namespace
 
 int latest_schema_version() {
   return std::end(migrations)[-1].version;
+}
+
+std::vector<int> schema_versions() {
+  std::vector<int> out;
+  for (const auto& m : migrations)
+    out.push_back(m.version);
+  return out;
 }
 
 void apply_migrations(pqxx::connection_base& c, int up_to) {

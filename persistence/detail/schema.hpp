@@ -3,10 +3,16 @@
 
 #include "persistence/detail/pqxx.hpp"
 
+#include <vector>
+
 namespace taskrt::detail {
 
 /// The schema version this build migrates to (its newest migration).
 int latest_schema_version();
+
+/// The version of every migration of this build, oldest first (numbers
+/// may skip: each change was given its own).
+std::vector<int> schema_versions();
 
 /// Applies every migration newer than the recorded schema version, up to
 /// `up_to` (tests of a migration or of an upgrade start from an earlier

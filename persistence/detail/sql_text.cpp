@@ -176,6 +176,10 @@ std::string where_clause(pqxx::transaction_base& tx, const task_filter& f) {
     conds.push_back("created_at < " + ts_lit(f.until_us));
   if (f.updated_until_us != 0)
     conds.push_back("updated_at < " + ts_lit(f.updated_until_us));
+  if (f.id_after != 0)
+    conds.push_back("id > " + std::to_string(f.id_after));
+  if (f.id_before != 0)
+    conds.push_back("id < " + std::to_string(f.id_before));
   std::string out;
   for (size_t i = 0; i < conds.size(); ++i)
     out += (i ? " AND " : " WHERE ") + conds[i];

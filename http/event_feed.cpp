@@ -1,0 +1,178 @@
+#include "http/event_feed.hpp"
+
+#include "cli/task_json.hpp"
+#include "persistence/store_error.hpp"
+#include "runtime/time.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <optional>
+
+namespace taskrt::http {
+
+namespace {
+
+/// Events read per query; a subscriber far behind catches up a page a round.
+constexpr int page = 500;
+
+/// A comment line every this often keeps proxies from closing an idle
+/// stream and finds clients that went away.
+constexpr auto keepalive_every = std::chrono::seconds(15);
+
+bool wanted(const feed_filter& f, const feed_event& e) {
+  if (!e.event.to_state && !f.notes)
+    return false;
+  if (f.task_id != 0 && e.event.task_id != f.task_id)
+    return false;
+  if (!f.states.empty()
+      && (!e.event.to_state || f.states.count(to_string(*e.event.to_state)) == 0))
+    return false;
+  if (!f.name.empty() && e.name != f.name)
+    return false;
+  return true;
+}
+
+std::string sse_of(const feed_event& e) {
+  auto j = cli::event_json(e.event);
+  j["name"] = e.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.name);
+  return std::string{"event: "} + (e.event.to_state ? "transition" : "note") + "\nid: "
+         + std::to_string(e.event.id) + "\ndata: " + j.dump() + "\n\n";
+}
+
+} // namespace
+
+event_feed::event_feed(std::string dsn, std::chrono::milliseconds poll)
+  : dsn_(std::move(dsn)), poll_(poll) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+event_feed::~event_feed() {
+  stop();
+}
+
+void event_feed::subscribe(std::shared_ptr<stream_channel> out, feed_filter f, int64_t after_id) {
+  {
+    std::lock_guard<std::mutex> guard{m_};
+    if (stop_) {
+      out->close();
+      return;
+    }
+    incoming_.push_back({std::move(out), std::move(f), after_id});
+    ++count_;
+  }
+  cv_.notify_one();
+}
+
+size_t event_feed::subscribers() const {
+  std::lock_guard<std::mutex> guard{m_};
+  return count_;
+}
+
+void event_feed::stop() {
+  {
+    std::lock_guard<std::mutex> guard{m_};
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+void event_feed::deliver(subscriber& s, const std::vector<feed_event>& events, int64_t up_to) {
+  std::string batch;
+  for (const auto& e : events)
+    if (e.event.id > s.cursor && wanted(s.filter, e))
+      batch += sse_of(e);
+  s.cursor = std::max(s.cursor, up_to);
+  if (!batch.empty())
+    s.out->push(batch);
+}
+
+void event_feed::loop() {
+  std::vector<subscriber> subs;
+  std::unique_ptr<access_store> store;
+  std::optional<feed_barrier> pending; // taken, not yet settled
+  int64_t settled = -1;                // every id up to this is settled
+  auto last_keepalive = std::chrono::steady_clock::now();
+  bool failing = false;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock{m_};
+      cv_.wait_for(lock, poll_, [&] { return stop_ || !incoming_.empty(); });
+      if (stop_)
+        break;
+      for (auto& s : incoming_)
+        subs.push_back(std::move(s));
+      incoming_.clear();
+    }
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [](const subscriber& s) { return s.out->closed(); }),
+               subs.end());
+    {
+      std::lock_guard<std::mutex> guard{m_};
+      count_ = subs.size() + incoming_.size();
+    }
+    if (subs.empty()) {
+      pending.reset(); // nobody listens: no reads
+      continue;
+    }
+    try {
+      if (!store)
+        store = std::make_unique<access_store>(dsn_);
+      // Settle the barrier taken a round ago, take the next one.
+      if (pending && store->barrier_settled(*pending)) {
+        settled = std::max(settled, pending->last_id);
+        pending.reset();
+      }
+      if (!pending)
+        pending = store->take_barrier();
+      if (settled < 0)
+        continue; // the first barrier settles next round
+      // Streams from "now": start after what is settled.
+      for (auto& s : subs)
+        if (s.cursor < 0)
+          s.cursor = settled;
+      // The common position first (one read serves every subscriber there),
+      // then each one behind it, a page a round.
+      std::vector<int64_t> cursors;
+      for (const auto& s : subs)
+        cursors.push_back(s.cursor);
+      std::sort(cursors.begin(), cursors.end());
+      cursors.erase(std::unique(cursors.begin(), cursors.end()), cursors.end());
+      for (auto from : cursors) {
+        if (from >= settled)
+          continue;
+        auto events = store->events_between(from, settled, page);
+        const int64_t up_to
+          = static_cast<int>(events.size()) < page ? settled : events.back().event.id;
+        for (auto& s : subs)
+          if (s.cursor == from)
+            deliver(s, events, up_to);
+      }
+      failing = false;
+    } catch (const std::exception& e) {
+      if (!failing)
+        spdlog::warn("event feed: {}; retrying", e.what());
+      failing = true;
+      pending.reset();
+      store.reset();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_keepalive >= keepalive_every) {
+      last_keepalive = now;
+      for (auto& s : subs)
+        s.out->push(": keepalive\n\n");
+    }
+  }
+  for (auto& s : subs)
+    s.out->close();
+  std::lock_guard<std::mutex> guard{m_};
+  for (auto& s : incoming_)
+    s.out->close();
+  incoming_.clear();
+  count_ = 0;
+}
+
+} // namespace taskrt::http
