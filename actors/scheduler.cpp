@@ -23,7 +23,13 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
     return {
       [self](submit_atom, task_spec& spec) { return on_submit(self, spec); },
       [self](submit_atom, std::vector<task_spec>& specs) { return on_submit_many(self, specs); },
+      [self](submit_atom, each_atom, std::vector<task_spec>& specs) {
+        return on_submit_each(self, specs);
+      },
       [self](await_atom, int64_t id) { return on_await(self, id); },
+      [self](await_atom, std::vector<int64_t>& ids) { return on_await_many(self, ids); },
+      [self](watch_atom, std::vector<int64_t>& ids) { on_watch(self, ids); },
+      [self](watch_atom) { flush_watchers(self); },
       [self](cancel_atom, int64_t id, const std::string& origin) {
         return on_cancel(self, id, origin);
       },

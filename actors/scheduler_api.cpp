@@ -78,37 +78,28 @@ caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_sp
   return p;
 }
 
-/// Journals `specs` in one commit and replies with their ids in order (all
-/// or none: the first bad spec refuses the batch). A submit whose key names
-/// an existing task creates nothing and gets that task's id.
-template <class Reply>
-caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> specs,
-                              std::function<Reply(std::vector<int64_t>)> reply) {
-  auto& st = self->state;
+/// Why no submit is taken now (draining, or the journal down), if so.
+std::optional<caf::error> submits_refused(const scheduler_state& st) {
   if (st.draining)
     return make_error(errc::shutting_down, "the head is draining and accepts no new tasks");
   if (!st.journal_up)
     return make_error(errc::unavailable, "journal unavailable (" + st.journal_error
                                            + "): nothing was submitted; try again later");
-  std::vector<prepared_submit> prepared;
-  prepared.reserve(specs.size());
+  return std::nullopt;
+}
+
+/// Journals the checked submits in one commit, then holds the new tasks and
+/// calls `done(ids)` (in order; after the commit), or `failed(error)`.
+template <class Done, class Failed>
+void journal_submits(scheduler_actor_t* self, std::vector<prepared_submit> prepared, Done done,
+                     Failed failed) {
   journal_store::batch b;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    auto p = prepare_submit(st, std::move(specs[i]));
-    if (!p) {
-      if (specs.size() == 1)
-        return std::move(p.error());
-      return make_error(errc::bad_request, "task " + std::to_string(i) + " of the batch: "
-                                             + error_message(p.error()));
-    }
-    b.submits.push_back(p->item);
-    prepared.push_back(std::move(*p));
-  }
-  auto rp = self->make_response_promise<Reply>();
+  b.submits.reserve(prepared.size());
+  for (const auto& p : prepared)
+    b.submits.push_back(p.item);
   journal(
     self, std::move(b),
-    [self, rp, prepared = std::move(prepared),
-     reply = std::move(reply)](journal_store::batch_result& r) mutable {
+    [self, prepared = std::move(prepared), done](journal_store::batch_result& r) mutable {
       auto& st = self->state;
       journal_store::batch waiting;
       const auto t_us = to_micros(now());
@@ -140,10 +131,40 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
         t.policy = std::move(prepared[i].policy);
         push_ready(st, t, t_us);
       }
-      rp.deliver(reply(std::move(r.submitted_ids)));
+      done(std::move(r.submitted_ids));
       if (!waiting.empty())
         journal(self, std::move(waiting), [](journal_store::batch_result&) {});
       try_dispatch(self);
+    },
+    failed);
+}
+
+/// Journals `specs` in one commit and replies with their ids in order (all
+/// or none: the first bad spec refuses the batch). A submit whose key names
+/// an existing task creates nothing and gets that task's id.
+template <class Reply>
+caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> specs,
+                              std::function<Reply(std::vector<int64_t>)> reply) {
+  auto& st = self->state;
+  if (auto e = submits_refused(st))
+    return std::move(*e);
+  std::vector<prepared_submit> prepared;
+  prepared.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto p = prepare_submit(st, std::move(specs[i]));
+    if (!p) {
+      if (specs.size() == 1)
+        return std::move(p.error());
+      return make_error(errc::bad_request, "task " + std::to_string(i) + " of the batch: "
+                                             + error_message(p.error()));
+    }
+    prepared.push_back(std::move(*p));
+  }
+  auto rp = self->make_response_promise<Reply>();
+  journal_submits(
+    self, std::move(prepared),
+    [rp, reply = std::move(reply)](std::vector<int64_t> ids) mutable {
+      rp.deliver(reply(std::move(ids)));
     },
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
@@ -160,6 +181,40 @@ caf::result<std::vector<int64_t>> on_submit_many(scheduler_actor_t* self,
                                                  std::vector<task_spec>& specs) {
   return submit_all<std::vector<int64_t>>(self, std::move(specs),
                                           [](std::vector<int64_t> ids) { return ids; });
+}
+
+caf::result<submit_each_reply> on_submit_each(scheduler_actor_t* self,
+                                              std::vector<task_spec>& specs) {
+  auto& st = self->state;
+  if (auto e = submits_refused(st))
+    return std::move(*e);
+  submit_each_reply out;
+  out.ids.assign(specs.size(), 0);
+  std::vector<prepared_submit> prepared;
+  std::vector<uint32_t> index; // of each prepared one in `specs`
+  prepared.reserve(specs.size());
+  index.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto p = prepare_submit(st, std::move(specs[i]));
+    if (!p) {
+      out.refused.push_back({static_cast<uint32_t>(i), std::move(p.error())});
+      continue;
+    }
+    prepared.push_back(std::move(*p));
+    index.push_back(static_cast<uint32_t>(i));
+  }
+  if (prepared.empty())
+    return out;
+  auto rp = self->make_response_promise<submit_each_reply>();
+  journal_submits(
+    self, std::move(prepared),
+    [rp, out = std::move(out), index = std::move(index)](std::vector<int64_t> ids) mutable {
+      for (size_t i = 0; i < ids.size(); ++i)
+        out.ids[index[i]] = ids[i];
+      rp.deliver(std::move(out));
+    },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
 }
 
 /// The refusal of a change while the journal is unavailable: it could not
@@ -461,6 +516,7 @@ void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::s
           p.deliver(outcome_of(done));
         st.waiters.erase(w);
       }
+      notify_watchers(self, done.id, outcome_of(done));
       rp.deliver(task_state::cancelled);
     },
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -505,6 +561,139 @@ caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
     [rp, id]() mutable { rp.deliver(not_found(id)); },
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
+}
+
+namespace {
+
+/// A helper of one await of many ids: it awaits each at the scheduler (in
+/// process) and answers with all of them, in order, once all are final.
+struct await_group_state {
+  std::vector<task_outcome> outcomes;
+  size_t left = 0;
+  static inline const char* name = "taskrt.await_group";
+};
+
+using await_group_t = caf::stateful_actor<await_group_state>;
+
+caf::behavior await_group(await_group_t* self, caf::actor scheduler) {
+  return {
+    [self, scheduler](await_atom, std::vector<int64_t>& ids)
+      -> caf::result<std::vector<task_outcome>> {
+      auto& st = self->state;
+      if (ids.empty()) {
+        self->quit();
+        return std::vector<task_outcome>{};
+      }
+      auto rp = self->make_response_promise<std::vector<task_outcome>>();
+      st.outcomes.resize(ids.size());
+      st.left = ids.size();
+      for (size_t i = 0; i < ids.size(); ++i)
+        self->request(scheduler, caf::infinite, await_atom::value, ids[i])
+          .then(
+            [self, rp, i](task_outcome& out) mutable {
+              auto& st = self->state;
+              st.outcomes[i] = std::move(out);
+              if (--st.left == 0) {
+                rp.deliver(std::move(st.outcomes));
+                self->quit();
+              }
+            },
+            [self, rp](caf::error& e) mutable {
+              rp.deliver(std::move(e)); // the first error answers the await
+              self->quit();
+            });
+      return rp;
+    },
+  };
+}
+
+/// Outcomes go to a watcher at most this many in one message, and at most
+/// this long after the first of them was final.
+constexpr size_t watch_batch = 512;
+constexpr auto watch_window = std::chrono::milliseconds(1);
+
+void push_outcome(scheduler_actor_t* self, const caf::actor& sink, const task_outcome& out) {
+  auto& st = self->state;
+  auto& box = st.watch_outbox[sink];
+  box.push_back(out);
+  if (box.size() >= watch_batch) {
+    self->send(sink, watch_atom::value, std::move(box));
+    st.watch_outbox.erase(sink);
+  } else if (!st.watch_flush_armed) {
+    st.watch_flush_armed = true;
+    self->delayed_send(self, watch_window, watch_atom::value);
+  }
+}
+
+} // namespace
+
+void notify_watchers(scheduler_actor_t* self, int64_t id, const task_outcome& out) {
+  auto& st = self->state;
+  auto w = st.watchers.find(id);
+  if (w == st.watchers.end())
+    return;
+  auto sinks = std::move(w->second);
+  st.watchers.erase(w);
+  for (const auto& sink : sinks)
+    push_outcome(self, sink, out);
+}
+
+void flush_watchers(scheduler_actor_t* self) {
+  auto& st = self->state;
+  st.watch_flush_armed = false;
+  for (auto& [sink, box] : st.watch_outbox)
+    if (!box.empty())
+      self->send(sink, watch_atom::value, std::move(box));
+  st.watch_outbox.clear();
+}
+
+caf::result<std::vector<task_outcome>> on_await_many(scheduler_actor_t* self,
+                                                     std::vector<int64_t>& ids) {
+  auto helper = self->spawn(await_group, caf::actor_cast<caf::actor>(self));
+  self->delegate(helper, await_atom::value, std::move(ids));
+  return caf::delegated<std::vector<task_outcome>>{};
+}
+
+/// `watch` of one id whose task is not in memory: final in the journal (or
+/// before recovery: as the journal has it), or QUEUED there only.
+void watch_stored(scheduler_actor_t* self, const caf::actor& sink, int64_t id) {
+  with_stored_task(
+    self, id,
+    [self, sink, id](const task_record& rec) {
+      auto& st = self->state;
+      if (is_terminal(rec.state) || !st.recovered) {
+        push_outcome(self, sink, outcome_of(rec));
+        return;
+      }
+      st.watchers[id].push_back(sink);
+      if (st.tasks.count(id))
+        return;
+      // QUEUED in the journal only: read into memory in its turn and
+      // finalized there. It may also have ended since the read: read again.
+      with_stored_task(
+        self, id,
+        [self, id](const task_record& again) {
+          auto& st = self->state;
+          if (is_terminal(again.state) && !st.tasks.count(id))
+            notify_watchers(self, id, outcome_of(again));
+        },
+        [] {}, [](caf::error&) {});
+    },
+    [self, sink, id] { self->send(sink, watch_atom::value, id, not_found(id)); },
+    [self, sink, id](caf::error& e) { self->send(sink, watch_atom::value, id, std::move(e)); });
+}
+
+void on_watch(scheduler_actor_t* self, std::vector<int64_t>& ids) {
+  auto sink = caf::actor_cast<caf::actor>(self->current_sender());
+  if (!sink)
+    return;
+  auto& st = self->state;
+  for (auto id : ids) {
+    if (st.tasks.count(id))
+      st.watchers[id].push_back(sink);
+    else
+      watch_stored(self, sink, id);
+  }
 }
 
 /// `status`: a short summary of the head.

@@ -232,6 +232,7 @@ void finalize(scheduler_actor_t* self, int64_t id) {
       p.deliver(out);
     st.waiters.erase(w);
   }
+  notify_watchers(self, id, out);
 }
 
 /// The best ready task slot `s` may run (its queues, its node's task

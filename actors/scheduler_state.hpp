@@ -111,6 +111,11 @@ struct scheduler_state {
   std::vector<std::function<void()>> after_recovery;
   std::unordered_map<int64_t, std::vector<caf::typed_response_promise<task_outcome>>>
     waiters;
+  /// `watch`: who gets each task's outcome when it ends, and the outcomes
+  /// gathered per watcher until the next flush (at most about 1 ms later).
+  std::unordered_map<int64_t, std::vector<caf::actor>> watchers;
+  std::map<caf::actor, std::vector<task_outcome>> watch_outbox;
+  bool watch_flush_armed = false;
   int64_t started_us = 0;
   bool recovered = false;
   bool draining = false;
@@ -345,6 +350,25 @@ caf::result<int64_t> on_submit(scheduler_actor_t* self, task_spec& spec);
 /// `submit` of a batch: its ids in order after one commit (all or none).
 caf::result<std::vector<int64_t>> on_submit_many(scheduler_actor_t* self,
                                                  std::vector<task_spec>& specs);
+
+/// `submit, each`: a coalesced batch of independent submits; those that
+/// pass the checks in one commit, each refused one refused alone.
+caf::result<submit_each_reply> on_submit_each(scheduler_actor_t* self,
+                                              std::vector<task_spec>& specs);
+
+/// `await` of many ids: every outcome, in order, once all are final.
+caf::result<std::vector<task_outcome>> on_await_many(scheduler_actor_t* self,
+                                                     std::vector<int64_t>& ids);
+
+/// `watch`: the outcomes of `ids` pushed to the sender in batches as each
+/// becomes final.
+void on_watch(scheduler_actor_t* self, std::vector<int64_t>& ids);
+
+/// Task `id` ended with `out`: its watchers get it with the next flush.
+void notify_watchers(scheduler_actor_t* self, int64_t id, const task_outcome& out);
+
+/// Sends every watcher the outcomes gathered for it.
+void flush_watchers(scheduler_actor_t* self);
 
 /// The error for an unknown task id.
 caf::error not_found(int64_t id);

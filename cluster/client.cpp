@@ -1,6 +1,7 @@
 #include "cluster/client.hpp"
 
 #include "cluster/frame_guard.hpp"
+#include "cluster/head_coalescer.hpp"
 #include "cluster/head_addresses.hpp"
 #include "cluster/head_node.hpp"
 #include "cluster/net_config.hpp"
@@ -16,7 +17,7 @@ namespace taskrt {
 struct client::impl {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  head_actor head;
+  head_actor head; ///< the coalescer in front of the head (cluster/head_coalescer.hpp)
   std::string error;
   std::vector<head_address> addrs;
   size_t index = 0;
@@ -34,14 +35,21 @@ struct client::impl {
   }
 
   void connect() {
+    drop_head();
     auto h = connect_any_head(*sys, addrs, index);
     if (h) {
-      head = *h;
+      head = spawn_head_coalescer(*sys, *h);
       error.clear();
     } else {
-      head = nullptr;
       error = error_message(h.error());
     }
+  }
+
+  /// Lets the coalescer go (it quits by itself when the head is lost).
+  void drop_head() {
+    if (head)
+      caf::anon_send_exit(head, caf::exit_reason::user_shutdown);
+    head = nullptr;
   }
 
   /// One request; `lost` tells that the head went away (or never answered
@@ -89,7 +97,7 @@ struct client::impl {
     if (!lost || addrs.size() < 2)
       return r; // one address: the caller decides what a lost head means
     // The head is gone: follow a takeover to whichever address answers.
-    head = nullptr;
+    drop_head();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!head && std::chrono::steady_clock::now() < deadline) {
       connect();
@@ -147,7 +155,7 @@ std::string client::address() const {
 }
 
 client::~client() {
-  impl_->head = nullptr;
+  impl_->drop_head();
 }
 
 bool client::connected() const {
@@ -200,18 +208,25 @@ caf::expected<task_outcome> client::await(int64_t id, std::chrono::seconds timeo
 
 caf::expected<std::vector<task_outcome>>
 client::await_many(const std::vector<int64_t>& ids, std::chrono::seconds timeout) {
+  // One request per chunk (the head answers a chunk once all of it is final;
+  // a chunk bounds the size of the answer).
+  constexpr size_t chunk = 256;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<task_outcome> out;
   out.reserve(ids.size());
-  for (auto id : ids) {
-    // Each wait gets what is left of the shared timeout (at least 1 s: a
-    // task already final answers at once).
+  for (size_t from = 0; from < ids.size(); from += chunk) {
+    // Each chunk gets what is left of the shared timeout (at least 1 s:
+    // tasks already final answer at once).
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(
       deadline - std::chrono::steady_clock::now());
-    auto r = await(id, std::max(left, std::chrono::seconds(1)));
+    std::vector<int64_t> part(ids.begin() + static_cast<ptrdiff_t>(from),
+                              ids.begin() + static_cast<ptrdiff_t>(std::min(ids.size(), from + chunk)));
+    auto r = impl_->ask<std::vector<task_outcome>>(std::max(left, std::chrono::seconds(1)),
+                                                   await_atom::value, std::move(part));
     if (!r)
       return std::move(r.error());
-    out.push_back(std::move(*r));
+    for (auto& o : *r)
+      out.push_back(std::move(o));
   }
   return out;
 }

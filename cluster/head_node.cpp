@@ -35,6 +35,7 @@
 #include <chrono>
 #include <thread>
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -309,6 +310,13 @@ int run_head(head_options opts, const task_registry& registry,
              const strategy_registry& strategies) {
   // Signals go to one thread that asks the scheduler to drain.
   const sigset_t sigs = block_stop_signals();
+  // One malloc arena: with one per thread, memory a message took in one CAF
+  // thread and freed in another stayed in the first one's arena, and the
+  // head's RSS rose with every burst of requests (59 -> 86 MB over 5 rounds
+  // of 10,000 per-task requests; flat at 50 MB with one arena, same rate:
+  // docs/performance.md). MALLOC_ARENA_MAX in the environment still decides.
+  if (!std::getenv("MALLOC_ARENA_MAX"))
+    mallopt(M_ARENA_MAX, 1);
   logging::setup_logging(opts.log_format, opts.node_id);
   metrics::register_all("head", opts.workers != 0); // -1: one per core
   // Without the frame guard one peer's announced frame sizes decide the

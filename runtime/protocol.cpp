@@ -45,6 +45,9 @@ void register_protocol(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<task_spec>>("std::vector<taskrt::task_spec>");
   cfg.add_message_type<std::vector<int64_t>>("std::vector<int64_t>");
   cfg.add_message_type<task_outcome>("taskrt::task_outcome");
+  cfg.add_message_type<std::vector<task_outcome>>("std::vector<taskrt::task_outcome>");
+  cfg.add_message_type<submit_refusal>("taskrt::submit_refusal");
+  cfg.add_message_type<submit_each_reply>("taskrt::submit_each_reply");
   cfg.add_message_type<manual_retry_msg>("taskrt::manual_retry_msg");
   cfg.add_message_type<head_status>("taskrt::head_status");
   cfg.add_message_type<dispatch_msg>("taskrt::dispatch_msg");

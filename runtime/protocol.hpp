@@ -38,6 +38,8 @@ using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using journal_atom = caf::atom_constant<caf::atom("journal")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using each_atom = caf::atom_constant<caf::atom("each")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
 // -- errors --------------------------------------------------------------------
 
@@ -74,6 +76,20 @@ struct task_outcome {
   int32_t attempt = 0;
   std::string result; ///< JSON text (SUCCEEDED)
   std::string error;  ///< JSON text of the last error_info (FAILED/LOST)
+};
+
+/// One spec of a coalesced submit that the head refused: its index in the
+/// batch and why (the others were journaled).
+struct submit_refusal {
+  uint32_t index = 0;
+  caf::error error;
+};
+
+/// The answer to a coalesced submit (`submit_atom, each_atom, specs`): an id
+/// per spec in order (0 where refused) and the refusals.
+struct submit_each_reply {
+  std::vector<int64_t> ids;
+  std::vector<submit_refusal> refused;
 };
 
 /// A manual retry of a FAILED, LOST or CANCELLED task. Zero/empty fields
@@ -269,6 +285,16 @@ typename Inspector::result_type inspect(Inspector& f, task_spec& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, submit_refusal& x) {
+  return f(caf::meta::type_name("taskrt::submit_refusal"), x.index, x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, submit_each_reply& x) {
+  return f(caf::meta::type_name("taskrt::submit_each_reply"), x.ids, x.refused);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_outcome& x) {
   return f(caf::meta::type_name("taskrt::task_outcome"), x.id, x.state,
            x.attempt, x.result, x.error);
@@ -294,7 +320,14 @@ typename Inspector::result_type inspect(Inspector& f, head_status& x) {
 /// - submit: replies with the task id once QUEUED is committed; with a vector
 ///   of specs, all are journaled in one commit and the ids come in order
 ///   (all or none: one bad spec refuses the batch);
-/// - await: replies with the outcome once the task is final;
+/// - submit, each: a coalesced batch of independent submits (what a client's
+///   coalescer sends for many single submits): one commit for those that pass
+///   the checks, answered after it; a refused spec refuses only itself;
+/// - await: replies with the outcome once the task is final; with a vector
+///   of ids, with every outcome in the order of the ids once all are final;
+/// - watch: each outcome of `ids` is sent to the sender once final, as
+///   `(watch_atom, std::vector<task_outcome>)` batches gathered for at most
+///   about 1 ms, or `(watch_atom, id, caf::error)` when it cannot be awaited;
 /// - cancel (id, origin): QUEUED → CANCELLED at once; RUNNING → flag set;
 ///   replies with the state after the call; origin ("cli user@host") is journaled;
 /// - mretry: manual retry, replies with the task id;
@@ -304,7 +337,10 @@ typename Inspector::result_type inspect(Inspector& f, head_status& x) {
 using head_actor = caf::typed_actor<
   caf::replies_to<submit_atom, task_spec>::with<int64_t>,
   caf::replies_to<submit_atom, std::vector<task_spec>>::with<std::vector<int64_t>>,
+  caf::replies_to<submit_atom, each_atom, std::vector<task_spec>>::with<submit_each_reply>,
   caf::replies_to<await_atom, int64_t>::with<task_outcome>,
+  caf::replies_to<await_atom, std::vector<int64_t>>::with<std::vector<task_outcome>>,
+  caf::reacts_to<watch_atom, std::vector<int64_t>>,
   caf::replies_to<cancel_atom, int64_t, std::string>::with<task_state>,
   caf::replies_to<mretry_atom, manual_retry_msg>::with<int64_t>,
   caf::replies_to<status_atom>::with<head_status>,

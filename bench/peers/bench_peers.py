@@ -18,7 +18,9 @@ import time
 import urllib.parse
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PEERS = ["taskrt", "taskrt-2nodes", "gw-tuned", "gw-batched", "gw-default"]
+PEERS = ["taskrt", "taskrt-actor", "taskrt-2nodes", "gw-tuned", "gw-batched", "gw-default"]
+# taskrt-actor: examples/fanout_actor, one submit request per task and one
+# await per id from a C++ actor (end to end only).
 SCENARIOS = ["e2e", "drain", "latency"]
 
 
@@ -217,6 +219,7 @@ class Taskrt:
         self.a, self.pg, self.work = args, pg, work
         self.bin = os.path.join(args.bin_dir, "taskrt")
         self.client = os.path.join(args.bin_dir, "taskrt_bench")
+        self.fanout = os.path.join(args.bin_dir, "fanout_actor")
         self.cores = os.cpu_count() or 2
 
     def start_head(self, db, tag, workers=None):
@@ -257,6 +260,15 @@ class Taskrt:
                         "--timeout", str(int(self.a.timeout)), *extra], self.work,
                  stdout_pipe=True)
         out = last_json(p.output(timeout), name)
+        out["client_cpu_s"] = p.rusage_cpu
+        return out
+
+    def run_fanout(self, name, head, n, origin, timeout=3600):
+        p = Proc(name, [self.fanout, "--address", f"127.0.0.1:{head.port}", "--tasks", str(n),
+                        "--origin", origin], self.work, stdout_pipe=True)
+        out = last_json(p.output(timeout), name)
+        if out.get("succeeded") != n:
+            raise BenchError(f"fanout_actor: {out.get('succeeded')} of {n} SUCCEEDED")
         out["client_cpu_s"] = p.rusage_cpu
         return out
 
@@ -337,7 +349,9 @@ class Taskrt:
             self.run_client("client-ready", head, "idle", "--min-workers", str(want))
             base = self.sample(head, node_procs)
             t0 = now_us()
-            if scenario == "e2e":
+            if peer == "taskrt-actor":
+                out = self.run_fanout("client-fanout", head, n, origin)
+            elif scenario == "e2e":
                 out = self.run_client("client-e2e", head, "submit", "--tasks", str(n), "--wait",
                                       "--batch", str(self.a.batch), "--origin", origin,
                                       "--min-workers", "0")
@@ -541,6 +555,41 @@ def soak(args, pg, work):
         pg.drop(db)
 
 
+def soak_actor(args, pg, work):
+    """One head, `soak_actor` rounds of fanout_actor (one submit request per
+    task, one await per id): head RSS and tasks/s after each round."""
+    t = Taskrt(args, pg, work)
+    db = "bench_soak_actor"
+    n = args.soak_tasks or 25000
+    pg.create(db)
+    head = t.start_head(db, "head-soak-actor")
+    try:
+        t.run_client("client-ready", head, "idle", "--min-workers", str(t.expected_workers(0)))
+        rows = []
+        print(f"{'round':>5} {'tasks':>7} {'tasks/s':>9} {'head RSS MB':>12} {'head CPU s':>10}", flush=True)
+        for k in range(1, args.soak_actor + 1):
+            c0 = cpu(head.pid)
+            out = t.run_fanout(f"client-fanout-{k}", head, n, f"soak-{k}")
+            row = {"round": k, "tasks": n, "per_s": out["per_s"],
+                   "head_rss_mb": (status_kb(head.pid, "VmRSS") or 0) / 1024,
+                   "head_cpu_s": cpu(head.pid) - c0}
+            rows.append(row)
+            print(f"{k:>5} {n:>7} {row['per_s']:>9.0f} {row['head_rss_mb']:>12.1f} "
+                  f"{row['head_cpu_s']:>10.2f}", flush=True)
+        first, last = rows[0], rows[-1]
+        res = {"bench": "soak-actor", "rounds": rows,
+               "head_peak_rss_mb": (status_kb(head.pid, "VmHWM") or 0) / 1024,
+               "rate_change_pct": 100 * (last["per_s"] - first["per_s"]) / first["per_s"],
+               "rss_change_pct": 100 * (last["head_rss_mb"] - first["head_rss_mb"]) / first["head_rss_mb"]}
+        log(f"soak-actor: tasks/s {first['per_s']:.0f} -> {last['per_s']:.0f} "
+            f"({res['rate_change_pct']:+.1f}%), head RSS {first['head_rss_mb']:.0f} -> "
+            f"{last['head_rss_mb']:.0f} MB ({res['rss_change_pct']:+.1f}%), first -> last round")
+        return res
+    finally:
+        head.stop()
+        pg.drop(db)
+
+
 def queued(args, pg, work, n):
     t = Taskrt(args, pg, work)
     db = f"bench_queued_{n}"
@@ -629,6 +678,9 @@ def markdown(runs):
 def ratios(runs):
     by = {(r["peer"], r["scenario"]): r for r in runs if "per_s" in r}
     out = {}
+    if ("taskrt-actor", "e2e") in by and ("taskrt", "e2e") in by:
+        out["taskrt-actor/taskrt e2e"] = round(by[("taskrt-actor", "e2e")]["per_s"]
+                                               / by[("taskrt", "e2e")]["per_s"], 3)
     for (peer, sc), r in by.items():
         for gw in ("gw-tuned", "gw-batched"):
             ref = by.get((gw, sc))
@@ -697,13 +749,14 @@ def parse():
   scripts/bench-peers --tasks 50000 --plot perf.png
   scripts/bench-peers --peers taskrt,gw-tuned --scenarios e2e -o json
   scripts/bench-peers --soak 10                    # head RSS and tasks/s per interval
+  scripts/bench-peers --soak-actor 6               # the per-task actor path: 6 rounds of 25000
   scripts/bench-peers --queued 100000              # head RSS with 100k QUEUED, restart after kill -9
 exit codes: 0 measured, 1 a run failed, 2 usage error""")
     ap.add_argument("--tasks", type=int, default=20000, help="tasks per throughput run (default 20000)")
     ap.add_argument("--batch", type=int, default=1000, help="tasks per submit / addJobs call (default 1000)")
     ap.add_argument("--rate", type=float, default=1000, help="offered tasks/s in the latency run (default 1000)")
     ap.add_argument("--seconds", type=float, default=10, help="length of the latency run (default 10)")
-    ap.add_argument("--peers", default="taskrt,taskrt-2nodes,gw-tuned,gw-batched",
+    ap.add_argument("--peers", default="taskrt,taskrt-actor,taskrt-2nodes,gw-tuned,gw-batched",
                     help=f"comma-separated, from {','.join(PEERS)} (default: all but gw-default)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="e2e,drain,latency (default: all)")
     ap.add_argument("--workers", type=int, help="taskrt worker processes per head or node "
@@ -711,6 +764,9 @@ exit codes: 0 measured, 1 a run failed, 2 usage error""")
     ap.add_argument("--plot", metavar="PNG", help="draw tasks/s and latency with gnuplot")
     ap.add_argument("--soak", type=float, metavar="MINUTES", help="soak mode for MINUTES instead")
     ap.add_argument("--soak-tasks", type=int, metavar="N", help="soak mode for N tasks instead")
+    ap.add_argument("--soak-actor", type=int, metavar="ROUNDS",
+                    help="soak of the per-task actor path instead: ROUNDS rounds of fanout_actor "
+                         "(--soak-tasks per round, default 25000) on one head; RSS and tasks/s per round")
     ap.add_argument("--interval", type=float, default=10, help="soak report interval in s (default 10)")
     ap.add_argument("--queued", metavar="N[,N]", help="queued-memory mode: head RSS with N QUEUED tasks")
     ap.add_argument("--dsn", help="use this Postgres server (one database per run is created on it)")
@@ -739,6 +795,10 @@ def main():
     rc = 0
     load0 = os.getloadavg()[0]
     try:
+        if a.soak_actor:
+            res = soak_actor(a, pg, work)
+            print(json.dumps(res))
+            return 0
         if a.soak or a.soak_tasks:
             res = soak(a, pg, work)
             print(json.dumps(res))
@@ -755,6 +815,8 @@ def main():
         tr, gw = Taskrt(a, pg, work), Graphile(a, pg, work)
         for sc in a.scenarios:
             for peer in a.peers:
+                if peer == "taskrt-actor" and sc != "e2e":
+                    continue  # the actor path is measured end to end only
                 if peer.startswith("gw") and a.gw_skip:
                     runs.append({"peer": peer, "scenario": sc, "skipped": a.gw_skip})
                     continue

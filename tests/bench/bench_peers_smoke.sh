@@ -22,7 +22,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 python3 "$src/bench/peers/bench_peers.py" --root "$src" --bin-dir "$bin" --gw-dir "$gw_dir" \
   --gw-skip "$skip" --dsn "$TASKRT_TEST_DSN" --tasks 200 --batch 50 --rate 100 --seconds 1 \
-  --peers taskrt,taskrt-2nodes,gw-tuned -o json --timeout 300 >"$out"
+  --peers taskrt,taskrt-actor,taskrt-2nodes,gw-tuned -o json --timeout 300 >"$out"
 python3 - "$out" "$skip" <<'PY'
 import json, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
@@ -42,6 +42,10 @@ for peer in peers:
             assert key in r, f"{peer} {sc} has no {key}"
         assert r["seconds"] > 0 and r["per_s"] > 0 and r["commits_per_task"] > 0, r
         assert r["head_peak_rss_mb"] > 0, r
+        if sc == "e2e" and peer == "taskrt":
+            a = runs.get(("taskrt-actor", "e2e"))  # the per-task actor path, end to end only
+            assert a is not None and "failed" not in a and a["tasks"] == want and a["per_s"] > 0, a
+            assert res["ratios"].get("taskrt-actor/taskrt e2e", 0) > 0, res["ratios"]
         if sc == "latency":
             lat = r["latency_ms"]
             assert lat["n"] == want and lat["p50"] <= lat["p99"] <= lat["max"], lat
