@@ -92,7 +92,11 @@ private:
         e.spec = std::get<sched::schedule_spec>(spec);
       auto old = entries_.find(row.name);
       if (old == entries_.end()) {
-        missed_reason_[row.name] = row.paused ? "paused" : "no active head";
+        // Ticks due at the first load came due while no head was active; a
+        // schedule added while this head runs is on time (its first tick
+        // may come due between the add and the NOTIFY).
+        if (first_load_)
+          missed_reason_[row.name] = row.paused ? "paused" : "no active head";
       } else if (old->second.row.paused && !row.paused) {
         missed_reason_[row.name] = "paused";
       }
@@ -102,6 +106,7 @@ private:
       fresh.emplace(e.row.name, std::move(e));
     }
     entries_ = std::move(fresh);
+    first_load_ = false;
   }
 
   int64_t wait_ms() const {
@@ -250,7 +255,7 @@ private:
       auto ex = existing.find(key);
       schedule_event_row ev{0, r.name, ticks[i], "", "", 0, 0};
       if (ex != existing.end()) { // fired before (a head that died before recording it)
-        ev.kind = missed[i] ? "caught_up" : "fired";
+        ev.kind = "fired"; // on time, by a head that died before journaling it
         ev.reason = "its task was submitted before a restart";
         ev.task_id = ex->second;
         fired(e, ex->second);
@@ -290,6 +295,7 @@ private:
   schedule_actor_config cfg_;
   std::unique_ptr<schedule_store> store_;
   bool reload_ = true;
+  bool first_load_ = true;
   std::map<std::string, entry> entries_;
   std::map<std::string, std::string> missed_reason_; ///< by name: why due ticks were missed
 };
