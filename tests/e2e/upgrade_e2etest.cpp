@@ -12,6 +12,7 @@
 #include <pqxx/pqxx>
 
 #include <memory>
+#include <optional>
 
 using namespace taskrt;
 using namespace taskrt::test;
@@ -51,12 +52,16 @@ int64_t insert_task(pqxx::work& tx, const std::string& state, const std::string&
   return id;
 }
 
-seeded seed_journal(int level) {
+/// Nothing when no migration has the number `level` (numbers given out to
+/// parallel branches may leave a gap until they are merged).
+std::optional<seeded> seed_journal(int level) {
   seeded s;
   s.level = level;
   s.dsn = fresh_schema_dsn("upgrade" + std::to_string(level));
   pqxx::connection c{s.dsn};
   detail::apply_migrations(c, level);
+  if (detail::current_schema_version(c) < level)
+    return std::nullopt;
   REQUIRE(detail::current_schema_version(c) == level);
   pqxx::work tx{c};
   const auto args = [&](const char* what) {
@@ -84,7 +89,8 @@ TEST_CASE("a head upgrades a journal in place from each earlier schema level - Q
   REQUIRE(latest >= 2);
   std::vector<seeded> journals;
   for (int level = 1; level < latest; ++level)
-    journals.push_back(seed_journal(level));
+    if (auto j = seed_journal(level))
+      journals.push_back(*j);
   // One head per journal, all at once: each waits the adoption grace (15 s)
   // before the orphaned attempt ends LOST.
   std::vector<std::unique_ptr<head_process>> heads;
