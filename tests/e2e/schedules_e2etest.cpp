@@ -289,17 +289,21 @@ TEST_CASE("schedule --every 1s - kill -9 of the active head, the standby takes o
   std::remove(file.c_str());
 }
 
-TEST_CASE("schedule --overlap skip - a task slower than the interval - no two ticks run at "
-          "once, the ticks in between are skipped with the reason",
+TEST_CASE("schedule --overlap skip|buffer-one - a task slower than the interval - no two "
+          "ticks run at once, the ticks in between are skipped with the reason",
           "[e2e][schedules]") {
-  auto dsn = fresh_schema_dsn("e2e_sched_overlap");
-  const auto file = temp_file("overlap");
+  const auto overlap = GENERATE(as<std::string>{}, "skip", "buffer-one");
+  INFO("--overlap " << overlap);
+  auto dsn = fresh_schema_dsn("e2e_sched_overlap_" + std::string{overlap == "skip" ? "s" : "b"});
+  const auto file = temp_file("overlap-" + overlap);
   std::remove(file.c_str());
   head_process head{dsn, {"--workers", "3"}};
   add_schedule(dsn, {"slow", "--task", "stamp", "--args",
                      json{{"file", file}, {"ms", 2500}, {"tick_ms", 100}}.dump(), "--every", "1s",
-                     "--overlap", "skip"});
-  REQUIRE(eventually([&] { return count_kind(ticks_of(dsn, "slow"), "fired") >= 3; }, 30'000));
+                     "--overlap", overlap});
+  // buffer-one fires two ticks at once (one runs, one waits), then one each 2.5 s.
+  const int fires = overlap == "skip" ? 3 : 5;
+  REQUIRE(eventually([&] { return count_kind(ticks_of(dsn, "slow"), "fired") >= fires; }, 30'000));
   auto p = run_cli({"schedules", "pause", "slow", "--db", dsn});
   REQUIRE(p.exit_code == 0);
   REQUIRE(eventually([&] {
@@ -316,6 +320,8 @@ TEST_CASE("schedule --overlap skip - a task slower than the interval - no two ti
     CHECK((e.kind == "fired" || e.kind == "skipped"));
     if (e.kind == "skipped") {
       CHECK(e.reason.find("overlap: task ") == 0);
+      if (overlap == "buffer-one")
+        CHECK(e.reason.find("already waits behind task") != std::string::npos);
       ++overlap_skips;
     }
   }
@@ -348,5 +354,47 @@ TEST_CASE("schedule --overlap skip - a task slower than the interval - no two ti
   CHECK(dj["schedule"] == json{{"name", "slow"}, {"tick", tick}});
   auto table = run_cli({"tasks", "describe", std::to_string(first.task_id), "--db", dsn});
   CHECK(table.out.find("schedule slow  tick " + tick) != std::string::npos);
+  std::remove(file.c_str());
+}
+
+TEST_CASE("schedule --missed latest - pause for 4 s, resume - the ticks of the pause are "
+          "skipped but the latest, which is caught up",
+          "[e2e][schedules]") {
+  auto dsn = fresh_schema_dsn("e2e_sched_pause");
+  const auto file = temp_file("pause");
+  std::remove(file.c_str());
+  head_process head{dsn, {"--workers", "2"}};
+  add_schedule(dsn, {"p", "--task", "stamp", "--args", json{{"file", file}, {"ms", 10}}.dump(),
+                     "--every", "1s", "--missed", "latest"});
+  REQUIRE(eventually([&] { return count_kind(ticks_of(dsn, "p"), "fired") >= 2; }));
+  REQUIRE(run_cli({"schedules", "pause", "p", "--db", dsn}).exit_code == 0);
+  const int64_t paused_s = to_micros(now()) / 1'000'000;
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  REQUIRE(run_cli({"schedules", "resume", "p", "--db", dsn}).exit_code == 0);
+  const int64_t resumed_s = to_micros(now()) / 1'000'000;
+  REQUIRE(eventually([&] { return count_kind(ticks_of(dsn, "p"), "fired", resumed_s + 1) >= 2; }));
+  REQUIRE(run_cli({"schedules", "pause", "p", "--db", dsn}).exit_code == 0);
+  auto ev = ticks_of(dsn, "p");
+  check_consecutive(ev);
+  std::vector<tick_event> missed;
+  for (const auto& e : ev)
+    if (e.reason.find("the schedule was paused") != std::string::npos)
+      missed.push_back(e);
+  INFO("paused at " << paused_s << ", resumed at " << resumed_s << "\n" << dump(ev));
+  REQUIRE(missed.size() >= 3);
+  for (size_t i = 0; i + 1 < missed.size(); ++i)
+    CHECK(missed[i].kind == "skipped");
+  CHECK(missed.back().kind == "caught_up");
+  CHECK(missed.back().tick_s >= paused_s + 3);
+  for (const auto& e : ev)
+    if (e.reason.find("paused") == std::string::npos)
+      CHECK(e.kind == "fired");
+  REQUIRE(eventually([&] {
+    for (const auto& [k, v] : tick_tasks(dsn, "p"))
+      if (v.second == "QUEUED" || v.second == "RUNNING")
+        return false;
+    return true;
+  }, 30'000));
+  check_tasks(dsn, "p", ev, file);
   std::remove(file.c_str());
 }
