@@ -107,3 +107,31 @@ TEST_CASE("schedule store - a CLI write wakes the LISTENing head at once", "[pg]
   CHECK(head.await_change(10'000));
   CHECK(head.get("n")->trigger_at_us != 0);
 }
+
+TEST_CASE("schedules declared in C++ - the registry keeps them, a bad one is refused naming it",
+          "[pg][schedules]") {
+  task_registry reg;
+  schedule_definition d;
+  d.name = "nightly";
+  d.task = "echo";
+  d.cron = "30 2 * * *";
+  d.tz = "Europe/Berlin";
+  reg.add_schedule(d);
+  REQUIRE(reg.schedules().size() == 1);
+  auto row = make_schedule_row(reg.schedules().at("nightly"), t0 / 1'000'000);
+  REQUIRE(std::holds_alternative<schedule_row>(row));
+  CHECK(std::get<schedule_row>(row).tz == "Europe/Berlin");
+  auto both = d;
+  both.every = "1m";
+  CHECK_THROWS_AS(reg.add_schedule(both), std::invalid_argument);
+  auto no_task = d;
+  no_task.task.clear();
+  CHECK_THROWS_AS(reg.add_schedule(no_task), std::invalid_argument);
+  auto bad_zone = d;
+  bad_zone.tz = "Europe/Berlinn";
+  reg.add_schedule(bad_zone); // the rule is checked where the head starts
+  auto refused = make_schedule_row(bad_zone, t0 / 1'000'000);
+  REQUIRE(std::holds_alternative<std::string>(refused));
+  CHECK(std::get<std::string>(refused).find("schedule 'nightly'") == 0);
+  CHECK(std::get<std::string>(refused).find("unknown time zone") != std::string::npos);
+}
