@@ -8,6 +8,12 @@ namespace taskrt::cli {
 /// `taskrt retry-plan ...`
 void add_retry_plan_command(CLI::App& app, cli_env& env);
 
+/// `taskrt schedule-plan ...`
+void add_schedule_plan_command(CLI::App& app, cli_env& env);
+
+/// `taskrt schedules add|list|describe|pause|resume|trigger|delete`
+void add_schedules_command(CLI::App& app, cli_env& env);
+
 /// `taskrt certs generate DIR ...`
 void add_certs_command(CLI::App& app, cli_env& env);
 

@@ -130,6 +130,16 @@ json task_detail_json(const task_record& t, const std::vector<event_row>& events
   j["unstarted"] = t.unstarted;
   j["time_limit_s"] = t.time_limit_s;
   j["parent_id"] = t.parent_id == 0 ? json(nullptr) : json(t.parent_id);
+  j["key"] = t.key.empty() ? json(nullptr) : json(t.key);
+  // A schedule's tick: key schedule:NAME:TICK_INSTANT (actors/schedule_actor.hpp).
+  j["schedule"] = nullptr;
+  if (t.key.rfind("schedule:", 0) == 0) {
+    const auto rest = t.key.substr(9);
+    // NAME may not hold ':' (schedule names are checked); the instant does.
+    const auto colon = rest.find(':');
+    if (colon != std::string::npos)
+      j["schedule"] = {{"name", rest.substr(0, colon)}, {"tick", rest.substr(colon + 1)}};
+  }
   json evs = json::array();
   for (const auto& e : events)
     evs.push_back(event_json(e));

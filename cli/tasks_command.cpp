@@ -27,6 +27,10 @@ void print_describe(const json& j) {
               cell(j["queue"]).c_str(), cell(j["priority"]).c_str(),
               cell(j["lock"]).c_str(), cell(j["attempt"]).c_str(),
               cell(j["created_at"]).c_str());
+  std::printf("  key     %s\n", cell(j["key"]).c_str());
+  if (j["schedule"].is_object())
+    std::printf("  schedule %s  tick %s\n", cell(j["schedule"]["name"]).c_str(),
+                cell(j["schedule"]["tick"]).c_str());
   std::printf("  args    %s\n  policy  %s\n", j["args"].dump().c_str(),
               j["policy"].dump().c_str());
   if (!j["result"].is_null())

@@ -4,6 +4,8 @@
 
 #include "actors/persistence_actor.hpp"
 #include "actors/retry_actor.hpp"
+#include "actors/schedule_actor.hpp"
+#include "actors/schedule_row_check.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/worker.hpp"
 #include "cluster/journal_maintenance.hpp"
@@ -419,6 +421,20 @@ int run_head(head_options opts, const task_registry& registry,
     http_line = http_url + " (/healthz /readyz /metrics /api/v1, dashboard /)";
   }
 
+  // Schedules declared in code (task_registry::add_schedule): a bad one
+  // stops the start, as a bad task registration does.
+  schedule_actor_config sched_cfg;
+  sched_cfg.dsn = opts.dsn;
+  for (const auto& [name, def] : registry.schedules()) {
+    auto row = make_schedule_row(def, to_micros(now()) / 1'000'000);
+    if (auto e = std::get_if<std::string>(&row)) {
+      std::fprintf(stderr, "taskrt: declared %s\n", e->c_str());
+      return 1;
+    }
+    sched_cfg.declared.push_back(std::get<schedule_row>(row));
+    sched_cfg.declared.back().declared = true;
+  }
+
   // Leadership: one active head per journal (persistence/leader_lock.hpp).
   auto lock = acquire_leadership(opts, tls.has_value(), tls ? tls->dir : std::string{});
   if (!lock)
@@ -489,6 +505,9 @@ int run_head(head_options opts, const task_registry& registry,
     scfg.node_authority = spawn_node_authority(sys);
   auto scheduler = spawn_scheduler(sys, scfg);
   auto head = caf::actor_cast<head_actor>(scheduler);
+  // Periodic schedules fire from the active head only (actors/schedule_actor.hpp).
+  sched_cfg.head = scheduler;
+  auto schedules = spawn_schedule_actor(sys, sched_cfg);
 
   auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, scheduler,
                                opts.prefetch);
@@ -499,7 +518,7 @@ int run_head(head_options opts, const task_registry& registry,
                          "--port N picks another, --port 0 any free one)\n",
                  opts.host.c_str(), opts.port, sys.render(port.error()).c_str());
     // Every root service goes, or the actor system waits for them forever.
-    for (auto& a : {scheduler, retry, persistence})
+    for (auto& a : {schedules, scheduler, retry, persistence})
       anon_send_exit(a, caf::exit_reason::user_shutdown);
     for (auto& w : workers)
       anon_send_exit(w, caf::exit_reason::user_shutdown);
@@ -520,7 +539,7 @@ int run_head(head_options opts, const task_registry& registry,
     // Without it no CLI command finds this head: refuse to run half-visible.
     std::fprintf(stderr, "taskrt: state file: %s\n", err.c_str());
     sys.middleman().unpublish(head, *port);
-    for (auto& a : {retry, persistence})
+    for (auto& a : {schedules, retry, persistence})
       anon_send_exit(a, caf::exit_reason::user_shutdown);
     anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
     for (auto& w : workers)
@@ -591,6 +610,7 @@ int run_head(head_options opts, const task_registry& registry,
   sys.middleman().unpublish(head, *port);
   for (auto& w : workers)
     anon_send_exit(w, caf::exit_reason::user_shutdown);
+  anon_send_exit(schedules, caf::exit_reason::user_shutdown);
   anon_send_exit(retry, caf::exit_reason::user_shutdown);
   anon_send_exit(persistence, caf::exit_reason::user_shutdown);
   ::unlink(state_path.c_str());

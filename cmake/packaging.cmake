@@ -22,7 +22,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_TASKRT_PACKAGE_NAME taskrt)
 set(CPACK_DEBIAN_TASKRT_PACKAGE_SECTION net)
 # adduser: the postinst creates the user the units run as.
-set(CPACK_DEBIAN_TASKRT_PACKAGE_DEPENDS "adduser")
+# tzdata: schedules read IANA time zones from the system (libdate-tz3,
+# found by shlibdeps, depends on it too; named here because taskrt reads it).
+set(CPACK_DEBIAN_TASKRT_PACKAGE_DEPENDS "adduser, tzdata")
 set(CPACK_DEBIAN_TASKRT_PACKAGE_RECOMMENDS "postgresql (>= 15), postgresql-client")
 set(CPACK_DEBIAN_TASKRT_DESCRIPTION "actor-model distributed task runtime with a Postgres journal
  The taskrt command: heads, worker nodes and the CLI, the embedded-Postgres
@@ -33,7 +35,7 @@ set(CPACK_DEBIAN_TASKRT_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/cmake/debian
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libtaskrt-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "taskrt (= ${PROJECT_VERSION}), libcaf-dev (>= 0.17), libcaf-dev (<< 0.18), libpqxx-dev (>= 6.4), libpq-dev, nlohmann-json3-dev (>= 3), libspdlog-dev, libfmt-dev, libssl-dev, libcpp-httplib-dev, pkg-config")
+  "taskrt (= ${PROJECT_VERSION}), libcaf-dev (>= 0.17), libcaf-dev (<< 0.18), libpqxx-dev (>= 6.4), libpq-dev, nlohmann-json3-dev (>= 3), libspdlog-dev, libfmt-dev, libssl-dev, libcpp-httplib-dev, libhowardhinnant-date-dev, pkg-config")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "taskrt as a C++ library
  Headers (include/taskrt), static libraries, the CMake package
  (find_package(taskrt)) and pkg-config file (taskrt.pc).")

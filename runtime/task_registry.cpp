@@ -50,4 +50,16 @@ std::vector<std::string> task_registry::names() const {
   return out;
 }
 
+void task_registry::add_schedule(schedule_definition def) {
+  if (def.name.empty())
+    throw std::invalid_argument("schedule declaration: no name");
+  if (def.task.empty())
+    throw std::invalid_argument("schedule '" + def.name + "': no task");
+  if (def.cron.empty() == def.every.empty())
+    throw std::invalid_argument("schedule '" + def.name
+                                + "': give exactly one of cron and every");
+  auto name = def.name;
+  schedules_[name] = std::move(def);
+}
+
 } // namespace taskrt

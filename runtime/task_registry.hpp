@@ -63,6 +63,30 @@ struct task_definition {
 /// such as "retry_onn", a wrong type), naming the task; nullopt when it can.
 std::optional<std::string> check_task_definition(const task_definition& def);
 
+/// A periodic schedule declared in code, so it ships with the task it runs:
+/// the head upserts every declared schedule at start (its rule and task
+/// settings; its state, paused or not and the next tick, stay unless the
+/// rule changed). The fields mean what the options of `taskrt schedules add`
+/// mean (docs/tasks.md, "Schedules"); exactly one of `cron` and `every`.
+/// The head refuses to start when one is bad, naming it.
+struct schedule_definition {
+  std::string name;           ///< letters, digits, '.', '_', '-'
+  std::string task;           ///< the registered task each tick submits
+  std::string args = "{}";    ///< JSON text of its arguments
+  std::string cron;           ///< 5 fields, or 6 with seconds first
+  std::string every;          ///< "1s", "90s", "5m", "1h30m"
+  std::string tz;             ///< IANA zone of the cron fields; empty: UTC
+  std::string missed = "skip";    ///< skip | latest | all
+  std::string catchup_window;     ///< duration; empty: no limit (missed = all)
+  std::string overlap = "allow";  ///< allow | skip | buffer-one
+  std::string jitter;             ///< duration; empty: none
+  std::string queue;
+  int32_t priority = 0;
+  std::string policy;
+  double time_limit_s = 0;
+  std::string lock;
+};
+
 /// The tasks one binary knows, by name.
 class task_registry {
 public:
@@ -81,8 +105,17 @@ public:
   /// Every registered name, sorted.
   std::vector<std::string> names() const;
 
+  /// Declares a schedule (replacing one of the same name); throws
+  /// std::invalid_argument when it has no name or task, or not exactly one
+  /// of cron and every. The rule itself is checked when the head starts.
+  void add_schedule(schedule_definition def);
+
+  /// The declared schedules, by name.
+  const std::map<std::string, schedule_definition>& schedules() const { return schedules_; }
+
 private:
   std::map<std::string, task_definition> defs_;
+  std::map<std::string, schedule_definition> schedules_;
 };
 
 } // namespace taskrt

@@ -209,6 +209,50 @@ END $$;
   {6, R"sql(
 CREATE INDEX tasks_live_run_at_idx ON tasks (run_at) WHERE live;
 )sql"},
+  // Issue 24 (periodic schedules, persistence/schedule_store.hpp). A
+  // schedule's row keeps its rule and its state: next_tick (the first tick
+  // not yet fired or skipped), paused, the last tick fired and its tasks.
+  // schedule_events journals every tick decided (fired, caught_up, skipped
+  // with its reason, triggered): one row per tick, so two heads racing
+  // write one answer. Ticks are tasks with the key schedule:NAME:TICK.
+  {8, R"sql(
+CREATE TABLE schedules (
+  name             text PRIMARY KEY,
+  task             text NOT NULL,
+  args             jsonb NOT NULL DEFAULT '{}',
+  cron             text NOT NULL DEFAULT '',
+  every_s          bigint NOT NULL DEFAULT 0,
+  tz               text NOT NULL DEFAULT 'UTC',
+  missed           text NOT NULL DEFAULT 'skip' CHECK (missed IN ('skip','latest','all')),
+  catchup_window_s bigint NOT NULL DEFAULT 0,
+  overlap          text NOT NULL DEFAULT 'allow'
+                     CHECK (overlap IN ('allow','skip','buffer-one')),
+  jitter_s         bigint NOT NULL DEFAULT 0,
+  queue            text NOT NULL DEFAULT '',
+  priority         integer NOT NULL DEFAULT 0,
+  policy           text NOT NULL DEFAULT '',
+  time_limit_s     double precision NOT NULL DEFAULT 0,
+  lock             text NOT NULL DEFAULT '',
+  declared         boolean NOT NULL DEFAULT false,
+  paused           boolean NOT NULL DEFAULT false,
+  next_tick        timestamptz,
+  last_tick        timestamptz,
+  recent_task_ids  bigint[] NOT NULL DEFAULT '{}',
+  trigger_at       timestamptz,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE schedule_events (
+  id       bigserial PRIMARY KEY,
+  schedule text NOT NULL REFERENCES schedules (name) ON DELETE CASCADE,
+  tick     timestamptz NOT NULL,
+  kind     text NOT NULL CHECK (kind IN ('fired','caught_up','skipped','triggered')),
+  reason   text NOT NULL DEFAULT '',
+  task_id  bigint,
+  at       timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (schedule, tick)
+);
+)sql"},
   // The HTTP API's access (persistence/access_store.hpp): tokens by the
   // SHA-256 of their secret (a standby head reads the same rows), one-time
   // login links and browser sessions (hashes too), the idempotency keys of
