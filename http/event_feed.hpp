@@ -10,8 +10,8 @@
 /// once, so id N+1 may commit before id N. A barrier (the sequence's value
 /// and the snapshot's xmax) is settled once every transaction running when
 /// it was taken has ended; events up to it can no longer appear, so a
-/// client that resumes after id N never misses one. Delay: the settling
-/// (one poll, 100 ms) plus the commits in flight.
+/// client that resumes after id N never misses one. Delay: a poll and the
+/// settling (100-200 ms) plus the commits in flight.
 ///
 ///   event: transition   (notes too with notes=1: event: note)
 ///   id: EVENT_ID
