@@ -1,5 +1,6 @@
 #include "persistence/memory_journal.hpp"
 
+#include "runtime/note_kind.hpp"
 #include "runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
@@ -54,6 +55,11 @@ void validate(const transition_store_interface::batch& b) {
     if (!json_ok(t.result) || !json_ok(t.error))
       throw data_error("invalid input syntax for type json (task "
                        + std::to_string(t.task_id) + ")");
+  for (const auto& n : b.notes)
+    if (!is_event_kind(n.kind)) // Postgres: CHECK task_events_kind_check
+      throw store_error{"new row for relation \"task_events\" violates check constraint"
+                        " \"task_events_kind_check\" (kind '" + n.kind + "')",
+                        false, false, "23514"};
   for (const auto& c : b.checkpoints)
     if (c.data.find('\0') != std::string::npos)
       throw store_error{"invalid byte sequence for encoding \"UTF8\": 0x00", false, false,
