@@ -235,6 +235,13 @@ int latest_schema_version() {
   return std::end(migrations)[-1].version;
 }
 
+std::vector<int> schema_versions() {
+  std::vector<int> out;
+  for (const auto& m : migrations)
+    out.push_back(m.version);
+  return out;
+}
+
 void apply_migrations(pqxx::connection_base& c, int up_to) {
   pqxx::work tx{c, "migrate"};
   tx.exec("SET LOCAL statement_timeout = 0"); // big tables take their time

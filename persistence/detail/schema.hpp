@@ -3,10 +3,17 @@
 
 #include "persistence/detail/pqxx.hpp"
 
+#include <vector>
+
 namespace taskrt::detail {
 
 /// The schema version this build migrates to (its newest migration).
 int latest_schema_version();
+
+/// The version of every migration, oldest first. Not contiguous: each
+/// change of the schema was given its own number, and some numbers may
+/// not be in this build.
+std::vector<int> schema_versions();
 
 /// Applies every migration newer than the recorded schema version, up to
 /// `up_to` (tests of a migration or of an upgrade start from an earlier
