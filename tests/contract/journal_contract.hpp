@@ -166,7 +166,7 @@ TEST_CASE("contract: a submit with a known idempotency key writes nothing and na
   CHECK(j.ports.reads->list_tasks({}).size() == 2);
 }
 
-TEST_CASE("contract: transitions are guarded by state and attempt; illegal ones become rejected notes",
+TEST_CASE("contract: transitions are guarded by state and attempt - illegal ones become rejected notes",
           "[contract]" CONTRACT_TAG) {
   auto j = make_contract_journal("c_guards");
   auto& s = *j.ports.transitions;
