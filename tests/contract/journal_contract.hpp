@@ -175,6 +175,8 @@ TEST_CASE("contract: transitions are guarded by state and attempt - illegal ones
   start.node = "n1";
   CHECK(commit_one(s, start));
   CHECK_FALSE(commit_one(s, start)); // the guard (QUEUED, 0) no longer holds
+  // The right state but another attempt: refused too (a stale result).
+  CHECK_FALSE(commit_one(s, move(id, transition_kind::fail, task_state::running, 7, 7)));
   // SUCCEEDED is not reachable from QUEUED: refused, and journaled as such.
   CHECK_FALSE(commit_one(s, move(id, transition_kind::succeed, task_state::queued, 1, 1)));
   auto t = j.ports.reads->get_task(id);
