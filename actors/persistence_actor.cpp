@@ -37,7 +37,9 @@ struct unit {
 };
 
 struct persistence_state {
-  std::shared_ptr<journal_store> store;
+  std::shared_ptr<transition_store_interface> store;
+  std::shared_ptr<node_store_interface> node_rows; ///< null in the submit lane
+  std::shared_ptr<task_reads_interface> reads;     ///< null in the submit lane
   persistence_options opts;
   std::deque<pending_request> pending; ///< not yet in a unit
   std::deque<unit> units;              ///< formed; the front one commits next
@@ -51,7 +53,7 @@ struct persistence_state {
   int64_t down_since_us = 0;
   bool retry_scheduled = false;
   std::chrono::milliseconds backoff{100};
-  caf::timestamp last_ok;
+  caf::actor_clock::time_point last_ok; ///< on the actor's clock
   uint64_t commits = 0;
   caf::actor router;          ///< told of the submit lane once it is open
   caf::actor lane;            ///< the submit lane, once open
@@ -105,7 +107,7 @@ void notify(persistence_actor_t* self) {
 
 void mark_up(persistence_actor_t* self) {
   auto& st = self->state;
-  st.last_ok = caf::make_timestamp();
+  st.last_ok = self->clock().now();
   st.backoff = std::chrono::milliseconds{100};
   if (st.up)
     return;
@@ -273,13 +275,13 @@ bool drain(persistence_actor_t* self) {
 
 bool write_nodes(persistence_actor_t* self) {
   auto& st = self->state;
-  if (st.nodes.empty())
+  if (st.nodes.empty() || !st.node_rows)
     return true;
   std::vector<node_row> rows;
   for (auto& [id, n] : st.nodes)
     rows.push_back(n);
   try {
-    st.store->upsert_nodes(rows);
+    st.node_rows->upsert_nodes(rows);
     mark_up(self);
   } catch (const store_error& e) {
     if (e.error_class() != store_error_class::data) {
@@ -293,7 +295,7 @@ bool write_nodes(persistence_actor_t* self) {
   return true;
 }
 
-caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+caf::actor spawn_journal_writer(caf::actor_system& sys, journal_ports journal,
                                 persistence_options opts, caf::actor router);
 
 /// Opens the submit lane (once, after the first load was served).
@@ -307,7 +309,9 @@ void open_lane(persistence_actor_t* self) {
   try {
     auto lane_store = open();
     lane_store->fence_on(st.store->fence_generation()); // the lane's writes are fenced too
-    st.lane = spawn_journal_writer(self->system(), std::move(lane_store), opts, nullptr);
+    journal_ports lane_journal; // submits only: no node rows, no reads
+    lane_journal.transitions = std::move(lane_store);
+    st.lane = spawn_journal_writer(self->system(), std::move(lane_journal), opts, nullptr);
   } catch (const std::exception& e) {
     spdlog::warn("journal: no submit lane ({}); submits share the one connection",
                  first_line(e.what()));
@@ -319,7 +323,8 @@ void open_lane(persistence_actor_t* self) {
 }
 
 /// The recovery data of a load with `window` (0: every QUEUED task).
-recovery_data load(journal_store& store, int32_t window, int64_t horizon_us) {
+recovery_data load(transition_store_interface& store, node_store_interface* node_rows,
+                   int32_t window, int64_t horizon_us) {
   const auto t0 = std::chrono::steady_clock::now();
   recovery_data data;
   data.window = window;
@@ -337,7 +342,8 @@ recovery_data load(journal_store& store, int32_t window, int64_t horizon_us) {
     for (const auto& t : data.tasks)
       data.max_id = std::max(data.max_id, t.id);
   }
-  data.nodes = store.nodes();
+  if (node_rows)
+    data.nodes = node_rows->nodes();
   std::vector<int64_t> ids;
   for (const auto& t : data.tasks)
     ids.push_back(t.id);
@@ -363,7 +369,7 @@ bool serve_loads(persistence_actor_t* self) {
   std::vector<std::pair<caf::response_promise, recovery_data>> done;
   try {
     for (auto& [rp, window, horizon] : st.loads)
-      done.emplace_back(rp, load(*st.store, window, horizon));
+      done.emplace_back(rp, load(*st.store, st.node_rows.get(), window, horizon));
     mark_up(self);
   } catch (const store_error& e) {
     if (e.error_class() == store_error_class::data) {
@@ -392,7 +398,7 @@ caf::result<T> store_call(persistence_actor_t* self, F f) {
   if (!st.up)
     return unavailable(st);
   try {
-    T out = f(*st.store);
+    T out = f(st);
     mark_up(self);
     return out;
   } catch (const store_error& e) {
@@ -410,7 +416,8 @@ template <class Read>
 caf::result<window_rows> serve_read(persistence_actor_t* self, Read read) {
   if (self->state.up && !drain(self))
     return unavailable(self->state);
-  return store_call<window_rows>(self, [&read](journal_store& s) {
+  return store_call<window_rows>(self, [&read](persistence_state& st) {
+    auto& s = *st.store;
     window_rows out;
     out.tasks = read(s);
     std::vector<int64_t> ids;
@@ -423,7 +430,7 @@ caf::result<window_rows> serve_read(persistence_actor_t* self, Read read) {
 
 /// A refill of a queue window.
 caf::result<window_rows> serve_window(persistence_actor_t* self, const window_query& q) {
-  return serve_read(self, [&q](journal_store& s) {
+  return serve_read(self, [&q](transition_store_interface& s) {
     return s.queued_after(q.queue, q.after, q.now_us, static_cast<size_t>(q.limit));
   });
 }
@@ -431,7 +438,9 @@ caf::result<window_rows> serve_window(persistence_actor_t* self, const window_qu
 /// The QUEUED tasks scheduled in (after, until]: the head's horizon moved.
 caf::result<window_rows> serve_later(persistence_actor_t* self, int64_t after_us,
                                      int64_t until_us) {
-  return serve_read(self, [=](journal_store& s) { return s.queued_between(after_us, until_us); });
+  return serve_read(self, [=](transition_store_interface& s) {
+    return s.queued_between(after_us, until_us);
+  });
 }
 
 /// Everything that waits for Postgres, oldest first; on a retry tick also a
@@ -459,108 +468,120 @@ void schedule_flush(persistence_actor_t* self) {
   self->send(self, flush_atom::value);
 }
 
-/// The actor that owns one connection (detached: its calls block). With a
+/// The actor that owns one connection (detached unless opts.detached is off:
+/// its calls block). With a
 /// `router`, it opens the submit lane after the first load and tells the
 /// router.
-caf::actor spawn_journal_writer(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+caf::behavior journal_writer(persistence_actor_t* self, journal_ports journal,
+                             persistence_options opts, caf::actor router) {
+  self->state.store = journal.transitions;
+  self->state.node_rows = journal.nodes;
+  self->state.reads = journal.reads;
+  self->state.opts = opts;
+  self->state.router = router;
+  self->state.last_ok = self->clock().now();
+  self->delayed_send(self, opts.health_interval, health_atom::value);
+  return {
+    [self](batch& b) -> caf::result<batch_result> {
+      auto& st = self->state;
+      if (!st.up && submits_only(b))
+        return unavailable(st);
+      const auto n = items_of(b);
+      st.pending.push_back({std::move(b), self->make_response_promise(), n});
+      auto rp = st.pending.back().promise;
+      schedule_flush(self);
+      return rp;
+    },
+    [self](flush_atom) {
+      self->state.flush_scheduled = false;
+      if (self->state.up)
+        work(self, false);
+    },
+    [self](retry_atom) {
+      self->state.retry_scheduled = false;
+      work(self, true);
+    },
+    [self](health_atom) {
+      auto& st = self->state;
+      self->delayed_send(self, st.opts.health_interval, health_atom::value);
+      if (!st.up || self->clock().now() - st.last_ok < st.opts.health_interval)
+        return;
+      try {
+        st.store->ping_ms();
+        mark_up(self);
+      } catch (const store_error& e) {
+        if (e.error_class() != store_error_class::data)
+          mark_down(self, e);
+      }
+    },
+    [self](caf::get_atom, int64_t id) {
+      return store_call<std::vector<task_record>>(self, [id](persistence_state& st) {
+        std::vector<task_record> out;
+        if (!st.reads)
+          return out;
+        if (auto row = st.reads->get_task(id))
+          out.push_back(std::move(*row));
+        return out;
+      });
+    },
+    [self](node_row& n) {
+      self->state.nodes[n.id] = std::move(n);
+      schedule_flush(self);
+    },
+    [self](std::vector<node_row>& ns) {
+      for (auto& n : ns)
+        self->state.nodes[n.id] = std::move(n);
+      schedule_flush(self);
+    },
+    [self](prune_atom, int64_t older_than_us) {
+      return store_call<int64_t>(
+        self, [older_than_us](persistence_state& st) {
+          return st.node_rows ? st.node_rows->prune_nodes(older_than_us) : int64_t{0};
+        });
+    },
+    [self](load_atom) -> caf::result<recovery_data> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<recovery_data>();
+      st.loads.emplace_back(rp, 0, 0);
+      if (st.up)
+        work(self, false);
+      return rp;
+    },
+    [self](load_atom, int32_t window, int64_t horizon_us) -> caf::result<recovery_data> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<recovery_data>();
+      st.loads.emplace_back(rp, window, horizon_us);
+      if (st.up)
+        work(self, false);
+      return rp;
+    },
+    [self](window_atom, const window_query& q) { return serve_window(self, q); },
+    [self](later_atom, int64_t after_us, int64_t until_us) {
+      return serve_later(self, after_us, until_us);
+    },
+    [self](journal_atom, caf::actor& sub) {
+      auto& st = self->state;
+      auto [up, reason] = published(st);
+      self->send(sub, journal_atom::value, up, reason);
+      st.subscribers.push_back(std::move(sub));
+    },
+    // From the submit lane: its connection's state.
+    [self](journal_atom, bool up, std::string& reason) {
+      auto& st = self->state;
+      st.lane_up = up;
+      st.lane_reason = std::move(reason);
+      if (published(st).first != st.published_up || !up)
+        notify(self);
+    },
+  };
+}
+
+caf::actor spawn_journal_writer(caf::actor_system& sys, journal_ports journal,
                                 persistence_options opts, caf::actor router) {
-  return sys.spawn<caf::detached>(
-    [store, opts, router](persistence_actor_t* self) -> caf::behavior {
-      self->state.store = store;
-      self->state.opts = opts;
-      self->state.router = router;
-      self->state.last_ok = caf::make_timestamp();
-      self->delayed_send(self, opts.health_interval, health_atom::value);
-      return {
-        [self](batch& b) -> caf::result<batch_result> {
-          auto& st = self->state;
-          if (!st.up && submits_only(b))
-            return unavailable(st);
-          const auto n = items_of(b);
-          st.pending.push_back({std::move(b), self->make_response_promise(), n});
-          auto rp = st.pending.back().promise;
-          schedule_flush(self);
-          return rp;
-        },
-        [self](flush_atom) {
-          self->state.flush_scheduled = false;
-          if (self->state.up)
-            work(self, false);
-        },
-        [self](retry_atom) {
-          self->state.retry_scheduled = false;
-          work(self, true);
-        },
-        [self](health_atom) {
-          auto& st = self->state;
-          self->delayed_send(self, st.opts.health_interval, health_atom::value);
-          if (!st.up || caf::make_timestamp() - st.last_ok < st.opts.health_interval)
-            return;
-          try {
-            st.store->ping_ms();
-            mark_up(self);
-          } catch (const store_error& e) {
-            if (e.error_class() != store_error_class::data)
-              mark_down(self, e);
-          }
-        },
-        [self](caf::get_atom, int64_t id) {
-          return store_call<std::vector<task_record>>(self, [id](journal_store& s) {
-            std::vector<task_record> out;
-            if (auto row = s.get_task(id))
-              out.push_back(std::move(*row));
-            return out;
-          });
-        },
-        [self](node_row& n) {
-          self->state.nodes[n.id] = std::move(n);
-          schedule_flush(self);
-        },
-        [self](std::vector<node_row>& ns) {
-          for (auto& n : ns)
-            self->state.nodes[n.id] = std::move(n);
-          schedule_flush(self);
-        },
-        [self](prune_atom, int64_t older_than_us) {
-          return store_call<int64_t>(
-            self, [older_than_us](journal_store& s) { return s.prune_nodes(older_than_us); });
-        },
-        [self](load_atom) -> caf::result<recovery_data> {
-          auto& st = self->state;
-          auto rp = self->make_response_promise<recovery_data>();
-          st.loads.emplace_back(rp, 0, 0);
-          if (st.up)
-            work(self, false);
-          return rp;
-        },
-        [self](load_atom, int32_t window, int64_t horizon_us) -> caf::result<recovery_data> {
-          auto& st = self->state;
-          auto rp = self->make_response_promise<recovery_data>();
-          st.loads.emplace_back(rp, window, horizon_us);
-          if (st.up)
-            work(self, false);
-          return rp;
-        },
-        [self](window_atom, const window_query& q) { return serve_window(self, q); },
-        [self](later_atom, int64_t after_us, int64_t until_us) {
-          return serve_later(self, after_us, until_us);
-        },
-        [self](journal_atom, caf::actor& sub) {
-          auto& st = self->state;
-          auto [up, reason] = published(st);
-          self->send(sub, journal_atom::value, up, reason);
-          st.subscribers.push_back(std::move(sub));
-        },
-        // From the submit lane: its connection's state.
-        [self](journal_atom, bool up, std::string& reason) {
-          auto& st = self->state;
-          st.lane_up = up;
-          st.lane_reason = std::move(reason);
-          if (published(st).first != st.published_up || !up)
-            notify(self);
-        },
-      };
-    });
+  if (opts.detached)
+    return sys.spawn<caf::detached>(journal_writer, std::move(journal), std::move(opts),
+                                    std::move(router));
+  return sys.spawn(journal_writer, std::move(journal), std::move(opts), std::move(router));
 }
 
 /// The front of a persistence actor with a submit lane (scheduled, never
@@ -574,9 +595,8 @@ struct router_state {
 };
 
 caf::behavior persistence_router(caf::stateful_actor<router_state>* self,
-                                 std::shared_ptr<journal_store> store,
-                                 persistence_options opts) {
-  self->state.main = spawn_journal_writer(self->system(), std::move(store), std::move(opts),
+                                 journal_ports journal, persistence_options opts) {
+  self->state.main = spawn_journal_writer(self->system(), std::move(journal), std::move(opts),
                                           caf::actor_cast<caf::actor>(self));
   self->link_to(self->state.main);
   self->set_default_handler(
@@ -611,11 +631,11 @@ caf::behavior persistence_router(caf::stateful_actor<router_state>* self,
 
 } // namespace
 
-caf::actor spawn_persistence(caf::actor_system& sys, std::shared_ptr<journal_store> store,
+caf::actor spawn_persistence(caf::actor_system& sys, journal_ports journal,
                              persistence_options opts) {
   if (!opts.open_submit_lane)
-    return spawn_journal_writer(sys, std::move(store), std::move(opts), nullptr);
-  return sys.spawn(persistence_router, std::move(store), std::move(opts));
+    return spawn_journal_writer(sys, std::move(journal), std::move(opts), nullptr);
+  return sys.spawn(persistence_router, std::move(journal), std::move(opts));
 }
 
 } // namespace taskrt

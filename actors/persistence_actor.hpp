@@ -65,6 +65,7 @@
 /// subscribers see is both connections': down when either is.
 
 #include "actors/local_messages.hpp"
+#include "persistence/journal_ports.hpp"
 
 #include <chrono>
 #include <functional>
@@ -84,12 +85,24 @@ struct persistence_options {
   /// Opens the connection of the submit lane (see above); empty: one
   /// connection for everything. Called once, after the first load; a lane
   /// that cannot be opened then is logged and not used.
-  std::function<std::shared_ptr<journal_store>()> open_submit_lane;
+  std::function<std::shared_ptr<transition_store_interface>()> open_submit_lane;
+  /// The writers run detached (their store calls block). Off only for
+  /// deterministic tests on CAF's test coordinator with a store that never
+  /// blocks (memory_journal).
+  bool detached = true;
 };
 
-/// Spawns the persistence actor on `store` (already migrated).
-caf::actor spawn_persistence(caf::actor_system& sys,
-                             std::shared_ptr<journal_store> store,
+/// Spawns the persistence actor on `journal` (already migrated): commits and
+/// loads through `journal.transitions`, node rows through `journal.nodes`,
+/// single-task reads through `journal.reads`.
+caf::actor spawn_persistence(caf::actor_system& sys, journal_ports journal,
                              persistence_options opts = {});
+
+/// Spawns the persistence actor on `store` (already migrated).
+inline caf::actor spawn_persistence(caf::actor_system& sys,
+                                    std::shared_ptr<journal_store> store,
+                                    persistence_options opts = {}) {
+  return spawn_persistence(sys, journal_ports::of(std::move(store)), std::move(opts));
+}
 
 } // namespace taskrt

@@ -18,10 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <optional>
-#include <thread>
 
-#include <fcntl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,87 +91,24 @@ void write_line(worker_state& st, const wire::to_process& msg) {
   }
 }
 
-/// Forks and execs the worker process with its pipes on fds 3 and 4, and a
-/// reader thread that turns its lines into messages to `self`.
+/// Starts the worker process (cfg.spawner: fork/exec with its pipes on fds 3
+/// and 4, and a reader thread that turns its lines into messages to `self`).
 bool start_child(worker_actor_t* self) {
   auto& st = self->state;
-  int to_child[2], from_child[2];
-  if (::pipe2(to_child, O_CLOEXEC) != 0)
-    return false;
-  if (::pipe2(from_child, O_CLOEXEC) != 0) {
-    ::close(to_child[0]);
-    ::close(to_child[1]);
-    return false;
-  }
   std::vector<std::string> args{st.cfg.exe};
   args.insert(args.end(), st.cfg.argv.begin(), st.cfg.argv.end());
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const int crash_fd = open_crash_report();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1], crash_fd})
-      if (fd >= 0)
-        ::close(fd);
+  auto child = st.cfg.spawner->start(args, caf::actor_cast<caf::actor>(self));
+  if (!child)
     return false;
-  }
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
-    int in = ::fcntl(to_child[0], F_DUPFD, 10);
-    int out = ::fcntl(from_child[1], F_DUPFD, 10);
-    int crash = crash_fd < 0 ? -1 : ::fcntl(crash_fd, F_DUPFD, 10);
-    ::dup2(in, worker_in_fd);
-    ::dup2(out, worker_out_fd);
-    if (crash < 0 || ::dup2(crash, worker_crash_fd) < 0)
-      ::close(worker_crash_fd);
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::syscall(SYS_close_range, unsigned{worker_crash_fd + 1}, ~0u, 0u);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(to_child[0]);
-  ::close(from_child[1]);
-  st.pid = pid;
+  st.pid = child->pid;
   if (st.crash_fd >= 0)
     ::close(st.crash_fd);
-  st.crash_fd = crash_fd;
-  st.to_child = to_child[1];
+  st.crash_fd = child->crash_fd;
+  st.to_child = child->to_child;
   st.child_ready = false;
   st.killing = kill_reason::none;
   if (st.lease) // before any run: the process never runs outside the lease
     write_line(st, *st.lease);
-  caf::actor me = caf::actor_cast<caf::actor>(self);
-  int rfd = from_child[0];
-  std::thread{[me, rfd, pid] {
-    wire::line_splitter splitter;
-    char chunk[8192];
-    for (;;) {
-      auto n = ::read(rfd, chunk, sizeof(chunk));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      splitter.feed(chunk, static_cast<size_t>(n));
-      // Every whole line of one read in one message (a result and the
-      // "ready" after it come in one write): one wake-up of the actor.
-      std::vector<std::string> lines;
-      std::string line;
-      while (splitter.next(line))
-        lines.push_back(std::move(line));
-      if (!lines.empty())
-        caf::anon_send(me, line_atom::value, std::move(lines));
-    }
-    ::close(rfd);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    caf::anon_send(me, exited_atom::value, static_cast<int32_t>(pid),
-                   static_cast<int32_t>(status));
-  }}.detach();
   return true;
 }
 
@@ -253,7 +187,7 @@ void kill_child(worker_actor_t* self, kill_reason why) {
   auto& st = self->state;
   if (st.pid > 0 && st.killing == kill_reason::none) {
     st.killing = why;
-    ::kill(st.pid, SIGKILL);
+    st.cfg.spawner->kill(st.pid);
   }
 }
 
@@ -489,6 +423,8 @@ void on_exit(worker_actor_t* self, int32_t pid, int32_t status) {
 } // namespace
 
 caf::actor spawn_worker(caf::actor_system& sys, worker_config cfg) {
+  if (!cfg.spawner)
+    cfg.spawner = default_process_spawner();
   return sys.spawn([cfg](worker_actor_t* self) -> caf::behavior {
     self->state.cfg = cfg;
     self->set_exit_handler([self](caf::exit_msg& msg) {

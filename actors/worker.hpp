@@ -20,6 +20,7 @@
 /// process whose lease ran out exits by itself (lease::fenced_exit_code) and
 /// its attempt ends LOST ("lease expired").
 
+#include "actors/process_spawner.hpp"
 #include "runtime/protocol.hpp"
 
 #include <string>
@@ -38,6 +39,8 @@ struct worker_config {
   caf::actor head;                  ///< where child tasks are submitted
   int32_t prefetch = 1;             ///< attempts that may wait behind the running one
   double prefetch_wait_s = 0.1;     ///< a prefetched attempt waiting longer is handed back
+  /// Starts and kills the process; null: fork/exec (default_process_spawner).
+  std::shared_ptr<process_spawner_interface> spawner;
 };
 
 /// Spawns a worker actor (a scheduled actor; its process I/O runs on a thread

@@ -650,7 +650,7 @@ std::vector<name_state_count> journal_store::count_by_name_state(const task_filt
                                  + " GROUP BY name, state ORDER BY name, state")) {
       name_state_count row;
       row.name = r["name"].as<std::string>();
-      row.state = parse_task_state(r["state"].as<std::string>()).value_or(task_state::queued);
+      row.state = detail::state_of(r["state"].as<std::string>(), "tasks.state");
       row.tasks = r["n"].as<int64_t>();
       out.push_back(std::move(row));
     }
@@ -747,7 +747,7 @@ state_counts journal_store::count_by_state() {
     pqxx::read_transaction tx{c};
     state_counts out;
     auto set = [&](const std::string& state, int64_t n) {
-      switch (parse_task_state(state).value_or(task_state::queued)) {
+      switch (detail::state_of(state, "tasks.state")) {
         case task_state::queued: out.queued = n; break;
         case task_state::running: out.running = n; break;
         case task_state::succeeded: out.succeeded = n; break;

@@ -5,11 +5,15 @@
 #include "persistence/checkpoint_row.hpp"
 #include "persistence/event_row.hpp"
 #include "persistence/journal_options.hpp"
+#include "persistence/node_store_interface.hpp"
 #include "persistence/node_row.hpp"
 #include "persistence/retention.hpp"
+#include "persistence/retention_store_interface.hpp"
 #include "persistence/store_error.hpp"
 #include "persistence/summary_rows.hpp"
 #include "persistence/task_filter.hpp"
+#include "persistence/task_reads_interface.hpp"
+#include "persistence/transition_store_interface.hpp"
 #include "runtime/task.hpp"
 #include "runtime/task_state.hpp"
 
@@ -27,7 +31,14 @@ namespace taskrt {
 /// Journals task transitions in batched, guarded group commits and answers
 /// recovery and CLI queries. Every method throws store_error on failure; after
 /// an outage-class one the next call reconnects.
-class journal_store {
+///
+/// It implements the four narrow interfaces its callers should depend on
+/// (transitions + recovery, node rows, reads, retention); memory_journal
+/// implements the same ones in memory for unit tests.
+class journal_store : public transition_store_interface,
+                      public node_store_interface,
+                      public task_reads_interface,
+                      public retention_store_interface {
 public:
   /// Connects to `dsn` (URI or key=value form) with the timeouts of `opts`
   /// (those the DSN sets itself win). Throws store_error; the message never
@@ -49,91 +60,6 @@ public:
   int schema_version();
 
   // -- writes: each commit() is one transaction ------------------------------
-
-  /// A new task. It is journaled QUEUED at attempt 0 with a "submit" event.
-  struct submit_item {
-    task_spec spec;
-    std::string resolved_policy; ///< retry policy JSON; empty: spec.policy
-    std::string queue;           ///< resolved queue; empty: spec.queue or "default"
-    double time_limit_s = 0;     ///< resolved limit; 0: spec.time_limit_s
-    int64_t now_us = 0;          ///< submit time; also run_at when spec has none
-  };
-
-  /// A guarded transition of an existing task.
-  struct transition_item {
-    int64_t task_id = 0;
-    transition_kind kind = transition_kind::start;
-    task_state expected_state = task_state::queued; ///< guard
-    int32_t expected_attempt = 0;                   ///< guard
-    int32_t new_attempt = 0;     ///< attempt after the transition
-    int64_t lease_epoch = 0;     ///< lease epoch after the transition
-    int64_t run_at_us = 0;       ///< 0: unchanged
-    std::optional<int32_t> priority;
-    std::optional<std::string> queue;
-    std::optional<std::string> lock; ///< "" clears the lock
-    std::optional<int32_t> retry_base;
-    std::optional<int32_t> unstarted;
-    std::string node;   ///< empty: unchanged
-    std::string result; ///< JSON text; empty: unchanged
-    std::string error;  ///< JSON text of error_info; empty: unchanged
-    nlohmann::json detail = nlohmann::json::object(); ///< goes to the event
-    int64_t at_us = 0;
-  };
-
-  /// An event without a state change: "stale_result", "retry_decision",
-  /// "checkpoint", "progress", "rejected", ...
-  struct note_item {
-    int64_t task_id = 0;
-    int32_t attempt = 0;
-    std::string kind;
-    nlohmann::json detail = nlohmann::json::object();
-    int64_t at_us = 0;
-    std::string node;
-  };
-
-  /// A checkpoint saved by an attempt.
-  struct checkpoint_item {
-    int64_t task_id = 0;
-    int32_t attempt = 0;
-    std::string data; ///< no NUL bytes
-    int64_t at_us = 0;
-  };
-
-  /// What one commit() writes. Journal order within a batch: submits, then
-  /// transitions in vector order, then notes, then checkpoints.
-  ///
-  /// Submits with a `spec.key` that a task already has (or that an earlier
-  /// submit of the same batch has) write nothing and return that task's id.
-  /// A "requeue" transition's event carries the attempt it hands back
-  /// (expected_attempt). A note of kind "cancel_requested" also sets
-  /// tasks.cancel_requested; a "manual_retry" transition clears it. Several
-  /// transitions of the same task may follow each other; each one's guard
-  /// sees the effect of the ones before it.
-  struct batch {
-    std::vector<submit_item> submits;
-    std::vector<transition_item> transitions;
-    std::vector<note_item> notes;
-    std::vector<checkpoint_item> checkpoints;
-
-    /// True when there is nothing to write.
-    bool empty() const {
-      return submits.empty() && transitions.empty() && notes.empty()
-             && checkpoints.empty();
-    }
-  };
-
-  /// The outcome of one commit().
-  struct batch_result {
-    std::vector<int64_t> submitted_ids; ///< one per submit, in order
-    /// One per submit: true when its idempotency key matched a task that
-    /// already existed (submitted_ids then holds that task's id and nothing
-    /// was written for it).
-    std::vector<bool> existing;
-    /// One per transition: false when its guard failed or the transition is
-    /// illegal from the expected state; nothing but a "rejected" note (for
-    /// illegal ones) is written for it.
-    std::vector<bool> applied;
-  };
 
   /// Writes `b` in one transaction with a handful of round trips whatever its
   /// size (multi-row statements, never one statement per item).
@@ -174,29 +100,6 @@ public:
   /// i.e. none came or it said retry but no retry transition followed), by id.
   /// A FAILED/LOST task whose fail/lose event detail holds "decision" is final.
   std::vector<task_record> load_unfinished();
-
-  /// A place in a queue's order (priority desc, run_at, id): reads "after"
-  /// it start with the next task.
-  struct queue_position {
-    int32_t priority = 0;
-    int64_t run_at_us = 0;
-    int64_t id = 0;
-  };
-
-  /// What a head with bounded queue windows loads at start.
-  struct windowed_load {
-    /// load_unfinished() but for the QUEUED tasks due by now without a
-    /// cancel request, of which only the first `window` of each queue
-    /// (priority desc, run_at, id) are here.
-    std::vector<task_record> tasks;
-    /// Per queue: its QUEUED tasks due by now without a cancel request.
-    std::map<std::string, int64_t> due;
-    int64_t max_id = 0; ///< the highest task id in the journal
-    /// When the statistics of `tasks` were stale (a burst of writes since the
-    /// last ANALYZE), it analyzed first: the rows changed since then; else 0.
-    int64_t analyzed_changes = 0;
-    int64_t later = 0; ///< QUEUED tasks scheduled after the horizon (not in `tasks`)
-  };
 
   /// The tasks a head holds at start, in one snapshot: RUNNING, half-done
   /// FAILED/LOST, QUEUED ones scheduled after `now_us` or with a cancel

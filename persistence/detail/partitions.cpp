@@ -75,7 +75,7 @@ std::vector<std::string> ensure_partitions(pqxx::connection& c, int64_t now_us, 
       // A standalone table attached afterwards: ATTACH takes a lock that lets
       // the journal's inserts go on (CREATE ... PARTITION OF would not).
       // Rows of that day already in the DEFAULT partition move over first.
-      tx.exec("CREATE TABLE " + q + " (LIKE task_events INCLUDING DEFAULTS)");
+      tx.exec("CREATE TABLE " + q + " (LIKE task_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
       tx.exec("WITH m AS (DELETE FROM task_events_default WHERE at >= " + ts_lit(lo)
               + " AND at < " + ts_lit(hi) + " RETURNING *) INSERT INTO " + q
               + " SELECT * FROM m");

@@ -298,6 +298,24 @@ CREATE TABLE api_audit (
   detail      jsonb
 );
 )sql"},
+  // Issue 22: enums end to end. Every state and kind column refuses text
+  // that is not one of its enum's names (runtime/task_state.hpp,
+  // runtime/note_kind.hpp) instead of a reader turning it into QUEUED.
+  // WAITING (issue 25) is allowed here too so that the order in which
+  // migration 7 and this one land does not matter.
+  {11, R"sql(
+ALTER TABLE tasks DROP CONSTRAINT IF EXISTS tasks_state_check;
+ALTER TABLE tasks ADD CONSTRAINT tasks_state_check CHECK (state IN
+  ('QUEUED','RUNNING','SUCCEEDED','FAILED','CANCELLED','LOST','WAITING'));
+ALTER TABLE task_events ADD CONSTRAINT task_events_from_state_check CHECK (from_state IN
+  ('QUEUED','RUNNING','SUCCEEDED','FAILED','CANCELLED','LOST','WAITING'));
+ALTER TABLE task_events ADD CONSTRAINT task_events_to_state_check CHECK (to_state IN
+  ('QUEUED','RUNNING','SUCCEEDED','FAILED','CANCELLED','LOST','WAITING'));
+ALTER TABLE task_events ADD CONSTRAINT task_events_kind_check CHECK (kind IN
+  ('submit','start','succeed','fail','cancel','lose','retry','manual_retry','requeue',
+   'rejected','cancel_requested','retry_decision','stale_result','checkpoint',
+   'progress','adopted','fenced_attempt','waiting'));
+)sql"},
 };
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "persistence/detail/sql_text.hpp"
 
+#include "persistence/store_error.hpp"
 #include "runtime/time.hpp"
 
 #include <algorithm>
@@ -13,17 +14,27 @@ std::string text_at(const pqxx::row& r, const char* col) {
   return r[col].is_null() ? std::string{} : r[col].as<std::string>();
 }
 
-task_state state_at(const pqxx::row& r, const char* col) {
-  return parse_task_state(r[col].as<std::string>()).value_or(task_state::queued);
-}
-
 std::optional<task_state> opt_state_at(const pqxx::row& r, const char* col) {
   if (r[col].is_null())
     return std::nullopt;
-  return parse_task_state(r[col].as<std::string>());
+  return state_of(r[col].as<std::string>(), col);
+}
+
+task_state state_at(const pqxx::row& r, const char* col) {
+  return state_of(r[col].as<std::string>(), col);
 }
 
 } // namespace
+
+task_state state_of(const std::string& text, const char* column) {
+  if (auto s = parse_task_state(text))
+    return *s;
+  // Never a silent default: a journal written by a newer taskrt (or by hand)
+  // holds a state this one does not know.
+  throw store_error{std::string{"the journal holds an unknown task state '"} + text + "' in "
+                      + column + " (written by a newer taskrt?)",
+                    false, false, "22P02"};
+}
 
 std::string ts_text(int64_t us) {
   return to_rfc3339(from_micros(us));

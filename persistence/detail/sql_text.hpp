@@ -17,6 +17,10 @@ namespace taskrt::detail {
 /// A timestamptz literal for `us` µs since the epoch (exact, no float math).
 std::string ts_lit(int64_t us);
 
+/// The state named `text` (read from `column`); throws a data-class
+/// store_error for a name this taskrt does not know (never a default).
+task_state state_of(const std::string& text, const char* column);
+
 /// `us` as RFC 3339 text, which Postgres parses into a timestamptz exactly.
 std::string ts_text(int64_t us);
 

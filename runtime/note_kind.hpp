@@ -1,0 +1,41 @@
+#pragma once
+/// The kinds of journal events that change no state (notes), beside the
+/// transitions of runtime/task_state.hpp. task_events.kind holds the name of
+/// one or the other; Postgres refuses any other text (CHECK constraint
+/// task_events_kind_check, schema migration 11), and so does the journal's
+/// in-memory fake. Adding a kind: a value here, its name in to_string, and a
+/// migration that widens that constraint (CONTRIBUTING.md).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace taskrt {
+
+/// A note: an event of a task without a state change.
+enum class note_kind : uint8_t {
+  rejected = 1,         ///< an illegal transition, refused (the journal writes it)
+  cancel_requested = 2, ///< a cancel of a running attempt (sets tasks.cancel_requested)
+  retry_decision = 3,   ///< what the retry policy decided after a fail/lose
+  stale_result = 4,     ///< a result fenced off (older attempt or lease)
+  checkpoint = 5,       ///< a checkpoint saved (data in table checkpoints)
+  progress = 6,         ///< progress reported by an attempt
+  adopted = 7,          ///< a running attempt adopted by a restarted head
+  fenced_attempt = 8,   ///< an attempt a re-registering node must drop
+  waiting = 9,          ///< no ALIVE node runs the task's name
+};
+
+/// "rejected", "cancel_requested", ...
+const char* to_string(note_kind k);
+
+/// Parses a note kind as printed by to_string(note_kind).
+std::optional<note_kind> parse_note_kind(const std::string& name);
+
+/// True for a name task_events.kind may hold: a transition or a note kind.
+bool is_event_kind(const std::string& name);
+
+/// Every name task_events.kind may hold: the transitions, then the notes.
+std::vector<std::string> all_event_kinds();
+
+} // namespace taskrt

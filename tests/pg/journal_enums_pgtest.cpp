@@ -1,0 +1,76 @@
+// Enums end to end in Postgres (schema migration 11): state and kind columns
+// refuse text that is not an enum's name, and a row this taskrt cannot parse
+// (a journal written by a newer version, or by hand) is an error when read,
+// never a silent QUEUED.
+#include "persistence/detail/pqxx.hpp"
+#include "runtime/time.hpp"
+#include "tests/pg/store_helpers.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace taskrt;
+using namespace taskrt::test;
+
+namespace {
+
+/// Runs `sql`; the SQLSTATE it failed with, or "" when it succeeded.
+std::string sqlstate_of(const std::string& dsn, const std::string& sql) {
+  pqxx::connection c{dsn};
+  try {
+    pqxx::work tx{c};
+    tx.exec(sql);
+    tx.commit();
+    return {};
+  } catch (const pqxx::sql_error& e) {
+    return e.sqlstate();
+  }
+}
+
+} // namespace
+
+TEST_CASE("state and kind columns refuse unknown text", "[pg][enums]") {
+  const auto dsn = fresh_schema_dsn("enums_check");
+  journal_store s{dsn};
+  s.migrate();
+  const auto id = submit_all(s, {"t"})[0];
+  const auto sid = std::to_string(id);
+  CHECK(sqlstate_of(dsn, "UPDATE tasks SET state = 'BOGUS' WHERE id = " + sid) == "23514");
+  CHECK(sqlstate_of(dsn, "UPDATE tasks SET state = 'queued' WHERE id = " + sid) == "23514");
+  CHECK(sqlstate_of(dsn, "INSERT INTO task_events (task_id, attempt, kind, at, detail) VALUES ("
+                           + sid + ", 0, 'bogus', now(), '{}')")
+        == "23514");
+  CHECK(sqlstate_of(dsn, "INSERT INTO task_events (task_id, attempt, kind, from_state, to_state,"
+                           " at, detail) VALUES (" + sid + ", 0, 'start', 'QUEUED', 'BOGUS',"
+                           " now(), '{}')")
+        == "23514");
+  CHECK(sqlstate_of(dsn, "INSERT INTO nodes (id, address, slots, running, state, last_heartbeat,"
+                           " started) VALUES ('n', 'h:1', 1, 0, 'ZOMBIE', now(), now())")
+        == "23514");
+  // The known names still go in, in every partition (a new one included).
+  s.ensure_partitions(to_micros(now()), 1);
+  CHECK(sqlstate_of(dsn, "INSERT INTO task_events (task_id, attempt, kind, from_state, to_state,"
+                           " at, detail) VALUES (" + sid + ", 0, 'retry', 'FAILED', 'QUEUED',"
+                           " now(), '{}')")
+        == "");
+  CHECK(s.get_task(id)->state == task_state::queued);
+}
+
+TEST_CASE("a state this taskrt does not know is an error when read, not QUEUED", "[pg][enums]") {
+  const auto dsn = fresh_schema_dsn("enums_parse");
+  journal_store s{dsn};
+  s.migrate();
+  const auto id = submit_all(s, {"t"})[0];
+  // As a newer taskrt with a wider constraint would have written it.
+  REQUIRE(sqlstate_of(dsn, "ALTER TABLE tasks DROP CONSTRAINT tasks_state_check;"
+                           " UPDATE tasks SET state = 'PAUSED' WHERE id = " + std::to_string(id))
+          == "");
+  try {
+    s.get_task(id);
+    FAIL("an unknown state was read as a known one");
+  } catch (const store_error& e) {
+    CHECK(e.error_class() == store_error_class::data);
+    CHECK(std::string{e.what()}.find("PAUSED") != std::string::npos);
+  }
+  CHECK_THROWS_AS(s.count_by_state(), store_error);
+  CHECK_THROWS_AS(s.count_by_name_state({}), store_error);
+}
