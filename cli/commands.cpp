@@ -19,6 +19,7 @@ void add_all_commands(CLI::App& app, cli_env& env) {
   add_tasks_command(app, env);
   add_summary_command(app, env);
   add_retry_plan_command(app, env);
+  add_limits_command(app, env);
   add_certs_command(app, env);
   add_worker_process_command(app, env);
 }

@@ -8,6 +8,9 @@ namespace taskrt::cli {
 /// `taskrt retry-plan ...`
 void add_retry_plan_command(CLI::App& app, cli_env& env);
 
+/// `taskrt limits set|list|describe|delete` (cli/limits_command.cpp).
+void add_limits_command(CLI::App& app, cli_env& env);
+
 /// `taskrt certs generate DIR ...`
 void add_certs_command(CLI::App& app, cli_env& env);
 

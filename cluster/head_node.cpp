@@ -453,6 +453,10 @@ int run_head(head_options opts, const task_registry& registry,
     scfg.node_authority = spawn_node_authority(sys);
   auto scheduler = spawn_scheduler(sys, scfg);
   auto head = caf::actor_cast<head_actor>(scheduler);
+  // Rate/concurrency limits: loaded now, reloaded on each change (NOTIFY).
+  limit_watch limits_watch{opts.dsn, [scheduler](std::vector<limit_row> rows) {
+    caf::anon_send(scheduler, limits_atom::value, std::move(rows));
+  }};
 
   auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, scheduler,
                                opts.prefetch);

@@ -80,7 +80,12 @@ bool limit_gate::started(int64_t id, int64_t now_us) {
     k->pending = 0;
     ++k->running;
     if (k->limit && k->limit->rate_per_s > 0) {
-      k->tokens = tokens_at(*k, now_us) - 1;
+      // The start may come a little after its token did (timer, dispatch):
+      // that lateness is kept, up to start_slack(), so it does not slow the
+      // rate down; the bucket is at most that much above its burst.
+      const double raw = k->tokens
+                         + static_cast<double>(now_us - k->refill_us) * k->limit->rate_per_s / 1e6;
+      k->tokens = std::min(raw, k->limit->burst + start_slack(k->limit->rate_per_s)) - 1;
       k->refill_us = now_us;
     }
     mark(*k);
@@ -225,7 +230,7 @@ std::map<std::string, size_t> limit_gate::waiting_per_key() const {
 size_t limit_gate::size() const {
   size_t n = 0;
   for (const auto& [id, e] : entries_)
-    n += e.at != where::running;
+    n += e.at == where::scheduled || e.at == where::waiting;
   return n;
 }
 
@@ -253,7 +258,9 @@ int64_t limit_gate::token_due_us(const key_state& k, int64_t now_us) const {
   if (tokens_at(k, now_us) >= 1 - token_eps)
     return now_us;
   const double wait_us = (1 - k.tokens) / k.limit->rate_per_s * 1e6;
-  return std::max(now_us, k.refill_us + static_cast<int64_t>(std::ceil(wait_us)));
+  // Less a nanosecond: rounding must not put the due time 1 µs late (the
+  // token counts as whole within token_eps).
+  return std::max(now_us, k.refill_us + static_cast<int64_t>(std::ceil(wait_us - 1e-3)));
 }
 
 void limit_gate::mark(key_state& k) {
@@ -331,6 +338,10 @@ void limit_gate::drop(int64_t id, entry& e) {
 void limit_gate::unref(key_state* k) {
   --k->refs;
   mark(*k); // poll() forgets it when nothing is left
+}
+
+double start_slack(double rate_per_s) {
+  return std::min(0.5, 0.02 * rate_per_s);
 }
 
 std::optional<double> parse_rate(const std::string& text) {

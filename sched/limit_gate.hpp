@@ -5,7 +5,8 @@
 /// A task with keys waits here, not in the ready queue. Each key has a token
 /// bucket (rate, burst) and a concurrency count, both optional (a key with no
 /// limit set only takes part in the round-robin), and at most one *pending*
-/// task: released to the ready queue, not yet started. A key's candidate is
+/// task: released to the ready queue, not yet started (the lateness of a
+/// start after its token is kept, up to start_slack()). A key's candidate is
 /// its best waiting task (ready_key order); a candidate is released when it
 /// is the candidate of every one of its keys and each of them has no pending
 /// task, a token and a free place. Its start takes the token and the place
@@ -133,7 +134,8 @@ public:
   /// at least one.
   std::map<std::string, size_t> waiting_per_key() const;
 
-  /// Tasks scheduled, waiting or pending.
+  /// Tasks scheduled or waiting (not the pending ones: those are in the
+  /// ready queue already).
   size_t size() const;
 
   /// RUNNING tasks counted against `key`.
@@ -179,6 +181,10 @@ private:
   std::vector<key_state*> work_; ///< poll()'s buffer, kept to spare allocations
   int64_t clock_us_ = 0;
 };
+
+/// Tokens of lateness a start keeps (at most half a token and 20 ms worth):
+/// starts in any window of W seconds number at most burst + rate·W + this.
+double start_slack(double rate_per_s);
 
 /// Parses a rate "N/s", "N/m" or "N/h" (N > 0, a number) into tokens per
 /// second; nothing when it is not one.

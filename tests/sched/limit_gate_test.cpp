@@ -62,7 +62,7 @@ TEST_CASE("a key with no limit releases one task at a time, in order", "[sched][
 TEST_CASE("a rate with burst 1 spaces starts by 1/rate", "[sched][limit_gate]") {
   limit_gate g;
   g.set_limit("api", {20, 1, 0}, 0);
-  for (int64_t id = 1; id <= 5; ++id)
+  for (int64_t id = 1; id <= 6; ++id)
     g.push(id, {"api"}, rk(id), 0);
   CHECK(start_all(g, 0) == std::vector<int64_t>{1});
   CHECK(start_all(g, 0).empty());
@@ -73,10 +73,17 @@ TEST_CASE("a rate with burst 1 spaces starts by 1/rate", "[sched][limit_gate]") 
   CHECK(w.next_token_us == 50'000);
   CHECK(start_all(g, 49'999).empty());
   CHECK(start_all(g, 50'000) == std::vector<int64_t>{2});
-  // A late poll does not bank tokens beyond the burst.
+  // A late poll does not bank tokens beyond the burst, but for the start's
+  // slack (20 ms worth at 20/s): the next token comes 20 ms early.
   CHECK(start_all(g, 1'000'000) == std::vector<int64_t>{3});
   CHECK(start_all(g, 1'000'000).empty());
-  CHECK(start_all(g, 1'050'000) == std::vector<int64_t>{4});
+  CHECK(start_all(g, 1'029'999).empty());
+  CHECK(start_all(g, 1'030'000) == std::vector<int64_t>{4});
+  // Lateness below the slack is kept whole: 5 ms late, the next is 5 ms early.
+  CHECK(start_all(g, 1'085'000) == std::vector<int64_t>{5});
+  CHECK(start_all(g, 1'085'000).empty());
+  CHECK(g.next_wake_us() >= 1'129'999);
+  CHECK(g.next_wake_us() <= 1'130'001);
 }
 
 TEST_CASE("a burst lets that many start at once, then the rate holds", "[sched][limit_gate]") {
@@ -91,6 +98,7 @@ TEST_CASE("a burst lets that many start at once, then the rate holds", "[sched][
   CHECK(got == std::vector<int64_t>{1, 2, 3});
   CHECK(start_all(g, 99'999).empty());
   CHECK(start_all(g, 100'000) == std::vector<int64_t>{4});
+  CHECK(start_all(g, 100'000).empty());
 }
 
 TEST_CASE("concurrency holds tasks until an attempt ends", "[sched][limit_gate]") {
@@ -324,7 +332,8 @@ struct model {
     auto s = starts.find(key);
     if (s != starts.end())
       for (auto t : s->second) {
-        tok = std::min(l->second.burst, tok + (t - at) * l->second.rate_per_s / 1e6) - 1;
+        tok = std::min(l->second.burst + start_slack(l->second.rate_per_s),
+                       tok + (t - at) * l->second.rate_per_s / 1e6) - 1;
         at = t;
       }
     return std::min(l->second.burst, tok + (now - at) * l->second.rate_per_s / 1e6);
