@@ -4,6 +4,7 @@
 /// local-only CAF messages here (never sent to a remote node).
 
 #include "persistence/journal_store.hpp"
+#include "persistence/limit_store.hpp"
 #include "runtime/retry_policy.hpp"
 
 #include <caf/all.hpp>
@@ -65,6 +66,7 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using window_atom = caf::atom_constant<caf::atom("window")>;
 using later_atom = caf::atom_constant<caf::atom("later")>;
+using limits_atom = caf::atom_constant<caf::atom("limits")>;
 
 } // namespace taskrt
 
@@ -78,3 +80,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::retry_decision)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<taskrt::task_record>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(taskrt::node_row)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<taskrt::node_row>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<taskrt::limit_row>)

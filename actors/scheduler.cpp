@@ -61,11 +61,13 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       [self](nodes_atom) { return node_views(self->state); },
       [self](tick_atom) {
         check_nodes(self);
+        publish_limit_metrics(self->state);
         advance_horizon(self);
         try_dispatch(self);
         self->delayed_send(self, check_interval(self->state.cfg), tick_atom::value);
       },
       [self](tick_atom, int64_t due_us) { on_due_timer(self, due_us); },
+      [self](limits_atom, const std::vector<limit_row>& rows) { on_limits(self, rows); },
     };
   });
 }

@@ -2,6 +2,7 @@
 /// and the journal's availability.
 
 #include "actors/scheduler_state.hpp"
+#include "runtime/limit_keys.hpp"
 #include "runtime/version.hpp"
 
 namespace taskrt::scheduler_detail {
@@ -51,6 +52,10 @@ caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_sp
     return make_error(errc::bad_request, "priority must be within ±1000000");
   if (spec.time_limit_s < 0)
     return make_error(errc::bad_request, "time_limit_s must not be negative");
+  auto keys = resolve_limit_keys(spec.limits, def->limits, args);
+  if (auto e = std::get_if<std::string>(&keys))
+    return make_error(errc::bad_request, *e);
+  spec.limits = std::get<std::vector<std::string>>(std::move(keys));
   prepared_submit p;
   auto& item = p.item;
   item.spec = std::move(spec);
@@ -69,6 +74,7 @@ caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_sp
   rec.queue = item.queue;
   rec.priority = item.spec.priority;
   rec.lock = item.spec.lock;
+  rec.limit_keys = item.spec.limits;
   rec.policy = item.resolved_policy;
   rec.run_at_us = item.spec.run_at_us;
   rec.time_limit_s = item.time_limit_s;
@@ -705,7 +711,7 @@ head_status on_status(const scheduler_state& st) {
   s.running = static_cast<int64_t>(st.leases.size());
   // QUEUED tasks are in the ready queue, but for those held aside while a
   // manual retry of theirs is journaled.
-  s.queued = static_cast<int64_t>(st.queue.size()) + st.window.outside_total()
+  s.queued = static_cast<int64_t>(st.queue.size() + st.gate.size()) + st.window.outside_total()
              + st.later_outside;
   for (auto id : st.queued_aside) {
     auto i = st.tasks.find(id);

@@ -18,6 +18,8 @@ sched::ready_key key_of(const task_record& r) {
 void push_ready(scheduler_state& st, live_task& t, int64_t now_us) {
   const auto& r = t.rec;
   t.enqueued_us = now_us;
+  if (!r.limit_keys.empty()) // waits for its limits (scheduler_limits.cpp)
+    return st.gate.push(r.id, r.limit_keys, key_of(r), now_us);
   st.queue.push({r.id, r.queue, r.name, r.lock, r.priority, r.run_at_us}, now_us);
 }
 
@@ -32,6 +34,7 @@ void enqueue(scheduler_state& st, live_task& t) {
 
 void unqueue(scheduler_state& st, const live_task& t) {
   st.queue.remove(t.rec.id);
+  st.gate.remove(t.rec.id);
   st.window.leave(t.rec.queue, key_of(t.rec));
 }
 
@@ -41,9 +44,10 @@ void evict(scheduler_state& st, int64_t id) {
     return;
   const auto& t = i->second;
   if (t.rec.state != task_state::queued || t.cancel_requested || st.queued_aside.count(id)
-      || !st.queue.contains(id))
+      || !(st.queue.contains(id) || st.gate.holds(id)))
     return; // kept: a refill that reads it again skips it
   st.queue.remove(id);
+  st.gate.remove(id);
   st.tasks.erase(i);
 }
 
@@ -257,6 +261,7 @@ void assign(scheduler_state& st, live_task& t, const caf::actor& w) {
 void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   auto& st = self->state;
   auto& r = t.rec;
+  limits_started(st, t);
   unqueue(st, t);
   const int32_t prev_attempt = r.attempt;
   r.attempt += 1;
@@ -315,6 +320,7 @@ void try_dispatch(scheduler_actor_t* self) {
   if (!st.recovered || st.draining || !st.journal_up)
     return;
   st.queue.promote_due(to_micros(now()));
+  feed_gate(st);
   while (st.queue.has_ready()) {
     const auto sid = st.slots.next();
     if (sid == 0)
@@ -325,6 +331,7 @@ void try_dispatch(scheduler_actor_t* self) {
       continue;
     }
     start_attempt(self, st.tasks.at(id), sid);
+    feed_gate(st); // the next task of its keys, if any
   }
   st.slots.unpark_all();
   tend_windows(self);
@@ -333,7 +340,7 @@ void try_dispatch(scheduler_actor_t* self) {
 
 void arm_due_timer(scheduler_actor_t* self) {
   auto& st = self->state;
-  const auto due = st.queue.next_due_us();
+  const auto due = next_due(st);
   if (due == 0 || (st.due_timer_us != 0 && st.due_timer_us <= due))
     return;
   st.due_timer_us = due;
@@ -357,6 +364,7 @@ void release(scheduler_state& st, live_task& t, bool keep_lock) {
     st.slots.unassign(a->worker);
   st.orphans.erase(t.rec.id);
   st.leases.remove(t.rec.id);
+  st.gate.ended(t.rec.id);
 }
 
 void release_lock(scheduler_state& st, live_task& t) {

@@ -54,6 +54,8 @@ void recover(scheduler_actor_t* self) {
         if (t.rec.state != task_state::running)
           continue;
         st.leases.add({t.rec.id, t.rec.attempt, t.rec.lease_epoch, t.rec.node, 0, true});
+        if (!t.rec.limit_keys.empty()) // counts against its keys' concurrency
+          st.gate.adopt_running(t.rec.id, t.rec.limit_keys);
         if (!t.rec.lock.empty())
           st.queue.hold(t.rec.lock);
         if (!t.rec.node.empty() && t.rec.node != st.cfg.node_id) {

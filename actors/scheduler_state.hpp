@@ -17,6 +17,7 @@
 #include "sched/node_registry.hpp"
 #include "sched/queue_window.hpp"
 #include "sched/ready_queue.hpp"
+#include "sched/limit_gate.hpp"
 #include "sched/slot_table.hpp"
 
 #include <nlohmann/json.hpp>
@@ -77,6 +78,13 @@ struct scheduler_state {
   scheduler_config cfg;
   std::unordered_map<int64_t, live_task> tasks;
   sched::ready_queue queue;  ///< QUEUED tasks: ready, waiting on a lock, scheduled
+  /// QUEUED tasks with limit keys until their limits let them into `queue`.
+  sched::limit_gate gate;
+  std::set<std::string> limit_keys_set;  ///< keys with a limit (as last loaded)
+  /// The limits were loaded from Postgres once: until then no task with
+  /// limit keys starts (a new head could otherwise start them unlimited).
+  bool limits_loaded = false;
+  std::set<std::string> gauge_limit_keys; ///< keys /metrics showed throttled tasks of
   sched::queue_window window; ///< which due QUEUED tasks are in memory, per queue
   std::set<std::string> window_held; ///< queues that held tasks since the last trim
   /// The highest task id whose submit was acknowledged to the scheduler (a
@@ -178,6 +186,26 @@ sched::ready_key key_of(const task_record& r);
 /// Puts held QUEUED task `t` in the ready queue as of `now_us` (its window
 /// already counts it, or it is not windowed).
 void push_ready(scheduler_state& st, live_task& t, int64_t now_us);
+
+/// Moves the tasks the limit gate releases now into the ready queue.
+void feed_gate(scheduler_state& st);
+
+/// `t` starts: its limit keys count it (a no-op for a task without keys).
+void limits_started(scheduler_state& st, const live_task& t);
+
+/// The next time the ready queue or the gate has work (0: none known).
+int64_t next_due(const scheduler_state& st);
+
+/// Applies the limits as Postgres has them now (all of them: a key missing
+/// from `rows` has none) and dispatches what they let through.
+void on_limits(scheduler_actor_t* self, const std::vector<limit_row>& rows);
+
+/// Sets /metrics' throttled tasks per key.
+void publish_limit_metrics(scheduler_state& st);
+
+/// Why QUEUED task `id` waits for a limit, as a sentence; "" when it does
+/// not (or the head does not hold it).
+std::string limit_wait_text(const scheduler_state& st, int64_t id);
 
 /// `t` is QUEUED and held: ready now, on its lock's wait list, or scheduled.
 /// A due task counts in its queue's window (trimmed after the next dispatch).

@@ -3,6 +3,7 @@
 /// nodes'); this program only submits, watches the head's status and times.
 ///
 ///   taskrt_bench --address H:P submit --tasks N [--batch 1000] [--inflight 4] [--wait]
+///                [--limit-keys K]
 ///   taskrt_bench --address H:P rate --rate 1000 --seconds 10
 ///   taskrt_bench --address H:P soak (--minutes M | --tasks N) [--interval 10] [--backlog 4000]
 ///   taskrt_bench --address H:P ping [--timeout 120]
@@ -11,6 +12,8 @@
 /// submit: N `noop` tasks in batches (one submit message and one commit per
 ///   batch) with up to `inflight` batches unacknowledged; with --wait it then
 ///   polls the head's status until nothing is QUEUED or RUNNING.
+///   --limit-keys K: task i carries the limit key "bench:(i mod K)" (issue 24:
+///   the head's dispatch rate with K distinct keys against none).
 /// rate:   one task per 1/rate s for S s (catching up when late), each with
 ///   its submit time in args ("t0", µs since the epoch); the task reports its
 ///   start time, so enqueue→start comes from the tasks table afterwards.
@@ -95,10 +98,14 @@ struct counters {
   std::string first_error; ///< written once by the actor before `finished`
 };
 
+/// --limit-keys: distinct limit keys over the submitted tasks (0: none).
+int64_t bench_limit_keys = 0;
+
 /// State of the batch submitter.
 struct batch_state {
   int64_t left = 0;
   int in_flight = 0;
+  int64_t next_key = 0;
   static inline const char* name = "bench_batch_submitter";
 };
 
@@ -116,6 +123,9 @@ caf::behavior batch_submitter(caf::stateful_actor<batch_state>* self, taskrt::he
       st.left -= k;
       ++st.in_flight;
       std::vector<taskrt::task_spec> specs(k, noop(origin));
+      if (bench_limit_keys > 0)
+        for (auto& s : specs)
+          s.limits = {"bench:" + std::to_string(st.next_key++ % bench_limit_keys)};
       self->request(head, caf::infinite, taskrt::submit_atom::value, std::move(specs))
         .then(
           [=](const std::vector<int64_t>& ids) {
@@ -462,6 +472,7 @@ int main(int argc, char** argv) {
       else if (k == "--timeout") o.timeout = std::stod(v);
       else if (k == "--origin") o.origin = v;
       else if (k == "--min-workers") o.min_workers = std::stoi(v);
+      else if (k == "--limit-keys") bench_limit_keys = std::stoll(v);
       else return usage("unknown option " + k);
     } catch (const std::exception&) {
       return usage("bad value '" + v + "' for " + k);

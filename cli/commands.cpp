@@ -22,6 +22,7 @@ void add_all_commands(CLI::App& app, cli_env& env) {
   add_retry_plan_command(app, env);
   add_schedules_command(app, env);
   add_schedule_plan_command(app, env);
+  add_limits_command(app, env);
   add_certs_command(app, env);
   add_tokens_command(app, env);
   add_dashboard_command(app, env);

@@ -13,6 +13,8 @@ void add_schedule_plan_command(CLI::App& app, cli_env& env);
 
 /// `taskrt schedules add|list|describe|pause|resume|trigger|delete`
 void add_schedules_command(CLI::App& app, cli_env& env);
+/// `taskrt limits set|list|describe|delete` (cli/limits_command.cpp).
+void add_limits_command(CLI::App& app, cli_env& env);
 
 /// `taskrt certs generate DIR ...`
 void add_certs_command(CLI::App& app, cli_env& env);

@@ -430,6 +430,7 @@ void add_submit_command(CLI::App& app, cli_env& env) {
       output = "table";
     tls_flags tls;
     limits lim;
+    std::vector<std::string> limit_keys;
     int32_t priority = 0;
     double in = 0, time_limit = 0;
     bool wait = false;
@@ -448,7 +449,8 @@ Examples:
   taskrt submit charge --args '{"order":42}' --key order-42   # at most one task per key
   taskrt submit fail --args '{"kind":"std::runtime_error","times":2}' --policy '{"retries":3,"wait":1}'
   taskrt submit sleep --args '{"ms":5000}' --in 30 --priority 5 --lock account-42
-  taskrt submit echo -o json)");
+  taskrt submit echo -o json
+  taskrt submit echo --limit api.github --limit 'tenant:{args.tenant}' --args '{"tenant":"acme"}')");
   cmd->add_option("name", a->name, "Registered task name")->required();
   cmd->add_option("--args", a->args,
                   "JSON arguments, @FILE to read them from a file, or - for stdin")
@@ -461,6 +463,8 @@ Examples:
   cmd->add_option("--key", a->key,
                   "Idempotency key: a second submit with the same key creates nothing and "
                   "prints the first task's id");
+  cmd->add_option("--limit", a->limit_keys,
+                  "Limit key (repeatable; `taskrt limits`); {args.FIELD} is filled in");
   auto* in = cmd->add_option("--in", a->in, "Start no earlier than SECONDS from now");
   cmd->add_option("--at", a->at, "Start no earlier than an RFC 3339 time")->excludes(in);
   cmd->add_option("--policy", a->policy, "Retry policy JSON (see `taskrt retry-plan --help`)");
@@ -516,6 +520,7 @@ Examples:
     spec.priority = a->priority;
     spec.lock = a->lock;
     spec.key = a->key;
+    spec.limits = a->limit_keys;
     spec.policy = a->policy;
     spec.time_limit_s = a->time_limit;
     spec.origin = origin();

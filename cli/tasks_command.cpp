@@ -7,6 +7,7 @@
 #include "cli/task_json.hpp"
 #include "cli/tasks_subcommands.hpp"
 #include "cli/yaml.hpp"
+#include "persistence/limit_store.hpp"
 #include "runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,11 @@ void print_describe(const json& j) {
   if (j["schedule"].is_object())
     std::printf("  schedule %s  tick %s\n", cell(j["schedule"]["name"]).c_str(),
                 cell(j["schedule"]["tick"]).c_str());
+  if (j.contains("limit_keys"))
+    std::printf("  limits  %s%s\n", j["limit_keys"].dump().c_str(),
+                j["waiting_for"].is_string()
+                  ? ("  (waits: " + j["waiting_for"].get<std::string>() + ")").c_str()
+                  : "");
   std::printf("  args    %s\n  policy  %s\n", j["args"].dump().c_str(),
               j["policy"].dump().c_str());
   if (!j["result"].is_null())
@@ -107,6 +113,14 @@ Examples:
         return;
       }
       auto j = task_detail_json(*t, store->events(*id), store->checkpoints(*id));
+      if (!t->limit_keys.empty()) { // and why it waits, when a limit holds it
+        j["limit_keys"] = t->limit_keys;
+        j["waiting_for"] = nullptr;
+        if (t->state == task_state::queued)
+          if (auto why = limit_store{resolve_dsn(o->db, o->data_dir)}.wait_reason(t->limit_keys);
+              !why.empty())
+            j["waiting_for"] = why;
+      }
       if (o->output == "table")
         print_describe(j);
       else

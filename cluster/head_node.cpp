@@ -508,6 +508,10 @@ int run_head(head_options opts, const task_registry& registry,
   // Periodic schedules fire from the active head only (actors/schedule_actor.hpp).
   sched_cfg.head = scheduler;
   auto schedules = spawn_schedule_actor(sys, sched_cfg);
+  // Rate/concurrency limits: loaded now, reloaded on each change (NOTIFY).
+  limit_watch limits_watch{opts.dsn, [scheduler](std::vector<limit_row> rows) {
+    caf::anon_send(scheduler, limits_atom::value, std::move(rows));
+  }};
 
   auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, scheduler,
                                opts.prefetch);

@@ -101,6 +101,12 @@ family<gauge>& queue_depth() {
                                             {"queue"});
   return f;
 }
+family<gauge>& throttled() {
+  static auto& f = registry::global().add_gauge(
+    "taskrt_limit_throttled_tasks",
+    "QUEUED tasks waiting for a rate or concurrency limit per limit key", {"key"});
+  return f;
+}
 family<gauge>& queue_age() {
   static auto& f = registry::global().add_gauge(
     "taskrt_queue_oldest_age_seconds", "Age of the oldest runnable QUEUED task per queue",
@@ -159,6 +165,7 @@ void register_all(const std::string& role, bool workers) {
     slots_free().get();
     queue_depth();
     queue_age();
+    throttled();
   } else {
     registered().get();
   }
@@ -220,6 +227,10 @@ void set_slots(int64_t used, int64_t free) {
 void set_queue(const std::string& queue, int64_t depth, double oldest_age_s) {
   queue_depth().with({queue}).set(static_cast<double>(depth));
   queue_age().with({queue}).set(oldest_age_s);
+}
+
+void set_throttled(const std::string& key, int64_t tasks) {
+  throttled().with({key}).set(static_cast<double>(tasks));
 }
 
 void observe_commit(double seconds, int64_t items) {

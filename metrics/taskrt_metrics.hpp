@@ -83,6 +83,9 @@ void set_slots(int64_t used, int64_t free);
 /// when empty).
 void set_queue(const std::string& queue, int64_t depth, double oldest_age_s);
 
+/// QUEUED tasks held back by the limits of `key` (taskrt limits).
+void set_throttled(const std::string& key, int64_t tasks);
+
 // -- recorded by the persistence actor (head) -----------------------------------
 
 /// One group commit of `items` transitions that took `seconds`.

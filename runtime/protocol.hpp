@@ -281,7 +281,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_spec& x) {
   return f(caf::meta::type_name("taskrt::task_spec"), x.name, x.args, x.queue,
            x.priority, x.lock, x.run_at_us, x.policy, x.time_limit_s,
-           x.parent_id, x.origin, x.key);
+           x.parent_id, x.origin, x.key, x.limits);
 }
 
 template <class Inspector>

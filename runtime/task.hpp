@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace taskrt {
 
@@ -29,6 +30,9 @@ struct task_spec {
   /// returns the first task's id (across client retries and head restarts).
   /// Empty: none.
   std::string key;
+  /// Rate/concurrency limit keys (`taskrt limits`); a key may be a template
+  /// such as "tenant:{args.tenant}", filled in from the args at submit.
+  std::vector<std::string> limits;
 };
 
 /// The current row of a task, as the journal keeps it.
@@ -55,6 +59,7 @@ struct task_record {
   int64_t updated_us = 0;
   std::string key;           ///< idempotency key; empty: none
   bool cancel_requested = false; ///< a cancel of the running attempt is pending
+  std::vector<std::string> limit_keys; ///< resolved limit keys; empty: none
 };
 
 } // namespace taskrt

@@ -35,7 +35,7 @@ void task_registry::add(task_definition def) {
 }
 
 void task_registry::add(const std::string& name, task_fn fn) {
-  add(task_definition{name, std::move(fn), {}, {}, 0});
+  add(task_definition{name, std::move(fn), {}, {}, 0, {}});
 }
 
 const task_definition* task_registry::find(const std::string& name) const {

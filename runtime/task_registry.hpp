@@ -56,6 +56,9 @@ struct task_definition {
   std::string policy;      ///< default retry policy JSON; empty: cluster default
   std::string queue;       ///< default queue; empty: "default"
   double time_limit_s = 0; ///< default per-attempt limit; 0: none
+  /// Limit keys every task of this name carries, besides the submit's own
+  /// (templates allowed: "tenant:{args.tenant}").
+  std::vector<std::string> limits;
 };
 
 /// Why `def` cannot be registered (empty or bad name, no function, bad

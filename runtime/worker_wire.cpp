@@ -85,7 +85,8 @@ std::string encode(const from_process& msg) {
                           {"run_at_us", c.run_at_us},
                           {"policy", c.policy},
                           {"time_limit_s", c.time_limit_s},
-                          {"parent_id", c.parent_id}}}});
+                          {"parent_id", c.parent_id},
+                          {"limits", c.limits}}}});
       },
       [](const done_evt& d) {
         json j = {{"op", "done"},
@@ -177,6 +178,7 @@ std::optional<from_process> decode_from_process(std::string_view line, std::stri
       s.spec.policy = c.value("policy", "");
       s.spec.time_limit_s = c.value("time_limit_s", 0.0);
       s.spec.parent_id = c.value("parent_id", int64_t{0});
+      s.spec.limits = c.value("limits", std::vector<std::string>{});
       return s;
     }
     error = "unknown op \"" + op + "\"";

@@ -2,6 +2,7 @@
 
 #include "persistence/detail/array_literal.hpp"
 #include "persistence/detail/sql_text.hpp"
+#include "runtime/limit_keys.hpp"
 
 #include <algorithm>
 #include <string>
@@ -61,7 +62,7 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
   if (fresh.empty())
     return;
   array_literal ord, name, args, queue, priority, lock, policy, run_at, limit,
-    parent, origin, at, detail, key;
+    parent, origin, at, detail, key, limit_keys;
   for (auto i : fresh) {
     const auto& it = b.submits[i];
     const auto& s = it.spec;
@@ -83,6 +84,7 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
     origin.add_or_null(s.origin);
     at.add(ts_text(it.now_us));
     key.add_or_null(s.key);
+    limit_keys.add_or_null(limit_keys_text(s.limits));
     nlohmann::json d = nlohmann::json::object();
     if (!s.origin.empty())
       d["origin"] = s.origin;
@@ -100,16 +102,16 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
       + run_at.sql(tx, "timestamptz") + ", " + limit.sql(tx, "float8") + ", "
       + parent.sql(tx, "bigint") + ", " + origin.sql(tx, "text") + ", "
       + at.sql(tx, "timestamptz") + ", " + detail.sql(tx, "jsonb") + ", "
-      + key.sql(tx, "text")
+      + key.sql(tx, "text") + ", " + limit_keys.sql(tx, "jsonb")
       + ") AS v(ord, name, args, queue, priority, lock, policy, run_at,"
-        " time_limit_s, parent_id, origin, at, detail, key)),"
+        " time_limit_s, parent_id, origin, at, detail, key, limit_keys)),"
         " ids AS (SELECT ord, nextval('tasks_id_seq') AS id FROM v ORDER BY ord),"
         " ins AS (INSERT INTO tasks (id, name, args, queue, priority, lock, state,"
         " attempt, retry_base, lease_epoch, policy, run_at, time_limit_s,"
-        " parent_id, origin, created_at, updated_at, key)"
+        " parent_id, origin, created_at, updated_at, key, limit_keys)"
         " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, 'QUEUED',"
         " 0, 0, 0, v.policy, v.run_at, v.time_limit_s, v.parent_id, v.origin,"
-        " v.at, v.at, v.key FROM v JOIN ids USING (ord)),"
+        " v.at, v.at, v.key, v.limit_keys FROM v JOIN ids USING (ord)),"
         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
         " to_state, at, node, detail)"
         " SELECT ids.id, 0, 'submit', NULL, 'QUEUED', v.at, NULL, v.detail"

@@ -253,6 +253,20 @@ CREATE TABLE schedule_events (
   UNIQUE (schedule, tick)
 );
 )sql"},
+  // Issue 24 (rate and concurrency limits). A task's limit keys (a JSON
+  // array of text, NULL for none) and the limits per key, which the active
+  // head loads at start and reloads on NOTIFY taskrt_limits.
+  {9, R"sql(
+ALTER TABLE tasks ADD COLUMN limit_keys jsonb;
+CREATE TABLE limits (
+  key          text PRIMARY KEY,
+  rate_per_s   float8 CHECK (rate_per_s IS NULL OR rate_per_s > 0),
+  burst        float8 NOT NULL DEFAULT 1 CHECK (burst >= 1),
+  concurrency  integer CHECK (concurrency IS NULL OR concurrency > 0),
+  updated_at   timestamptz NOT NULL DEFAULT now(),
+  CHECK (rate_per_s IS NOT NULL OR concurrency IS NOT NULL)
+);
+)sql"},
   // The HTTP API's access (persistence/access_store.hpp): tokens by the
   // SHA-256 of their secret (a standby head reads the same rows), one-time
   // login links and browser sessions (hashes too), the idempotency keys of

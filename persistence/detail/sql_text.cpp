@@ -1,4 +1,5 @@
 #include "persistence/detail/sql_text.hpp"
+#include "runtime/limit_keys.hpp"
 
 #include "persistence/store_error.hpp"
 #include "runtime/time.hpp"
@@ -71,7 +72,7 @@ const std::string& task_columns() {
       + us_of("run_at") + " AS run_at_us, time_limit_s, node,"
       " result::text AS result, last_error::text AS last_error, parent_id, "
       + us_of("created_at") + " AS created_us, " + us_of("updated_at")
-      + " AS updated_us, key, cancel_requested";
+      + " AS updated_us, key, cancel_requested, limit_keys::text AS limit_keys";
   return cols;
 }
 
@@ -99,6 +100,7 @@ task_record task_from_row(const pqxx::row& r) {
   t.updated_us = r["updated_us"].as<int64_t>();
   t.key = text_at(r, "key");
   t.cancel_requested = r["cancel_requested"].as<bool>();
+  t.limit_keys = limit_keys_of(text_at(r, "limit_keys"));
   return t;
 }
 
