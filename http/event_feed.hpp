@@ -18,18 +18,19 @@
 ///
 /// The feed reads only events whose ids are settled: ids come from a
 /// sequence and two lanes commit at once, so id N+1 may commit before id N.
-/// A barrier (the sequence's value and the snapshot's xmax) is settled once
-/// every transaction running when it was taken has ended; events up to it
-/// can no longer appear, so a client that resumes after id N never misses
-/// one. After a notification the thread takes a barrier and checks it at
-/// once; usually it is settled then. If a transaction that was running
-/// when it was taken has not ended yet, the thread waits for that known
-/// in-flight transaction: it re-checks the barrier (one small query) after
-/// `recheck` (default 5 ms), doubling up to 200 ms while the same barrier
-/// stays pending, or sooner when a notification arrives. That timer runs
-/// only while a barrier is pending; it never reads an idle journal. Delay
-/// of an event: its notification, the barrier, the read (a few ms), plus
-/// any transaction in flight when it committed.
+/// A barrier is the sequence's value and the transactions that had drawn
+/// ids from it and were still running (each holds a lock on the sequence
+/// until it ends, xid or not: pg_locks); it is settled once they have all
+/// ended. Events up to it can no longer appear, so a client that resumes
+/// after id N never misses one. After a notification the thread takes a
+/// barrier; with nothing in flight it is settled at once and the thread
+/// reads. Else it waits for those known in-flight transactions: it
+/// re-checks the barrier (one small query) after `recheck` (default 5 ms),
+/// doubling up to 200 ms while the same barrier stays pending, or sooner
+/// when a notification arrives. That timer runs only while a barrier is
+/// pending; it never reads an idle journal. Delay of an event: its
+/// notification, the barrier, the read (a few ms), plus any transaction
+/// that had drawn an id and was in flight when it committed.
 ///
 /// A lost connection: the thread reconnects (after 1 s, while it fails),
 /// LISTENs again and reads from each subscriber's cursor, so events whose

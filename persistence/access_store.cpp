@@ -324,22 +324,32 @@ void access_store::audit(const api_principal& who, const std::string& method,
 feed_barrier access_store::take_barrier() {
   return impl_->run("feed barrier", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    // The sequence first, the snapshot after it: a transaction that drew an
-    // id up to last_id has an xid below this xmax, or draws its xid within
-    // microseconds (nextval and the row's insert are one statement), which
-    // the feed's settle delay covers.
+    // The sequence first, the lock table after it. nextval takes a
+    // RowExclusiveLock on the sequence that its transaction holds until it
+    // ends, so every transaction that drew an id up to last_id and still
+    // runs is listed here, whether or not it has an xid yet.
     auto seq = tx.exec1("SELECT CASE WHEN is_called THEN last_value ELSE 0 END"
                         " FROM task_events_id_seq");
-    auto snap = tx.exec1("SELECT pg_snapshot_xmax(pg_current_snapshot())::text, "
-                         + detail::us_of("clock_timestamp()"));
-    return feed_barrier{seq[0].as<int64_t>(), snap[0].as<std::string>(), snap[1].as<int64_t>()};
+    auto run = tx.exec1(
+      "SELECT coalesce(array_agg(virtualtransaction), '{}')::text, "
+      + detail::us_of("clock_timestamp()")
+      + " FROM pg_locks WHERE locktype = 'relation'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND relation = 'task_events_id_seq'::regclass AND mode = 'RowExclusiveLock'"
+        " AND granted AND pid <> pg_backend_pid()");
+    return feed_barrier{seq[0].as<int64_t>(), run[0].as<std::string>(), run[1].as<int64_t>()};
   });
 }
 
 bool access_store::barrier_settled(const feed_barrier& b) {
+  if (b.running == "{}")
+    return true; // no statement needed
   return impl_->run("feed barrier", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    return tx.exec_params1("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8", b.xmax)[0]
+    return tx
+      .exec_params1("SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
+                    " AND virtualxid = ANY($1::text[]))",
+                    b.running)[0]
       .as<bool>();
   });
 }

@@ -60,11 +60,13 @@ struct feed_event {
   std::string name;
 };
 
-/// Where the feed may read up to: every event id at most `settled_id` is
-/// committed or will never be.
+/// Where the feed may read up to: every event id at most `last_id` is
+/// committed or will never be once the transactions in `running` have
+/// ended.
 struct feed_barrier {
-  int64_t last_id = 0;      ///< the event id sequence's value when taken
-  std::string xmax;         ///< the snapshot's xmax then (xid8 as text)
+  int64_t last_id = 0;  ///< the event id sequence's value when taken
+  std::string running;  ///< virtual transaction ids (a text[] literal) that had
+                        ///< drawn event ids and were running then
   int64_t taken_us = 0;
 };
 
@@ -146,8 +148,8 @@ public:
   /// The current feed barrier (see feed_barrier).
   feed_barrier take_barrier();
 
-  /// True when every transaction that was running when `b` was taken has
-  /// ended: then no event id at most b.last_id can still appear.
+  /// True when every transaction in b.running has ended: then no event id
+  /// at most b.last_id can still appear (no statement when none was).
   bool barrier_settled(const feed_barrier& b);
 
   /// Up to `limit` events with after_id < id <= up_to_id, in journal order,
