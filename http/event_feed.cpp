@@ -150,7 +150,15 @@ void event_feed::loop() {
     uint64_t drained = 0;
     [[maybe_unused]] auto n = ::read(wake_fd_, &drained, sizeof drained);
     if (subs.empty()) {
-      pending.reset(); // nobody listens: no reads, no waiting on the journal
+      // Nobody listens: no reads, and no LISTEN either (a connection that
+      // LISTENs must take its notifications, else Postgres queues them).
+      pending.reset();
+      if (store) {
+        past_statements += store->statements();
+        statements_ = past_statements;
+        store.reset();
+      }
+      announced = true;
       std::unique_lock<std::mutex> lock{m_};
       cv_.wait(lock, [&] { return stop_ || !incoming_.empty(); });
       continue;

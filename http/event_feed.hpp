@@ -3,7 +3,8 @@
 /// Events, in the journal's order (event id), each once, resumable from
 /// Last-Event-ID for as long as the journal keeps the event (retention).
 ///
-/// One thread reads the journal for every subscriber, only while there are
+/// One thread reads the journal for every subscriber, and holds a connection
+/// (LISTENing) only while there are
 /// subscribers; streams hold no thread (they are stream_channels the HTTP
 /// front writes as each client takes them). Nothing polls: the thread
 /// LISTENs on the channel that a statement-level trigger on task_events
