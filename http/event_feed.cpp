@@ -1,11 +1,15 @@
 #include "http/event_feed.hpp"
 
 #include "cli/task_json.hpp"
+#include "persistence/dsn.hpp"
 #include "persistence/store_error.hpp"
 #include "runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <optional>
@@ -20,6 +24,15 @@ constexpr int page = 500;
 /// A comment line every this often keeps proxies from closing an idle
 /// stream and finds clients that went away.
 constexpr auto keepalive_every = std::chrono::seconds(15);
+
+/// The longest re-check interval of a barrier that stays pending.
+constexpr auto recheck_max = std::chrono::milliseconds(200);
+
+/// While the journal cannot be reached: the wait before each new attempt.
+constexpr auto reconnect_after = std::chrono::seconds(1);
+
+/// Names the feed's connection in pg_stat_activity.
+constexpr const char* application_name = "taskrt-event-feed";
 
 bool wanted(const feed_filter& f, const feed_event& e) {
   if (!e.event.to_state && !f.notes)
@@ -43,13 +56,22 @@ std::string sse_of(const feed_event& e) {
 
 } // namespace
 
-event_feed::event_feed(std::string dsn, std::chrono::milliseconds poll)
-  : dsn_(std::move(dsn)), poll_(poll) {
+event_feed::event_feed(std::string dsn, std::chrono::milliseconds recheck)
+  : dsn_(dsn_with_defaults(dsn, {{"application_name", application_name}})), recheck_(recheck),
+    wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (wake_fd_ < 0)
+    throw std::runtime_error("event feed: eventfd failed");
   thread_ = std::thread([this] { loop(); });
 }
 
 event_feed::~event_feed() {
   stop();
+  ::close(wake_fd_);
+}
+
+void event_feed::wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
 void event_feed::subscribe(std::shared_ptr<stream_channel> out, feed_filter f, int64_t after_id) {
@@ -63,11 +85,16 @@ void event_feed::subscribe(std::shared_ptr<stream_channel> out, feed_filter f, i
     ++count_;
   }
   cv_.notify_one();
+  wake();
 }
 
 size_t event_feed::subscribers() const {
   std::lock_guard<std::mutex> guard{m_};
   return count_;
+}
+
+uint64_t event_feed::statements() const {
+  return statements_.load();
 }
 
 void event_feed::stop() {
@@ -76,6 +103,7 @@ void event_feed::stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  wake();
   if (thread_.joinable())
     thread_.join();
 }
@@ -91,18 +119,23 @@ void event_feed::deliver(subscriber& s, const std::vector<feed_event>& events, i
 }
 
 void event_feed::loop() {
+  using std::chrono::milliseconds;
   std::vector<subscriber> subs;
   std::unique_ptr<access_store> store;
+  uint64_t past_statements = 0;        // of the stores before this one
   std::optional<feed_barrier> pending; // taken, not yet settled
   int64_t settled = -1;                // every id up to this is settled
+  bool announced = true; // events may have committed since the last barrier
+  auto recheck = recheck_;
   auto last_keepalive = std::chrono::steady_clock::now();
   bool failing = false;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock{m_};
-      cv_.wait_for(lock, poll_, [&] { return stop_ || !incoming_.empty(); });
       if (stop_)
         break;
+      if (!incoming_.empty())
+        announced = true; // a resume needs a barrier at least as new as it
       for (auto& s : incoming_)
         subs.push_back(std::move(s));
       incoming_.clear();
@@ -114,56 +147,98 @@ void event_feed::loop() {
       std::lock_guard<std::mutex> guard{m_};
       count_ = subs.size() + incoming_.size();
     }
+    uint64_t drained = 0;
+    [[maybe_unused]] auto n = ::read(wake_fd_, &drained, sizeof drained);
     if (subs.empty()) {
-      pending.reset(); // nobody listens: no reads
-      continue;
-    }
-    try {
-      if (!store)
-        store = std::make_unique<access_store>(dsn_);
-      // Settle the barrier taken a round ago, take the next one.
-      if (pending && store->barrier_settled(*pending)) {
-        settled = std::max(settled, pending->last_id);
-        pending.reset();
-      }
-      if (!pending)
-        pending = store->take_barrier();
-      if (settled < 0)
-        continue; // the first barrier settles next round
-      // Streams from "now": start after what is settled.
-      for (auto& s : subs)
-        if (s.cursor < 0)
-          s.cursor = settled;
-      // The common position first (one read serves every subscriber there),
-      // then each one behind it, a page a round.
-      std::vector<int64_t> cursors;
-      for (const auto& s : subs)
-        cursors.push_back(s.cursor);
-      std::sort(cursors.begin(), cursors.end());
-      cursors.erase(std::unique(cursors.begin(), cursors.end()), cursors.end());
-      for (auto from : cursors) {
-        if (from >= settled)
-          continue;
-        auto events = store->events_between(from, settled, page);
-        const int64_t up_to
-          = static_cast<int>(events.size()) < page ? settled : events.back().event.id;
-        for (auto& s : subs)
-          if (s.cursor == from)
-            deliver(s, events, up_to);
-      }
-      failing = false;
-    } catch (const std::exception& e) {
-      if (!failing)
-        spdlog::warn("event feed: {}; retrying", e.what());
-      failing = true;
+      // Nobody listens: no reads, and no LISTEN either (a connection that
+      // LISTENs must take its notifications, else Postgres queues them).
       pending.reset();
-      store.reset();
+      if (store) {
+        past_statements += store->statements();
+        statements_ = past_statements;
+        store.reset();
+      }
+      announced = true;
+      std::unique_lock<std::mutex> lock{m_};
+      cv_.wait(lock, [&] { return stop_ || !incoming_.empty(); });
+      continue;
     }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_keepalive >= keepalive_every) {
       last_keepalive = now;
       for (auto& s : subs)
         s.out->push(": keepalive\n\n");
+    }
+    auto wait = std::chrono::duration_cast<milliseconds>(last_keepalive + keepalive_every - now);
+    try {
+      if (!store)
+        store = std::make_unique<access_store>(dsn_);
+      auto try_settle = [&] {
+        if (pending && store->barrier_settled(*pending)) {
+          settled = std::max(settled, pending->last_id);
+          pending.reset();
+          recheck = recheck_;
+        }
+      };
+      try_settle();
+      if (!pending && announced) {
+        pending = store->take_barrier();
+        announced = false;
+        try_settle();
+      }
+      if (settled >= 0) {
+        // Streams from "now": start after what is settled.
+        for (auto& s : subs)
+          if (s.cursor < 0)
+            s.cursor = settled;
+        // The common position first (one read serves every subscriber
+        // there), then each one behind it, a page a round.
+        std::vector<int64_t> cursors;
+        for (const auto& s : subs)
+          cursors.push_back(s.cursor);
+        std::sort(cursors.begin(), cursors.end());
+        cursors.erase(std::unique(cursors.begin(), cursors.end()), cursors.end());
+        for (auto from : cursors) {
+          if (from >= settled)
+            continue;
+          auto events = store->events_between(from, settled, page);
+          const int64_t up_to
+            = static_cast<int>(events.size()) < page ? settled : events.back().event.id;
+          for (auto& s : subs)
+            if (s.cursor == from)
+              deliver(s, events, up_to);
+        }
+      }
+      const bool behind = std::any_of(subs.begin(), subs.end(),
+                                      [&](const subscriber& s) { return s.cursor < settled; });
+      if (behind) {
+        wait = milliseconds(0); // the next page at once
+      } else if (pending) {
+        // A transaction that was running when the barrier was taken has
+        // not ended: wait for it (or for a notification), not for the
+        // journal to change.
+        wait = std::min(wait, recheck);
+        recheck = std::min<milliseconds>(recheck * 2, recheck_max);
+      }
+      if (failing)
+        spdlog::info("event feed: the journal answers again");
+      failing = false;
+      if (store->wait_events(wake_fd_, wait))
+        announced = true;
+      statements_ = past_statements + store->statements();
+    } catch (const std::exception& e) {
+      if (!failing)
+        spdlog::warn("event feed: {}; retrying every {} s", e.what(), reconnect_after.count());
+      failing = true;
+      pending.reset();
+      announced = true; // after reconnecting: read from the cursors
+      if (store) {
+        past_statements += store->statements();
+        statements_ = past_statements;
+        store.reset();
+      }
+      std::unique_lock<std::mutex> lock{m_};
+      cv_.wait_for(lock, reconnect_after, [&] { return stop_; });
     }
   }
   for (auto& s : subs)

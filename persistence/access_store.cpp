@@ -8,7 +8,12 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <poll.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 namespace taskrt {
@@ -26,10 +31,27 @@ std::optional<api_role> parse_api_role(const std::string& text) {
 }
 
 struct access_store::impl {
+  /// Counts the notifications on the events channel.
+  struct receiver : pqxx::notification_receiver {
+    receiver(pqxx::connection_base& c, uint64_t& heard)
+      : pqxx::notification_receiver(c, access_store::events_channel), heard_(heard) {}
+    void operator()(const std::string&, int) override { ++heard_; }
+    uint64_t& heard_;
+  };
+
   std::string dsn;
   std::string conninfo;
   journal_options opts;
   std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<receiver> rx; ///< LISTENing on conn (destroyed before it)
+  uint64_t heard = 0;           ///< notifications not yet reported by wait_events
+  std::atomic<uint64_t> statements{0};
+
+  /// Forgets the connection (and the LISTEN on it): the next call reconnects.
+  void drop() {
+    rx.reset();
+    conn.reset();
+  }
 
   pqxx::connection& connection() {
     if (!conn) {
@@ -43,12 +65,16 @@ struct access_store::impl {
 
   /// Runs `f(connection)`, turning libpqxx exceptions into store_error; an
   /// outage drops the connection so that the next call reconnects.
+  /// Counts one statement unless `counts` is false (waiting for a notification).
   template <class F>
-  auto run(const char* what, F&& f) -> decltype(f(std::declval<pqxx::connection&>())) {
+  auto run(const char* what, F&& f, bool counts = true)
+    -> decltype(f(std::declval<pqxx::connection&>())) {
+    if (counts)
+      ++statements;
     auto fail = [&](const std::string& msg, const std::string& state) {
       const auto cls = store_error::classify(state);
       if (cls == store_error_class::outage)
-        conn.reset();
+        drop();
       return store_error{std::string{what} + ": " + redact_secrets(msg, dsn),
                          cls != store_error_class::data, false, state};
     };
@@ -61,7 +87,7 @@ struct access_store::impl {
     } catch (const store_error&) {
       throw;
     } catch (const std::exception& e) {
-      conn.reset();
+      drop();
       throw store_error{std::string{what} + ": " + redact_secrets(e.what(), dsn), false};
     }
   }
@@ -298,22 +324,32 @@ void access_store::audit(const api_principal& who, const std::string& method,
 feed_barrier access_store::take_barrier() {
   return impl_->run("feed barrier", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    // The sequence first, the snapshot after it: a transaction that drew an
-    // id up to last_id has an xid below this xmax, or draws its xid within
-    // microseconds (nextval and the row's insert are one statement), which
-    // the feed's settle delay covers.
+    // The sequence first, the lock table after it. nextval takes a
+    // RowExclusiveLock on the sequence that its transaction holds until it
+    // ends, so every transaction that drew an id up to last_id and still
+    // runs is listed here, whether or not it has an xid yet.
     auto seq = tx.exec1("SELECT CASE WHEN is_called THEN last_value ELSE 0 END"
                         " FROM task_events_id_seq");
-    auto snap = tx.exec1("SELECT pg_snapshot_xmax(pg_current_snapshot())::text, "
-                         + detail::us_of("clock_timestamp()"));
-    return feed_barrier{seq[0].as<int64_t>(), snap[0].as<std::string>(), snap[1].as<int64_t>()};
+    auto run = tx.exec1(
+      "SELECT coalesce(array_agg(virtualtransaction), '{}')::text, "
+      + detail::us_of("clock_timestamp()")
+      + " FROM pg_locks WHERE locktype = 'relation'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND relation = 'task_events_id_seq'::regclass AND mode = 'RowExclusiveLock'"
+        " AND granted AND pid <> pg_backend_pid()");
+    return feed_barrier{seq[0].as<int64_t>(), run[0].as<std::string>(), run[1].as<int64_t>()};
   });
 }
 
 bool access_store::barrier_settled(const feed_barrier& b) {
+  if (b.running == "{}")
+    return true; // no statement needed
   return impl_->run("feed barrier", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    return tx.exec_params1("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8", b.xmax)[0]
+    return tx
+      .exec_params1("SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
+                    " AND virtualxid = ANY($1::text[]))",
+                    b.running)[0]
       .as<bool>();
   });
 }
@@ -332,6 +368,45 @@ std::vector<feed_event> access_store::events_between(int64_t after_id, int64_t u
       out.push_back({detail::event_from_row(r), r["task_name"].as<std::string>()});
     return out;
   });
+}
+
+bool access_store::wait_events(int wake_fd, std::chrono::milliseconds timeout) {
+  return impl_->run(
+    "event feed wait",
+    [&](pqxx::connection& c) {
+      if (!impl_->rx) {
+        // A new connection: LISTEN (one statement). What committed before
+        // it was not announced here, so the caller reads.
+        ++impl_->statements;
+        impl_->rx = std::make_unique<impl::receiver>(c, impl_->heard);
+        impl_->heard = 0;
+        return true;
+      }
+      auto heard = [&] {
+        const bool any = impl_->heard > 0;
+        impl_->heard = 0;
+        return any;
+      };
+      c.get_notifs(); // ones that came in with earlier answers
+      if (heard())
+        return true;
+      pollfd fds[2] = {{c.sock(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+      const int n = ::poll(fds, wake_fd >= 0 ? 2 : 1,
+                           static_cast<int>(std::max<int64_t>(0, timeout.count())));
+      if (n < 0 && errno != EINTR)
+        throw std::runtime_error(std::string{"poll: "} + std::strerror(errno));
+      if (n > 0 && fds[0].revents != 0) {
+        c.get_notifs(); // throws broken_connection when the server is gone
+        if (!c.is_open())
+          throw pqxx::broken_connection{"the journal connection closed"};
+      }
+      return heard();
+    },
+    false);
+}
+
+uint64_t access_store::statements() const {
+  return impl_->statements.load();
 }
 
 int64_t access_store::last_event_id() {

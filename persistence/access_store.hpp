@@ -10,12 +10,14 @@
 /// api_logins(hash, name, role, expires_at, session_ttl_s),
 /// api_sessions(hash, name, role, created_at, expires_at),
 /// api_idempotency(key, body_hash, task_id), api_audit(id, at, who, role,
-/// method, path, status, detail). Single-threaded like journal_store: one
+/// method, path, status, detail). The feed's LISTEN: wait_events.
+/// Single-threaded like journal_store: one
 /// owner at a time. Every method throws store_error.
 
 #include "persistence/event_row.hpp"
 #include "persistence/journal_options.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -58,11 +60,13 @@ struct feed_event {
   std::string name;
 };
 
-/// Where the feed may read up to: every event id at most `settled_id` is
-/// committed or will never be.
+/// Where the feed may read up to: every event id at most `last_id` is
+/// committed or will never be once the transactions in `running` have
+/// ended.
 struct feed_barrier {
-  int64_t last_id = 0;      ///< the event id sequence's value when taken
-  std::string xmax;         ///< the snapshot's xmax then (xid8 as text)
+  int64_t last_id = 0;  ///< the event id sequence's value when taken
+  std::string running;  ///< virtual transaction ids (a text[] literal) that had
+                        ///< drawn event ids and were running then
   int64_t taken_us = 0;
 };
 
@@ -144,8 +148,8 @@ public:
   /// The current feed barrier (see feed_barrier).
   feed_barrier take_barrier();
 
-  /// True when every transaction that was running when `b` was taken has
-  /// ended: then no event id at most b.last_id can still appear.
+  /// True when every transaction in b.running has ended: then no event id
+  /// at most b.last_id can still appear (no statement when none was).
   bool barrier_settled(const feed_barrier& b);
 
   /// Up to `limit` events with after_id < id <= up_to_id, in journal order,
@@ -154,6 +158,26 @@ public:
 
   /// The highest event id (0: none).
   int64_t last_event_id();
+
+  /// The channel that every statement inserting into task_events notifies
+  /// when its transaction commits (a statement-level trigger, migration
+  /// 13; Postgres folds the identical notifications of one transaction
+  /// into one, so a group commit of many events is one notification).
+  static constexpr const char* events_channel = "taskrt_events";
+
+  /// Waits, without a query, for a commit that inserted journal events.
+  /// The first call on a connection (the first, or after a reconnect)
+  /// LISTENs on events_channel and returns true at once: what committed
+  /// before was announced to no one, so the caller reads from its cursor.
+  /// Else it blocks on the connection's socket until a notification
+  /// arrives (true), `wake_fd` (>= 0) becomes readable, or `timeout`
+  /// passes (false). A lost connection throws store_error (outage); the
+  /// next call reconnects and LISTENs again.
+  bool wait_events(int wake_fd, std::chrono::milliseconds timeout);
+
+  /// Statements (transactions and LISTENs) this store has sent; waiting in
+  /// wait_events sends none. For tests: an idle feed sends nothing.
+  uint64_t statements() const;
 
   // -- queues -----------------------------------------------------------------------
 

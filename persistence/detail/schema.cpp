@@ -330,6 +330,21 @@ ALTER TABLE task_events ADD CONSTRAINT task_events_kind_check CHECK (kind IN
    'rejected','cancel_requested','retry_decision','stale_result','checkpoint',
    'progress','adopted','fenced_attempt','waiting'));
 )sql"},
+  // The event feed (GET /api/v1/events) LISTENs instead of polling: every
+  // statement that inserts journal events notifies channel taskrt_events at
+  // commit. Per statement, not per row, and with one payload: Postgres
+  // delivers identical notifications of a transaction once, so a group
+  // commit of many events costs one notification.
+  {13, R"sql(
+CREATE FUNCTION taskrt_notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('taskrt_events', '');
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER task_events_notify AFTER INSERT ON task_events
+  FOR EACH STATEMENT EXECUTE FUNCTION taskrt_notify_events();
+)sql"},
 };
 
 } // namespace
