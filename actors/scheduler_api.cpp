@@ -3,6 +3,7 @@
 
 #include "actors/scheduler_state.hpp"
 #include "runtime/version.hpp"
+#include "sched/trigger.hpp"
 
 namespace taskrt::scheduler_detail {
 
@@ -94,6 +95,10 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
   prepared.reserve(specs.size());
   journal_store::batch b;
   for (size_t i = 0; i < specs.size(); ++i) {
+    if (auto e = sched::check_parents(specs[i].after, i))
+      return make_error(errc::bad_request, specs.size() == 1 ? *e
+                                                             : "task " + std::to_string(i)
+                                                                 + " of the batch: " + *e);
     auto p = prepare_submit(st, std::move(specs[i]));
     if (!p) {
       if (specs.size() == 1)
@@ -115,6 +120,12 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
       for (size_t i = 0; i < prepared.size(); ++i) {
         if (i < r.existing.size() && r.existing[i])
           continue; // the key's task exists: nothing new to hold
+        if (!prepared[i].item.spec.after.empty()) {
+          // WAITING, in the journal only; held once released (on_graph).
+          st.max_acked_id = std::max(st.max_acked_id, r.submitted_ids.at(i));
+          metrics::record_transition(prepared[i].rec.name, task_state::waiting);
+          continue;
+        }
         auto& rec = prepared[i].rec;
         rec.id = r.submitted_ids.at(i);
         st.max_acked_id = std::max(st.max_acked_id, rec.id);
@@ -369,6 +380,10 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
         auto& st = self->state;
         if (rec.state == task_state::queued && !st.tasks.count(rec.id)) {
           cancel_stored(self, rec, origin, rp);
+          return;
+        }
+        if (rec.state == task_state::waiting) {
+          cancel_waiting(self, rec, origin, rp);
           return;
         }
         if (st.tasks.count(rec.id)) { // read back into memory meanwhile

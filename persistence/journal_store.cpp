@@ -2,6 +2,7 @@
 
 #include "persistence/detail/array_literal.hpp"
 #include "persistence/detail/batch_writer.hpp"
+#include "persistence/detail/graph_writer.hpp"
 #include "persistence/detail/call_deadline.hpp"
 #include "persistence/detail/partitions.hpp"
 #include "persistence/detail/pqxx.hpp"
@@ -187,7 +188,20 @@ int journal_store::schema_version() {
 namespace {
 
 nlohmann::json result_json(const journal_store::batch_result& r) {
-  return {{"ids", r.submitted_ids}, {"existing", r.existing}, {"applied", r.applied}};
+  nlohmann::json j{{"ids", r.submitted_ids}, {"existing", r.existing}, {"applied", r.applied}};
+  // Dependencies: the ids only; a replay reads the rows (result_of).
+  auto ids = [](const std::vector<task_record>& v) {
+    std::vector<int64_t> out;
+    for (const auto& t : v)
+      out.push_back(t.id);
+    return out;
+  };
+  if (!r.released.empty() || !r.settled.empty() || !r.rewaited.empty()) {
+    j["released"] = ids(r.released);
+    j["settled"] = ids(r.settled);
+    j["rewaited"] = r.rewaited;
+  }
+  return j;
 }
 
 journal_store::batch_result result_of(const std::string& text) {
@@ -196,6 +210,18 @@ journal_store::batch_result result_of(const std::string& text) {
   r.submitted_ids = j.at("ids").get<std::vector<int64_t>>();
   r.existing = j.at("existing").get<std::vector<bool>>();
   r.applied = j.at("applied").get<std::vector<bool>>();
+  return r;
+}
+
+/// A logged result with the rows of the tasks its commit released/settled.
+journal_store::batch_result result_of(pqxx::transaction_base& tx, const std::string& text) {
+  auto r = result_of(text);
+  const auto j = nlohmann::json::parse(text);
+  if (j.contains("released")) {
+    r.released = detail::read_tasks(tx, j.at("released").get<std::vector<int64_t>>());
+    r.settled = detail::read_tasks(tx, j.at("settled").get<std::vector<int64_t>>());
+    r.rewaited = j.at("rewaited").get<std::vector<int64_t>>();
+  }
   return r;
 }
 
@@ -220,7 +246,7 @@ journal_store::batch_result journal_store::commit(const batch& b,
                                 commit_id);
     if (prev.empty())
       return std::nullopt;
-    return result_of(prev[0][0].as<std::string>());
+    return result_of(rtx, prev[0][0].as<std::string>());
   };
   const bool retried = !commit_id.empty() && commit_id == impl_->failed_commit_id;
   impl_->failed_commit_id = commit_id;
@@ -754,6 +780,7 @@ state_counts journal_store::count_by_state() {
         case task_state::failed: out.failed = n; break;
         case task_state::cancelled: out.cancelled = n; break;
         case task_state::lost: out.lost = n; break;
+        case task_state::waiting: out.waiting = n; break;
       }
     };
     // Live tasks: exact, through their index.
@@ -786,7 +813,7 @@ state_counts journal_store::count_by_state() {
     out.estimated = true;
     for (const auto& r : freqs) {
       const auto st = parse_task_state(r[0].as<std::string>());
-      if (st && is_terminal(*st))
+      if (st && *st != task_state::queued && *st != task_state::running)
         set(r[0].as<std::string>(), static_cast<int64_t>(rows * r[1].as<double>() + 0.5));
     }
     return out;

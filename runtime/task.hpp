@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace taskrt {
 
@@ -29,6 +30,11 @@ struct task_spec {
   /// returns the first task's id (across client retries and head restarts).
   /// Empty: none.
   std::string key;
+  /// Parents: the task is WAITING until `trigger` is met by their final
+  /// states, then QUEUED (sched/trigger.hpp). In a batch submit, -N names the
+  /// N-th task of the same batch (a graph in one commit). Empty: none.
+  std::vector<int64_t> after;
+  trigger_rule trigger = trigger_rule::all_success; ///< with `after` only
 };
 
 /// The current row of a task, as the journal keeps it.
@@ -55,6 +61,9 @@ struct task_record {
   int64_t updated_us = 0;
   std::string key;           ///< idempotency key; empty: none
   bool cancel_requested = false; ///< a cancel of the running attempt is pending
+  /// With parents: a JSON array of {id, name, state, result} as they were
+  /// when it was released (ctx.parents()); empty: none.
+  std::string parents;
 };
 
 } // namespace taskrt

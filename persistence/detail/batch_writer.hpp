@@ -12,4 +12,9 @@ namespace taskrt::detail {
 journal_store::batch_result write_batch(pqxx::work& tx,
                                         const journal_store::batch& b);
 
+/// One guarded multi-row UPDATE + event INSERT for `round` (indexes into
+/// `items`, each task at most once). Marks applied ones in `applied`.
+void write_round(pqxx::work& tx, const std::vector<journal_store::transition_item>& items,
+                 const std::vector<size_t>& round, std::vector<bool>& applied);
+
 } // namespace taskrt::detail
