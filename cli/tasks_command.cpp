@@ -115,12 +115,15 @@ Examples:
         return;
       }
       auto j = task_detail_json(*t, store->events(*id), store->checkpoints(*id));
-      const auto g = read_graph(resolve_dsn(o->db, o->data_dir), *id, 1);
-      j["parents"] = neighbours_json(g, true);
-      j["children"] = neighbours_json(g, false);
-      for (const auto& n : g.tasks)
-        if (n.id == *id)
-          j["trigger"] = n.trigger.empty() ? json(nullptr) : json(n.trigger);
+      try { // a journal older than schema 7 has no graph: describe works without
+        const auto g = read_graph(resolve_dsn(o->db, o->data_dir), *id, 1);
+        j["parents"] = neighbours_json(g, true);
+        j["children"] = neighbours_json(g, false);
+        for (const auto& n : g.tasks)
+          if (n.id == *id)
+            j["trigger"] = n.trigger.empty() ? json(nullptr) : json(n.trigger);
+      } catch (const std::exception&) {
+      }
       if (o->output == "table")
         print_describe(j);
       else
