@@ -245,6 +245,14 @@ void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_r
     out.settled = read_tasks(tx, settled);
 }
 
+int64_t count_children(pqxx::transaction_base& tx, const std::vector<int64_t>& ids) {
+  if (ids.empty())
+    return 0;
+  return tx.exec1("SELECT count(*) FROM (SELECT 1 FROM task_edges WHERE parent_id = ANY("
+                  + id_array(tx, ids) + ") LIMIT 100000) e")[0]
+    .as<int64_t>();
+}
+
 std::vector<task_record> read_tasks(pqxx::transaction_base& tx, const std::vector<int64_t>& ids) {
   std::vector<task_record> out;
   if (ids.empty())

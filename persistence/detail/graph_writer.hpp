@@ -45,6 +45,9 @@ struct graph_changes {
 /// Fills out.released and out.settled.
 void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_result& out);
 
+/// How many children (edges) tasks `ids` have, counted up to 100,000.
+int64_t count_children(pqxx::transaction_base& tx, const std::vector<int64_t>& ids);
+
 /// The rows of tasks `ids` (any order).
 std::vector<task_record> read_tasks(pqxx::transaction_base& tx, const std::vector<int64_t>& ids);
 
