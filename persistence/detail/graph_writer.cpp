@@ -6,6 +6,7 @@
 #include "sched/trigger.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <unordered_set>
@@ -29,77 +30,46 @@ std::vector<int64_t> sorted_unique(std::vector<int64_t> v) {
   return v;
 }
 
-/// The WAITING children of `parents`.
-std::vector<int64_t> waiting_children(pqxx::work& tx, const std::vector<int64_t>& parents) {
-  std::vector<int64_t> out;
-  if (parents.empty())
-    return out;
-  for (const auto& r : tx.exec("SELECT DISTINCT e.child_id FROM task_edges e"
-                               " JOIN tasks c ON c.id = e.child_id"
-                               " WHERE e.parent_id = ANY(" + id_array(tx, parents) + ")"
-                               " AND c.state = 'WAITING'"))
-    out.push_back(r[0].as<int64_t>());
-  return out;
-}
+/// One WAITING task to move, as decided.
+struct decision {
+  int64_t id = 0;
+  int32_t attempt = 0;
+  int64_t run_at_us = 0;
+  trigger_rule rule = trigger_rule::all_success;
+  sched::trigger_outcome outcome = sched::trigger_outcome::wait;
+  sched::parent_counts counts;
+  int64_t culprit = 0;       ///< a parent that ended otherwise (cancel)
+  std::string culprit_state;
+};
 
-/// Decides `cands` (WAITING tasks) and journals the moves; returns the ids
-/// cancelled (their children come next).
-std::vector<int64_t> settle_once(pqxx::work& tx, const std::vector<int64_t>& cands,
-                                 int64_t at_us, std::vector<int64_t>& released,
-                                 std::vector<int64_t>& settled) {
+/// Journals `ds` (guarded by WAITING); returns the ids cancelled.
+std::vector<int64_t> apply(pqxx::work& tx, const std::vector<decision>& ds, int64_t at_us,
+                           std::vector<int64_t>& released, std::vector<int64_t>& settled) {
   std::vector<int64_t> cancelled;
-  if (cands.empty())
-    return cancelled;
-  // The parents of each candidate counted as sched::count_parents does.
-  const std::string bad = "p.state IN ('FAILED', 'CANCELLED', 'LOST')";
-  const auto rows = tx.exec(
-    "SELECT c.id, c.attempt, coalesce(c.trigger_rule, 'all_success') AS rule, "
-    + us_of("c.run_at") + " AS run_at_us, count(*) AS total,"
-    " count(*) FILTER (WHERE p.state = 'SUCCEEDED') AS ok,"
-    " count(*) FILTER (WHERE " + bad + ") AS failed,"
-    " (array_agg(p.id ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1] AS culprit,"
-    " (array_agg(p.state ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1]"
-    " AS culprit_state"
-    " FROM tasks c JOIN task_edges e ON e.child_id = c.id JOIN tasks p ON p.id = e.parent_id"
-    " WHERE c.id = ANY(" + id_array(tx, cands) + ") AND c.state = 'WAITING'"
-    " GROUP BY c.id ORDER BY c.id");
   std::vector<transition_item> items;
-  for (const auto& r : rows) {
-    sched::parent_counts pc;
-    pc.total = r["total"].as<int64_t>();
-    pc.succeeded = r["ok"].as<int64_t>();
-    pc.failed = r["failed"].as<int64_t>();
-    const auto rule = parse_trigger_rule(r["rule"].as<std::string>())
-                        .value_or(trigger_rule::all_success);
-    const auto outcome = sched::decide(rule, pc);
-    if (outcome == sched::trigger_outcome::wait)
+  for (const auto& d : ds) {
+    if (d.outcome == sched::trigger_outcome::wait)
       continue;
     transition_item t;
-    t.task_id = r["id"].as<int64_t>();
+    t.task_id = d.id;
     t.expected_state = task_state::waiting;
-    t.expected_attempt = r["attempt"].as<int32_t>();
-    t.new_attempt = t.expected_attempt;
+    t.expected_attempt = d.attempt;
+    t.new_attempt = d.attempt;
     t.at_us = at_us;
-    t.detail = {{"trigger", to_string(rule)},
-                {"parents", pc.total},
-                {"succeeded", pc.succeeded},
-                {"failed", pc.failed}};
-    if (outcome == sched::trigger_outcome::release) {
+    t.detail = {{"trigger", to_string(d.rule)}};
+    if (d.outcome == sched::trigger_outcome::release) {
       t.kind = transition_kind::release;
-      t.run_at_us = std::max(r["run_at_us"].as<int64_t>(), at_us);
+      t.run_at_us = std::max(d.run_at_us, at_us);
     } else {
       t.kind = transition_kind::cancel;
-      const auto parent = r["culprit"].is_null() ? int64_t{0} : r["culprit"].as<int64_t>();
-      const auto pstate = r["culprit_state"].is_null() ? std::string{}
-                                                       : r["culprit_state"].as<std::string>();
       t.detail["reason"] = "upstream_failed";
-      t.detail["parent"] = parent;
-      t.detail["parent_state"] = pstate;
+      t.detail["parent"] = d.culprit;
+      t.detail["parent_state"] = d.culprit_state;
       t.error = nlohmann::json{{"kind", "upstream_failed"},
-                               {"message", "parent " + std::to_string(parent) + " ended "
-                                             + pstate + "; trigger " + to_string(rule)
-                                             + " can no longer be met"},
-                               {"parent", parent}}
+                               {"message", "parent " + std::to_string(d.culprit) + " ended "
+                                             + d.culprit_state + "; trigger "
+                                             + to_string(d.rule) + " can no longer be met"},
+                               {"parent", d.culprit}}
                   .dump();
     }
     items.push_back(std::move(t));
@@ -124,16 +94,134 @@ std::vector<int64_t> settle_once(pqxx::work& tx, const std::vector<int64_t>& can
   return cancelled;
 }
 
-/// Decides `cands` and then, level by level, the WAITING children of those
-/// it cancelled.
+/// Decides `cands` (WAITING tasks) from all their parents and journals the
+/// moves; returns the ids cancelled (their children come next).
+std::vector<int64_t> settle_once(pqxx::work& tx, const std::vector<int64_t>& cands,
+                                 int64_t at_us, std::vector<int64_t>& released,
+                                 std::vector<int64_t>& settled) {
+  if (cands.empty())
+    return {};
+  // The parents of each candidate counted as sched::count_parents does.
+  const std::string bad = "p.state IN ('FAILED', 'CANCELLED', 'LOST')";
+  const auto rows = tx.exec(
+    "SELECT c.id, c.attempt, coalesce(c.trigger_rule, 'all_success') AS rule, "
+    + us_of("c.run_at") + " AS run_at_us, count(*) AS total,"
+    " count(*) FILTER (WHERE p.state = 'SUCCEEDED') AS ok,"
+    " count(*) FILTER (WHERE " + bad + ") AS failed,"
+    " (array_agg(p.id ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1] AS culprit,"
+    " (array_agg(p.state ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1]"
+    " AS culprit_state"
+    " FROM tasks c JOIN task_edges e ON e.child_id = c.id JOIN tasks p ON p.id = e.parent_id"
+    " WHERE c.id = ANY(" + id_array(tx, cands) + ") AND c.state = 'WAITING'"
+    " GROUP BY c.id ORDER BY c.id");
+  std::vector<decision> ds;
+  for (const auto& r : rows) {
+    decision d;
+    d.id = r["id"].as<int64_t>();
+    d.attempt = r["attempt"].as<int32_t>();
+    d.run_at_us = r["run_at_us"].as<int64_t>();
+    d.rule = parse_trigger_rule(r["rule"].as<std::string>()).value_or(trigger_rule::all_success);
+    d.counts.total = r["total"].as<int64_t>();
+    d.counts.succeeded = r["ok"].as<int64_t>();
+    d.counts.failed = r["failed"].as<int64_t>();
+    d.outcome = sched::decide(d.rule, d.counts);
+    if (!r["culprit"].is_null()) {
+      d.culprit = r["culprit"].as<int64_t>();
+      d.culprit_state = r["culprit_state"].as<std::string>();
+    }
+    ds.push_back(std::move(d));
+  }
+  return apply(tx, ds, at_us, released, settled);
+}
+
+/// Decides the WAITING children of `ended` (tasks this transaction took to
+/// a final state, or back to QUEUED by a retry in the same batch). A child
+/// with a parent still pending (QUEUED, RUNNING, WAITING) is decided from
+/// the parents that just ended alone: they are the only change since it was
+/// last decided, and one pending parent is enough to know what decide()
+/// answers (sched::decide with a count that leaves one parent pending). A
+/// child without a pending parent is decided from all of them, once. So a
+/// fan-in of N parents reads one pending parent per commit, not N.
+/// Returns the ids cancelled.
+std::vector<int64_t> settle_after(pqxx::work& tx, const std::vector<int64_t>& ended,
+                                  int64_t at_us, std::vector<int64_t>& released,
+                                  std::vector<int64_t>& settled) {
+  if (ended.empty())
+    return {};
+  struct delta {
+    std::vector<std::pair<int64_t, std::string>> parents; // ended ones, with their states
+    int32_t attempt = 0;
+    int64_t run_at_us = 0;
+    trigger_rule rule = trigger_rule::all_success;
+  };
+  std::map<int64_t, delta> kids;
+  for (const auto& r : tx.exec(
+         "SELECT e.child_id, p.id, p.state, c.attempt, coalesce(c.trigger_rule, 'all_success'), "
+         + us_of("c.run_at") + " FROM task_edges e JOIN tasks c ON c.id = e.child_id"
+         " JOIN tasks p ON p.id = e.parent_id WHERE e.parent_id = ANY("
+         + id_array(tx, sorted_unique(ended)) + ") AND c.state = 'WAITING'"
+         " ORDER BY e.child_id, p.updated_at, p.id")) {
+    auto& k = kids[r[0].as<int64_t>()];
+    k.parents.emplace_back(r[1].as<int64_t>(), r[2].as<std::string>());
+    k.attempt = r[3].as<int32_t>();
+    k.rule = parse_trigger_rule(r[4].as<std::string>()).value_or(trigger_rule::all_success);
+    k.run_at_us = r[5].as<int64_t>();
+  }
+  if (kids.empty())
+    return {};
+  std::vector<int64_t> ids;
+  for (const auto& [id, k] : kids)
+    ids.push_back(id);
+  // One pending parent each, if any: the newest first (parents tend to end
+  // in the order they were submitted, so the pending ones are the newest).
+  std::set<int64_t> pending;
+  for (const auto& r : tx.exec(
+         "SELECT k.id FROM unnest(" + id_array(tx, ids) + ") AS k(id) WHERE EXISTS ("
+         "SELECT 1 FROM (SELECT p.state FROM task_edges e JOIN tasks p ON p.id = e.parent_id"
+         " WHERE e.child_id = k.id AND p.state IN ('QUEUED', 'RUNNING', 'WAITING')"
+         " ORDER BY e.parent_id DESC LIMIT 1) x)"))
+    pending.insert(r[0].as<int64_t>());
+  std::vector<int64_t> full;
+  std::vector<decision> ds;
+  for (const auto& [id, k] : kids) {
+    if (!pending.count(id)) {
+      full.push_back(id);
+      continue;
+    }
+    decision d;
+    d.id = id;
+    d.attempt = k.attempt;
+    d.run_at_us = k.run_at_us;
+    d.rule = k.rule;
+    std::vector<task_state> states;
+    for (const auto& [pid, st] : k.parents) {
+      const auto s = parse_task_state(st).value_or(task_state::queued);
+      states.push_back(s);
+      if (d.culprit == 0 && s != task_state::succeeded && is_terminal(s)) {
+        d.culprit = pid;
+        d.culprit_state = st;
+      }
+    }
+    states.push_back(task_state::running); // the pending one
+    d.counts = sched::count_parents(states);
+    d.outcome = sched::decide(d.rule, d.counts);
+    ds.push_back(std::move(d));
+  }
+  auto cancelled = apply(tx, ds, at_us, released, settled);
+  auto more = settle_once(tx, full, at_us, released, settled);
+  cancelled.insert(cancelled.end(), more.begin(), more.end());
+  return cancelled;
+}
+
+/// Decides `cands` from all their parents, then, level by level, the
+/// WAITING children of those cancelled.
 void settle_down(pqxx::work& tx, std::vector<int64_t> cands, int64_t at_us,
                  std::vector<int64_t>& released, std::vector<int64_t>& settled) {
   // Each level cancels tasks that were WAITING, so it ends (a graph is acyclic:
   // a batch names only earlier tasks as parents, and ids only grow).
-  while (!cands.empty()) {
-    auto cancelled = settle_once(tx, sorted_unique(std::move(cands)), at_us, released, settled);
-    cands = waiting_children(tx, cancelled);
-  }
+  auto cancelled = settle_once(tx, sorted_unique(std::move(cands)), at_us, released, settled);
+  while (!cancelled.empty())
+    cancelled = settle_after(tx, cancelled, at_us, released, settled);
 }
 
 /// The children of `parents` cancelled because of an upstream failure, with
@@ -181,13 +269,11 @@ void write_edges(pqxx::work& tx, const std::vector<new_child>& children) {
 
 void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_result& out) {
   std::vector<int64_t> released, settled;
-  // Fresh submits with parents, and the children of the tasks that ended.
-  auto cands = c.children;
-  if (!c.ended.empty()) {
-    auto kids = waiting_children(tx, sorted_unique(c.ended));
-    cands.insert(cands.end(), kids.begin(), kids.end());
-  }
-  settle_down(tx, std::move(cands), c.at_us, released, settled);
+  // Fresh submits with parents; the children of the tasks that ended.
+  settle_down(tx, c.children, c.at_us, released, settled);
+  for (auto cancelled = settle_after(tx, c.ended, c.at_us, released, settled);
+       !cancelled.empty();)
+    cancelled = settle_after(tx, cancelled, c.at_us, released, settled);
   // A manual retry of a parent: the children its failure cancelled wait
   // again, and theirs after them while they stay WAITING.
   auto retried = sorted_unique(c.retried);

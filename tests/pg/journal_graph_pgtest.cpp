@@ -280,3 +280,27 @@ TEST_CASE("fan-out 1 -> 2000 and fan-in 2000 -> 1 settle in one commit each",
   }
   CHECK(ids_of(s.commit(b).released) == std::vector<int64_t>{sink});
 }
+
+TEST_CASE("a child with parents still pending is decided from the parents that just ended",
+          "[pg][journal][graph]") {
+  auto s = make_store("graph_delta");
+  const auto p1 = submit_one(s, submit_of("p"));
+  const auto p2 = submit_one(s, submit_of("p"));
+  const auto p3 = submit_one(s, submit_of("p"));
+  const auto all = submit_one(s, child_of("all", {p1, p2, p3}));
+  const auto done = submit_one(s, child_of("done", {p1, p2, p3}, trigger_rule::all_done));
+  const auto any = submit_one(s, child_of("any", {p1, p2, p3}, trigger_rule::any_success));
+  // p1 fails while p2 and p3 are pending: all_success can no longer be met.
+  const auto r1 = finish(s, p1, transition_kind::fail);
+  CHECK(ids_of(r1.settled) == std::vector<int64_t>{all});
+  CHECK(r1.released.empty());
+  CHECK(s.get_task(all)->last_error.find("parent " + std::to_string(p1)) != std::string::npos);
+  CHECK(state_of(s, done) == task_state::waiting);
+  CHECK(state_of(s, any) == task_state::waiting);
+  // p3 succeeds while p2 is pending: any_success is met, all_done waits.
+  const auto r2 = finish(s, p3, transition_kind::succeed);
+  CHECK(ids_of(r2.released) == std::vector<int64_t>{any});
+  CHECK(state_of(s, done) == task_state::waiting);
+  // p2 ends: all_done is met (decided from every parent).
+  CHECK(ids_of(finish(s, p2, transition_kind::cancel).released) == std::vector<int64_t>{done});
+}
