@@ -23,9 +23,9 @@ std::string id_list(const std::set<int64_t>& ids) {
 
 graph_view read_graph(const std::string& dsn, int64_t id, int depth, size_t limit) {
   try {
-    pqxx::connection c{dsn_with_defaults(dsn, {{"connect_timeout", "3"},
-                                               {"options", "-cstatement_timeout=10000"}})};
+    pqxx::connection c{dsn_with_defaults(dsn, {{"connect_timeout", "3"}})};
     pqxx::read_transaction tx{c};
+    tx.exec("SET LOCAL statement_timeout = 10000");
     graph_view g;
     g.root = id;
     std::set<int64_t> seen{id}, frontier{id};

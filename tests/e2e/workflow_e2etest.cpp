@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <unistd.h>
 
@@ -101,21 +102,26 @@ TEST_CASE("a diamond submitted as one graph and a chain by the CLI run in their 
 
   // A chain from the CLI: a <- b <- c.
   const auto address = head.address();
-  auto submit = [&](std::vector<std::string> extra) {
+  auto submit = [&](std::vector<std::string> extra, int ms = 200) {
     std::vector<std::string> args{"submit", "stamp", "--args",
-                                  json{{"file", file}, {"ms", 200}}.dump(), "--address",
+                                  json{{"file", file}, {"ms", ms}}.dump(), "--address",
                                   address, "--data-dir", head.data_dir()};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = run_cli(args);
     REQUIRE(r.exit_code == 0);
     return std::stoll(r.out);
   };
-  const auto a = submit({});
+  const auto a = submit({}, 3000); // long enough for the list below to see b and c WAITING
   const auto b = submit({"--after", std::to_string(a)});
   const auto cc = submit({"--after", std::to_string(b), "--trigger", "all_success"});
   auto listed = run_cli({"tasks", "list", "--state", "WAITING", "--db", dsn, "-o", "json"});
-  CHECK(listed.exit_code == 0);
-  CHECK(listed.out.find(std::to_string(cc)) != std::string::npos);
+  REQUIRE(listed.exit_code == 0);
+  std::set<int64_t> waiting;
+  for (const auto& t : json::parse(listed.out)) {
+    CHECK(t["state"] == "WAITING");
+    waiting.insert(t["id"].get<int64_t>());
+  }
+  CHECK(waiting == std::set<int64_t>{b, cc});
   auto out = c.await(cc, std::chrono::seconds(60));
   REQUIRE(out);
   CHECK(out->state == task_state::succeeded);
