@@ -24,6 +24,7 @@ struct journal_store::impl {
   std::string dsn;      // as given (secrets scrubbed from every message)
   std::string conninfo; // dsn plus the timeouts of opts
   journal_options opts;
+  std::optional<bool> graph; ///< task_edges exists (schema 7); unknown until the first commit
   std::unique_ptr<pqxx::connection> conn;
   uint64_t logged_commits = 0;
   std::string failed_commit_id; // the id of a commit() that threw
@@ -175,6 +176,7 @@ void journal_store::migrate() {
     detail::apply_migrations(c);
     return 0;
   }, impl_->long_limit());
+  impl_->graph.reset(); // asked again at the next commit
   // Today's partition and the next days' (the head does it again at every
   // maintenance tick); events of days without one go to the DEFAULT one.
   ensure_partitions(to_micros(now()));
@@ -260,7 +262,14 @@ journal_store::batch_result journal_store::commit(const batch& b,
   for (const auto& t : b.transitions)
     if (is_terminal(target_state(t.kind)) || t.kind == transition_kind::manual_retry)
       ends.push_back(t.task_id);
-  if (!ends.empty())
+  // A journal before schema 7 (a store used before migrate()) has no graph.
+  if (!impl_->graph)
+    impl_->graph = impl_->run("commit", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      return tx.exec1("SELECT to_regclass('task_edges') IS NOT NULL")[0].as<bool>();
+    });
+  const bool graph = *impl_->graph;
+  if (graph && !ends.empty())
     edges += impl_->run("commit", [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
       return detail::count_children(tx, ends);
@@ -280,7 +289,7 @@ journal_store::batch_result journal_store::commit(const batch& b,
     try {
       pqxx::work tx{c};
       impl_->check_fence(tx);
-      auto out = detail::write_batch(tx, b);
+      auto out = detail::write_batch(tx, b, graph);
       if (!commit_id.empty()) {
         tx.exec_params("INSERT INTO commit_log (id, result) VALUES ($1, $2::jsonb)",
                        commit_id, result_json(out).dump());

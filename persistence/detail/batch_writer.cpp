@@ -104,6 +104,13 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
     }
     detail.add(d.dump());
   }
+  // trigger_rule (schema 7) is written only by a batch with parents, so
+  // plain submits also work on a journal not migrated yet.
+  const bool any_parents = std::any_of(fresh.begin(), fresh.end(), [&](size_t i) {
+    return !b.submits[i].spec.after.empty();
+  });
+  const std::string rule_col = any_parents ? ", trigger_rule" : "";
+  const std::string rule_val = any_parents ? ", v.rule" : "";
   const auto sql
     = "WITH v AS (SELECT * FROM unnest(" + ord.sql(tx, "integer") + ", "
       + name.sql(tx, "text") + ", " + args.sql(tx, "jsonb") + ", "
@@ -118,10 +125,10 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
         " ids AS (SELECT ord, nextval('tasks_id_seq') AS id FROM v ORDER BY ord),"
         " ins AS (INSERT INTO tasks (id, name, args, queue, priority, lock, state,"
         " attempt, retry_base, lease_epoch, policy, run_at, time_limit_s,"
-        " parent_id, origin, created_at, updated_at, key, trigger_rule)"
+        " parent_id, origin, created_at, updated_at, key" + rule_col + ")"
         " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, v.state,"
         " 0, 0, 0, v.policy, v.run_at, v.time_limit_s, v.parent_id, v.origin,"
-        " v.at, v.at, v.key, v.rule FROM v JOIN ids USING (ord)),"
+        " v.at, v.at, v.key" + rule_val + " FROM v JOIN ids USING (ord)),"
         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
         " to_state, at, node, detail)"
         " SELECT ids.id, 0, 'submit', NULL, v.state, v.at, NULL, v.detail"
@@ -284,9 +291,15 @@ void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
 
 } // namespace
 
-batch_result write_batch(pqxx::work& tx, const batch& b) {
+batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
   batch_result out;
   graph_changes graph;
+  if (!with_graph)
+    for (const auto& it : b.submits)
+      if (!it.spec.after.empty())
+        throw pqxx::sql_error("after: the journal is at a schema without dependencies "
+                              "(before 7); start a head of this version to migrate it",
+                              "", "22023");
   if (!b.submits.empty())
     write_submits(tx, b, out, graph.children);
   // Illegal transitions become "rejected" notes; legal ones are split into
@@ -336,7 +349,8 @@ batch_result write_batch(pqxx::work& tx, const batch& b) {
   }
   for (const auto& it : b.submits)
     graph.at_us = std::max(graph.at_us, it.now_us);
-  if (!graph.ended.empty() || !graph.retried.empty() || !graph.children.empty())
+  if (with_graph
+      && (!graph.ended.empty() || !graph.retried.empty() || !graph.children.empty()))
     settle_graph(tx, graph, out);
   return out;
 }
