@@ -134,7 +134,7 @@ TEST_CASE("a diamond submitted as one graph and a chain by the CLI run in their 
   std::remove(file.c_str());
 }
 
-TEST_CASE("a failed parent cancels its all_success descendants with upstream_failed - none runs; all_done runs",
+TEST_CASE("a failed parent cancels its all_success descendants with upstream_failed - none runs, all_done runs",
           "[e2e][workflow]") {
   const auto dsn = fresh_schema_dsn("e2e_wf_cascade");
   head_process head{dsn, {"--workers", "2"}};
@@ -255,7 +255,7 @@ TEST_CASE("cancel of a WAITING task and of a parent follow the trigger rules", "
   std::remove(file.c_str());
 }
 
-TEST_CASE("results passed to collect through a graph submitted by local names; describe and graph show it",
+TEST_CASE("results passed to collect through a graph submitted by local names, shown by describe and graph",
           "[e2e][workflow]") {
   const auto dsn = fresh_schema_dsn("e2e_wf_collect");
   head_process head{dsn, {"--workers", "2"}};

@@ -181,7 +181,7 @@ TEST_CASE("a parent LOST and retried in the same commit keeps its children WAITI
   CHECK(ids_of(s.commit(b2).released) == std::vector<int64_t>{k});
 }
 
-TEST_CASE("any_success is released by the first success; a submit after final parents is settled at once",
+TEST_CASE("any_success is released by the first success, and a submit after final parents is settled at once",
           "[pg][journal][graph]") {
   auto s = make_store("graph_any");
   const auto p1 = submit_one(s, submit_of("p"));
