@@ -184,6 +184,11 @@ void deliver(unit& u, const batch_result& res) {
     }
     for (size_t i = 0; i < r.b.transitions.size(); ++i)
       part.applied.push_back(res.applied.at(ti++));
+    if (&r == &u.reqs.front()) { // the graph's moves, once (the scheduler asked them all)
+      part.released = res.released;
+      part.settled = res.settled;
+      part.rewaited = res.rewaited;
+    }
     r.promise.deliver(std::move(part));
   }
 }

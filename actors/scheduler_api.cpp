@@ -4,6 +4,7 @@
 #include "actors/scheduler_state.hpp"
 #include "runtime/limit_keys.hpp"
 #include "runtime/version.hpp"
+#include "sched/trigger.hpp"
 
 namespace taskrt::scheduler_detail {
 
@@ -112,6 +113,12 @@ void journal_submits(scheduler_actor_t* self, std::vector<prepared_submit> prepa
       for (size_t i = 0; i < prepared.size(); ++i) {
         if (i < r.existing.size() && r.existing[i])
           continue; // the key's task exists: nothing new to hold
+        if (!prepared[i].item.spec.after.empty()) {
+          // WAITING, in the journal only; held once released (on_graph).
+          st.max_acked_id = std::max(st.max_acked_id, r.submitted_ids.at(i));
+          metrics::record_transition(prepared[i].rec.name, task_state::waiting);
+          continue;
+        }
         auto& rec = prepared[i].rec;
         rec.id = r.submitted_ids.at(i);
         st.max_acked_id = std::max(st.max_acked_id, rec.id);
@@ -157,6 +164,10 @@ caf::result<Reply> submit_all(scheduler_actor_t* self, std::vector<task_spec> sp
   std::vector<prepared_submit> prepared;
   prepared.reserve(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
+    if (auto e = sched::check_parents(specs[i].after, i))
+      return make_error(errc::bad_request, specs.size() == 1 ? *e
+                                                             : "task " + std::to_string(i)
+                                                                 + " of the batch: " + *e);
     auto p = prepare_submit(st, std::move(specs[i]));
     if (!p) {
       if (specs.size() == 1)
@@ -201,6 +212,12 @@ caf::result<submit_each_reply> on_submit_each(scheduler_actor_t* self,
   prepared.reserve(specs.size());
   index.reserve(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
+    // Coalesced single submits: each is a batch of its own, so a parent
+    // named by its place in the batch (-N) is refused.
+    if (auto e = sched::check_parents(specs[i].after, 0)) {
+      out.refused.push_back({static_cast<uint32_t>(i), make_error(errc::bad_request, *e)});
+      continue;
+    }
     auto p = prepare_submit(st, std::move(specs[i]));
     if (!p) {
       out.refused.push_back({static_cast<uint32_t>(i), std::move(p.error())});
@@ -430,6 +447,10 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
         auto& st = self->state;
         if (rec.state == task_state::queued && !st.tasks.count(rec.id)) {
           cancel_stored(self, rec, origin, rp);
+          return;
+        }
+        if (rec.state == task_state::waiting) {
+          cancel_waiting(self, rec, origin, rp);
           return;
         }
         if (st.tasks.count(rec.id)) { // read back into memory meanwhile

@@ -297,6 +297,7 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   d.name = r.name;
   d.args = r.args;
   d.checkpoint = t.checkpoint;
+  d.parents = t.rec.parents;
   d.last_attempt = is_last_attempt(t.policy, r.attempt - r.retry_base);
   d.time_limit_s = r.time_limit_s;
   d.stuck_timeout_s = st.cfg.stuck_timeout_s;

@@ -144,10 +144,23 @@ using scheduler_actor_t = caf::stateful_actor<scheduler_state>;
 /// Sends `b` to persistence and runs `then` with the result after the commit,
 /// or `on_error` when the journal refused it (a data error in this batch, or
 /// submits while the journal is down). Never throws inside the actor.
+/// A commit moved tasks out of WAITING (released, or cancelled upstream)
+/// or back into it: the released ones are held, the waiters of the
+/// cancelled ones answered (scheduler_graph.cpp).
+void on_graph(scheduler_actor_t* self, journal_store::batch_result& r);
+
+/// WAITING → CANCELLED of `rec` (in the journal only; its children follow
+/// their trigger rules in the same commit), answered after the commit.
+void cancel_waiting(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
+                    caf::typed_response_promise<task_state> rp);
+
 template <class F, class E>
 void journal(scheduler_actor_t* self, journal_store::batch b, F then, E on_error) {
   self->request(self->state.cfg.persistence, caf::infinite, std::move(b))
-    .then([then](journal_store::batch_result& r) mutable { then(r); },
+    .then([self, then](journal_store::batch_result& r) mutable {
+            on_graph(self, r);
+            then(r);
+          },
           [on_error](caf::error& e) mutable { on_error(e); });
 }
 

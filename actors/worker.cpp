@@ -161,7 +161,7 @@ void run(worker_actor_t* self, dispatch_msg d) {
   st.last_progress = st.started;
   const auto& c = st.current;
   write_line(st, wire::run_cmd{c.task_id, c.attempt, c.task_attempt, c.lease_epoch, c.name,
-                               c.args, c.checkpoint, c.last_attempt});
+                               c.args, c.checkpoint, c.last_attempt, c.parents});
 }
 
 /// Starts the next waiting attempt when the process is free. Returns it when

@@ -122,6 +122,13 @@ public:
     st_.out.write(note(true, data));
   }
 
+  json parents() const override {
+    if (run_.parents.empty())
+      return json::array();
+    auto j = json::parse(run_.parents, nullptr, false);
+    return j.is_array() ? j : json::array();
+  }
+
   std::optional<json> load_checkpoint() const override {
     if (checkpoint_.is_discarded() || checkpoint_.is_null())
       return std::nullopt;

@@ -9,7 +9,7 @@
 namespace taskrt::cli {
 
 const char* state_names() {
-  return "QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST";
+  return "QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST, WAITING";
 }
 
 void add_filter_options(CLI::App* cmd, filter_opts& o, unsigned flags, queue_filter queue) {

@@ -9,6 +9,7 @@
 #include "runtime/lease.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/time.hpp"
+#include "sched/trigger.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -111,6 +113,29 @@ std::optional<std::string> read_args(const std::string& arg, std::string& err) {
     return std::nullopt;
   }
   return text;
+}
+
+/// "12,13,14" as ids; nothing (with `err`) for an empty list, a part that
+/// is not a positive integer.
+std::optional<std::vector<int64_t>> parse_id_list(const std::string& text, std::string& err) {
+  std::vector<int64_t> out;
+  std::stringstream in{text};
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    char* end = nullptr;
+    errno = 0;
+    const auto v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || errno != 0 || v <= 0) {
+      err = "not a task id: '" + part + "' (ids are positive integers, comma-separated)";
+      return std::nullopt;
+    }
+    out.push_back(v);
+  }
+  if (out.empty()) {
+    err = "no task id given";
+    return std::nullopt;
+  }
+  return out;
 }
 
 } // namespace
@@ -427,7 +452,7 @@ Examples:
 void add_submit_command(CLI::App& app, cli_env& env) {
   struct args_t {
     std::string name, args = "{}", queue, lock, at, policy, key, address, data_dir,
-      output = "table";
+      output = "table", after, trigger = "all_success";
     tls_flags tls;
     limits lim;
     std::vector<std::string> limit_keys;
@@ -450,7 +475,8 @@ Examples:
   taskrt submit fail --args '{"kind":"std::runtime_error","times":2}' --policy '{"retries":3,"wait":1}'
   taskrt submit sleep --args '{"ms":5000}' --in 30 --priority 5 --lock account-42
   taskrt submit echo -o json
-  taskrt submit echo --limit api.github --limit 'tenant:{args.tenant}' --args '{"tenant":"acme"}')");
+  taskrt submit echo --limit api.github --limit 'tenant:{args.tenant}' --args '{"tenant":"acme"}'
+  taskrt submit collect --after 12,13 --trigger all_done   # WAITING until 12 and 13 end)");
   cmd->add_option("name", a->name, "Registered task name")->required();
   cmd->add_option("--args", a->args,
                   "JSON arguments, @FILE to read them from a file, or - for stdin")
@@ -470,13 +496,20 @@ Examples:
   cmd->add_option("--policy", a->policy, "Retry policy JSON (see `taskrt retry-plan --help`)");
   cmd->add_option("--time-limit", a->time_limit, "Per-attempt limit in seconds (0: none)");
   cmd->add_flag("--wait", a->wait, "Wait for the final state");
+  auto* after = cmd->add_option("--after", a->after,
+                                "Parent task ids, comma-separated: WAITING until their final "
+                                "states meet --trigger");
+  cmd->add_option("--trigger", a->trigger,
+                  "With --after: all_success (default), all_done or any_success")
+    ->check(CLI::IsMember({"all_success", "all_done", "any_success"}))
+    ->needs(after);
   cmd->add_option("--address", a->address, "Head HOST:PORT (default: from the state file)");
   cmd->add_option("--data-dir", a->data_dir, "Where the head's state file is");
   cmd->add_option("-o,--output", a->output, "table or json")
     ->check(CLI::IsMember({"table", "json"}));
   add_tls_options(cmd, a->tls);
   add_limit_options(cmd, a->lim);
-  cmd->callback([&env, a, queue, lock, in] {
+  cmd->callback([&env, a, queue, lock, in, after] {
     if (!apply_limits(a->lim, env))
       return;
     // Given but empty is a mistake (`--lock "$ACCOUNT"` with the variable
@@ -534,6 +567,20 @@ Examples:
         return;
       }
       spec.run_at_us = to_micros(*t);
+    }
+    if (after->count() > 0) {
+      std::string err;
+      auto ids = parse_id_list(a->after, err);
+      if (!ids) {
+        env.exit_code = fail(usage, "--after: " + err);
+        return;
+      }
+      spec.after = std::move(*ids);
+      spec.trigger = parse_trigger_rule(a->trigger).value_or(trigger_rule::all_success);
+      if (auto e = sched::check_parents(spec.after, 0)) {
+        env.exit_code = fail(usage, "--" + *e);
+        return;
+      }
     }
     if (spec.priority < -1'000'000 || spec.priority > 1'000'000) {
       env.exit_code = fail(usage, "--priority: must be from -1000000 to 1000000");

@@ -128,9 +128,10 @@ json db_part(const common_opts& o, json& out) {
     states["FAILED"] = counts.failed;
     states["CANCELLED"] = counts.cancelled;
     states["LOST"] = counts.lost;
+    states["WAITING"] = counts.waiting;
     acc["tasks"] = states;
     acc["tasks_total"] = counts.queued + counts.running + counts.succeeded + counts.failed
-                         + counts.cancelled + counts.lost;
+                         + counts.cancelled + counts.lost + counts.waiting;
     acc["tasks_estimated"] = counts.estimated;
     const auto now_t = now();
     const auto now_us = to_micros(now_t);
@@ -221,7 +222,8 @@ void print_status(const json& s) {
   // "~": estimated from Postgres' statistics (a big table; see --help).
   const bool est = s.value("tasks_estimated", false);
   std::string states;
-  for (const char* st : {"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "LOST"}) {
+  for (const char* st :
+       {"WAITING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "LOST"}) {
     const bool live = std::string{st} == "QUEUED" || std::string{st} == "RUNNING";
     states += std::string{"  "} + st + " " + (est && !live ? "~" : "") + cell(s["tasks"][st]);
   }

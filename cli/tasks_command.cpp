@@ -39,6 +39,18 @@ void print_describe(const json& j) {
                   : "");
   std::printf("  args    %s\n  policy  %s\n", j["args"].dump().c_str(),
               j["policy"].dump().c_str());
+  // Dependencies and spawned tasks (tasks graph shows more).
+  for (const char* side : {"parents", "children"})
+    if (j.contains(side) && !j[side].empty()) {
+      std::string line;
+      for (const auto& n : j[side])
+        line += (line.empty() ? "" : ", ") + cell(n["id"]) + " " + cell(n["name"]) + " "
+                + cell(n["state"]) + (n["kind"] == "spawned" ? " (spawned)" : "");
+      std::printf("  %-8s%s%s\n", side, line.c_str(),
+                  std::string{side} == "parents" && j.contains("trigger") && !j["trigger"].is_null()
+                    ? ("  trigger " + cell(j["trigger"])).c_str()
+                    : "");
+    }
   if (!j["result"].is_null())
     std::printf("  result  %s\n", j["result"].dump().c_str());
   // A crash's stack is printed once, under the attempts.
@@ -121,6 +133,15 @@ Examples:
               !why.empty())
             j["waiting_for"] = why;
       }
+      try { // a journal older than schema 7 has no graph: describe works without
+        const auto g = read_graph(resolve_dsn(o->db, o->data_dir), *id, 1);
+        j["parents"] = neighbours_json(g, true);
+        j["children"] = neighbours_json(g, false);
+        for (const auto& n : g.tasks)
+          if (n.id == *id)
+            j["trigger"] = n.trigger.empty() ? json(nullptr) : json(n.trigger);
+      } catch (const std::exception&) {
+      }
       if (o->output == "table")
         print_describe(j);
       else
@@ -175,6 +196,7 @@ void add_tasks_command(CLI::App& app, cli_env& env) {
   add_tasks_retry(tasks, env);
   add_tasks_cancel(tasks, env);
   add_tasks_purge(tasks, env);
+  add_tasks_graph(tasks, env);
 }
 
 } // namespace taskrt::cli

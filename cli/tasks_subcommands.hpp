@@ -3,6 +3,9 @@
 
 #include "cli/cli_env.hpp"
 #include "cli/output.hpp"
+#include "persistence/graph_reader.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <vector>
 
@@ -25,6 +28,13 @@ void add_tasks_retry(CLI::App* tasks, cli_env& env);
 
 /// `tasks cancel ID... | --state ...`
 void add_tasks_cancel(CLI::App* tasks, cli_env& env);
+
+/// `tasks graph ID` (tasks_graph.cpp)
+void add_tasks_graph(CLI::App* tasks, cli_env& env);
+
+/// The parents (`parents`) or children of `g.root` in `g`: [{id, name,
+/// state, kind}], kind "after" (a dependency) or "spawned".
+nlohmann::json neighbours_json(const graph_view& g, bool parents);
 
 /// `tasks purge --older-than DUR`
 void add_tasks_purge(CLI::App* tasks, cli_env& env);

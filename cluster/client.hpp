@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,15 @@ nlohmann::json result_of(const task_outcome& out);
 /// The error that ended a FAILED or LOST outcome: kind, ancestors, message
 /// and (for a crashed worker) backtrace; nothing for other states.
 std::optional<error_info> error_of(const task_outcome& out);
+
+/// One task of a graph for client::submit_graph: its local name, what it
+/// runs (spec.trigger is its trigger rule; spec.after is ignored), and its
+/// parents by local name, or "#ID" for a task that exists already.
+struct graph_task {
+  std::string name;
+  task_spec spec;
+  std::vector<std::string> after;
+};
 
 /// A connection to a head (its own actor system with the middleman).
 class client {
@@ -94,6 +104,13 @@ public:
   /// whole batch with an error naming its index ("task 3 of the batch: ...").
   /// A spec whose idempotency key names an existing task gets that task's id.
   caf::expected<std::vector<int64_t>> submit_many(const std::vector<task_spec>& specs);
+
+  /// Submits a whole graph in one journal commit (parents first, whatever
+  /// the order given); the id of each task by its local name. Tasks with
+  /// parents are WAITING until their trigger is met. A duplicate name, an
+  /// unknown parent or a cycle is refused with errc::bad_request before
+  /// anything is sent (client_graph.cpp).
+  caf::expected<std::map<std::string, int64_t>> submit_graph(const std::vector<graph_task>& tasks);
 
   /// Waits until the task is final (or `timeout` passes).
   caf::expected<task_outcome> await(int64_t id,

@@ -142,6 +142,12 @@ json flaky(task_context& ctx, const json& args) {
   return {{"succeeded_on_attempt", ctx.attempt()}};
 }
 
+/// Returns its parents as ctx.parents() gives them (id, name, state and
+/// result of each): a task submitted with --after sees its parents' results.
+json collect(task_context& ctx, const json&) {
+  return {{"parents", ctx.parents()}};
+}
+
 json hang(task_context&, const json& args) {
   const auto ms = int_arg(args, "ms", 3'600'000);
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -235,6 +241,7 @@ void register_demo_tasks(task_registry& registry) {
   registry.add("checkpoint", checkpoint);
   registry.add("fanout", fanout);
   registry.add("bad_output", bad_output);
+  registry.add("collect", collect);
 }
 
 } // namespace taskrt

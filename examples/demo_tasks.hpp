@@ -17,6 +17,8 @@
 ///   bad_output  {"what":"nul|utf8|big|deep|nan","via":"result|progress|checkpoint|child"}
 ///               sends a value that breaks the default limits (ends FAILED with
 ///               taskrt.bad_result; a child is refused with taskrt.bad_request)
+///   collect     returns {"parents":[...]}: ctx.parents() (id, name, state and
+///               result of each parent of a task submitted with --after)
 
 #include "runtime/task_registry.hpp"
 

@@ -54,6 +54,7 @@ struct event_kind_count {
 /// from Postgres' statistics (`estimated`).
 struct state_counts {
   int64_t queued = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0, lost = 0;
+  int64_t waiting = 0; ///< WAITING (parents not final); estimated with the final states
   bool estimated = false; ///< the final states are estimates
 };
 

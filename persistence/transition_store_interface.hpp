@@ -77,6 +77,10 @@ public:
   ///
   /// Submits with a `spec.key` that a task already has (or that an earlier
   /// submit of the same batch has) write nothing and return that task's id.
+  /// A submit with parents (`spec.after`, -N for the N-th submit of this
+  /// batch) is journaled WAITING with its edges, then settled like the
+  /// children of every task a transition of the batch ends (see
+  /// batch_result::released).
   /// A "requeue" transition's event carries the attempt it hands back
   /// (expected_attempt). A note of kind "cancel_requested" also sets
   /// tasks.cancel_requested; a "manual_retry" transition clears it. Several
@@ -106,6 +110,15 @@ public:
     /// illegal from the expected state; nothing but a "rejected" note (for
     /// illegal ones) is written for it.
     std::vector<bool> applied;
+    /// Dependencies (migration 7), moved in the same transaction: tasks that
+    /// left WAITING for QUEUED as their parents' ends allowed (submits with
+    /// parents that were final already included), and those that ended
+    /// CANCELLED with reason upstream_failed, cascading; rows as committed.
+    std::vector<task_record> released;
+    std::vector<task_record> settled;
+    /// Ids of CANCELLED tasks that wait again (a manual retry of the parent
+    /// whose failure cancelled them).
+    std::vector<int64_t> rewaited;
   };
 
   /// A place in a queue's order (priority desc, run_at, id): reads "after"

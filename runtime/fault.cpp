@@ -17,6 +17,8 @@ std::optional<fault_point> parse_fault_point(const std::string& name) {
     return fault_point::exit_after_dispatch;
   if (name == "exit_before_cancel_delivery")
     return fault_point::exit_before_cancel_delivery;
+  if (name == "exit_after_release")
+    return fault_point::exit_after_release;
   if (name == "no_lock_watch")
     return fault_point::no_lock_watch;
 #endif

@@ -51,6 +51,10 @@ enum class fault_point : uint8_t {
   /// The head does not watch its leadership lock (cluster/leadership.hpp),
   /// to prove the journal's generation fence on its own.
   no_lock_watch,
+  /// The head exits (137) once a commit that ended a parent released a
+  /// WAITING child (same transaction), before the head held the child
+  /// (actors/scheduler_graph.cpp).
+  exit_after_release,
 };
 
 /// True in a build with fault hooks (TASKRT_FAULT_HOOKS=ON).

@@ -138,6 +138,7 @@ struct dispatch_msg {
   /// The attempt number the task sees: attempts handed back before they
   /// began are not counted (`attempt` counts every lease, for fencing).
   int32_t task_attempt = 0;
+  std::string parents; ///< JSON array of its parents (ctx.parents()); empty: none
 };
 
 /// One attempt of one task under one lease; task_id 0: none.
@@ -249,7 +250,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dispatch_msg& x) {
   return f(caf::meta::type_name("taskrt::dispatch_msg"), x.task_id, x.attempt,
            x.lease_epoch, x.name, x.args, x.checkpoint, x.last_attempt,
-           x.time_limit_s, x.stuck_timeout_s, x.prefetched, x.task_attempt);
+           x.time_limit_s, x.stuck_timeout_s, x.prefetched, x.task_attempt, x.parents);
 }
 
 template <class Inspector>
@@ -281,7 +282,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_spec& x) {
   return f(caf::meta::type_name("taskrt::task_spec"), x.name, x.args, x.queue,
            x.priority, x.lock, x.run_at_us, x.policy, x.time_limit_s,
-           x.parent_id, x.origin, x.key, x.limits);
+           x.parent_id, x.origin, x.key, x.limits, x.after, x.trigger);
 }
 
 template <class Inspector>

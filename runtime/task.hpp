@@ -33,6 +33,11 @@ struct task_spec {
   /// Rate/concurrency limit keys (`taskrt limits`); a key may be a template
   /// such as "tenant:{args.tenant}", filled in from the args at submit.
   std::vector<std::string> limits;
+  /// Parents: the task is WAITING until `trigger` is met by their final
+  /// states, then QUEUED (sched/trigger.hpp). In a batch submit, -N names the
+  /// N-th task of the same batch (a graph in one commit). Empty: none.
+  std::vector<int64_t> after;
+  trigger_rule trigger = trigger_rule::all_success; ///< with `after` only
 };
 
 /// The current row of a task, as the journal keeps it.
@@ -60,6 +65,9 @@ struct task_record {
   std::string key;           ///< idempotency key; empty: none
   bool cancel_requested = false; ///< a cancel of the running attempt is pending
   std::vector<std::string> limit_keys; ///< resolved limit keys; empty: none
+  /// With parents: a JSON array of {id, name, state, result} as they were
+  /// when it was released (ctx.parents()); empty: none.
+  std::string parents;
 };
 
 } // namespace taskrt

@@ -44,6 +44,11 @@ public:
 
   /// Submits a child task; returns its id once its QUEUED state is committed.
   virtual int64_t submit(const task_spec& child) = 0;
+
+  /// The task's parents (a task submitted with `after`): an array of
+  /// {"id", "name", "state", "result"} as they were when it was released;
+  /// empty for a task without parents.
+  virtual nlohmann::json parents() const { return nlohmann::json::array(); }
 };
 
 /// A task function.

@@ -19,12 +19,14 @@ const transition_rule rules[] = {
   {transition_kind::start, {task_state::queued}},
   {transition_kind::succeed, {task_state::running}},
   {transition_kind::fail, {task_state::running}},
-  {transition_kind::cancel, {task_state::queued, task_state::running}},
+  {transition_kind::cancel, {task_state::queued, task_state::running, task_state::waiting}},
   {transition_kind::lose, {task_state::running}},
   {transition_kind::retry, {task_state::failed, task_state::lost}},
   {transition_kind::manual_retry,
    {task_state::failed, task_state::lost, task_state::cancelled, task_state::queued}},
   {transition_kind::requeue, {task_state::running}},
+  {transition_kind::release, {task_state::waiting}},
+  {transition_kind::rewait, {task_state::cancelled}},
 };
 
 std::string upper(std::string s) {
@@ -43,6 +45,7 @@ const char* to_string(task_state s) {
     case task_state::failed: return "FAILED";
     case task_state::cancelled: return "CANCELLED";
     case task_state::lost: return "LOST";
+    case task_state::waiting: return "WAITING";
   }
   return "UNKNOWN";
 }
@@ -58,14 +61,33 @@ const char* to_string(transition_kind k) {
     case transition_kind::retry: return "retry";
     case transition_kind::manual_retry: return "manual_retry";
     case transition_kind::requeue: return "requeue";
+    case transition_kind::release: return "release";
+    case transition_kind::rewait: return "rewait";
   }
   return "unknown";
+}
+
+const char* to_string(trigger_rule r) {
+  switch (r) {
+    case trigger_rule::all_success: return "all_success";
+    case trigger_rule::all_done: return "all_done";
+    case trigger_rule::any_success: return "any_success";
+  }
+  return "unknown";
+}
+
+std::optional<trigger_rule> parse_trigger_rule(const std::string& name) {
+  for (auto r : {trigger_rule::all_success, trigger_rule::all_done, trigger_rule::any_success})
+    if (name == to_string(r))
+      return r;
+  return std::nullopt;
 }
 
 std::optional<task_state> parse_task_state(const std::string& name) {
   const auto u = upper(name);
   for (auto s : {task_state::queued, task_state::running, task_state::succeeded,
-                 task_state::failed, task_state::cancelled, task_state::lost})
+                 task_state::failed, task_state::cancelled, task_state::lost,
+                 task_state::waiting})
     if (u == to_string(s))
       return s;
   return std::nullopt;
@@ -79,7 +101,7 @@ std::optional<transition_kind> parse_transition_kind(const std::string& name) {
 }
 
 bool is_terminal(task_state s) {
-  return s != task_state::queued && s != task_state::running;
+  return s != task_state::queued && s != task_state::running && s != task_state::waiting;
 }
 
 task_state target_state(transition_kind k) {
@@ -87,7 +109,9 @@ task_state target_state(transition_kind k) {
     case transition_kind::submit:
     case transition_kind::retry:
     case transition_kind::manual_retry:
-    case transition_kind::requeue: return task_state::queued;
+    case transition_kind::requeue:
+    case transition_kind::release: return task_state::queued;
+    case transition_kind::rewait: return task_state::waiting;
     case transition_kind::start: return task_state::running;
     case transition_kind::succeed: return task_state::succeeded;
     case transition_kind::fail: return task_state::failed;

@@ -17,6 +17,15 @@
 ///                                 its attempt began, or at drain; not a try:
 ///                                 the attempt number goes back, the lease
 ///                                 does not)
+///
+///   Dependencies (a task submitted with parents, sched/trigger.hpp):
+///
+///    ─submit─► WAITING ──release (its trigger is met)──► QUEUED
+///                │  ▲
+///                │  └── rewait (CANCELLED → WAITING: a manual retry of the
+///                │              parent whose failure cancelled it)
+///                └───── cancel (an operator, or its trigger can no longer
+///                               be met: reason upstream_failed) ──► CANCELLED
 /// ```
 
 #include <cstdint>
@@ -35,6 +44,7 @@ enum class task_state : uint8_t {
   failed = 4,
   cancelled = 5,
   lost = 6,
+  waiting = 7, ///< parents not final yet (a task submitted with --after)
 };
 
 /// What caused a transition; each one is a journaled event.
@@ -48,7 +58,22 @@ enum class transition_kind : uint8_t {
   retry = 7,        ///< FAILED/LOST → QUEUED (retry actor)
   manual_retry = 8, ///< FAILED/LOST/CANCELLED/QUEUED → QUEUED (operator)
   requeue = 9,      ///< RUNNING → QUEUED (lease handed back; not a try)
+  release = 10,     ///< WAITING → QUEUED (its parents' trigger is met)
+  rewait = 11,      ///< CANCELLED → WAITING (a parent that cancelled it is retried)
 };
+
+/// When a task with parents (WAITING) may run.
+enum class trigger_rule : uint8_t {
+  all_success = 1, ///< every parent SUCCEEDED (the default)
+  all_done = 2,    ///< every parent is final, whatever its outcome
+  any_success = 3, ///< one parent SUCCEEDED
+};
+
+/// "all_success", "all_done", "any_success".
+const char* to_string(trigger_rule r);
+
+/// Parses a trigger rule's name.
+std::optional<trigger_rule> parse_trigger_rule(const std::string& name);
 
 /// "QUEUED", "RUNNING", ...
 const char* to_string(task_state s);
@@ -63,7 +88,8 @@ std::optional<task_state> parse_task_state(const std::string& name);
 std::optional<transition_kind> parse_transition_kind(const std::string& name);
 
 /// True for SUCCEEDED, FAILED, CANCELLED and LOST: states that end an attempt.
-/// FAILED and LOST stay final only if no retry follows.
+/// FAILED and LOST stay final only if no retry follows. QUEUED, RUNNING and
+/// WAITING are not.
 bool is_terminal(task_state s);
 
 /// The state a transition leads to.

@@ -47,7 +47,8 @@ std::string encode(const to_process& msg) {
                         {"name", r.name},
                         {"args", r.args},
                         {"checkpoint", r.checkpoint},
-                        {"last_attempt", r.last_attempt}});
+                        {"last_attempt", r.last_attempt},
+                        {"parents", r.parents}});
       },
       [](const cancel_cmd& c) { return line_of({{"op", "cancel"}, {"task_id", c.task_id}}); },
       [](const submit_reply& s) {
@@ -86,7 +87,9 @@ std::string encode(const from_process& msg) {
                           {"policy", c.policy},
                           {"time_limit_s", c.time_limit_s},
                           {"parent_id", c.parent_id},
-                          {"limits", c.limits}}}});
+                          {"limits", c.limits},
+                          {"after", c.after},
+                          {"trigger", to_string(c.trigger)}}}});
       },
       [](const done_evt& d) {
         json j = {{"op", "done"},
@@ -120,6 +123,7 @@ std::optional<to_process> decode_to_process(std::string_view line, std::string& 
       r.args = j.value("args", "{}");
       r.checkpoint = j.value("checkpoint", "");
       r.last_attempt = j.value("last_attempt", false);
+      r.parents = j.value("parents", "");
       return r;
     }
     if (op == "cancel")
@@ -179,6 +183,9 @@ std::optional<from_process> decode_from_process(std::string_view line, std::stri
       s.spec.time_limit_s = c.value("time_limit_s", 0.0);
       s.spec.parent_id = c.value("parent_id", int64_t{0});
       s.spec.limits = c.value("limits", std::vector<std::string>{});
+      s.spec.after = c.value("after", std::vector<int64_t>{});
+      s.spec.trigger = parse_trigger_rule(c.value("trigger", "all_success"))
+                         .value_or(trigger_rule::all_success);
       return s;
     }
     error = "unknown op \"" + op + "\"";

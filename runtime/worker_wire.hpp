@@ -34,6 +34,7 @@ struct run_cmd {
   std::string args = "{}";  ///< JSON text
   std::string checkpoint;   ///< JSON text; empty: none
   bool last_attempt = false;
+  std::string parents;      ///< JSON array of its parents; empty: none
 };
 
 /// Cancel the running attempt of `task_id` (cooperative).

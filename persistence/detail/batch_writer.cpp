@@ -1,6 +1,7 @@
 #include "persistence/detail/batch_writer.hpp"
 
 #include "persistence/detail/array_literal.hpp"
+#include "persistence/detail/graph_writer.hpp"
 #include "persistence/detail/sql_text.hpp"
 #include "runtime/limit_keys.hpp"
 
@@ -23,8 +24,10 @@ std::string json_text(const nlohmann::json& j) {
 }
 
 /// Writes the submits of `b` whose key (if any) no task has yet; fills
-/// out.submitted_ids and out.existing for all of them.
-void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
+/// out.submitted_ids and out.existing for all of them. Those with parents
+/// are WAITING, their edges written, their ids added to `children`.
+void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
+                   std::vector<int64_t>& children) {
   const auto n = b.submits.size();
   out.submitted_ids.assign(n, 0);
   out.existing.assign(n, false);
@@ -62,7 +65,7 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
   if (fresh.empty())
     return;
   array_literal ord, name, args, queue, priority, lock, policy, run_at, limit,
-    parent, origin, at, detail, key, limit_keys;
+    parent, origin, at, detail, key, limit_keys, state, rule;
   for (auto i : fresh) {
     const auto& it = b.submits[i];
     const auto& s = it.spec;
@@ -85,6 +88,11 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
     at.add(ts_text(it.now_us));
     key.add_or_null(s.key);
     limit_keys.add_or_null(limit_keys_text(s.limits));
+    state.add(s.after.empty() ? "QUEUED" : "WAITING");
+    if (s.after.empty())
+      rule.add_null();
+    else
+      rule.add(to_string(s.trigger));
     nlohmann::json d = nlohmann::json::object();
     if (!s.origin.empty())
       d["origin"] = s.origin;
@@ -92,8 +100,19 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
       d["parent_id"] = s.parent_id;
     if (!s.key.empty())
       d["key"] = s.key;
+    if (!s.after.empty()) {
+      d["after"] = s.after; // -N: the N-th submit of this batch
+      d["trigger"] = to_string(s.trigger);
+    }
     detail.add(d.dump());
   }
+  // trigger_rule (schema 7) is written only by a batch with parents, so
+  // plain submits also work on a journal not migrated yet.
+  const bool any_parents = std::any_of(fresh.begin(), fresh.end(), [&](size_t i) {
+    return !b.submits[i].spec.after.empty();
+  });
+  const std::string rule_col = any_parents ? ", trigger_rule" : "";
+  const std::string rule_val = any_parents ? ", v.rule" : "";
   const auto sql
     = "WITH v AS (SELECT * FROM unnest(" + ord.sql(tx, "integer") + ", "
       + name.sql(tx, "text") + ", " + args.sql(tx, "jsonb") + ", "
@@ -102,29 +121,48 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out) {
       + run_at.sql(tx, "timestamptz") + ", " + limit.sql(tx, "float8") + ", "
       + parent.sql(tx, "bigint") + ", " + origin.sql(tx, "text") + ", "
       + at.sql(tx, "timestamptz") + ", " + detail.sql(tx, "jsonb") + ", "
-      + key.sql(tx, "text") + ", " + limit_keys.sql(tx, "jsonb")
+      + key.sql(tx, "text") + ", " + limit_keys.sql(tx, "jsonb") + ", " + state.sql(tx, "text")
+      + ", " + rule.sql(tx, "text")
       + ") AS v(ord, name, args, queue, priority, lock, policy, run_at,"
-        " time_limit_s, parent_id, origin, at, detail, key, limit_keys)),"
+        " time_limit_s, parent_id, origin, at, detail, key, limit_keys, state, rule)),"
         " ids AS (SELECT ord, nextval('tasks_id_seq') AS id FROM v ORDER BY ord),"
         " ins AS (INSERT INTO tasks (id, name, args, queue, priority, lock, state,"
         " attempt, retry_base, lease_epoch, policy, run_at, time_limit_s,"
-        " parent_id, origin, created_at, updated_at, key, limit_keys)"
-        " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, 'QUEUED',"
+        " parent_id, origin, created_at, updated_at, key, limit_keys" + rule_col + ")"
+        " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, v.state,"
         " 0, 0, 0, v.policy, v.run_at, v.time_limit_s, v.parent_id, v.origin,"
-        " v.at, v.at, v.key, v.limit_keys FROM v JOIN ids USING (ord)),"
+        " v.at, v.at, v.key, v.limit_keys" + rule_val + " FROM v JOIN ids USING (ord)),"
         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
         " to_state, at, node, detail)"
-        " SELECT ids.id, 0, 'submit', NULL, 'QUEUED', v.at, NULL, v.detail"
+        " SELECT ids.id, 0, 'submit', NULL, v.state, v.at, NULL, v.detail"
         " FROM v JOIN ids USING (ord) ORDER BY ord)"
         " SELECT ord, id FROM ids";
   for (const auto& row : tx.exec(sql))
     out.submitted_ids.at(row[0].as<size_t>()) = row[1].as<int64_t>();
   for (const auto& [i, f] : dup_of)
     out.submitted_ids[i] = out.submitted_ids[f];
+  // Edges: -N names the N-th submit of this batch.
+  std::vector<new_child> kids;
+  for (auto i : fresh) {
+    const auto& after = b.submits[i].spec.after;
+    if (after.empty())
+      continue;
+    new_child k;
+    k.id = out.submitted_ids[i];
+    for (auto p : after) {
+      if (p < 0 && static_cast<size_t>(-p) > i)
+        throw pqxx::sql_error("after: " + std::to_string(p) + " names no earlier task of the batch",
+                              "", "22023");
+      k.parents.push_back(p < 0 ? out.submitted_ids.at(static_cast<size_t>(-p) - 1) : p);
+    }
+    children.push_back(k.id);
+    kids.push_back(std::move(k));
+  }
+  write_edges(tx, kids);
 }
 
-/// One guarded multi-row UPDATE + event INSERT for `round` (indexes into
-/// `items`, each task at most once). Marks applied ones in `applied`.
+} // namespace
+
 void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
                  const std::vector<size_t>& round, std::vector<bool>& applied) {
   array_literal idx, task_id, kind, exp_state, exp_attempt, new_state,
@@ -216,6 +254,8 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
     applied.at(row[0].as<size_t>()) = true;
 }
 
+namespace {
+
 void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
                  const std::vector<journal_store::checkpoint_item>& cps) {
   std::string sql;
@@ -254,10 +294,17 @@ void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
 
 } // namespace
 
-batch_result write_batch(pqxx::work& tx, const batch& b) {
+batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
   batch_result out;
+  graph_changes graph;
+  if (!with_graph)
+    for (const auto& it : b.submits)
+      if (!it.spec.after.empty())
+        throw pqxx::sql_error("after: the journal is at a schema without dependencies "
+                              "(before 7); start a head of this version to migrate it",
+                              "", "22023");
   if (!b.submits.empty())
-    write_submits(tx, b, out);
+    write_submits(tx, b, out, graph.children);
   // Illegal transitions become "rejected" notes; legal ones are split into
   // rounds so that each task appears at most once per statement and a later
   // transition's guard sees the earlier one's effect.
@@ -292,6 +339,22 @@ batch_result write_batch(pqxx::work& tx, const batch& b) {
     rejected.insert(rejected.end(), b.notes.begin(), b.notes.end());
     write_notes(tx, rejected, b.checkpoints);
   }
+  // Dependencies, in this transaction: the children of what ended here.
+  for (size_t i = 0; i < b.transitions.size(); ++i) {
+    const auto& t = b.transitions[i];
+    if (!out.applied[i])
+      continue;
+    graph.at_us = std::max(graph.at_us, t.at_us);
+    if (is_terminal(target_state(t.kind)))
+      graph.ended.push_back(t.task_id);
+    else if (t.kind == transition_kind::manual_retry && is_terminal(t.expected_state))
+      graph.retried.push_back(t.task_id);
+  }
+  for (const auto& it : b.submits)
+    graph.at_us = std::max(graph.at_us, it.now_us);
+  if (with_graph
+      && (!graph.ended.empty() || !graph.retried.empty() || !graph.children.empty()))
+    settle_graph(tx, graph, out);
   return out;
 }
 

@@ -9,7 +9,14 @@ namespace taskrt::detail {
 /// Writes `b` in `tx` (the caller commits): one statement for all submits,
 /// one per round of transitions (a round holds each task at most once), one
 /// for notes and checkpoints.
+/// `graph`: the journal has the dependency graph (schema 7); without it a
+/// submit with parents is refused and nothing is settled.
 journal_store::batch_result write_batch(pqxx::work& tx,
-                                        const journal_store::batch& b);
+                                        const journal_store::batch& b, bool graph = true);
+
+/// One guarded multi-row UPDATE + event INSERT for `round` (indexes into
+/// `items`, each task at most once). Marks applied ones in `applied`.
+void write_round(pqxx::work& tx, const std::vector<journal_store::transition_item>& items,
+                 const std::vector<size_t>& round, std::vector<bool>& applied);
 
 } // namespace taskrt::detail

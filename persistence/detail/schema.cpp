@@ -209,6 +209,29 @@ END $$;
   {6, R"sql(
 CREATE INDEX tasks_live_run_at_idx ON tasks (run_at) WHERE live;
 )sql"},
+  // Issue 25 (workflows): a task submitted with parents is WAITING until its
+  // trigger rule is met by their final states (sched/trigger.hpp). The
+  // edges are kept (describe and graph read them); the graph writer finds
+  // a parent's children through task_edges_parent_idx in the transaction
+  // that ends the parent. WAITING is not live (no head holds a WAITING task
+  // in memory, and no index mentions state, so updates stay HOT). Edges go
+  // with their tasks (purge, retention).
+  {7, R"sql(
+ALTER TABLE tasks DROP CONSTRAINT tasks_state_check;
+ALTER TABLE tasks ADD CONSTRAINT tasks_state_check CHECK (state IN
+  ('QUEUED','RUNNING','SUCCEEDED','FAILED','CANCELLED','LOST','WAITING'));
+ALTER TABLE tasks ADD COLUMN trigger_rule text
+  CHECK (trigger_rule IN ('all_success','all_done','any_success'));
+-- The parents as they were when the task was released: {id, name, state,
+-- result} each, for ctx.parents() (written with the release).
+ALTER TABLE tasks ADD COLUMN parents jsonb;
+CREATE TABLE task_edges (
+  child_id  bigint NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  parent_id bigint NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  PRIMARY KEY (child_id, parent_id)
+);
+CREATE INDEX task_edges_parent_idx ON task_edges (parent_id, child_id);
+)sql"},
   // Issue 24 (periodic schedules, persistence/schedule_store.hpp). A
   // schedule's row keeps its rule and its state: next_tick (the first tick
   // not yet fired or skipped), paused, the last tick fired and its tasks.
@@ -327,7 +350,7 @@ ALTER TABLE task_events ADD CONSTRAINT task_events_to_state_check CHECK (to_stat
   ('QUEUED','RUNNING','SUCCEEDED','FAILED','CANCELLED','LOST','WAITING'));
 ALTER TABLE task_events ADD CONSTRAINT task_events_kind_check CHECK (kind IN
   ('submit','start','succeed','fail','cancel','lose','retry','manual_retry','requeue',
-   'rejected','cancel_requested','retry_decision','stale_result','checkpoint',
+   'release','rewait','rejected','cancel_requested','retry_decision','stale_result','checkpoint',
    'progress','adopted','fenced_attempt','waiting'));
 )sql"},
   // The event feed (GET /api/v1/events) LISTENs instead of polling: every

@@ -72,7 +72,8 @@ const std::string& task_columns() {
       + us_of("run_at") + " AS run_at_us, time_limit_s, node,"
       " result::text AS result, last_error::text AS last_error, parent_id, "
       + us_of("created_at") + " AS created_us, " + us_of("updated_at")
-      + " AS updated_us, key, cancel_requested, limit_keys::text AS limit_keys";
+      + " AS updated_us, key, cancel_requested, limit_keys::text AS limit_keys,"
+        " parents::text AS parents";
   return cols;
 }
 
@@ -85,6 +86,7 @@ task_record task_from_row(const pqxx::row& r) {
   t.priority = r["priority"].as<int32_t>();
   t.lock = text_at(r, "lock");
   t.state = state_at(r, "state");
+  t.parents = text_at(r, "parents");
   t.attempt = r["attempt"].as<int32_t>();
   t.retry_base = r["retry_base"].as<int32_t>();
   t.unstarted = r["unstarted"].as<int32_t>();
@@ -164,8 +166,9 @@ std::string where_clause(pqxx::transaction_base& tx, const task_filter& f) {
   std::vector<std::string> conds;
   if (!f.states.empty()) {
     // QUEUED/RUNNING only: through the index of live tasks.
-    if (std::all_of(f.states.begin(), f.states.end(),
-                    [](task_state s) { return !is_terminal(s); }))
+    if (std::all_of(f.states.begin(), f.states.end(), [](task_state s) {
+          return s == task_state::queued || s == task_state::running;
+        }))
       conds.push_back("live");
     std::string in = "state IN (";
     for (size_t i = 0; i < f.states.size(); ++i)

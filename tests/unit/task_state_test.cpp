@@ -133,3 +133,39 @@ TEST_CASE("stored state values never change", "[task_state]") {
   CHECK(static_cast<int>(task_state::cancelled) == 5);
   CHECK(static_cast<int>(task_state::lost) == 6);
 }
+
+TEST_CASE("WAITING and its edges: submit with parents, release, cancel, rewait", "[task_state]") {
+  // Every edge into and out of WAITING, and nothing else from it.
+  CHECK_FALSE(check_transition(task_state::waiting, transition_kind::release));
+  CHECK_FALSE(check_transition(task_state::waiting, transition_kind::cancel));
+  CHECK_FALSE(check_transition(task_state::cancelled, transition_kind::rewait));
+  CHECK(target_state(transition_kind::release) == task_state::queued);
+  CHECK(target_state(transition_kind::rewait) == task_state::waiting);
+  for (auto k : {transition_kind::start, transition_kind::succeed, transition_kind::fail,
+                 transition_kind::lose, transition_kind::retry, transition_kind::manual_retry,
+                 transition_kind::requeue, transition_kind::rewait, transition_kind::submit}) {
+    INFO(to_string(k));
+    CHECK(check_transition(task_state::waiting, k));
+  }
+  for (auto s : all_states) {
+    INFO(to_string(s));
+    CHECK(check_transition(s, transition_kind::release));
+    CHECK(check_transition(s, transition_kind::rewait).has_value()
+          == (s != task_state::cancelled));
+  }
+  CHECK_FALSE(is_terminal(task_state::waiting));
+  CHECK(static_cast<int>(task_state::waiting) == 7);
+  CHECK(static_cast<int>(transition_kind::release) == 10);
+  CHECK(static_cast<int>(transition_kind::rewait) == 11);
+  CHECK(parse_task_state("waiting") == task_state::waiting);
+  CHECK(parse_transition_kind("release") == transition_kind::release);
+  CHECK(parse_transition_kind("rewait") == transition_kind::rewait);
+}
+
+TEST_CASE("trigger rule names round-trip", "[task_state]") {
+  for (auto r : {trigger_rule::all_success, trigger_rule::all_done, trigger_rule::any_success})
+    CHECK(parse_trigger_rule(to_string(r)) == r);
+  CHECK(to_string(trigger_rule::all_success) == std::string{"all_success"});
+  CHECK_FALSE(parse_trigger_rule("ALL_SUCCESS"));
+  CHECK_FALSE(parse_trigger_rule("one_success"));
+}

@@ -1,0 +1,90 @@
+/// Dependencies in the scheduler: what a commit's graph moves mean for the
+/// tasks the head holds. The journal decides (persistence/detail/
+/// graph_writer.cpp, in the transaction that ends a parent); the head never
+/// holds a WAITING task: it learns of a child when it is released.
+
+#include "actors/scheduler_state.hpp"
+
+namespace taskrt::scheduler_detail {
+
+void on_graph(scheduler_actor_t* self, journal_store::batch_result& r) {
+  if (r.released.empty() && r.settled.empty() && r.rewaited.empty())
+    return;
+  auto& st = self->state;
+  // The window this names: the parent's end and its children's release are
+  // committed; nothing of them is in memory yet. A restarted head finds the
+  // children QUEUED in the journal.
+  TASKRT_FAULT_HOOK(
+    TASKRT_FAULT_ACTIVE(st.cfg.fault, fault_point::exit_after_release) && !r.released.empty(),
+    spdlog::critical("fault injection: exiting after the release of task={} was committed, "
+                     "before the head held it",
+                     r.released.front().id);
+    fault_exit();
+  );
+  const auto t_us = to_micros(now());
+  for (auto& rec : r.released) {
+    spdlog::debug("task={} released: its parents' trigger is met", rec.id);
+    metrics::record_transition(rec.name, task_state::queued);
+    st.max_acked_id = std::max(st.max_acked_id, rec.id);
+    if (st.tasks.count(rec.id))
+      continue;
+    if (rec.run_at_us <= t_us) {
+      auto a = st.window.admit(rec.queue, key_of(rec));
+      if (a.evicted != 0)
+        evict(st, a.evicted);
+      if (!a.held)
+        continue; // read back from the journal in its turn
+    } else if (rec.run_at_us > st.loaded_until_us && !st.later_reading) {
+      ++st.later_outside;
+      continue;
+    }
+    push_ready(st, hold_row(st, std::move(rec), {}), t_us);
+  }
+  for (const auto& rec : r.settled) {
+    spdlog::info("task={} cancelled: upstream_failed ({})", rec.id, rec.last_error);
+    metrics::record_transition(rec.name, task_state::cancelled);
+    metrics::record_finished(task_state::cancelled);
+    auto w = st.waiters.find(rec.id);
+    if (w != st.waiters.end()) {
+      for (auto& p : w->second)
+        p.deliver(outcome_of(rec));
+      st.waiters.erase(w);
+    }
+  }
+  for (auto id : r.rewaited)
+    spdlog::info("task={} waits again: the parent that cancelled it is retried", id);
+  if (!r.released.empty())
+    try_dispatch(self);
+}
+
+void cancel_waiting(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
+                    caf::typed_response_promise<task_state> rp) {
+  auto done = rec;
+  done.state = task_state::cancelled;
+  auto tr = make_transition(done, transition_kind::cancel, task_state::waiting, rec.attempt);
+  tr.detail = {{"origin", origin}};
+  journal_store::batch b;
+  b.transitions.push_back(std::move(tr));
+  journal(
+    self, std::move(b),
+    [self, rp, done](journal_store::batch_result& r) mutable {
+      auto& st = self->state;
+      if (r.applied.empty() || !r.applied[0]) {
+        rp.deliver(make_error(errc::illegal_state, "task " + std::to_string(done.id)
+                                                     + " changed meanwhile; try again"));
+        return;
+      }
+      metrics::record_transition(done.name, task_state::cancelled);
+      metrics::record_finished(task_state::cancelled);
+      auto w = st.waiters.find(done.id);
+      if (w != st.waiters.end()) {
+        for (auto& p : w->second)
+          p.deliver(outcome_of(done));
+        st.waiters.erase(w);
+      }
+      rp.deliver(task_state::cancelled);
+    },
+    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+} // namespace taskrt::scheduler_detail

@@ -1,0 +1,352 @@
+#include "persistence/detail/graph_writer.hpp"
+
+#include "persistence/detail/array_literal.hpp"
+#include "persistence/detail/batch_writer.hpp"
+#include "persistence/detail/sql_text.hpp"
+#include "sched/trigger.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_set>
+
+namespace taskrt::detail {
+
+namespace {
+
+using transition_item = journal_store::transition_item;
+
+std::string id_array(pqxx::transaction_base& tx, const std::vector<int64_t>& ids) {
+  array_literal a;
+  for (auto id : ids)
+    a.add(id);
+  return a.sql(tx, "bigint");
+}
+
+std::vector<int64_t> sorted_unique(std::vector<int64_t> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+/// One WAITING task to move, as decided.
+struct decision {
+  int64_t id = 0;
+  int32_t attempt = 0;
+  int64_t run_at_us = 0;
+  trigger_rule rule = trigger_rule::all_success;
+  sched::trigger_outcome outcome = sched::trigger_outcome::wait;
+  sched::parent_counts counts;
+  int64_t culprit = 0;       ///< a parent that ended otherwise (cancel)
+  std::string culprit_state;
+};
+
+/// Journals `ds` (guarded by WAITING); returns the ids cancelled.
+std::vector<int64_t> apply(pqxx::work& tx, const std::vector<decision>& ds, int64_t at_us,
+                           std::vector<int64_t>& released, std::vector<int64_t>& settled) {
+  std::vector<int64_t> cancelled;
+  std::vector<transition_item> items;
+  for (const auto& d : ds) {
+    if (d.outcome == sched::trigger_outcome::wait)
+      continue;
+    transition_item t;
+    t.task_id = d.id;
+    t.expected_state = task_state::waiting;
+    t.expected_attempt = d.attempt;
+    t.new_attempt = d.attempt;
+    t.at_us = at_us;
+    t.detail = {{"trigger", to_string(d.rule)}};
+    if (d.outcome == sched::trigger_outcome::release) {
+      t.kind = transition_kind::release;
+      t.run_at_us = std::max(d.run_at_us, at_us);
+    } else {
+      t.kind = transition_kind::cancel;
+      t.detail["reason"] = "upstream_failed";
+      t.detail["parent"] = d.culprit;
+      t.detail["parent_state"] = d.culprit_state;
+      t.error = nlohmann::json{{"kind", "upstream_failed"},
+                               {"message", "parent " + std::to_string(d.culprit) + " ended "
+                                             + d.culprit_state + "; trigger "
+                                             + to_string(d.rule) + " can no longer be met"},
+                               {"parent", d.culprit}}
+                  .dump();
+    }
+    items.push_back(std::move(t));
+  }
+  if (items.empty())
+    return cancelled;
+  std::vector<size_t> round(items.size());
+  for (size_t i = 0; i < items.size(); ++i)
+    round[i] = i;
+  std::vector<bool> applied(items.size(), false);
+  write_round(tx, items, round, applied);
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!applied[i])
+      continue;
+    if (items[i].kind == transition_kind::release) {
+      released.push_back(items[i].task_id);
+    } else {
+      settled.push_back(items[i].task_id);
+      cancelled.push_back(items[i].task_id);
+    }
+  }
+  return cancelled;
+}
+
+/// Decides `cands` (WAITING tasks) from all their parents and journals the
+/// moves; returns the ids cancelled (their children come next).
+std::vector<int64_t> settle_once(pqxx::work& tx, const std::vector<int64_t>& cands,
+                                 int64_t at_us, std::vector<int64_t>& released,
+                                 std::vector<int64_t>& settled) {
+  if (cands.empty())
+    return {};
+  // The parents of each candidate counted as sched::count_parents does.
+  const std::string bad = "p.state IN ('FAILED', 'CANCELLED', 'LOST')";
+  const auto rows = tx.exec(
+    "SELECT c.id, c.attempt, coalesce(c.trigger_rule, 'all_success') AS rule, "
+    + us_of("c.run_at") + " AS run_at_us, count(*) AS total,"
+    " count(*) FILTER (WHERE p.state = 'SUCCEEDED') AS ok,"
+    " count(*) FILTER (WHERE " + bad + ") AS failed,"
+    " (array_agg(p.id ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1] AS culprit,"
+    " (array_agg(p.state ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1]"
+    " AS culprit_state"
+    " FROM tasks c JOIN task_edges e ON e.child_id = c.id JOIN tasks p ON p.id = e.parent_id"
+    " WHERE c.id = ANY(" + id_array(tx, cands) + ") AND c.state = 'WAITING'"
+    " GROUP BY c.id ORDER BY c.id");
+  std::vector<decision> ds;
+  for (const auto& r : rows) {
+    decision d;
+    d.id = r["id"].as<int64_t>();
+    d.attempt = r["attempt"].as<int32_t>();
+    d.run_at_us = r["run_at_us"].as<int64_t>();
+    d.rule = parse_trigger_rule(r["rule"].as<std::string>()).value_or(trigger_rule::all_success);
+    d.counts.total = r["total"].as<int64_t>();
+    d.counts.succeeded = r["ok"].as<int64_t>();
+    d.counts.failed = r["failed"].as<int64_t>();
+    d.outcome = sched::decide(d.rule, d.counts);
+    if (!r["culprit"].is_null()) {
+      d.culprit = r["culprit"].as<int64_t>();
+      d.culprit_state = r["culprit_state"].as<std::string>();
+    }
+    ds.push_back(std::move(d));
+  }
+  return apply(tx, ds, at_us, released, settled);
+}
+
+/// Decides the WAITING children of `ended` (tasks this transaction took to
+/// a final state, or back to QUEUED by a retry in the same batch). A child
+/// with a parent still pending (QUEUED, RUNNING, WAITING) is decided from
+/// the parents that just ended alone: they are the only change since it was
+/// last decided, and one pending parent is enough to know what decide()
+/// answers (sched::decide with a count that leaves one parent pending). A
+/// child without a pending parent is decided from all of them, once. So a
+/// fan-in of N parents reads one pending parent per commit, not N.
+/// Returns the ids cancelled.
+std::vector<int64_t> settle_after(pqxx::work& tx, const std::vector<int64_t>& ended,
+                                  int64_t at_us, std::vector<int64_t>& released,
+                                  std::vector<int64_t>& settled) {
+  if (ended.empty())
+    return {};
+  struct delta {
+    std::vector<std::pair<int64_t, std::string>> parents; // ended ones, with their states
+    int32_t attempt = 0;
+    int64_t run_at_us = 0;
+    trigger_rule rule = trigger_rule::all_success;
+  };
+  std::map<int64_t, delta> kids;
+  for (const auto& r : tx.exec(
+         "SELECT e.child_id, p.id, p.state, c.attempt, coalesce(c.trigger_rule, 'all_success'), "
+         + us_of("c.run_at") + " FROM task_edges e JOIN tasks c ON c.id = e.child_id"
+         " JOIN tasks p ON p.id = e.parent_id WHERE e.parent_id = ANY("
+         + id_array(tx, sorted_unique(ended)) + ") AND c.state = 'WAITING'"
+         " ORDER BY e.child_id, p.updated_at, p.id")) {
+    auto& k = kids[r[0].as<int64_t>()];
+    k.parents.emplace_back(r[1].as<int64_t>(), r[2].as<std::string>());
+    k.attempt = r[3].as<int32_t>();
+    k.rule = parse_trigger_rule(r[4].as<std::string>()).value_or(trigger_rule::all_success);
+    k.run_at_us = r[5].as<int64_t>();
+  }
+  if (kids.empty())
+    return {};
+  std::vector<int64_t> ids;
+  for (const auto& [id, k] : kids)
+    ids.push_back(id);
+  // One pending parent each, if any: the newest first (parents tend to end
+  // in the order they were submitted, so the pending ones are the newest).
+  std::set<int64_t> pending;
+  for (const auto& r : tx.exec(
+         "SELECT k.id FROM unnest(" + id_array(tx, ids) + ") AS k(id) WHERE EXISTS ("
+         "SELECT 1 FROM (SELECT p.state FROM task_edges e JOIN tasks p ON p.id = e.parent_id"
+         " WHERE e.child_id = k.id AND p.state IN ('QUEUED', 'RUNNING', 'WAITING')"
+         " ORDER BY e.parent_id DESC LIMIT 1) x)"))
+    pending.insert(r[0].as<int64_t>());
+  std::vector<int64_t> full;
+  std::vector<decision> ds;
+  for (const auto& [id, k] : kids) {
+    if (!pending.count(id)) {
+      full.push_back(id);
+      continue;
+    }
+    decision d;
+    d.id = id;
+    d.attempt = k.attempt;
+    d.run_at_us = k.run_at_us;
+    d.rule = k.rule;
+    std::vector<task_state> states;
+    for (const auto& [pid, st] : k.parents) {
+      const auto s = parse_task_state(st).value_or(task_state::queued);
+      states.push_back(s);
+      if (d.culprit == 0 && s != task_state::succeeded && is_terminal(s)) {
+        d.culprit = pid;
+        d.culprit_state = st;
+      }
+    }
+    states.push_back(task_state::running); // the pending one
+    d.counts = sched::count_parents(states);
+    d.outcome = sched::decide(d.rule, d.counts);
+    ds.push_back(std::move(d));
+  }
+  auto cancelled = apply(tx, ds, at_us, released, settled);
+  auto more = settle_once(tx, full, at_us, released, settled);
+  cancelled.insert(cancelled.end(), more.begin(), more.end());
+  return cancelled;
+}
+
+/// Decides `cands` from all their parents, then, level by level, the
+/// WAITING children of those cancelled.
+void settle_down(pqxx::work& tx, std::vector<int64_t> cands, int64_t at_us,
+                 std::vector<int64_t>& released, std::vector<int64_t>& settled) {
+  // Each level cancels tasks that were WAITING, so it ends (a graph is acyclic:
+  // a batch names only earlier tasks as parents, and ids only grow).
+  auto cancelled = settle_once(tx, sorted_unique(std::move(cands)), at_us, released, settled);
+  while (!cancelled.empty())
+    cancelled = settle_after(tx, cancelled, at_us, released, settled);
+}
+
+/// The children of `parents` cancelled because of an upstream failure, with
+/// their attempts.
+std::vector<std::pair<int64_t, int32_t>> upstream_cancelled(pqxx::work& tx,
+                                                             const std::vector<int64_t>& parents) {
+  std::vector<std::pair<int64_t, int32_t>> out;
+  if (parents.empty())
+    return out;
+  for (const auto& r : tx.exec("SELECT DISTINCT c.id, c.attempt FROM task_edges e"
+                               " JOIN tasks c ON c.id = e.child_id"
+                               " WHERE e.parent_id = ANY(" + id_array(tx, parents) + ")"
+                               " AND c.state = 'CANCELLED'"
+                               " AND c.last_error->>'kind' = 'upstream_failed'"))
+    out.emplace_back(r[0].as<int64_t>(), r[1].as<int32_t>());
+  return out;
+}
+
+} // namespace
+
+void write_edges(pqxx::work& tx, const std::vector<new_child>& children) {
+  if (children.empty())
+    return;
+  std::vector<int64_t> parents;
+  array_literal child_col, parent_col;
+  for (const auto& c : children)
+    for (auto p : c.parents) {
+      parents.push_back(p);
+      child_col.add(c.id);
+      parent_col.add(p);
+    }
+  parents = sorted_unique(std::move(parents));
+  std::unordered_set<int64_t> found;
+  for (const auto& r : tx.exec("SELECT id FROM tasks WHERE id = ANY(" + id_array(tx, parents)
+                               + ") ORDER BY id FOR SHARE"))
+    found.insert(r[0].as<int64_t>());
+  for (auto p : parents)
+    if (!found.count(p))
+      throw pqxx::sql_error("after: no task with id " + std::to_string(p)
+                              + " (a parent must exist when its child is submitted)",
+                            "", "23503");
+  tx.exec0("INSERT INTO task_edges (child_id, parent_id) SELECT * FROM unnest("
+           + child_col.sql(tx, "bigint") + ", " + parent_col.sql(tx, "bigint") + ")");
+}
+
+void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_result& out) {
+  std::vector<int64_t> released, settled;
+  // Fresh submits with parents; the children of the tasks that ended.
+  settle_down(tx, c.children, c.at_us, released, settled);
+  for (auto cancelled = settle_after(tx, c.ended, c.at_us, released, settled);
+       !cancelled.empty();)
+    cancelled = settle_after(tx, cancelled, c.at_us, released, settled);
+  // A manual retry of a parent: the children its failure cancelled wait
+  // again, and theirs after them while they stay WAITING.
+  auto retried = sorted_unique(c.retried);
+  while (!retried.empty()) {
+    auto again = upstream_cancelled(tx, retried);
+    if (again.empty())
+      break;
+    std::vector<transition_item> items;
+    for (const auto& [id, attempt] : again) {
+      transition_item t;
+      t.task_id = id;
+      t.kind = transition_kind::rewait;
+      t.expected_state = task_state::cancelled;
+      t.expected_attempt = attempt;
+      t.new_attempt = attempt;
+      t.at_us = c.at_us;
+      t.detail = {{"reason", "parent_retried"}};
+      items.push_back(std::move(t));
+    }
+    std::vector<size_t> round(items.size());
+    for (size_t i = 0; i < items.size(); ++i)
+      round[i] = i;
+    std::vector<bool> applied(items.size(), false);
+    write_round(tx, items, round, applied);
+    std::vector<int64_t> moved;
+    for (size_t i = 0; i < items.size(); ++i)
+      if (applied[i])
+        moved.push_back(items[i].task_id);
+    if (moved.empty())
+      break;
+    // The error that cancelled them no longer holds.
+    tx.exec0("UPDATE tasks SET last_error = NULL WHERE id = ANY(" + id_array(tx, moved) + ")");
+    out.rewaited.insert(out.rewaited.end(), moved.begin(), moved.end());
+    // Some may be decided at once (another parent failed for good meanwhile).
+    std::vector<int64_t> rel, can;
+    settle_down(tx, moved, c.at_us, rel, can);
+    released.insert(released.end(), rel.begin(), rel.end());
+    settled.insert(settled.end(), can.begin(), can.end());
+    std::set<int64_t> gone{can.begin(), can.end()};
+    gone.insert(rel.begin(), rel.end());
+    retried.clear();
+    for (auto id : moved)
+      if (!gone.count(id))
+        retried.push_back(id); // still WAITING: their cancelled children wait too
+  }
+  if (!released.empty()) {
+    // What ctx.parents() gives the released tasks: their parents as of now.
+    tx.exec0("UPDATE tasks c SET parents = (SELECT jsonb_agg(jsonb_build_object("
+             "'id', p.id, 'name', p.name, 'state', p.state, 'result', p.result) ORDER BY p.id)"
+             " FROM task_edges e JOIN tasks p ON p.id = e.parent_id WHERE e.child_id = c.id)"
+             " WHERE c.id = ANY(" + id_array(tx, released) + ")");
+    out.released = read_tasks(tx, released);
+  }
+  if (!settled.empty())
+    out.settled = read_tasks(tx, settled);
+}
+
+int64_t count_children(pqxx::transaction_base& tx, const std::vector<int64_t>& ids) {
+  if (ids.empty())
+    return 0;
+  return tx.exec1("SELECT count(*) FROM (SELECT 1 FROM task_edges WHERE parent_id = ANY("
+                  + id_array(tx, ids) + ") LIMIT 100000) e")[0]
+    .as<int64_t>();
+}
+
+std::vector<task_record> read_tasks(pqxx::transaction_base& tx, const std::vector<int64_t>& ids) {
+  std::vector<task_record> out;
+  if (ids.empty())
+    return out;
+  for (const auto& r : tx.exec("SELECT " + task_columns() + " FROM tasks t WHERE id = ANY("
+                               + id_array(tx, ids) + ") ORDER BY id"))
+    out.push_back(task_from_row(r));
+  return out;
+}
+
+} // namespace taskrt::detail
