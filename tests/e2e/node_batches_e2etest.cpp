@@ -227,7 +227,6 @@ TEST_CASE("node batches - head killed -9 with a node's report half applied: the 
   CHECK(final_before <= 1); // at most the one applied result was committed
   head.restart({"--port", port_of(address)});
   auto& c2 = head.connect();
-  int stale = 0;
   for (size_t i = 0; i < ids->size(); ++i) {
     const auto id = (*ids)[i];
     auto out = c2.await(id, std::chrono::seconds(90));
@@ -235,7 +234,6 @@ TEST_CASE("node batches - head killed -9 with a node's report half applied: the 
     CHECK(out->state == task_state::succeeded);
     CHECK(out->attempt == 1); // no run was lost: the node kept every result
     CHECK(count_kind(store, id, "succeed") == 1);
-    stale += count_kind(store, id, "stale_result");
     const auto file = json::parse(specs[i].args).at("file").get<std::string>();
     INFO("task " << id << " stamps:\n" << slurp(file).substr(0, 1500));
     const auto starts = pids_with(file, "start");
@@ -246,6 +244,13 @@ TEST_CASE("node batches - head killed -9 with a node's report half applied: the 
   }
   // A result the dead head had committed came again from the node and was
   // fenced as stale; the others were accepted from the node's resend.
+  int stale = 0;
+  eventually([&] {
+    stale = 0;
+    for (auto id : *ids)
+      stale += count_kind(store, id, "stale_result");
+    return stale == final_before;
+  }, 10'000);
   CHECK(stale == final_before);
   WARN("half-applied report: " << final_before << " result(s) committed before the kill, "
                                << stale << " stale on resend");

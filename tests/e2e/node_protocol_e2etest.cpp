@@ -53,7 +53,7 @@ std::string register_speaking(const std::string& address, const std::string& id,
 } // namespace
 
 TEST_CASE("node protocol - a node of another protocol version is refused with both versions "
-          "named; taskrt nodes shows each node's taskrt version",
+          "named, and taskrt nodes shows each node's taskrt version",
           "[e2e][node_protocol]") {
   const auto dsn = fresh_schema_dsn("node_protocol");
   head_process head{dsn, {"--workers", "0"}};
