@@ -46,10 +46,11 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
       },
       [self](attempt_done_msg& msg) { on_attempt_done(self, msg); },
       [self](event_atom, attempt_event_msg& ev) { on_event(self, ev); },
+      [self](node_report_msg& report) { on_node_report(self, report); },
       [self](register_atom, node_info& info, std::vector<running_attempt>& running) {
         return on_register_request(self, info, running);
       },
-      [self](heartbeat_atom, const std::string& node, int32_t) {
+      [self](heartbeat_atom, const std::string& node) {
         return on_heartbeat(self, node);
       },
       [self](drain_atom, const std::string& node) {

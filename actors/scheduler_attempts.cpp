@@ -3,6 +3,8 @@
 
 #include "actors/scheduler_state.hpp"
 
+#include <thread>
+
 namespace taskrt::scheduler_detail {
 
 /// The error_info of a parsed error object (empty when `j` is none).
@@ -359,9 +361,9 @@ void on_event(scheduler_actor_t* self, attempt_event_msg& ev) {
   if (i == st.tasks.end() || i->second.rec.attempt != ev.attempt
       || i->second.rec.lease_epoch != ev.lease_epoch)
     return;
-  if (ev.kind == "began" && st.leases.current(ev.task_id, ev.attempt, ev.lease_epoch))
+  if (ev.kind == attempt_event_kind::began && st.leases.current(ev.task_id, ev.attempt, ev.lease_epoch))
     st.leases.mark_began(ev.task_id);
-  if (ev.kind == "checkpoint") {
+  if (ev.kind == attempt_event_kind::checkpoint) {
     i->second.checkpoint = ev.data;
     journal_store::batch b;
     b.checkpoints.push_back({ev.task_id, ev.attempt, ev.data, to_micros(now())});
@@ -370,6 +372,28 @@ void on_event(scheduler_actor_t* self, attempt_event_msg& ev) {
                        st.cfg.node_id});
     journal(self, std::move(b), [](journal_store::batch_result&) {});
   }
+}
+
+void on_node_report(scheduler_actor_t* self, node_report_msg& report) {
+  auto& st = self->state;
+  st.dispatch_deferred = true;
+  for (auto& ev : report.events)
+    on_event(self, ev);
+  [[maybe_unused]] size_t applied = 0;
+  for (auto& msg : report.results) {
+    on_attempt_done(self, msg);
+    // The window "head killed with a node's report half applied".
+    TASKRT_FAULT_HOOK(TASKRT_FAULT_ACTIVE(st.cfg.fault, fault_point::exit_mid_node_report)
+                        && report.results.size() >= 2 && ++applied == 1,
+      spdlog::critical("fault injection: exiting after applying 1 of {} results of a node "
+                       "report (task={} applied; task={} not)",
+                       report.results.size(), msg.task_id, report.results[1].task_id);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200)); // its commit may land
+      fault_exit();
+    );
+  }
+  st.dispatch_deferred = false;
+  try_dispatch(self);
 }
 
 } // namespace taskrt::scheduler_detail

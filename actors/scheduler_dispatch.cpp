@@ -258,6 +258,41 @@ void assign(scheduler_state& st, live_task& t, const caf::actor& w) {
   st.slots.assign(id);
 }
 
+/// A local worker gets its attempt at once; one of a worker node waits in
+/// the node's batch until the dispatch round ends (flush_dispatches).
+void send_dispatch(scheduler_actor_t* self, const sched::slot_info& info, sched::slot_id sid,
+                   dispatch_msg d) {
+  auto& st = self->state;
+  if (info.node != st.cfg.node_id && supervisor_of(st, info.node)) {
+    st.outbox[info.node].items.push_back({info.index, std::move(d)});
+    return;
+  }
+  self->send(worker_of(st, sid), std::move(d));
+}
+
+void flush_dispatches(scheduler_actor_t* self) {
+  auto& st = self->state;
+  for (auto& [node, batch] : st.outbox) {
+    if (batch.items.empty())
+      continue;
+    [[maybe_unused]] const auto n = batch.items.size();
+    [[maybe_unused]] const auto first = batch.items.front().run.task_id;
+    if (auto sup = supervisor_of(st, node))
+      self->send(caf::actor_cast<node_actor>(sup), std::move(batch));
+    batch.items.clear();
+    // The window "head killed after a dispatch batch was sent, before the
+    // node acknowledged any of it" (a began event or a result).
+    TASKRT_FAULT_HOOK(TASKRT_FAULT_ACTIVE(st.cfg.fault, fault_point::exit_after_dispatch_batch)
+                        && n >= 2,
+      spdlog::critical("fault injection: exiting after a dispatch batch of {} attempts to node "
+                       "{} (first task={}), before the node acknowledged it",
+                       n, node, first);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the batch leaves
+      fault_exit();
+    );
+  }
+}
+
 void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   auto& st = self->state;
   auto& r = t.rec;
@@ -303,9 +338,10 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   d.stuck_timeout_s = st.cfg.stuck_timeout_s;
   d.prefetched = !began;
   d.task_attempt = r.attempt - r.unstarted;
-  self->send(worker_of(st, sid), std::move(d));
+  send_dispatch(self, info, sid, std::move(d));
   // The window "head killed after the dispatch, before the start commit".
   TASKRT_FAULT_HOOK(fault_now,
+    flush_dispatches(self); // the dispatch batch leaves
     spdlog::critical("fault injection: exiting after the dispatch of task={} lease={}, "
                      "before its start commit",
                      r.id, r.lease_epoch);
@@ -318,7 +354,7 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
 /// may run; a slot with none is parked for the rest of this round.
 void try_dispatch(scheduler_actor_t* self) {
   auto& st = self->state;
-  if (!st.recovered || st.draining || !st.journal_up)
+  if (!st.recovered || st.draining || !st.journal_up || st.dispatch_deferred)
     return;
   st.queue.promote_due(to_micros(now()));
   feed_gate(st);
@@ -335,6 +371,7 @@ void try_dispatch(scheduler_actor_t* self) {
     feed_gate(st); // the next task of its keys, if any
   }
   st.slots.unpark_all();
+  flush_dispatches(self);
   tend_windows(self);
   arm_due_timer(self);
 }

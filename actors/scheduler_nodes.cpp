@@ -77,12 +77,25 @@ void set_supervisor(scheduler_state& st, const std::string& id, const caf::actor
   st.nodes.set_connected(id, static_cast<bool>(sup));
 }
 
+/// The wire's name for a registry state.
+node_status status_of(sched::node_state s) {
+  switch (s) {
+    case sched::node_state::alive: return node_status::alive;
+    case sched::node_state::suspect: return node_status::suspect;
+    case sched::node_state::dead: return node_status::dead;
+    case sched::node_state::draining: return node_status::draining;
+    case sched::node_state::left: return node_status::left;
+  }
+  return node_status::dead;
+}
+
 std::vector<node_view> node_views(const scheduler_state& st) {
   std::vector<node_view> out;
   for (const auto& kv : st.nodes.nodes()) {
     const auto& n = kv.second;
-    out.push_back({n.info.id, to_string(n.state), n.info.slots, running_on(st, n.info.id),
-                   n.last_heartbeat_us});
+    out.push_back({n.info.id, status_of(n.state), n.info.slots, running_on(st, n.info.id),
+                   n.last_heartbeat_us,
+                   n.info.id == st.cfg.node_id ? std::string{version()} : n.info.version});
   }
   return out;
 }
@@ -137,6 +150,12 @@ std::optional<caf::error> refuse_registration(const scheduler_state& st, const n
   if (info.id == st.cfg.node_id)
     return make_error(errc::illegal_state, "node id '" + info.id + "' is the head's own; "
                                            "give this node another --node-id");
+  if (info.protocol != node_protocol_version)
+    return make_error(errc::illegal_state,
+                      "node '" + info.id + "' speaks node protocol " + std::to_string(info.protocol)
+                        + " (taskrt " + info.version + "), this head speaks node protocol "
+                        + std::to_string(node_protocol_version) + " (taskrt " + version()
+                        + "): run the same protocol on both (docs/deploy.md, Upgrades)");
   if (!within_supported_skew(version(), info.version))
     return make_error(errc::illegal_state,
                       "node '" + info.id + "' runs taskrt " + info.version + ", this head runs "

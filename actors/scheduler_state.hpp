@@ -136,6 +136,12 @@ struct scheduler_state {
   int64_t nodes_pruned_us = 0;  ///< last prune of long-gone nodes
   int64_t due_timer_us = 0;     ///< when the armed due timer fires (0: none armed)
   std::vector<caf::response_promise> deferred; // requests before recovery
+  /// Dispatches of this round to worker nodes, per node: sent as one
+  /// dispatch_batch_msg to its supervisor when the round ends.
+  std::unordered_map<std::string, dispatch_batch_msg> outbox;
+  /// Set while the items of one node report are applied: dispatching waits
+  /// for the end of the report, so the freed slots fill in one round.
+  bool dispatch_deferred = false;
   static inline const char* name = "taskrt.scheduler";
 };
 
@@ -287,6 +293,9 @@ void assign(scheduler_state& st, live_task& t, const caf::actor& w);
 /// Starts `t`'s next attempt on slot `sid`: a new lease, journaled, dispatched.
 void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid);
 
+/// Sends the dispatches of this round to their nodes, one message per node.
+void flush_dispatches(scheduler_actor_t* self);
+
 /// Dispatches while a free slot (least loaded first) has a ready task it
 /// may run; a slot with none is skipped for the rest of this round.
 void try_dispatch(scheduler_actor_t* self);
@@ -382,6 +391,10 @@ void on_attempt_done(scheduler_actor_t* self, attempt_done_msg& msg);
 
 /// Progress, a checkpoint, or the start of a prefetched attempt.
 void on_event(scheduler_actor_t* self, attempt_event_msg& ev);
+
+/// A worker node's coalesced report: its events, then its results, each
+/// fenced on its own; then one dispatch round for the slots they freed.
+void on_node_report(scheduler_actor_t* self, node_report_msg& report);
 
 // -- head API (scheduler_api.cpp) ------------------------------------------
 

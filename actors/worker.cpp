@@ -179,7 +179,8 @@ attempt_ref run_next(worker_actor_t* self, bool tell = true) {
   run(self, std::move(d));
   if (tell && began.task_id != 0)
     self->send(st.cfg.scheduler, event_atom::value,
-               attempt_event_msg{began.task_id, began.attempt, began.lease_epoch, "began", ""});
+               attempt_event_msg{began.task_id, began.attempt, began.lease_epoch,
+                                 attempt_event_kind::began, ""});
   return tell ? attempt_ref{} : began;
 }
 
@@ -288,7 +289,9 @@ void on_note(worker_actor_t* self, wire::attempt_note& msg) {
     return;
   }
   st.last_progress = now();
-  attempt_event_msg ev{st.current.task_id, st.current.attempt, st.current.lease_epoch, kind,
+  attempt_event_msg ev{st.current.task_id, st.current.attempt, st.current.lease_epoch,
+                       msg.checkpoint ? attempt_event_kind::checkpoint
+                                      : attempt_event_kind::progress,
                        msg.data.dump()};
   self->send(st.cfg.scheduler, event_atom::value, std::move(ev));
 }

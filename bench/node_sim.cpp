@@ -81,6 +81,7 @@ using finish_atom = caf::atom_constant<caf::atom("simfinish")>;
 struct slot_state {
   worker_info info;
   caf::actor head;
+  caf::actor up; ///< its node, which coalesces results and events
   std::deque<dispatch_msg> waiting; ///< prefetched, behind the running one
   dispatch_msg current;
   bool busy = false;
@@ -104,8 +105,9 @@ attempt_ref start_next(slot_actor_t* self, bool tell) {
   if (st.current.prefetched)
     began = {st.current.task_id, st.current.attempt, st.current.lease_epoch};
   if (tell && began.task_id != 0)
-    self->send(st.head, event_atom::value,
-               attempt_event_msg{began.task_id, began.attempt, began.lease_epoch, "began", ""});
+    self->send(st.up, event_atom::value,
+               attempt_event_msg{began.task_id, began.attempt, began.lease_epoch,
+                                 attempt_event_kind::began, ""});
   if (st.delay_ms > 0)
     self->delayed_send(self, milliseconds(st.delay_ms), finish_atom::value);
   else
@@ -121,6 +123,7 @@ caf::behavior sim_slot(slot_actor_t* self, worker_info info, int delay_ms, sim_c
     [self](ready_atom, caf::actor& head) {
       auto& st = self->state;
       st.head = std::move(head);
+      st.up = caf::actor_cast<caf::actor>(self->current_sender());
       self->send(st.head, ready_atom::value, st.info, caf::actor_cast<caf::actor>(self));
     },
     [self](dispatch_msg& d) {
@@ -142,7 +145,7 @@ caf::behavior sim_slot(slot_actor_t* self, worker_info info, int delay_ms, sim_c
                     + std::to_string(st.info.index) + ",\"simulated\":true}";
       st.busy = false;
       done.began = start_next(self, false);
-      self->send(st.head, std::move(done));
+      self->send(st.up, std::move(done));
       ++st.c->results;
     },
     // Fenced by the head: forget a waiting attempt (the running one ends
@@ -166,10 +169,32 @@ struct node_state {
   std::vector<caf::actor> slots;
   double heartbeat_s = 1;
   sim_counters* c = nullptr;
+  node_report_msg out; ///< coalescing buffer, as cluster/worker_node.cpp's
+  bool flush_armed = false;
   static inline const char* name = "taskrt.sim_node";
 };
 
 using node_actor_t = caf::stateful_actor<node_state>;
+
+using simflush_atom = caf::atom_constant<caf::atom("simflush")>;
+
+void flush_report(node_actor_t* self) {
+  auto& st = self->state;
+  if (!st.head || (st.out.results.empty() && st.out.events.empty()))
+    return;
+  self->send(st.head, std::move(st.out));
+  st.out = node_report_msg{};
+}
+
+void coalesce(node_actor_t* self) {
+  auto& st = self->state;
+  if (st.out.results.size() + st.out.events.size() >= node_report_max_items) {
+    flush_report(self);
+  } else if (!st.flush_armed) {
+    st.flush_armed = true;
+    self->delayed_send(self, node_report_window, simflush_atom::value);
+  }
+}
 
 caf::behavior sim_node(node_actor_t* self, node_info info, std::vector<caf::actor> slots,
                        sim_counters* c) {
@@ -203,9 +228,28 @@ caf::behavior sim_node(node_actor_t* self, node_info info, std::vector<caf::acto
                          self->state.info.id.c_str(), error_message(e).c_str());
           });
     },
+    [self](dispatch_batch_msg& batch) {
+      auto& st = self->state;
+      for (auto& item : batch.items)
+        if (item.worker >= 0 && static_cast<size_t>(item.worker) < st.slots.size())
+          self->send(st.slots[static_cast<size_t>(item.worker)], std::move(item.run));
+    },
+    [self](attempt_done_msg& done) {
+      self->state.out.results.push_back(std::move(done));
+      coalesce(self);
+    },
+    [self](event_atom, attempt_event_msg& ev) {
+      self->state.out.events.push_back(std::move(ev));
+      coalesce(self);
+    },
+    [self](simflush_atom) {
+      self->state.flush_armed = false;
+      flush_report(self);
+    },
     [self](heartbeat_atom) {
       auto& st = self->state;
-      self->request(st.head, seconds(5), heartbeat_atom::value, st.info.id, int32_t{0})
+      flush_report(self);
+      self->request(st.head, seconds(5), heartbeat_atom::value, st.info.id)
         .then(
           [self](bool alive) {
             if (alive)

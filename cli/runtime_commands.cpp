@@ -267,6 +267,12 @@ the port can submit and run tasks).)");
     ->capture_default_str()->check(CLI::IsMember({"text", "json"}));
   add_limit_options(cmd, *lim);
   auto retain = std::make_shared<std::string>();
+  auto report_window_ms = std::make_shared<int>(1);
+  cmd->add_option("--report-window-ms", *report_window_ms,
+                  "A worker node: the longest it holds results and events to send them to "
+                  "the head in one message (a result that leaves its worker idle goes at "
+                  "once while this is at most 1)")
+    ->capture_default_str()->check(CLI::Range(0, 1000));
   cmd->add_option("--retain", *retain,
                   "With --head: delete final tasks, and drop whole days of journal events, "
                   "older than this (12h, 30d, 8w; default: keep everything); checked at start "
@@ -290,7 +296,7 @@ the port can submit and run tasks).)");
     ->capture_default_str()
     ->needs(head_flag);
   cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim, log_format,
-                 retain] {
+                 retain, report_window_ms] {
     opts->log_format = *logging::parse_log_format(*log_format);
     if (auto* config = cmd->get_parent() ? cmd->get_parent()->get_config_ptr() : nullptr;
         config && config->count() > 0) {
@@ -381,6 +387,8 @@ the port can submit and run tasks).)");
       w.http_port = opts->http_port;
       w.log_format = opts->log_format;
       w.net = opts->net;
+      w.fault = opts->fault;
+      w.report_window = std::chrono::milliseconds(*report_window_ms);
       env.exit_code = run_worker_node(w, env.tasks);
       return;
     }

@@ -74,10 +74,11 @@ json head_part(const common_opts& o, const cli_env& env) {
           nodes[s] = 0;
         int64_t slots = 0, running = 0;
         for (const auto& n : views) {
-          if (n.state == "LEFT")
+          if (n.state == node_status::left)
             continue;
-          nodes[n.state] = nodes.value(n.state, 0) + 1;
-          if (n.state == "ALIVE" || n.state == "DRAINING") {
+          const std::string state = to_string(n.state);
+          nodes[state] = nodes.value(state, 0) + 1;
+          if (n.state == node_status::alive || n.state == node_status::draining) {
             slots += n.slots;
             running += n.running;
           }

@@ -168,7 +168,7 @@ private:
         .receive(
           [&](std::vector<node_view>& nodes) {
             for (const auto& n : nodes)
-              if (n.state == "ALIVE")
+              if (n.state == node_status::alive)
                 alive.insert(n.id);
               else
                 alive.erase(n.id);

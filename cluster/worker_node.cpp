@@ -9,6 +9,7 @@
 #include "runtime/version.hpp"
 
 #include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,10 +26,12 @@ namespace {
 
 using headlost_atom = caf::atom_constant<caf::atom("headlost")>;
 using nodedone_atom = caf::atom_constant<caf::atom("nodedone")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 struct node_state {
   node_info info;
-  caf::actor head;      ///< null while disconnected
+  /// The head, through the typed node interface; null while disconnected.
+  node_head_actor head;
   /// The head a registration is pending with (monitored: if it goes away
   /// meanwhile, the registration fails at once instead of after its timeout).
   caf::actor registering;
@@ -40,6 +43,11 @@ struct node_state {
   /// everything sent before the heartbeat (one connection keeps order).
   std::vector<std::pair<uint64_t, attempt_done_msg>> unacked;
   uint64_t sent_seq = 0;
+  /// The coalescing buffer: results and events not sent yet (one
+  /// node_report_msg per window), and whether the window's timer is armed.
+  node_report_msg out;
+  bool flush_armed = false;
+  bool flush_soon = false; ///< a flush is queued behind the mailbox's messages
   double heartbeat_s = 1;
   /// The lease terms of the head, and where this node's lease ends
   /// (CLOCK_MONOTONIC ns; 0: never granted).
@@ -49,6 +57,8 @@ struct node_state {
   bool drain_deadline_passed = false;
   double drain_grace_s = 30;
   size_t workers_down = 0;
+  fault_point fault = fault_point::none;
+  std::chrono::microseconds report_window = node_report_window;
   static inline const char* name = "taskrt.node_supervisor";
 };
 
@@ -60,15 +70,21 @@ void lose_head(node_actor_t* self, const std::string& why) {
     return;
   spdlog::warn("node {}: lost the head ({}); keeping {} worker(s), reconnecting",
                st.info.id, why, st.workers.size());
-  self->demonitor(st.head);
+  self->demonitor(st.head.address());
   st.head = nullptr;
   metrics::set_node_registered(false);
   // Whatever the old head may not have seen is sent again after registering;
-  // the head fences results of attempts it already declared LOST.
+  // the head fences results of attempts it already declared LOST. Events
+  // still in the coalescing buffer are dropped, as they were when the head
+  // went away; its results wait with the others.
   std::vector<attempt_done_msg> again;
   for (auto& kv : st.unacked)
     again.push_back(std::move(kv.second));
   st.unacked.clear();
+  for (auto& r : st.out.results)
+    again.push_back(std::move(r));
+  st.out.results.clear();
+  st.out.events.clear();
   again.insert(again.end(), st.unsent.begin(), st.unsent.end());
   st.unsent = std::move(again);
   self->send(st.main, headlost_atom::value);
@@ -87,11 +103,50 @@ void renew_lease(node_actor_t* self, int64_t sent_ns) {
     self->send(w, lease_atom::value, end, st.lease_terms.margin_ns);
 }
 
-/// Sends a result to the head, keeping it until a heartbeat acknowledges it.
-void send_result(node_actor_t* self, attempt_done_msg msg) {
+/// Sends the coalescing buffer to the head in one message; its results are
+/// kept until a heartbeat acknowledges them.
+void flush_report(node_actor_t* self) {
   auto& st = self->state;
-  self->send(st.head, msg);
-  st.unacked.emplace_back(++st.sent_seq, std::move(msg));
+  if (!st.head || (st.out.results.empty() && st.out.events.empty()))
+    return;
+  // The window "node killed with results in its coalescing buffer".
+  TASKRT_FAULT_HOOK(TASKRT_FAULT_ACTIVE(st.fault, fault_point::node_exit_before_report)
+                      && !st.out.results.empty(),
+    spdlog::critical("fault injection: node {} exiting with {} result(s) in its coalescing "
+                     "buffer, before sending them (task={})",
+                     st.info.id, st.out.results.size(), st.out.results.front().task_id);
+    fault_exit();
+  );
+  for (const auto& r : st.out.results)
+    st.unacked.emplace_back(++st.sent_seq, r);
+  self->send(st.head, std::move(st.out));
+  st.out = node_report_msg{};
+}
+
+/// After an item went into the coalescing buffer: the buffer is sent when
+/// it holds node_report_max_items, else when the window's timer fires, or,
+/// with `now`, once the messages already in this actor's mailbox are taken
+/// in (a worker went idle: waiting longer would only idle it).
+void coalesce(node_actor_t* self, bool now = false) {
+  auto& st = self->state;
+  if (st.out.results.size() + st.out.events.size() >= node_report_max_items) {
+    flush_report(self);
+  } else if (now && st.report_window <= node_report_window && !st.flush_soon) {
+    st.flush_soon = true;
+    self->send(self, flush_atom::value, true);
+  } else if (!st.flush_armed) {
+    st.flush_armed = true;
+    self->delayed_send(self, st.report_window, flush_atom::value);
+  }
+}
+
+/// Sends a result to the head (through the coalescing buffer), keeping it
+/// until a heartbeat acknowledges it. A worker that began no prefetched
+/// attempt with it is idle now: its result goes out without the window.
+void send_result(node_actor_t* self, attempt_done_msg msg) {
+  const bool idle = msg.began.task_id == 0;
+  self->state.out.results.push_back(std::move(msg));
+  coalesce(self, idle);
 }
 
 /// Asks every worker what it runs, then registers with `head`.
@@ -107,14 +162,15 @@ void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp
     if (st.registering != head)
       return; // the head went away meanwhile (answered in the down handler)
     const auto sent_ns = lease::mono_ns();
-    self->request(head, std::chrono::seconds(30), register_atom::value, st.info, *gathered)
+    self->request(caf::actor_cast<node_head_actor>(head), std::chrono::seconds(30),
+                  register_atom::value, st.info, *gathered)
       .then(
         [self, head, rp, gathered, sent_ns](register_reply& reply) mutable {
           auto& st = self->state;
           if (st.registering != head)
             return; // it went away meanwhile; answered already
           st.registering = nullptr;
-          st.head = head;
+          st.head = caf::actor_cast<node_head_actor>(head);
           st.heartbeat_s = reply.heartbeat_s;
           st.lease_terms = lease::terms_of(reply.lease_s, reply.lease_margin_s);
           metrics::set_node_registered(true);
@@ -124,8 +180,9 @@ void register_with(node_actor_t* self, caf::actor head, caf::response_promise rp
             self->send(d.worker, drop_atom::value, d.task_id, d.lease_epoch);
           renew_lease(self, sent_ns);
           for (auto& r : st.unsent)
-            send_result(self, std::move(r));
+            st.out.results.push_back(std::move(r));
           st.unsent.clear();
+          flush_report(self);
           if (st.draining)
             self->send(head, drain_atom::value, st.info.id);
           for (auto& w : st.workers)
@@ -188,8 +245,38 @@ void check_drain(node_actor_t* self) {
         [](caf::error&) {});
 }
 
+/// Hands each attempt of a dispatch batch to its worker. One for a worker
+/// this node does not have (a head's bug, or a forged batch) is handed back
+/// unstarted with the reason, never run and never a crash.
+void on_dispatch_batch(node_actor_t* self, dispatch_batch_msg& batch) {
+  auto& st = self->state;
+  for (auto& item : batch.items) {
+    if (item.worker >= 0 && static_cast<size_t>(item.worker) < st.workers.size()) {
+      self->send(st.workers[static_cast<size_t>(item.worker)], std::move(item.run));
+      continue;
+    }
+    spdlog::warn("node {}: dispatch of task={} for worker {}, which this node does not have; "
+                 "handed back",
+                 st.info.id, item.run.task_id, item.worker);
+    attempt_done_msg back;
+    back.task_id = item.run.task_id;
+    back.attempt = item.run.attempt;
+    back.lease_epoch = item.run.lease_epoch;
+    back.outcome = task_state::queued;
+    back.detail = nlohmann::json{{"reason", "no such worker on this node"},
+                                 {"handback", "process_down"},
+                                 {"node", st.info.id}}
+                    .dump();
+    if (st.head)
+      send_result(self, std::move(back));
+  }
+}
+
 caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor main,
-                              double drain_grace_s) {
+                              double drain_grace_s, fault_point fault,
+                              std::chrono::microseconds report_window) {
+  self->state.fault = fault;
+  self->state.report_window = report_window;
   self->state.info = std::move(info);
   self->state.main = main;
   self->state.drain_grace_s = drain_grace_s;
@@ -212,7 +299,9 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
     if (++st.workers_down == st.workers.size()) {
       if (st.head) {
         for (auto& r : st.unsent)
-          send_result(self, std::move(r));
+          st.out.results.push_back(std::move(r));
+        st.unsent.clear();
+        flush_report(self);
         self->send(st.head, leave_atom::value, st.info.id);
       }
       metrics::set_node_registered(false);
@@ -237,11 +326,11 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
     },
     [self](heartbeat_atom) {
       auto& st = self->state;
+      flush_report(self); // what the heartbeat's answer acknowledges
       if (st.head) {
-        int32_t n = 0;
         const auto acked_up_to = st.sent_seq;
         const auto sent_ns = lease::mono_ns();
-        self->request(st.head, std::chrono::seconds(5), heartbeat_atom::value, st.info.id, n)
+        self->request(st.head, std::chrono::seconds(5), heartbeat_atom::value, st.info.id)
           .then(
             [self, acked_up_to, sent_ns](bool alive) {
               auto& st = self->state;
@@ -267,8 +356,10 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
         return;
       st.draining = true;
       spdlog::info("node {} draining (grace {} s)", st.info.id, st.drain_grace_s);
-      if (st.head)
+      if (st.head) {
+        flush_report(self);
         self->send(st.head, drain_atom::value, st.info.id);
+      }
       self->delayed_send(self,
                          std::chrono::milliseconds(static_cast<int64_t>(st.drain_grace_s * 1000)),
                          drain_atom::value, false);
@@ -280,15 +371,20 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
       check_drain(self);
     },
     // From the workers: forwarded to the head.
+    // (Slot announcements keep their place after the results before them.)
     [self](ready_atom, worker_info& info, caf::actor& w) {
       auto& st = self->state;
-      if (st.head && !st.draining)
+      if (st.head && !st.draining) {
+        flush_report(self);
         self->send(st.head, ready_atom::value, std::move(info), std::move(w));
+      }
     },
     [self](unready_atom, worker_info& info, caf::actor& w) {
       auto& st = self->state;
-      if (st.head)
+      if (st.head) {
+        flush_report(self);
         self->send(st.head, unready_atom::value, std::move(info), std::move(w));
+      }
     },
     [self](attempt_done_msg& msg) {
       auto& st = self->state;
@@ -299,14 +395,26 @@ caf::behavior node_supervisor(node_actor_t* self, node_info info, caf::actor mai
     },
     [self](event_atom, attempt_event_msg& ev) {
       auto& st = self->state;
-      if (st.head)
-        self->send(st.head, event_atom::value, std::move(ev));
+      if (!st.head)
+        return;
+      st.out.events.push_back(std::move(ev));
+      coalesce(self);
     },
+    [self](flush_atom) {
+      self->state.flush_armed = false;
+      flush_report(self);
+    },
+    [self](flush_atom, bool) {
+      self->state.flush_soon = false;
+      flush_report(self);
+    },
+    // From the head: one dispatch round's attempts for this node's workers.
+    [self](dispatch_batch_msg& batch) { on_dispatch_batch(self, batch); },
     [self](submit_atom, task_spec& spec) -> caf::result<int64_t> {
       auto& st = self->state;
       if (!st.head)
         return make_error(errc::unavailable, "the head is not reachable right now");
-      return self->delegate(caf::actor_cast<head_actor>(st.head), submit_atom::value,
+      return self->delegate(st.head, submit_atom::value,
                             std::move(spec));
     },
   };
@@ -391,7 +499,7 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   info.tasks = registry.names();
   info.version = version();
   auto sup = sys.spawn(node_supervisor, info, caf::actor_cast<caf::actor>(self),
-                       opts.drain_grace_s);
+                       opts.drain_grace_s, opts.fault, opts.report_window);
   auto workers = spawn_workers(sys, opts.node_id, opts.workers, opts.queues, opts.exe, sup,
                                opts.prefetch);
   self->send(sup, workers);

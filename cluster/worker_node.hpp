@@ -16,10 +16,14 @@
 #include "cluster/net_config.hpp"
 #include "cluster/tls.hpp"
 #include "logging/log_setup.hpp"
+#include "runtime/fault.hpp"
 #include "runtime/task_registry.hpp"
 
 #include "cluster/head_addresses.hpp"
 
+#include "runtime/protocol.hpp"
+
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -43,6 +47,11 @@ struct worker_node_options {
   int http_port = -1;              ///< -1: no HTTP server; 0: any free port
   logging::log_format log_format = logging::log_format::text;
   net_options net; ///< --heartbeat-ms, --connection-timeout-ms (as the head's)
+  fault_point fault = fault_point::none; ///< tests only (runtime/fault.hpp)
+  /// --report-window-ms: the longest results and events wait to go to the
+  /// head together; at most 1 ms, a result that leaves its worker idle goes
+  /// at once.
+  std::chrono::microseconds report_window = node_report_window;
 };
 
 /// Runs a worker node until it is drained; returns the process exit code.

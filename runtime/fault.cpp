@@ -19,6 +19,12 @@ std::optional<fault_point> parse_fault_point(const std::string& name) {
     return fault_point::exit_before_cancel_delivery;
   if (name == "exit_after_release")
     return fault_point::exit_after_release;
+  if (name == "exit_after_dispatch_batch")
+    return fault_point::exit_after_dispatch_batch;
+  if (name == "exit_mid_node_report")
+    return fault_point::exit_mid_node_report;
+  if (name == "node_exit_before_report")
+    return fault_point::node_exit_before_report;
   if (name == "no_lock_watch")
     return fault_point::no_lock_watch;
 #endif

@@ -48,6 +48,18 @@ enum class fault_point : uint8_t {
   /// The head exits (137) after a cancel of a running task is journaled,
   /// before it reaches the worker (actors/scheduler_api.cpp).
   exit_before_cancel_delivery,
+  /// The head exits (137) right after it sent a dispatch batch of two or
+  /// more attempts to a worker node, before any of them is acknowledged by
+  /// the node (actors/scheduler_dispatch.cpp, flush_dispatches).
+  exit_after_dispatch_batch,
+  /// The head exits (137) while it applies a worker node's report of two or
+  /// more results: after the first result, before the others
+  /// (actors/scheduler_attempts.cpp, on_node_report).
+  exit_mid_node_report,
+  /// A worker node exits (137) when its coalescing buffer holds a result it
+  /// is about to send: the results of the window never leave the node
+  /// (cluster/worker_node.cpp, flush_report).
+  node_exit_before_report,
   /// The head does not watch its leadership lock (cluster/leadership.hpp),
   /// to prove the journal's generation fence on its own.
   no_lock_watch,

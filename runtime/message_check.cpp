@@ -60,11 +60,14 @@ std::optional<std::string> sanitize_attempt_done(attempt_done_msg& msg) {
 }
 
 std::optional<std::string> check_attempt_event(const attempt_event_msg& ev) {
-  if (ev.kind == "began")
-    return std::nullopt;
-  if (ev.kind != "progress" && ev.kind != "checkpoint")
-    return "unknown event kind '" + ev.kind.substr(0, 64) + "'";
-  return check_json_text(ev.data, ev.kind);
+  switch (ev.kind) {
+    case attempt_event_kind::began:
+      return std::nullopt;
+    case attempt_event_kind::progress:
+    case attempt_event_kind::checkpoint:
+      return check_json_text(ev.data, to_string(ev.kind));
+  }
+  return "unknown event kind " + std::to_string(static_cast<int>(ev.kind));
 }
 
 } // namespace taskrt

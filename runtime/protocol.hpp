@@ -9,6 +9,7 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -161,15 +162,56 @@ struct attempt_done_msg {
   attempt_ref began;  ///< the prefetched attempt the worker began right after
 };
 
+/// What an attempt_event_msg reports (on the wire as its integer).
+enum class attempt_event_kind : uint8_t {
+  progress = 1,   ///< the task reported progress (renews its stuck timeout)
+  checkpoint = 2, ///< the task saved a checkpoint (journaled, given to its retry)
+  began = 3,      ///< a prefetched attempt began (it counts as a try from now)
+};
+
+/// "progress", "checkpoint", "began" (journal notes and logs).
+const char* to_string(attempt_event_kind k);
+
 /// Worker → scheduler: progress or a checkpoint of a running attempt, or
 /// that a prefetched attempt began.
 struct attempt_event_msg {
   int64_t task_id = 0;
   int32_t attempt = 0;
   int64_t lease_epoch = 0;
-  std::string kind; ///< "progress", "checkpoint" or "began"
-  std::string data; ///< JSON text
+  attempt_event_kind kind = attempt_event_kind::progress;
+  std::string data; ///< JSON text (empty for `began`)
 };
+
+/// Head → worker node: one attempt for the node's worker `worker` (its slot
+/// index on that node, worker_info::index).
+struct node_dispatch {
+  int32_t worker = 0;
+  dispatch_msg run;
+};
+
+/// Head → worker node: every attempt one dispatch round gave the node's
+/// workers, in one message. The head never puts more attempts on a worker
+/// than the credit that worker advertised in its `ready` (worker_info::
+/// capacity: 1 running + prefetch), counting what it already holds there.
+struct dispatch_batch_msg {
+  std::vector<node_dispatch> items;
+};
+
+/// Worker node → head: the results and attempt events of a coalescing
+/// window (at most node_report_window, or node_report_max_items items) in
+/// one message. The head applies `events` first, then `results`, each item
+/// fenced on its own: an attempt's events always precede its result on the
+/// node, and no event of a later attempt can exist before the head has
+/// applied the earlier result.
+struct node_report_msg {
+  std::vector<attempt_event_msg> events;
+  std::vector<attempt_done_msg> results;
+};
+
+/// The longest a node holds a result or an event before sending it.
+constexpr std::chrono::microseconds node_report_window{1000};
+/// A node sends its report at once when it holds this many items.
+constexpr size_t node_report_max_items = 256;
 
 /// Worker → scheduler: a worker slot, with the queues it serves (empty: all)
 /// and how many attempts may be dispatched to it at once (1 running plus
@@ -182,8 +224,14 @@ struct worker_info {
   int32_t capacity = 1;
 };
 
+/// The version of the head<->node protocol this build speaks: a node of
+/// another one is refused at registration, with both versions named.
+/// 2: dispatch batches under credit, coalesced node reports, typed events.
+constexpr int32_t node_protocol_version = 2;
+
 /// Worker node → head: who I am, on (re-)registration.
 struct node_info {
+  int32_t protocol = node_protocol_version; ///< node_protocol_version of the node
   std::string id;
   std::string host;                 ///< as the node sees itself
   int32_t slots = 0;
@@ -213,18 +261,25 @@ struct register_reply {
   double lease_margin_s = 1;
 };
 
-/// One node as `taskrt nodes` shows it (live view of the head's registry).
+/// A node's state in the head's registry (on the wire as its integer).
+enum class node_status : uint8_t { alive = 1, suspect = 2, dead = 3, draining = 4, left = 5 };
+
+/// "ALIVE", "SUSPECT", "DEAD", "DRAINING", "LEFT".
+const char* to_string(node_status s);
+
+/// One node as the head's registry holds it (live view, `nodes` request).
 struct node_view {
   std::string id;
-  std::string state; ///< ALIVE, SUSPECT, DEAD, DRAINING, LEFT
+  node_status state = node_status::alive;
   int32_t slots = 0;
   int32_t running = 0;
   int64_t last_heartbeat_us = 0;
+  std::string version; ///< taskrt version the node registered with
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
-  return f(caf::meta::type_name("taskrt::node_info"), x.id, x.host, x.slots,
+  return f(caf::meta::type_name("taskrt::node_info"), x.protocol, x.id, x.host, x.slots,
            x.pid, x.queues, x.tasks, x.version);
 }
 
@@ -243,7 +298,7 @@ typename Inspector::result_type inspect(Inspector& f, register_reply& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_view& x) {
   return f(caf::meta::type_name("taskrt::node_view"), x.id, x.state, x.slots,
-           x.running, x.last_heartbeat_us);
+           x.running, x.last_heartbeat_us, x.version);
 }
 
 template <class Inspector>
@@ -270,6 +325,21 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, attempt_event_msg& x) {
   return f(caf::meta::type_name("taskrt::attempt_event_msg"), x.task_id,
            x.attempt, x.lease_epoch, x.kind, x.data);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_dispatch& x) {
+  return f(caf::meta::type_name("taskrt::node_dispatch"), x.worker, x.run);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dispatch_batch_msg& x) {
+  return f(caf::meta::type_name("taskrt::dispatch_batch_msg"), x.items);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_report_msg& x) {
+  return f(caf::meta::type_name("taskrt::node_report_msg"), x.events, x.results);
 }
 
 template <class Inspector>
@@ -347,6 +417,31 @@ using head_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<head_status>,
   caf::replies_to<nodes_atom>::with<std::vector<node_view>>,
   caf::reacts_to<stop_atom>>;
+
+/// The head as a worker node sees it (the same actor as head_actor; a node
+/// holds its head through this interface, so every message it sends is
+/// checked against it at compile time):
+/// - register: the node's identity, protocol and the attempts it still runs;
+///   refused (errc::illegal_state) for another node_protocol_version, a
+///   version outside the skew, or an id a live node holds;
+/// - heartbeat (node id): false tells the node to register again;
+/// - drain / leave (node id); ready / unready (a worker slot and its actor:
+///   the slot's credit is worker_info::capacity);
+/// - node_report_msg: results and events of one coalescing window;
+/// - submit: a child task from a task running on the node.
+using node_head_actor = caf::typed_actor<
+  caf::replies_to<register_atom, node_info, std::vector<running_attempt>>::with<register_reply>,
+  caf::replies_to<heartbeat_atom, std::string>::with<bool>,
+  caf::reacts_to<drain_atom, std::string>,
+  caf::reacts_to<leave_atom, std::string>,
+  caf::reacts_to<ready_atom, worker_info, caf::actor>,
+  caf::reacts_to<unready_atom, worker_info, caf::actor>,
+  caf::reacts_to<node_report_msg>,
+  caf::replies_to<submit_atom, task_spec>::with<int64_t>>;
+
+/// A worker node's supervisor as the head sees it: the attempts of one
+/// dispatch round for its workers.
+using node_actor = caf::typed_actor<caf::reacts_to<dispatch_batch_msg>>;
 
 /// Registers every taskrt message type and the error category on `cfg`.
 void register_protocol(caf::actor_system_config& cfg);

@@ -93,7 +93,7 @@ TEST_CASE("three worker nodes - one killed and one hung mid-run - every task end
   const bool n1_busy = eventually([&] { return running_on("n1") > 0; }, 20'000);
   if (!n1_busy) {
     for (auto& n : nodes_of(c))
-      UNSCOPED_INFO("node " << n.id << " " << n.state << " running " << n.running);
+      UNSCOPED_INFO("node " << n.id << " " << to_string(n.state) << " running " << n.running);
     std::map<std::string, int> per_node;
     for (auto& t : store.list_tasks({}))
       per_node[to_string(t.state) + std::string{"@"} + t.node]++;

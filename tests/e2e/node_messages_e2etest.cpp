@@ -39,7 +39,7 @@ TEST_CASE("leave, drain and heartbeat of a node sent by another process are igno
   self->send(raw, leave_atom::value, std::string{"n1"});
   self->send(raw, drain_atom::value, std::string{"n1"});
   bool answered = false, accepted = true;
-  self->request(raw, std::chrono::seconds(10), heartbeat_atom::value, std::string{"n1"}, 0)
+  self->request(raw, std::chrono::seconds(10), heartbeat_atom::value, std::string{"n1"})
     .receive([&](bool ok) { answered = true, accepted = ok; }, [&](caf::error&) {});
   CHECK(answered);
   CHECK_FALSE(accepted);

@@ -71,7 +71,7 @@ std::vector<node_view> nodes_of(client& c) {
 std::string node_state(client& c, const std::string& id) {
   for (auto& n : nodes_of(c))
     if (n.id == id)
-      return n.state;
+      return to_string(n.state);
   return "";
 }
 

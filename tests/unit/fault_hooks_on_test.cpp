@@ -28,7 +28,10 @@ TEST_CASE("TASKRT_FAULT names - parsed in one place, unknown ones refused", "[un
     {"exit_after_dispatch", fault_point::exit_after_dispatch},
     {"exit_before_cancel_delivery", fault_point::exit_before_cancel_delivery},
     {"no_lock_watch", fault_point::no_lock_watch},
-    {"exit_after_release", fault_point::exit_after_release}};
+    {"exit_after_release", fault_point::exit_after_release},
+    {"exit_after_dispatch_batch", fault_point::exit_after_dispatch_batch},
+    {"exit_mid_node_report", fault_point::exit_mid_node_report},
+    {"node_exit_before_report", fault_point::node_exit_before_report}};
   for (const auto& [name, point] : names) {
     INFO(name);
     if (taskrt::fault_hooks_built())
