@@ -28,6 +28,7 @@ env_config read_env_config() {
   e.connection_timeout_ms = get("TASKRT_CONNECTION_TIMEOUT_MS");
   TASKRT_FAULT_HOOK(true, e.fault = get("TASKRT_FAULT"););
   e.xdg_data_home = get("XDG_DATA_HOME");
+  e.malloc_arena_max = std::getenv("MALLOC_ARENA_MAX") != nullptr;
   e.home = get("HOME");
   e.columns = get("COLUMNS");
   e.no_color = !get("NO_COLOR").empty();

@@ -26,6 +26,7 @@ struct env_config {
   std::string home;                  ///< HOME (the default data dir)
   std::string columns;               ///< COLUMNS (table width)
   bool no_color = false;             ///< NO_COLOR is set to something
+  bool malloc_arena_max = false;     ///< MALLOC_ARENA_MAX (glibc's) is set
 };
 
 /// Reads the environment now.

@@ -1,5 +1,6 @@
 #include "cluster/head_node.hpp"
 
+#include "cluster/env_config.hpp"
 #include "cluster/frame_guard.hpp"
 
 #include "actors/persistence_actor.hpp"
@@ -317,7 +318,7 @@ int run_head(head_options opts, const task_registry& registry,
   // head's RSS rose with every burst of requests (59 -> 86 MB over 5 rounds
   // of 10,000 per-task requests; flat at 50 MB with one arena, same rate:
   // docs/performance.md). MALLOC_ARENA_MAX in the environment still decides.
-  if (!std::getenv("MALLOC_ARENA_MAX"))
+  if (!process_env().malloc_arena_max)
     mallopt(M_ARENA_MAX, 1);
   logging::setup_logging(opts.log_format, opts.node_id);
   metrics::register_all("head", opts.workers != 0); // -1: one per core

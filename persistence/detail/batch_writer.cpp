@@ -113,6 +113,12 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
   });
   const std::string rule_col = any_parents ? ", trigger_rule" : "";
   const std::string rule_val = any_parents ? ", v.rule" : "";
+  // limit_keys (schema 9) likewise, only by a batch with limit keys.
+  const bool any_limits = std::any_of(fresh.begin(), fresh.end(), [&](size_t i) {
+    return !b.submits[i].spec.limits.empty();
+  });
+  const std::string keys_col = any_limits ? ", limit_keys" : "";
+  const std::string keys_val = any_limits ? ", v.limit_keys" : "";
   const auto sql
     = "WITH v AS (SELECT * FROM unnest(" + ord.sql(tx, "integer") + ", "
       + name.sql(tx, "text") + ", " + args.sql(tx, "jsonb") + ", "
@@ -128,10 +134,10 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
         " ids AS (SELECT ord, nextval('tasks_id_seq') AS id FROM v ORDER BY ord),"
         " ins AS (INSERT INTO tasks (id, name, args, queue, priority, lock, state,"
         " attempt, retry_base, lease_epoch, policy, run_at, time_limit_s,"
-        " parent_id, origin, created_at, updated_at, key, limit_keys" + rule_col + ")"
+        " parent_id, origin, created_at, updated_at, key" + keys_col + rule_col + ")"
         " SELECT ids.id, v.name, v.args, v.queue, v.priority, v.lock, v.state,"
         " 0, 0, 0, v.policy, v.run_at, v.time_limit_s, v.parent_id, v.origin,"
-        " v.at, v.at, v.key, v.limit_keys" + rule_val + " FROM v JOIN ids USING (ord)),"
+        " v.at, v.at, v.key" + keys_val + rule_val + " FROM v JOIN ids USING (ord)),"
         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
         " to_state, at, node, detail)"
         " SELECT ids.id, 0, 'submit', NULL, v.state, v.at, NULL, v.detail"
