@@ -445,12 +445,9 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
       self, id,
       [self, rp, origin](const task_record& rec) mutable {
         auto& st = self->state;
-        if (rec.state == task_state::queued && !st.tasks.count(rec.id)) {
+        if ((rec.state == task_state::queued && !st.tasks.count(rec.id))
+            || rec.state == task_state::waiting) {
           cancel_stored(self, rec, origin, rp);
-          return;
-        }
-        if (rec.state == task_state::waiting) {
-          cancel_waiting(self, rec, origin, rp);
           return;
         }
         if (st.tasks.count(rec.id)) { // read back into memory meanwhile
@@ -518,11 +515,13 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
 
 void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
                    caf::typed_response_promise<task_state> rp) {
-  auto& st = self->state;
-  left_journal(st, rec);
+  // Only a QUEUED task counts in its queue's window; a WAITING one is not
+  // live (its children follow their trigger rules in the same commit).
+  if (rec.state == task_state::queued)
+    left_journal(self->state, rec);
   auto done = rec;
   done.state = task_state::cancelled;
-  auto tr = make_transition(done, transition_kind::cancel, task_state::queued, rec.attempt);
+  auto tr = make_transition(done, transition_kind::cancel, rec.state, rec.attempt);
   tr.detail = {{"origin", origin}};
   journal_store::batch b;
   b.transitions.push_back(std::move(tr));

@@ -57,34 +57,4 @@ void on_graph(scheduler_actor_t* self, journal_store::batch_result& r) {
     try_dispatch(self);
 }
 
-void cancel_waiting(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
-                    caf::typed_response_promise<task_state> rp) {
-  auto done = rec;
-  done.state = task_state::cancelled;
-  auto tr = make_transition(done, transition_kind::cancel, task_state::waiting, rec.attempt);
-  tr.detail = {{"origin", origin}};
-  journal_store::batch b;
-  b.transitions.push_back(std::move(tr));
-  journal(
-    self, std::move(b),
-    [self, rp, done](journal_store::batch_result& r) mutable {
-      auto& st = self->state;
-      if (r.applied.empty() || !r.applied[0]) {
-        rp.deliver(make_error(errc::illegal_state, "task " + std::to_string(done.id)
-                                                     + " changed meanwhile; try again"));
-        return;
-      }
-      metrics::record_transition(done.name, task_state::cancelled);
-      metrics::record_finished(task_state::cancelled);
-      auto w = st.waiters.find(done.id);
-      if (w != st.waiters.end()) {
-        for (auto& p : w->second)
-          p.deliver(outcome_of(done));
-        st.waiters.erase(w);
-      }
-      rp.deliver(task_state::cancelled);
-    },
-    [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-}
-
 } // namespace taskrt::scheduler_detail

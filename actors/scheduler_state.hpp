@@ -155,11 +155,6 @@ using scheduler_actor_t = caf::stateful_actor<scheduler_state>;
 /// cancelled ones answered (scheduler_graph.cpp).
 void on_graph(scheduler_actor_t* self, journal_store::batch_result& r);
 
-/// WAITING → CANCELLED of `rec` (in the journal only; its children follow
-/// their trigger rules in the same commit), answered after the commit.
-void cancel_waiting(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
-                    caf::typed_response_promise<task_state> rp);
-
 template <class F, class E>
 void journal(scheduler_actor_t* self, journal_store::batch b, F then, E on_error) {
   self->request(self->state.cfg.persistence, caf::infinite, std::move(b))
@@ -441,8 +436,10 @@ caf::result<int64_t> on_manual_retry(scheduler_actor_t* self, manual_retry_msg& 
 void cancel_queued(scheduler_actor_t* self, live_task& t, const std::string& origin,
                    std::function<void(caf::error*)> done);
 
-/// QUEUED → CANCELLED of `rec`, a task in the journal only (its queue's
-/// window does not hold it): journaled with the guard, its waiters answered.
+/// QUEUED or WAITING → CANCELLED of `rec`, a task in the journal only (no
+/// window holds it): journaled with the guard, its waiters and watchers
+/// answered after the commit. A WAITING task's children follow their
+/// trigger rules in the same commit.
 void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::string& origin,
                    caf::typed_response_promise<task_state> rp);
 

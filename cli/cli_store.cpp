@@ -40,13 +40,18 @@ journal_options cli_journal_options() {
   return o;
 }
 
-std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) {
+std::string store_dsn(const common_opts& o, int& exit_code) {
   auto dsn = resolve_dsn(o.db, o.data_dir);
-  if (dsn.empty()) {
+  if (dsn.empty())
     exit_code = fail(failed, "no database known: pass --db DSN, set "
                              "TASKRT_DATABASE_URL, or start a head first");
+  return dsn;
+}
+
+std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) {
+  auto dsn = store_dsn(o, exit_code);
+  if (dsn.empty())
     return nullptr;
-  }
   try {
     return std::make_unique<journal_store>(dsn, cli_journal_options());
   } catch (const std::exception& e) {

@@ -30,6 +30,10 @@ void add_head_options(CLI::App* cmd, common_opts& o);
 /// message (exit 1) instead of waiting for it.
 journal_options cli_journal_options();
 
+/// The database of a read command (--db, $TASKRT_DATABASE_URL or the state
+/// file in --data-dir), or "" after printing that none is known (exit 1).
+std::string store_dsn(const common_opts& o, int& exit_code);
+
 /// Opens the journal for a read command, or prints why not (exit 1).
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code);
 

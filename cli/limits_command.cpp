@@ -48,12 +48,9 @@ json row_json(const limit_row& r) {
 /// Runs `f` with the store of the options' DSN; errors exit 1.
 template <class F>
 void with_store(const common_opts& o, cli_env& env, F&& f) {
-  auto dsn = resolve_dsn(o.db, o.data_dir);
-  if (dsn.empty()) {
-    env.exit_code = fail(failed, "no database known: pass --db DSN, set TASKRT_DATABASE_URL, "
-                                 "or start a head first");
+  auto dsn = store_dsn(o, env.exit_code);
+  if (dsn.empty())
     return;
-  }
   try {
     f(limit_store{dsn});
   } catch (const store_error& e) {

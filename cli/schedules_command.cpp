@@ -63,12 +63,9 @@ std::string rule_text(const schedule_row& s) {
 
 /// Opens the schedules' store, or prints why not.
 std::unique_ptr<schedule_store> open_schedules(const common_opts& o, int& exit_code) {
-  auto dsn = resolve_dsn(o.db, o.data_dir);
-  if (dsn.empty()) {
-    exit_code = fail(failed, "no database known: pass --db DSN, set "
-                             "TASKRT_DATABASE_URL, or start a head first");
+  auto dsn = store_dsn(o, exit_code);
+  if (dsn.empty())
     return nullptr;
-  }
   try {
     return std::make_unique<schedule_store>(dsn, cli_journal_options());
   } catch (const std::exception& e) {

@@ -128,12 +128,9 @@ Examples:
     ->check(CLI::IsMember({"table", "dot", "json"}))->capture_default_str();
   add_db_options(cmd, *o);
   cmd->callback([&env, o, id, depth, limit] {
-    const auto dsn = resolve_dsn(o->db, o->data_dir);
-    if (dsn.empty()) {
-      env.exit_code = fail(failed, "no database known: pass --db DSN, set "
-                                   "TASKRT_DATABASE_URL, or start a head first");
+    const auto dsn = store_dsn(*o, env.exit_code);
+    if (dsn.empty())
       return;
-    }
     try {
       const auto g = read_graph(dsn, *id, *depth, static_cast<size_t>(*limit));
       if (g.tasks.empty()) {
