@@ -138,16 +138,24 @@ TEST_CASE("limits - rate 20/s burst 1: at most 21 starts in any second, total ne
   };
   const size_t most = most_in_a_second(journaled);
   const size_t most_ran = most_in_a_second(starts);
-  std::sort(starts.begin(), starts.end());
-  const double span_s = static_cast<double>(starts.back() - starts.front()) / 1e9;
+  const auto span_of = [](std::vector<int64_t> t) {
+    std::sort(t.begin(), t.end());
+    return static_cast<double>(t.back() - t.front()) / 1e9;
+  };
+  const double head_span_s = span_of(journaled);
+  const double span_s = span_of(starts);
   const double ideal_s = 199.0 / 20;
   std::printf("limits e2e rate: 200 starts at 20/s burst 1: most in any 1 s window %zu "
-              "(journaled starts), %zu (the processes' own stamps), span %.3f s, ideal %.3f s, "
-              "ratio %.3f\n",
-              most, most_ran, span_s, ideal_s, span_s / ideal_s);
+              "(journaled starts), %zu (the processes' own stamps), span %.3f s (journaled) "
+              "%.3f s (stamps), ideal %.3f s, ratio %.3f\n",
+              most, most_ran, head_span_s, span_s, ideal_s, span_s / ideal_s);
   CHECK(most <= 21);
   CHECK(most_ran <= 22);
-  CHECK(span_s >= ideal_s * 0.999); // never faster than the rate
+  // Never faster than the rate, on the head's clock (where the limit acts);
+  // a process's stamp may come up to one token interval (50 ms) late, as
+  // the first one did in a CI run (span 9.931 s of 9.950 s).
+  CHECK(head_span_s >= ideal_s * 0.999);
+  CHECK(span_s >= ideal_s - 0.05);
   CHECK(span_s <= ideal_s * 1.25);  // sanity bound; the figure above is the result
 }
 
