@@ -11,6 +11,7 @@
 //  - a limit holds across a head kill -9 (the restarted head loads it).
 
 #include "persistence/journal_store.hpp"
+#include "sched/limit_gate.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
@@ -151,11 +152,15 @@ TEST_CASE("limits - rate 20/s burst 1: at most 21 starts in any second, total ne
               most, most_ran, head_span_s, span_s, ideal_s, span_s / ideal_s);
   CHECK(most <= 21);
   CHECK(most_ran <= 22);
-  // Never faster than the rate, on the head's clock (where the limit acts);
-  // a process's stamp may come up to one token interval (50 ms) late, as
-  // the first one did in a CI run (span 9.931 s of 9.950 s).
-  CHECK(head_span_s >= ideal_s * 0.999);
-  CHECK(span_s >= ideal_s - 0.05);
+  // Never faster than the rate, on the head's clock (where the limit acts).
+  // The bound is the documented one (docs/tasks.md): a start keeps up to
+  // start_slack() tokens of lateness (0.4 at 20/s), and the first start
+  // after an idle spell has that much in hand, so the n-th start comes no
+  // earlier than (n - 1 - 0.4) / rate after the first: 9.930 s here (CI saw
+  // 9.931 s). The processes' stamps add each worker's start jitter on top.
+  const double slack_s = sched::start_slack(20) / 20;
+  CHECK(head_span_s >= ideal_s - slack_s - 0.001);
+  CHECK(span_s >= ideal_s - slack_s - 0.05);
   CHECK(span_s <= ideal_s * 1.25);  // sanity bound; the figure above is the result
 }
 

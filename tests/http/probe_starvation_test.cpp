@@ -5,6 +5,7 @@
 
 #include "http/health_server.hpp"
 #include "http/request_head.hpp"
+#include "loopback_socket.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -24,100 +25,13 @@
 #include <vector>
 
 using namespace taskrt;
+using namespace taskrt::test;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
 
 http::probes always_ok() {
   return {[] { return http::probe_result{true, {}}; }, [] { return http::probe_result{true, {}}; }};
-}
-
-int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    auto n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0)
-      return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-/// Reads one answer (head plus Content-Length body) within `timeout_ms`; ""
-/// on timeout or close before a whole answer.
-std::string read_answer(int fd, int timeout_ms) {
-  std::string in;
-  const auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
-  char buf[4096];
-  for (;;) {
-    const auto head_end = in.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      size_t len = 0;
-      auto cl = in.find("Content-Length: ");
-      if (cl != std::string::npos)
-        len = std::stoul(in.substr(cl + 16));
-      if (in.size() >= head_end + 4 + len)
-        return in.substr(0, head_end + 4 + len);
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - clock_type::now()).count();
-    if (left <= 0)
-      return "";
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0)
-      continue;
-    auto n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0)
-      return "";
-    in.append(buf, static_cast<size_t>(n));
-  }
-}
-
-/// The status code of an answer (0: none).
-int status_of(const std::string& answer) {
-  return answer.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(answer.substr(9, 3)) : 0;
-}
-
-/// GET `path` on a fresh connection, as a kubelet probe does; the status
-/// (0 on failure) and the milliseconds it took.
-std::pair<int, double> probe_once(int port, const std::string& path, int timeout_ms = 3000) {
-  const auto t0 = clock_type::now();
-  int fd = connect_to(port);
-  if (fd < 0)
-    return {0, 0};
-  int status = 0;
-  if (send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
-    status = status_of(read_answer(fd, timeout_ms));
-  ::close(fd);
-  return {status, std::chrono::duration<double, std::milli>(clock_type::now() - t0).count()};
-}
-
-/// True when the server closed `fd` within `timeout_ms`.
-bool closed_within(int fd, int timeout_ms) {
-  char buf[4096];
-  const auto deadline = clock_type::now() + std::chrono::milliseconds(timeout_ms);
-  while (clock_type::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 20) > 0) {
-      auto n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n == 0 || (n < 0 && errno != EAGAIN))
-        return true;
-    }
-  }
-  return false;
 }
 
 } // namespace
@@ -142,7 +56,7 @@ TEST_CASE("probes: 500 idle connections plus a slowloris - /healthz answers thro
   int failures = 0;
   std::thread prober([&] {
     while (!done) {
-      auto [status, ms] = probe_once(port, "/healthz");
+      auto [status, ms] = get_once(port, "/healthz");
       latencies.push_back(ms);
       if (status != 200)
         ++failures;
@@ -223,11 +137,11 @@ TEST_CASE("probes: slow route handlers do not delay /healthz - a full route queu
   for (int i = 0; i < 4; ++i)
     send_slow();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  auto [busy_status, busy_ms] = probe_once(port, "/slow");
+  auto [busy_status, busy_ms] = get_once(port, "/slow");
   CHECK(busy_status == 503);
   double max_ms = 0;
   for (int i = 0; i < 20; ++i) {
-    auto [status, ms] = probe_once(port, i % 2 ? "/healthz" : "/readyz");
+    auto [status, ms] = get_once(port, i % 2 ? "/healthz" : "/readyz");
     CHECK(status == 200);
     max_ms = std::max(max_ms, ms);
   }
@@ -254,7 +168,7 @@ TEST_CASE("probes: a probe that blocks answers all probes waiting for it with on
   std::atomic<int> ok{0};
   for (int i = 0; i < 20; ++i)
     clients.emplace_back([&] {
-      if (probe_once(server.port(), "/healthz").first == 200)
+      if (get_once(server.port(), "/healthz").first == 200)
         ++ok;
     });
   for (auto& t : clients)
@@ -359,7 +273,7 @@ TEST_CASE("http limits: 50 connections sending 1 MiB bodies that never end - mem
               "MiB\n", refused, before / 1024.0, after / 1024.0);
   CHECK(refused == 34); // 16 MiB of bodies in all
   CHECK(after - before < 40 * 1024);
-  CHECK(probe_once(server.port(), "/healthz").first == 200);
+  CHECK(get_once(server.port(), "/healthz").first == 200);
   for (int fd : fds)
     ::close(fd);
 }
@@ -408,7 +322,7 @@ TEST_CASE("http limits: keep-alive ends after N requests or when idle - slow hea
   std::vector<int> fill;
   for (int i = 0; i < 8; ++i)
     fill.push_back(connect_to(port));
-  CHECK(probe_once(port, "/healthz").first == 200);
+  CHECK(get_once(port, "/healthz").first == 200);
   int evicted = 0;
   for (int f : fill) {
     evicted += closed_within(f, 50) ? 1 : 0;

@@ -6,6 +6,7 @@
 // are printed; the asserts are generous sanity bounds.
 
 #include "http/health_server.hpp"
+#include "loopback_socket.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,62 +28,10 @@
 #include <vector>
 
 using namespace taskrt;
+using namespace taskrt::test;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-int connect_to(int port, int rcvbuf = 0) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (rcvbuf > 0) // a small window: a client that reads nothing is full at once
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    auto n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0)
-      return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-/// GET `path` on a fresh connection: the status (0 on failure) and the ms it took.
-std::pair<int, double> get_once(int port, const std::string& path, int timeout_ms = 3000) {
-  const auto t0 = clock_type::now();
-  int fd = connect_to(port);
-  if (fd < 0)
-    return {0, 0};
-  int status = 0;
-  if (send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) {
-    std::string in;
-    char buf[4096];
-    const auto deadline = t0 + std::chrono::milliseconds(timeout_ms);
-    while (in.find("\r\n") == std::string::npos && clock_type::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0)
-        continue;
-      auto n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0)
-        break;
-      in.append(buf, static_cast<size_t>(n));
-    }
-    if (in.rfind("HTTP/1.1 ", 0) == 0)
-      status = std::stoi(in.substr(9, 3));
-  }
-  ::close(fd);
-  return {status, std::chrono::duration<double, std::milli>(clock_type::now() - t0).count()};
-}
 
 /// Polls `pred` every 10 ms for up to 5 s.
 template <class F>
@@ -90,18 +39,6 @@ bool eventually_true(F pred) {
   for (int i = 0; i < 500 && !pred(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   return pred();
-}
-
-/// Threads of this process.
-int thread_count() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/task")) {
-    while (auto* e = ::readdir(d))
-      if (e->d_name[0] != '.')
-        ++n;
-    ::closedir(d);
-  }
-  return n;
 }
 
 } // namespace
