@@ -23,6 +23,7 @@
 #include "cluster/net_config.hpp"
 #include "cluster/tls.hpp"
 #include "runtime/protocol.hpp"
+#include "runtime/version.hpp"
 
 #include <caf/io/all.hpp>
 
@@ -372,6 +373,7 @@ int main(int argc, char** argv) {
     info.slots = o.slots;
     info.pid = static_cast<int32_t>(::getpid());
     info.tasks = o.tasks;
+    info.version = std::string{version()}; // as a real node of this build
     std::vector<caf::actor> slots;
     for (int s = 0; s < o.slots; ++s)
       slots.push_back(n.sys->spawn(sim_slot,
