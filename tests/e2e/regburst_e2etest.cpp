@@ -79,8 +79,9 @@ TEST_CASE("registration burst - 4 rounds of 250 simulated nodes registering at o
   for (int round = 0; round < rounds; ++round) {
     const auto prefix = "burst" + std::to_string(round);
     auto r = run_sim(head.address(), prefix, nodes);
+    const auto log = head.log();
     INFO("round " << round << ": " << r.registered.dump() << " " << r.done.dump() << "\n"
-                  << head.log().substr(head.log().size() > 3000 ? head.log().size() - 3000 : 0));
+                  << log.substr(log.size() > 3000 ? log.size() - 3000 : 0));
     REQUIRE(head.wait_exit_code(1) == -1); // -1: still running (else its exit status)
     auto hz = http.Get("/healthz");
     REQUIRE(hz);
