@@ -192,8 +192,12 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
   for (auto& ra : running) {
     auto i = st.tasks.find(ra.task_id);
     const auto* lease = st.leases.current(ra.task_id, ra.attempt, ra.lease_epoch);
+    // A worker handle comes from the peer: only one living in the
+    // registering process may hold an attempt (a null one would crash
+    // monitor(), another process's one would take over its attempt).
     const bool current = lease && lease->node == info.id && i != st.tasks.end()
-                         && i->second.rec.state == task_state::running;
+                         && i->second.rec.state == task_state::running && ra.worker
+                         && ra.worker.node() == sup.node();
     if (current) {
       auto& t = i->second;
       if (!st.slots.find(known_slot(st, ra.worker.address())))
@@ -380,6 +384,16 @@ caf::result<register_reply> on_register_request(scheduler_actor_t* self, node_in
   auto& st = self->state;
   auto sup = caf::actor_cast<caf::actor>(self->current_sender());
   auto rp = self->make_response_promise<register_reply>();
+  if (!sup) {
+    // No sender: CAF 0.17 delivers a remote message without one when it came
+    // over a connection it no longer knows (its node id was purged), and an
+    // anonymous local send has none. Nobody to monitor, nobody to answer.
+    spdlog::warn("refused registration of node {}: it came without a sender (its connection "
+                 "is gone)", info.id);
+    rp.deliver(make_error(errc::illegal_state, "registration of node '" + info.id
+                                                 + "' refused: it came without a sender"));
+    return rp;
+  }
   auto proceed = [self, rp, info, running, sup]() mutable {
     if (auto refusal = refuse_registration(self->state, info, sup))
       rp.deliver(std::move(*refusal));

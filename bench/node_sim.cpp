@@ -11,8 +11,8 @@
 ///                   [--delay-ms 0] [--prefix sim] [--task noop]... [--seconds S]
 ///
 /// Prints (stdout, one JSON object a line): {"event":"registered",...} once
-/// every node registered (with the number of TCP connections, threads and
-/// RSS of this process), then {"event":"done",...} with its counters when
+/// every node registered (with the number of TCP connections, connection
+/// retries, threads and RSS of this process), then {"event":"done",...} with its counters when
 /// SIGTERM/SIGINT arrives or --seconds passed. Exit 0; 1 when a node could not
 /// connect or register, or lost the head; 2 on a usage error.
 /// A slot runs one attempt at a time; prefetched ones wait behind it and are
@@ -23,6 +23,7 @@
 #include "cluster/net_config.hpp"
 #include "cluster/tls.hpp"
 #include "runtime/protocol.hpp"
+#include "runtime/version.hpp"
 
 #include <caf/io/all.hpp>
 
@@ -356,6 +357,7 @@ int main(int argc, char** argv) {
   nodes.reserve(static_cast<size_t>(o.nodes));
   const auto t0 = steady_clock::now();
   int connect_failed = 0;
+  int connect_retries = 0;
   std::string first_error;
   for (int i = 0; i < o.nodes; ++i) {
     sim_node_system n;
@@ -372,13 +374,22 @@ int main(int argc, char** argv) {
     info.slots = o.slots;
     info.pid = static_cast<int32_t>(::getpid());
     info.tasks = o.tasks;
+    info.version = std::string{version()}; // as a real node of this build
     std::vector<caf::actor> slots;
     for (int s = 0; s < o.slots; ++s)
       slots.push_back(n.sys->spawn(sim_slot,
                                    worker_info{info.id, s, info.pid, {}, 1 + o.prefetch},
                                    o.delay_ms, &c));
     n.node = n.sys->spawn(sim_node, info, slots, &c);
+    // As a real node does, a node whose connection failed tries again (a
+    // head busy with a burst of handshakes may let one time out); the
+    // retries are counted in the output.
     auto head = connect_head(*n.sys, o.host, o.port);
+    for (int attempt = 1; !head && attempt < 3; ++attempt) {
+      ++connect_retries;
+      std::this_thread::sleep_for(milliseconds(200));
+      head = connect_head(*n.sys, o.host, o.port);
+    }
     if (!head) {
       if (connect_failed++ == 0)
         first_error = error_message(head.error());
@@ -396,10 +407,12 @@ int main(int argc, char** argv) {
   const int connections = o.nodes - connect_failed;
   std::printf("{\"event\":\"registered\",\"nodes\":%d,\"registered\":%lld,"
               "\"tcp_connections\":%d,\"actor_systems\":%d,\"connect_failed\":%d,"
+              "\"connect_retries\":%d,"
               "\"connect_s\":%.3f,\"registered_s\":%.3f,\"threads\":%d,\"rss_mb\":%.1f,"
               "\"pid\":%d,\"error\":\"%s\"}\n",
               o.nodes, static_cast<long long>(c.registered.load()), connections, o.nodes,
-              connect_failed, connect_s, duration<double>(steady_clock::now() - t0).count(),
+              connect_failed, connect_retries, connect_s,
+              duration<double>(steady_clock::now() - t0).count(),
               thread_count(), rss_mb(), static_cast<int>(::getpid()), first_error.c_str());
   std::fflush(stdout);
   int rc = connect_failed > 0 || c.registered < o.nodes ? 1 : 0;

@@ -1,5 +1,6 @@
 #include "cluster/frame_guard.hpp"
 
+#include "cluster/connection_reuse.hpp"
 #include "cluster/frame_budget.hpp"
 #include "runtime/limits.hpp"
 
@@ -175,6 +176,8 @@ connection_state instance::handle(execution_unit* ctx, new_data_msg& dm, header&
 namespace caf::io {
 
 void basp_broker::connection_cleanup(connection_handle hdl, sec code) {
+  if (taskrt::superseded_cleanup(*this, hdl))
+    return; // a closed connection's queued cleanup; `hdl` is a newer connection now
   ::budget().release(hdl.id());
   caf_cleanup()(this, hdl, code);
 }

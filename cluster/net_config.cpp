@@ -1,5 +1,6 @@
 #include "cluster/net_config.hpp"
 
+#include "cluster/connection_reuse.hpp"
 #include "cluster/frame_guard.hpp"
 #include "cluster/node_identity.hpp"
 
@@ -38,6 +39,7 @@ net_options net_options_from(const env_config& env) {
 
 void configure_network(caf::actor_system_config& cfg, const net_options& net) {
   frame_guard_active();   // logs when frames would go unlimited
+  connection_reuse_guard_active(); // logs when a closed connection's cleanup may hit the next
   node_identity_active(); // logs when the node id is not this process's own
   register_protocol(cfg);
   cfg.load<caf::io::middleman>();

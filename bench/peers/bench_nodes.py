@@ -99,6 +99,7 @@ def run_nodes(a, pg, work, t, nodes):
                              f"{[x.get('error') for x in regs if x.get('error')]}")
         r["register_s"] = time.time() - t0
         r["sim_processes"] = len(sims)
+        r["sim_connect_retries"] = sum(x.get("connect_retries", 0) for x in regs)
         r["sim_threads"] = sum(x["threads"] for x in regs)
         r["sim_rss_mb"] = sum(x["rss_mb"] for x in regs)
         r["tcp_connections"] = established_at(head.port)

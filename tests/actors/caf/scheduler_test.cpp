@@ -436,6 +436,39 @@ CAF_TEST(adoption: an attempt whose node does not come back within the grace end
   CAF_CHECK(last_event(id, "fenced_attempt").has_value());
 }
 
+CAF_TEST(adoption: a re-registration naming no worker for its attempt is told to drop it) {
+  const auto id = journaled();
+  const int64_t lease = (int64_t{1} << 32) | 1;
+  journal_transition(id, transition_kind::start, task_state::queued, 0, 1, "n2", lease);
+  start();
+  // A peer can send anything: a null worker handle is never monitored or adopted.
+  auto reply = register_node("n2", {{id, 1, lease, caf::actor{}}});
+  CAF_REQUIRE_EQUAL(reply.drop.size(), 1u);
+  CAF_CHECK_EQUAL(reply.drop[0].task_id, id);
+  CAF_CHECK(!last_event(id, "adopted").has_value());
+  CAF_CHECK(last_event(id, "fenced_attempt").has_value());
+}
+
+CAF_TEST(a registration without a sender is refused and the head keeps running) {
+  start();
+  node_info n;
+  n.id = "n2";
+  n.host = "127.0.0.1";
+  n.slots = 1;
+  n.pid = 2;
+  n.version = version();
+  // What CAF 0.17 delivers for a message that came over a connection whose
+  // node it had already purged (cluster/connection_reuse.hpp): no sender.
+  caf::anon_send(sched, register_atom::value, n, std::vector<running_attempt>{});
+  run();
+  ask(sched, nodes_atom::value);
+  auto views = next<std::vector<node_view>>();
+  CAF_REQUIRE(views.has_value());
+  for (const auto& v : *views)
+    CAF_CHECK(v.id != "n2");
+  CAF_CHECK(register_node("n2", {}).drop.empty()); // a proper registration still works
+}
+
 CAF_TEST(journal outage: submits are refused and dispatch waits until it is back) {
   start();
   const auto id = submit_ok(R"({"retries":0})");
