@@ -141,11 +141,19 @@ private:
   int status_ = -1;
 };
 
-/// "ROLE ADDRESS" of every head session of the journal, active first.
-std::vector<std::string> heads_of(const std::string& dsn) {
+/// "ROLE ADDRESS" of every head session of the journal, active first,
+/// each once. A standby stopped while it waits for the lock leaves its
+/// lock wait in Postgres (the backend notices the closed connection only
+/// once the lock is granted to it): the restarted standby then shows twice
+/// under its address; `sessions_seen` counts what Postgres listed.
+std::vector<std::string> heads_of(const std::string& dsn, size_t* sessions_seen = nullptr) {
   std::vector<std::string> out;
-  for (const auto& s : leader_lock::sessions(dsn))
-    out.push_back(s.role + " " + s.address);
+  const auto sessions = leader_lock::sessions(dsn);
+  for (const auto& s : sessions)
+    if (out.empty() || out.back() != s.role + " " + s.address)
+      out.push_back(s.role + " " + s.address);
+  if (sessions_seen)
+    *sessions_seen = sessions.size();
   return out;
 }
 
@@ -215,6 +223,13 @@ bool ran_on_since(journal_store& store, const std::string& node, int64_t since_u
   f.states = {task_state::running, task_state::succeeded};
   f.limit = 1;
   return !store.list_tasks(f).empty();
+}
+
+/// How many tasks are QUEUED or RUNNING now (the journal says).
+size_t in_flight(journal_store& store) {
+  task_filter f;
+  f.states = {task_state::queued, task_state::running};
+  return store.list_tasks(f).size();
 }
 
 /// Whether an attempt runs on node `node` now (the journal says RUNNING).
@@ -339,7 +354,9 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
     }
   } guard{stream};
   std::map<std::string, double> step_s;
+  std::vector<size_t> flight; // tasks QUEUED or RUNNING as each step began
   auto timed = [&](const std::string& name, auto step) {
+    flight.push_back(in_flight(store));
     const auto t0 = std::chrono::steady_clock::now();
     step();
     step_s[name] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -349,14 +366,18 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
   // Step 1: the standby head restarts as B (it stands by: nothing migrates).
   stream.begin_phase(1);
   std::unique_ptr<announcing_head> b2, a2; // b and a once they run B
+  size_t sessions_after_standby_restart = 0;
   timed("standby head to B", [&] {
     REQUIRE(b.terminate() == 0);
     b2 = std::make_unique<announcing_head>(
       dsn, rel_b,
       std::vector<std::string>{"--workers", "0", "--port", pb, "--standby", "--http-port", http_b});
-    REQUIRE(eventually([&] {
+    const bool standing_by = eventually([&] {
       return heads_of(dsn) == std::vector<std::string>{"active " + addr_a, "standby " + addr_b};
-    }));
+    });
+    INFO("the B standby's log:\n" << b2->log());
+    REQUIRE(standing_by);
+    heads_of(dsn, &sessions_after_standby_restart);
   });
 
   // Step 2: the window is attempts running on the A nodes while the active
@@ -365,9 +386,13 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
   stream.begin_phase(2);
   REQUIRE(eventually([&] { return running_on(store, "n1") || running_on(store, "n2"); }));
   int64_t a_gone_us = 0;
+  size_t running_at_a_exit = 0;
   timed("takeover by the B head", [&] {
     REQUIRE(a.terminate() == 0);
     a_gone_us = now_us();
+    task_filter f;
+    f.states = {task_state::running};
+    running_at_a_exit = store.list_tasks(f).size();
     REQUIRE(eventually([&] { return heads_of(dsn) == std::vector<std::string>{"active " + addr_b}; },
                        60'000));
     REQUIRE(eventually([&] { return alive_as(addr_b, "n1", rel_a) && alive_as(addr_b, "n2", rel_a); },
@@ -472,12 +497,12 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
       succeeded += e.kind == "succeed";
       adopted += e.kind == "adopted";
       backs += e.kind == "requeue" || e.kind == "lose";
+      handed_back += e.kind == "requeue";
       lost += e.kind == "lose";
       if (e.kind == "start" && e.at_us > a_gone_us && drained_at_us.count(e.node)
           && e.at_us < drained_at_us[e.node])
         ++under_b_on_a[e.node];
     }
-    handed_back += backs;
     CHECK(succeeded == 1);
     const auto runs = runs_in(dir + "/stamp-" + std::to_string(i), id);
     const auto result = json::parse(out.result, nullptr, false);
@@ -492,6 +517,8 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
       rerun.push_back(id);
     }
   }
+  for (auto n : flight)
+    CHECK(n > 0); // every step happened with tasks in flight
   CHECK(under_b_on_a["n1"] > 0);
   CHECK(under_b_on_a["n2"] > 0);
 
@@ -500,10 +527,17 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
          << " ran twice (after a hand-back or LOST):";
   for (auto id : rerun)
     report << " " << id;
-  report << "; " << handed_back << " hand-backs or LOST (" << lost << " LOST), " << adopted
-         << " attempts adopted by the B head; starts by the B head on A nodes: n1 "
+  report << "; " << handed_back << " hand-backs (RUNNING -> QUEUED before the attempt began), "
+         << lost << " LOST; " << running_at_a_exit << " RUNNING in the journal when the A head "
+         << "had exited, " << adopted << " attempts adopted by the B head; tasks in flight as "
+         << "each step began:";
+  for (auto n : flight)
+    report << " " << n;
+  report << "; starts by the B head on A nodes: n1 "
          << under_b_on_a["n1"] << ", n2 " << under_b_on_a["n2"] << "; " << stream.resubmits
-         << " submits repeated with their key. Steps:";
+         << " submits repeated with their key; head sessions in Postgres after the standby's "
+            "restart: "
+         << sessions_after_standby_restart << ". Steps:";
   for (const auto& [name, s] : step_s)
     report << " " << name << " " << s << " s;";
   WARN(report.str());
