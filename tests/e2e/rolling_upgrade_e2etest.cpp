@@ -329,6 +329,10 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
   char tpl[] = "/tmp/taskrt-rolling.XXXXXX";
   REQUIRE(::mkdtemp(tpl));
   const std::string dir = tpl;
+  struct dir_guard { // removed after every process below has ended
+    std::string d;
+    ~dir_guard() { std::system(("rm -rf '" + d + "'").c_str()); }
+  } cleanup{dir};
 
   // The old cluster: everything on release A.
   head_process a{dsn, {"--workers", "0", "--port", pa}};
@@ -541,5 +545,4 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
   for (const auto& [name, s] : step_s)
     report << " " << name << " " << s << " s;";
   WARN(report.str());
-  std::system(("rm -rf '" + dir + "'").c_str());
 }
