@@ -2,6 +2,7 @@
 
 #include "cli/cli_env.hpp"
 #include "cli/commands.hpp"
+#include "runtime/fault.hpp"
 #include "runtime/version.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -77,6 +78,17 @@ int run_cli(int argc, char** argv, const task_registry& tasks,
 Exit codes: 0 success, 1 failed or not found, 2 usage error.
 Run `)" + prog + " COMMAND --help` for the options and examples of each command.");
   app.require_subcommand(1);
+  // Tests only (runtime/fault.hpp): the rolling upgrade test runs this build
+  // as two releases; a build without hooks always announces its own.
+  TASKRT_FAULT_HOOK(!process_env().fault_version.empty(),
+    const auto& v = process_env().fault_version;
+    if (major_minor(v).first < 0) {
+      std::fprintf(stderr, "taskrt: TASKRT_FAULT_VERSION=%s: not a version MAJOR.MINOR.PATCH\n",
+                   v.c_str());
+      return cli::usage;
+    }
+    announce_version(v);
+  );
   app.set_version_flag("--version", prog + " " + version_line(), "Print the version and the commit, then exit");
   // `taskrt start --head --config FILE`: options from an INI/TOML file, in a
   // section named after the command ([start] workers = 4).

@@ -26,7 +26,8 @@ env_config read_env_config() {
   e.db_timeout = get("TASKRT_DB_TIMEOUT");
   e.heartbeat_ms = get("TASKRT_HEARTBEAT_MS");
   e.connection_timeout_ms = get("TASKRT_CONNECTION_TIMEOUT_MS");
-  TASKRT_FAULT_HOOK(true, e.fault = get("TASKRT_FAULT"););
+  TASKRT_FAULT_HOOK(true, e.fault = get("TASKRT_FAULT");
+                          e.fault_version = get("TASKRT_FAULT_VERSION"););
   e.xdg_data_home = get("XDG_DATA_HOME");
   e.malloc_arena_max = std::getenv("MALLOC_ARENA_MAX") != nullptr;
   e.home = get("HOME");

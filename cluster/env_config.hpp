@@ -22,6 +22,7 @@ struct env_config {
   std::string heartbeat_ms;          ///< TASKRT_HEARTBEAT_MS (as given)
   std::string connection_timeout_ms; ///< TASKRT_CONNECTION_TIMEOUT_MS (as given)
   std::string fault;                 ///< TASKRT_FAULT; read only with fault hooks
+  std::string fault_version;         ///< TASKRT_FAULT_VERSION; read only with fault hooks
   std::string xdg_data_home;         ///< XDG_DATA_HOME (the default data dir)
   std::string home;                  ///< HOME (the default data dir)
   std::string columns;               ///< COLUMNS (table width)

@@ -1,5 +1,7 @@
 #include "runtime/version.hpp"
 
+#include "runtime/fault.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,7 +14,24 @@
 
 namespace taskrt {
 
+#if defined(TASKRT_FAULT_HOOKS) && TASKRT_FAULT_HOOKS
+namespace {
+
+/// The release announce_version set; "" for the build's own.
+std::string& announced() {
+  static std::string v;
+  return v;
+}
+
+} // namespace
+
+void announce_version(const std::string& v) {
+  announced() = v;
+}
+#endif
+
 const char* version() {
+  TASKRT_FAULT_HOOK(!announced().empty(), return announced().c_str(););
   return TASKRT_VERSION;
 }
 
