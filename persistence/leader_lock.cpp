@@ -100,6 +100,12 @@ leader_lock::leader_lock(const std::string& dsn, const std::string& address)
     tx.exec0("SET tcp_keepalives_interval = 1");
     tx.exec0("SET tcp_keepalives_count = 3");
     tx.exec0("SET statement_timeout = '3s'");
+    // A standby blocks in pg_advisory_lock for as long as it stands by. A
+    // backend blocked in a lock wait does not read its socket, so without
+    // this a standby that died stayed first in line (and listed as a head)
+    // until the lock was granted to its dead session (Postgres 14+).
+    if (impl_->conn->server_version() >= 140000)
+      tx.exec0("SET client_connection_check_interval = '1s'");
     return 0;
   });
   guarded("leadership connection", [&] {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <thread>
 #include <map>
@@ -168,6 +169,30 @@ TEST_CASE("standby head - kill -9 of the active head - the standby takes over, n
   CHECK(nodes.exit_code == 0);
   CHECK(nodes.out.find("active " + addr_b) != std::string::npos);
   CHECK(nodes.out.find("standby " + addr_a) != std::string::npos);
+}
+
+TEST_CASE("a standby killed while it waits for the leadership lock leaves no session waiting in "
+          "its place",
+          "[e2e][failover]") {
+  // The window: the standby's Postgres backend blocks in pg_advisory_lock,
+  // where it reads nothing from its socket; a standby killed then must not
+  // stay in line for the lock (nor be listed as a head) until the lock is
+  // granted to its dead session.
+  auto dsn = fresh_schema_dsn("e2e_standby_gone");
+  const auto pa = free_port(), pb = free_port();
+  const auto addr_a = "127.0.0.1:" + pa, addr_b = "127.0.0.1:" + pb;
+  head_process a{dsn, {"--workers", "0", "--port", pa}};
+  std::optional<head_process> b;
+  b.emplace(dsn, std::vector<std::string>{"--workers", "0", "--port", pb, "--standby"});
+  REQUIRE(eventually([&] {
+    return heads_of(dsn) == std::vector<std::string>{"active " + addr_a, "standby " + addr_b};
+  }));
+  b->kill9();
+  const auto killed = std::chrono::steady_clock::now();
+  CHECK(eventually([&] { return heads_of(dsn) == std::vector<std::string>{"active " + addr_a}; },
+                   10'000));
+  std::printf("standby session gone %.1f s after its kill -9\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
 }
 
 TEST_CASE("a second start --head on a journal with an active head is refused, naming it",
