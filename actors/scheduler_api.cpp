@@ -548,19 +548,28 @@ void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::s
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
-/// `await`: the outcome of task `id` once it is final (at once when it is).
-caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
+namespace {
+
+/// Answers `rp` with task `id`'s outcome once it is final. Before recovery
+/// the journal's row may not be final yet (a FAILED whose retry decision an
+/// older head never wrote, a RUNNING attempt about to be adopted or LOST):
+/// the await waits for recovery, which finishes such tasks.
+void await_into(scheduler_actor_t* self, int64_t id,
+                caf::typed_response_promise<task_outcome> rp) {
   auto& st = self->state;
-  auto rp = self->make_response_promise<task_outcome>();
+  if (!st.recovered) {
+    st.after_recovery.push_back([self, id, rp]() mutable { await_into(self, id, rp); });
+    return;
+  }
   if (st.tasks.count(id)) {
     st.waiters[id].push_back(rp);
-    return rp;
+    return;
   }
   with_stored_task(
     self, id,
     [self, rp, id](const task_record& rec) mutable {
       auto& st = self->state;
-      if (is_terminal(rec.state) || !st.recovered) {
+      if (is_terminal(rec.state)) {
         rp.deliver(outcome_of(rec));
         return;
       }
@@ -586,6 +595,14 @@ caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
     },
     [rp, id]() mutable { rp.deliver(not_found(id)); },
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+} // namespace
+
+/// `await`: the outcome of task `id` once it is final (at once when it is).
+caf::result<task_outcome> on_await(scheduler_actor_t* self, int64_t id) {
+  auto rp = self->make_response_promise<task_outcome>();
+  await_into(self, id, rp);
   return rp;
 }
 
@@ -680,14 +697,18 @@ caf::result<std::vector<task_outcome>> on_await_many(scheduler_actor_t* self,
   return caf::delegated<std::vector<task_outcome>>{};
 }
 
-/// `watch` of one id whose task is not in memory: final in the journal (or
-/// before recovery: as the journal has it), or QUEUED there only.
+/// `watch` of one id whose task is not in memory: final in the journal, or
+/// QUEUED there only. Before recovery it waits for recovery (see await_into).
 void watch_stored(scheduler_actor_t* self, const caf::actor& sink, int64_t id) {
+  if (!self->state.recovered) {
+    self->state.after_recovery.push_back([self, sink, id] { watch_stored(self, sink, id); });
+    return;
+  }
   with_stored_task(
     self, id,
     [self, sink, id](const task_record& rec) {
       auto& st = self->state;
-      if (is_terminal(rec.state) || !st.recovered) {
+      if (is_terminal(rec.state)) {
         push_outcome(self, sink, outcome_of(rec));
         return;
       }
