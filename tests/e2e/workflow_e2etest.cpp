@@ -255,6 +255,84 @@ TEST_CASE("cancel of a WAITING task and of a parent follow the trigger rules", "
   std::remove(file.c_str());
 }
 
+TEST_CASE("tasks cancel --state WAITING cancels the waiting tasks and their children follow the trigger rules",
+          "[e2e][workflow]") {
+  const auto dsn = fresh_schema_dsn("e2e_wf_bulk_cancel");
+  head_process head{dsn, {"--workers", "2"}};
+  auto& c = head.connect();
+  const auto file = stamp_file("bulk_cancel");
+  auto echo = [](std::vector<int64_t> after, trigger_rule rule = trigger_rule::all_success) {
+    auto s = spec("echo", {{"x", 1}});
+    s.after = std::move(after);
+    s.trigger = rule;
+    return s;
+  };
+  // a runs (long); b and e (stamp) wait on it; c and d (echo) wait on b.
+  auto ids = c.submit_many({stamp_spec(file, 30'000), stamp_spec(file, 50, {-1}),
+                            echo({-2}), echo({-2}, trigger_rule::all_done),
+                            stamp_spec(file, 50, {-1})});
+  REQUIRE(ids);
+  const auto a = ids->at(0), b = ids->at(1), cc = ids->at(2), d = ids->at(3), e = ids->at(4);
+  journal_store store{dsn};
+  for (auto id : {b, cc, d, e})
+    REQUIRE(store.get_task(id)->state == task_state::waiting);
+  auto cancel = [&](std::vector<std::string> filter) {
+    std::vector<std::string> args{"tasks", "cancel", "--state", "WAITING", "--yes", "-o", "json",
+                                  "--db", dsn, "--address", head.address(),
+                                  "--data-dir", head.data_dir()};
+    args.insert(args.end(), filter.begin(), filter.end());
+    return run_cli(args);
+  };
+  // Only the WAITING stamp tasks are selected: b and e, not a (RUNNING).
+  auto r = cancel({"--name", "stamp"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto rj = json::parse(r.out);
+  std::set<int64_t> ok;
+  for (const auto& t : rj["ok"]) {
+    CHECK(t["state"] == "CANCELLED");
+    ok.insert(t["id"].get<int64_t>());
+  }
+  CHECK(ok == std::set<int64_t>{b, e});
+  CHECK(rj["failed"].empty());
+  // c (all_success) is cancelled by b's cancel, naming b; d (all_done) runs.
+  auto oc = c.await(cc, std::chrono::seconds(30));
+  REQUIRE(oc);
+  CHECK(oc->state == task_state::cancelled);
+  const auto err = json::parse(store.get_task(cc)->last_error);
+  CHECK(err["kind"] == "upstream_failed");
+  CHECK(err["parent"] == b);
+  auto od = c.await(d, std::chrono::seconds(30));
+  REQUIRE(od);
+  CHECK(od->state == task_state::succeeded);
+  CHECK(store.get_task(a)->state == task_state::running);
+
+  // A chain p <- q, both WAITING and both selected: p goes first (id
+  // order), its cancel ends q with upstream_failed, and q counts as
+  // cancelled, not as a failure of the command.
+  auto chain = c.submit_many({echo({a}), echo({-1})});
+  REQUIRE(chain);
+  const auto p = chain->at(0), q = chain->at(1);
+  auto r2 = cancel({});
+  INFO(r2.out << r2.err);
+  REQUIRE(r2.exit_code == 0);
+  const auto r2j = json::parse(r2.out);
+  REQUIRE(r2j["ok"].size() == 2);
+  CHECK(r2j["ok"][0]["id"] == p);
+  CHECK(r2j["ok"][1]["id"] == q);
+  CHECK(r2j["ok"][1]["note"].get<std::string>().find("upstream_failed") != std::string::npos);
+  CHECK(json::parse(store.get_task(q)->last_error)["parent"] == p);
+  // Nothing is WAITING now; a selection that finds none is not an error.
+  auto r3 = cancel({});
+  REQUIRE(r3.exit_code == 0);
+  CHECK(json::parse(r3.out)["requested"] == 0);
+  REQUIRE(c.cancel(a, "e2e"));
+  const auto st = stamps(file);
+  CHECK(st.count(b) == 0);
+  CHECK(st.count(e) == 0);
+  std::remove(file.c_str());
+}
+
 TEST_CASE("results passed to collect through a graph submitted by local names, shown by describe and graph",
           "[e2e][workflow]") {
   const auto dsn = fresh_schema_dsn("e2e_wf_collect");
