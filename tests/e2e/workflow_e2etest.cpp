@@ -394,13 +394,15 @@ TEST_CASE("a running task spawns a child that waits for another task - it runs a
   auto d = run_cli({"tasks", "describe", std::to_string(kid), "--db", dsn, "-o", "json"});
   REQUIRE(d.exit_code == 0);
   std::map<std::string, int64_t> parent_by_kind; // after: a; spawned: f
-  for (const auto& p : json::parse(d.out)["parents"])
+  const auto dj = json::parse(d.out);
+  for (const auto& p : dj["parents"])
     parent_by_kind[p["kind"].get<std::string>()] = p["id"].get<int64_t>();
   CHECK(parent_by_kind == std::map<std::string, int64_t>{{"after", *a}, {"spawned", *f}});
   auto gj = run_cli({"tasks", "graph", std::to_string(kid), "--db", dsn, "-o", "json"});
   REQUIRE(gj.exit_code == 0);
   std::set<std::string> kinds;
-  for (const auto& e : json::parse(gj.out)["edges"])
+  const auto gjj = json::parse(gj.out);
+  for (const auto& e : gjj["edges"])
     kinds.insert(e["kind"].get<std::string>());
   CHECK(kinds == std::set<std::string>{"after", "spawned"});
   std::remove(file.c_str());
