@@ -26,13 +26,14 @@ void add_summary_output(CLI::App* cmd, std::string& out) {
 
 /// True when task `id` ended CANCELLED with upstream_failed (a parent's
 /// cancel in the same bulk cancel reached it first), as Postgres says.
+/// Quiet: without a known database the head's refusal stands as it is.
 bool cancelled_upstream(const common_opts& o, int64_t id) {
-  int ignored = 0;
-  auto store = open_store(o, ignored);
-  if (!store)
+  const auto dsn = resolve_dsn(o.db, o.data_dir);
+  if (dsn.empty())
     return false;
   try {
-    auto t = store->get_task(id);
+    journal_store store{dsn, cli_journal_options()};
+    auto t = store.get_task(id);
     if (!t || t->state != task_state::cancelled || t->last_error.empty())
       return false;
     const auto e = json::parse(t->last_error, nullptr, false);
