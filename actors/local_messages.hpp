@@ -35,6 +35,7 @@ struct recovery_data {
   /// in `tasks`; `later` counts them.
   int64_t horizon_us = 0;
   int64_t later = 0;
+  int64_t waiting = 0; ///< WAITING tasks (a windowed load counts them; else 0)
   int64_t max_id = 0; ///< the highest task id in the journal
 };
 

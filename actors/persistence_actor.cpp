@@ -338,6 +338,7 @@ recovery_data load(transition_store_interface& store, node_store_interface* node
     auto w = store.load_windowed(to_micros(now()), static_cast<size_t>(window), horizon_us);
     data.horizon_us = horizon_us;
     data.later = w.later;
+    data.waiting = w.waiting;
     data.tasks = std::move(w.tasks);
     data.due = std::move(w.due);
     data.max_id = w.max_id;

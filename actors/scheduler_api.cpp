@@ -117,6 +117,7 @@ void journal_submits(scheduler_actor_t* self, std::vector<prepared_submit> prepa
           // WAITING, in the journal only; held once released (on_graph).
           st.max_acked_id = std::max(st.max_acked_id, r.submitted_ids.at(i));
           metrics::record_transition(prepared[i].rec.name, task_state::waiting);
+          metrics::set_waiting(++st.waiting); // on_graph took off those released at once
           continue;
         }
         auto& rec = prepared[i].rec;
@@ -527,7 +528,8 @@ void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::s
   b.transitions.push_back(std::move(tr));
   journal(
     self, std::move(b),
-    [self, rp, done](journal_store::batch_result& r) mutable {
+    [self, rp, done, was_waiting = rec.state == task_state::waiting](
+      journal_store::batch_result& r) mutable {
       auto& st = self->state;
       if (r.applied.empty() || !r.applied[0]) {
         rp.deliver(make_error(errc::illegal_state, "task " + std::to_string(done.id)
@@ -536,6 +538,8 @@ void cancel_stored(scheduler_actor_t* self, const task_record& rec, const std::s
       }
       metrics::record_transition(done.name, task_state::cancelled);
       metrics::record_finished(task_state::cancelled);
+      if (was_waiting)
+        metrics::set_waiting(std::max<int64_t>(0, --st.waiting));
       auto w = st.waiters.find(done.id);
       if (w != st.waiters.end()) {
         for (auto& p : w->second)

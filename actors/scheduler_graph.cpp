@@ -11,6 +11,10 @@ void on_graph(scheduler_actor_t* self, journal_store::batch_result& r) {
   if (r.released.empty() && r.settled.empty() && r.rewaited.empty())
     return;
   auto& st = self->state;
+  // Every task a commit releases or cancels upstream was WAITING.
+  st.waiting += static_cast<int64_t>(r.rewaited.size())
+                - static_cast<int64_t>(r.released.size() + r.settled.size());
+  metrics::set_waiting(std::max<int64_t>(0, st.waiting));
   // The window this names: the parent's end and its children's release are
   // committed; nothing of them is in memory yet. A restarted head finds the
   // children QUEUED in the journal.

@@ -16,6 +16,8 @@ void recover(scheduler_actor_t* self) {
       st.loaded_until_us = data.horizon_us > 0 ? data.horizon_us
                                                : std::numeric_limits<int64_t>::max() / 2;
       st.later_outside = data.later;
+      st.waiting = data.waiting;
+      metrics::set_waiting(st.waiting);
       st.leases.set_generation(data.generation);
       st.max_acked_id = std::max(st.max_acked_id, data.max_id);
       size_t queued = 0, lost = 0;

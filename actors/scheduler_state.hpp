@@ -94,6 +94,9 @@ struct scheduler_state {
   /// ones are in the journal only, `later_outside` of them as counted.
   int64_t loaded_until_us = 0;
   int64_t later_outside = 0;
+  /// WAITING tasks (journal only): the load's count, moved by every commit
+  /// that submits, releases, cancels or rewaits one; /metrics shows it.
+  int64_t waiting = 0;
   bool later_reading = false; ///< a read of the next scheduled tasks is in flight
   std::unordered_set<int64_t> later_touched; ///< left the journal during that read
   sched::slot_table slots;   ///< worker slots, the free ones ordered

@@ -24,6 +24,25 @@ void add_summary_output(CLI::App* cmd, std::string& out) {
     ->check(CLI::IsMember({"table", "json", "yaml"}))->capture_default_str();
 }
 
+/// True when task `id` ended CANCELLED with upstream_failed (a parent's
+/// cancel in the same bulk cancel reached it first), as Postgres says.
+/// Quiet: without a known database the head's refusal stands as it is.
+bool cancelled_upstream(const common_opts& o, int64_t id) {
+  const auto dsn = resolve_dsn(o.db, o.data_dir);
+  if (dsn.empty())
+    return false;
+  try {
+    journal_store store{dsn, cli_journal_options()};
+    auto t = store.get_task(id);
+    if (!t || t->state != task_state::cancelled || t->last_error.empty())
+      return false;
+    const auto e = json::parse(t->last_error, nullptr, false);
+    return e.is_object() && e.value("kind", "") == "upstream_failed";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 } // namespace
 
 void add_tasks_retry(CLI::App* tasks, cli_env& env) {
@@ -111,12 +130,18 @@ void add_tasks_cancel(CLI::App* tasks, cli_env& env) {
   auto b = std::make_shared<bulk_opts>();
   auto fo = std::make_shared<filter_opts>();
   auto* cmd = tasks->add_subcommand(
-    "cancel", "Cancel tasks through the head: QUEUED at once, RUNNING cooperatively");
-  cmd->footer(R"(Select tasks by id, or by filter (only QUEUED and RUNNING tasks are
-selected; the filter reads Postgres). On a terminal it asks first unless --yes.
+    "cancel",
+    "Cancel tasks through the head: WAITING and QUEUED at once, RUNNING cooperatively");
+  cmd->footer(R"(Select tasks by id, or by filter (only WAITING, QUEUED and RUNNING tasks
+are selected; the filter reads Postgres). On a terminal it asks first unless
+--yes. The children of a cancelled task follow their trigger rules: an
+all_success child ends CANCELLED (upstream_failed), an all_done one runs.
+Tasks go in id order, parents before children: a selected task that its
+parent's cancel already ended with upstream_failed counts as cancelled.
 Examples:
   taskrt tasks cancel 42
   taskrt tasks cancel 42 43
+  taskrt tasks cancel --state WAITING --name reports.build --yes
   taskrt tasks cancel --state QUEUED --in-queue mail --yes -o json)");
   add_bulk_options(cmd, *b);
   add_filter_options(cmd, *fo, f_state | f_name | f_queue | f_node | f_lock | f_since | f_until,
@@ -125,7 +150,8 @@ Examples:
   add_head_options(cmd, *o);
   cmd->add_option("--db", o->db, "Postgres DSN for filter selection (default: $TASKRT_DATABASE_URL, else the head's)");
   cmd->callback([&env, o, b, fo] {
-    auto ids = select_ids(*b, *fo, {task_state::queued, task_state::running}, *o, env.exit_code);
+    auto ids = select_ids(*b, *fo, {task_state::waiting, task_state::queued, task_state::running},
+                          *o, env.exit_code);
     if (!ids)
       return;
     std::unique_ptr<client> c;
@@ -139,8 +165,14 @@ Examples:
     env.exit_code = run_bulk(*ids, "cancel", "cancelled", o->output,
                              [&](int64_t id, json& result) -> std::string {
                                auto r = c->cancel(id, who);
-                               if (!r)
+                               if (!r) {
+                                 if (cancelled_upstream(*o, id)) {
+                                   result["state"] = "CANCELLED";
+                                   result["note"] = "upstream_failed: its parent's cancel ended it";
+                                   return {};
+                                 }
                                  return error_message(r.error());
+                               }
                                result["state"] = to_string(*r);
                                result["cancel_requested"] = *r == task_state::running;
                                if (*r == task_state::running)

@@ -174,13 +174,19 @@ json checkpoint(task_context& ctx, const json& args) {
   return {{"steps", steps}, {"resumed_from", resumed_from}, {"attempt", ctx.attempt()}};
 }
 
+/// Spawns `n` echo children; with "after" (task ids) they wait for those
+/// tasks (all_success).
 json fanout(task_context& ctx, const json& args) {
   const auto n = int_arg(args, "n", 3);
+  std::vector<int64_t> after;
+  if (args.is_object() && args.contains("after"))
+    after = args.at("after").get<std::vector<int64_t>>();
   json ids = json::array();
   for (int64_t i = 0; i < n; ++i) {
     task_spec child;
     child.name = "echo";
     child.args = json{{"child", i}}.dump();
+    child.after = after;
     ids.push_back(ctx.submit(child));
   }
   return {{"children", ids}};

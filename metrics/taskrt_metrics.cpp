@@ -27,7 +27,9 @@ const std::vector<double>& task_buckets() {
 
 family<gauge>& tasks() {
   static auto& f = registry::global().add_gauge(
-    "taskrt_tasks", "Live tasks (QUEUED, RUNNING) the head holds, by state", {"state"});
+    "taskrt_tasks",
+    "Tasks by state: live ones (QUEUED, RUNNING) and those WAITING for their parents",
+    {"state"});
   return f;
 }
 family<counter>& finished() {
@@ -148,6 +150,7 @@ void register_all(const std::string& role, bool workers) {
   if (role == "head") {
     for (auto s : live_states)
       tasks().with({to_string(s)});
+    tasks().with({to_string(task_state::waiting)});
     for (auto s : final_states)
       finished().with({to_string(s)});
     transitions();
@@ -189,6 +192,10 @@ void set_tasks(const std::map<task_state, int64_t>& counts) {
     auto i = counts.find(s);
     tasks().with({to_string(s)}).set(i == counts.end() ? 0 : static_cast<double>(i->second));
   }
+}
+
+void set_waiting(int64_t n) {
+  tasks().with({to_string(task_state::waiting)}).set(static_cast<double>(n));
 }
 
 void observe_task_duration(const std::string& task, double seconds) {

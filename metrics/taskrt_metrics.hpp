@@ -14,7 +14,8 @@
 ///
 /// Names (Prometheus conventions: base units, _total for counters):
 ///   head:
-///   taskrt_tasks{state}                          gauge     live tasks: QUEUED, RUNNING
+///   taskrt_tasks{state}                          gauge     live tasks: QUEUED, RUNNING;
+///                                                          WAITING (for parents, journal only)
 ///   taskrt_tasks_finished_total{state}           counter   tasks that reached a final state
 ///   taskrt_task_transitions_total{task,state}    counter   transitions by target state
 ///   taskrt_task_duration_seconds{task}           histogram RUNNING → end of an attempt
@@ -61,6 +62,9 @@ void record_finished(task_state state);
 /// Live tasks by state (QUEUED, RUNNING; those absent from `counts` are 0,
 /// other states are ignored).
 void set_tasks(const std::map<task_state, int64_t>& counts);
+/// WAITING tasks (their parents' trigger not met yet): held in the journal
+/// only, counted by the head from its load and its commits.
+void set_waiting(int64_t tasks);
 /// An attempt of `task` ended (any final state of the attempt) after `seconds`
 /// of running.
 void observe_task_duration(const std::string& task, double seconds);

@@ -423,6 +423,11 @@ journal_store::windowed_load journal_store::load_windowed(int64_t now_us, size_t
       out.later += r[2].as<int64_t>();
     }
     out.max_id = tx.exec1("SELECT coalesce(max(id), 0) FROM tasks")[0].as<int64_t>();
+    // A WAITING task has parents: counted from the edges' children, so the
+    // count reads the tasks of graphs, not the whole table.
+    out.waiting = tx.exec1("SELECT count(*) FROM tasks t WHERE t.id IN (SELECT DISTINCT child_id"
+                           " FROM task_edges) AND t.state = 'WAITING'")[0]
+                    .as<int64_t>();
     return out;
   }, impl_->long_limit());
 }

@@ -419,6 +419,8 @@ memory_journal::windowed_load memory_journal::load_windowed(int64_t now_us, size
   std::map<std::string, std::vector<const task_record*>> queues;
   for (const auto& [id, t] : db_->tasks) {
     out.max_id = std::max(out.max_id, id);
+    if (t.state == task_state::waiting)
+      ++out.waiting;
     if (live(t) && due(t, now_us)) {
       queues[t.queue].push_back(&t);
       ++out.due[t.queue];

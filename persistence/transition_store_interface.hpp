@@ -142,6 +142,7 @@ public:
     /// last ANALYZE), it analyzed first: the rows changed since then; else 0.
     int64_t analyzed_changes = 0;
     int64_t later = 0; ///< QUEUED tasks scheduled after the horizon (not in `tasks`)
+    int64_t waiting = 0; ///< WAITING tasks (never in `tasks`: no head holds them)
   };
 
   /// Writes `b` in one transaction; see journal_store::commit. With a

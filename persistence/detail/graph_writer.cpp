@@ -154,18 +154,44 @@ std::vector<int64_t> settle_after(pqxx::work& tx, const std::vector<int64_t>& en
     int64_t run_at_us = 0;
     trigger_rule rule = trigger_rule::all_success;
   };
+  // Three lookups, each by an index the planner cannot route around: the
+  // ended parents' edges (task_edges_parent_idx), those children's rows and
+  // the parents' rows (primary key). One join of the three let the planner
+  // start from "tasks WHERE state = 'WAITING'" (no index has state, so a
+  // scan of the whole table) once its statistics had seen many WAITING
+  // rows: a scan of tasks in every commit that ended a parent, 1 s each at
+  // 10,000 tasks (docs/performance.md, Workflows).
+  const auto parent_ids = sorted_unique(ended);
+  std::map<int64_t, std::vector<int64_t>> kids_of; // ended parent -> its children
+  std::vector<int64_t> child_ids;
+  for (const auto& r : tx.exec("SELECT parent_id, child_id FROM task_edges WHERE parent_id = ANY("
+                               + id_array(tx, parent_ids) + ")")) {
+    kids_of[r[0].as<int64_t>()].push_back(r[1].as<int64_t>());
+    child_ids.push_back(r[1].as<int64_t>());
+  }
+  if (child_ids.empty())
+    return {};
+  child_ids = sorted_unique(std::move(child_ids));
   std::map<int64_t, delta> kids;
-  for (const auto& r : tx.exec(
-         "SELECT e.child_id, p.id, p.state, c.attempt, coalesce(c.trigger_rule, 'all_success'), "
-         + us_of("c.run_at") + " FROM task_edges e JOIN tasks c ON c.id = e.child_id"
-         " JOIN tasks p ON p.id = e.parent_id WHERE e.parent_id = ANY("
-         + id_array(tx, sorted_unique(ended)) + ") AND c.state = 'WAITING'"
-         " ORDER BY e.child_id, p.updated_at, p.id")) {
+  for (const auto& r : tx.exec("SELECT id, attempt, coalesce(trigger_rule, 'all_success'), "
+                               + us_of("run_at") + " FROM tasks WHERE id = ANY("
+                               + id_array(tx, child_ids) + ") AND state = 'WAITING'")) {
     auto& k = kids[r[0].as<int64_t>()];
-    k.parents.emplace_back(r[1].as<int64_t>(), r[2].as<std::string>());
-    k.attempt = r[3].as<int32_t>();
-    k.rule = parse_trigger_rule(r[4].as<std::string>()).value_or(trigger_rule::all_success);
-    k.run_at_us = r[5].as<int64_t>();
+    k.attempt = r[1].as<int32_t>();
+    k.rule = parse_trigger_rule(r[2].as<std::string>()).value_or(trigger_rule::all_success);
+    k.run_at_us = r[3].as<int64_t>();
+  }
+  if (kids.empty())
+    return {};
+  // The parents in the order they ended (the first one that ended otherwise
+  // is named as the culprit).
+  for (const auto& r : tx.exec("SELECT id, state FROM tasks WHERE id = ANY("
+                               + id_array(tx, parent_ids) + ") ORDER BY updated_at, id")) {
+    const auto pid = r[0].as<int64_t>();
+    const auto state = r[1].as<std::string>();
+    for (auto kid : kids_of[pid])
+      if (auto k = kids.find(kid); k != kids.end())
+        k->second.parents.emplace_back(pid, state);
   }
   if (kids.empty())
     return {};
@@ -268,6 +294,10 @@ void write_edges(pqxx::work& tx, const std::vector<new_child>& children) {
 }
 
 void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_result& out) {
+  // The statements below are index walks sized by the graph they touch; a
+  // fan-out's or fan-in's 10,000 rows made Postgres compile them (JIT, by
+  // its cost estimate) for hundreds of ms each, never won back.
+  tx.exec0("SET LOCAL jit = off");
   std::vector<int64_t> released, settled;
   // Fresh submits with parents; the children of the tasks that ended.
   settle_down(tx, c.children, c.at_us, released, settled);

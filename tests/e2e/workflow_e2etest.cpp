@@ -4,6 +4,7 @@
 // ran is read from what ran, not only from the journal.
 
 #include "persistence/journal_store.hpp"
+#include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
@@ -252,6 +253,158 @@ TEST_CASE("cancel of a WAITING task and of a parent follow the trigger rules", "
   const auto st = stamps(file);
   CHECK(st.count(id[1]) == 0);
   CHECK(st.count(id[2]) == 0);
+  std::remove(file.c_str());
+}
+
+TEST_CASE("tasks cancel --state WAITING cancels the waiting tasks and their children follow the trigger rules",
+          "[e2e][workflow]") {
+  const auto dsn = fresh_schema_dsn("e2e_wf_bulk_cancel");
+  api_head h{dsn, {"--workers", "2"}}; // with /metrics
+  auto& head = h.head;
+  auto& c = head.connect();
+  // The head's WAITING gauge, moved by the commits each reply follows.
+  auto waiting_gauge = [&] {
+    auto r = h.client().Get("/metrics");
+    REQUIRE(r);
+    const std::string key = "taskrt_tasks{role=\"head\",state=\"WAITING\"} ";
+    const auto at = r->body.find(key);
+    REQUIRE(at != std::string::npos);
+    return std::stoll(r->body.substr(at + key.size()));
+  };
+  const auto file = stamp_file("bulk_cancel");
+  auto echo = [](std::vector<int64_t> after, trigger_rule rule = trigger_rule::all_success) {
+    auto s = spec("echo", {{"x", 1}});
+    s.after = std::move(after);
+    s.trigger = rule;
+    return s;
+  };
+  // a runs (long); b and e (stamp) wait on it; c and d (echo) wait on b.
+  auto ids = c.submit_many({stamp_spec(file, 30'000), stamp_spec(file, 50, {-1}),
+                            echo({-2}), echo({-2}, trigger_rule::all_done),
+                            stamp_spec(file, 50, {-1})});
+  REQUIRE(ids);
+  const auto a = ids->at(0), b = ids->at(1), cc = ids->at(2), d = ids->at(3), e = ids->at(4);
+  journal_store store{dsn};
+  for (auto id : {b, cc, d, e})
+    REQUIRE(store.get_task(id)->state == task_state::waiting);
+  CHECK(waiting_gauge() == 4);
+  auto cancel = [&](std::vector<std::string> filter) {
+    std::vector<std::string> args{"tasks", "cancel", "--state", "WAITING", "--yes", "-o", "json",
+                                  "--db", dsn, "--address", head.address(),
+                                  "--data-dir", head.data_dir()};
+    args.insert(args.end(), filter.begin(), filter.end());
+    return run_cli(args);
+  };
+  // Only the WAITING stamp tasks are selected: b and e, not a (RUNNING).
+  auto r = cancel({"--name", "stamp"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto rj = json::parse(r.out);
+  std::set<int64_t> ok;
+  for (const auto& t : rj["ok"]) {
+    CHECK(t["state"] == "CANCELLED");
+    ok.insert(t["id"].get<int64_t>());
+  }
+  CHECK(ok == std::set<int64_t>{b, e});
+  CHECK(rj["failed"].empty());
+  // c (all_success) is cancelled by b's cancel, naming b; d (all_done) runs.
+  auto oc = c.await(cc, std::chrono::seconds(30));
+  REQUIRE(oc);
+  CHECK(oc->state == task_state::cancelled);
+  const auto err = json::parse(store.get_task(cc)->last_error);
+  CHECK(err["kind"] == "upstream_failed");
+  CHECK(err["parent"] == b);
+  auto od = c.await(d, std::chrono::seconds(30));
+  REQUIRE(od);
+  CHECK(od->state == task_state::succeeded);
+  CHECK(store.get_task(a)->state == task_state::running);
+  CHECK(waiting_gauge() == 0);
+
+  // A chain p <- q, both WAITING and both selected: p goes first (id
+  // order), its cancel ends q with upstream_failed, and q counts as
+  // cancelled, not as a failure of the command.
+  auto chain = c.submit_many({echo({a}), echo({-1})});
+  REQUIRE(chain);
+  const auto p = chain->at(0), q = chain->at(1);
+  CHECK(waiting_gauge() == 2);
+  auto r2 = cancel({});
+  INFO(r2.out << r2.err);
+  REQUIRE(r2.exit_code == 0);
+  const auto r2j = json::parse(r2.out);
+  REQUIRE(r2j["ok"].size() == 2);
+  CHECK(r2j["ok"][0]["id"] == p);
+  CHECK(r2j["ok"][1]["id"] == q);
+  CHECK(r2j["ok"][1]["note"].get<std::string>().find("upstream_failed") != std::string::npos);
+  CHECK(json::parse(store.get_task(q)->last_error)["parent"] == p);
+  CHECK(waiting_gauge() == 0);
+  // Nothing is WAITING now; a selection that finds none is not an error.
+  auto r3 = cancel({});
+  REQUIRE(r3.exit_code == 0);
+  CHECK(json::parse(r3.out)["requested"] == 0);
+  REQUIRE(c.cancel(a, "e2e"));
+  const auto st = stamps(file);
+  CHECK(st.count(b) == 0);
+  CHECK(st.count(e) == 0);
+  std::remove(file.c_str());
+}
+
+TEST_CASE("a running task spawns a child that waits for another task - it runs after that one, shown in its tree",
+          "[e2e][workflow]") {
+  const auto dsn = fresh_schema_dsn("e2e_wf_spawn_after");
+  head_process head{dsn, {"--workers", "2"}};
+  auto& c = head.connect();
+  const auto file = stamp_file("spawn_after");
+  auto a = c.submit(stamp_spec(file, 2000));
+  REQUIRE(a);
+  // fanout, a running task, spawns one echo child --after a (ctx.submit).
+  auto f = c.submit(spec("fanout", {{"n", 1}, {"after", json::array({*a})}}));
+  REQUIRE(f);
+  auto fo = c.await(*f, std::chrono::seconds(30));
+  REQUIRE(fo);
+  REQUIRE(fo->state == task_state::succeeded);
+  const auto kid = result_of(*fo)["children"].at(0).get<int64_t>();
+  auto ko = c.await(kid, std::chrono::seconds(60));
+  REQUIRE(ko);
+  CHECK(ko->state == task_state::succeeded);
+  journal_store store{dsn};
+  const auto k = store.get_task(kid).value();
+  CHECK(k.parent_id == *f); // journaled with its origin
+  // It waited: submitted WAITING, released in the commit of a's end, then
+  // started. The journal's event ids order them.
+  int64_t a_end = 0, submitted_waiting = 0, released = 0, started = 0;
+  for (const auto& e : store.events(*a))
+    if (e.kind == "succeed")
+      a_end = e.id;
+  for (const auto& e : store.events(kid)) {
+    if (e.kind == "submit" && e.to_state == task_state::waiting)
+      submitted_waiting = e.id;
+    if (e.kind == "release")
+      released = e.id;
+    if (e.kind == "start" && started == 0)
+      started = e.id;
+  }
+  CHECK(submitted_waiting > 0);
+  CHECK(a_end > 0);
+  CHECK(released > a_end);
+  CHECK(started > released);
+  const auto st = stamps(file);
+  REQUIRE(st.count(*a));
+  CHECK(st.at(*a).stop_ns > 0); // a ran to its end before its waiter was released
+  // describe: its parent a; graph of f: the spawned child, and a above it.
+  auto d = run_cli({"tasks", "describe", std::to_string(kid), "--db", dsn, "-o", "json"});
+  REQUIRE(d.exit_code == 0);
+  std::map<std::string, int64_t> parent_by_kind; // after: a; spawned: f
+  const auto dj = json::parse(d.out);
+  for (const auto& p : dj["parents"])
+    parent_by_kind[p["kind"].get<std::string>()] = p["id"].get<int64_t>();
+  CHECK(parent_by_kind == std::map<std::string, int64_t>{{"after", *a}, {"spawned", *f}});
+  auto gj = run_cli({"tasks", "graph", std::to_string(kid), "--db", dsn, "-o", "json"});
+  REQUIRE(gj.exit_code == 0);
+  std::set<std::string> kinds;
+  const auto gjj = json::parse(gj.out);
+  for (const auto& e : gjj["edges"])
+    kinds.insert(e["kind"].get<std::string>());
+  CHECK(kinds == std::set<std::string>{"after", "spawned"});
   std::remove(file.c_str());
 }
 

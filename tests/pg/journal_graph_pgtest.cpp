@@ -84,6 +84,9 @@ TEST_CASE("a chain: the child WAITS, is released in the commit that ends its par
   f.states = {task_state::waiting};
   CHECK(s.list_tasks(f).size() == 2);
   CHECK(s.count_by_state().waiting == 2);
+  // A head's load counts them (its WAITING gauge starts there).
+  const int64_t later = 1'800'000'000'000'000; // after every submit of this test
+  CHECK(s.load_windowed(later, 100, later).waiting == 2);
 
   const auto r = finish(s, a, transition_kind::succeed);
   CHECK(ids_of(r.released) == std::vector<int64_t>{b});
@@ -91,8 +94,10 @@ TEST_CASE("a chain: the child WAITS, is released in the commit that ends its par
   CHECK(state_of(s, b) == task_state::queued);
   CHECK(state_of(s, c) == task_state::waiting);
   CHECK(count_kind(s, b, "release") == 1);
+  CHECK(s.load_windowed(later, 100, later).waiting == 1);
   const auto r2 = finish(s, b, transition_kind::succeed);
   CHECK(ids_of(r2.released) == std::vector<int64_t>{c});
+  CHECK(s.load_windowed(later, 100, later).waiting == 0);
 }
 
 TEST_CASE("a diamond in one commit: local references, released after both middles",
