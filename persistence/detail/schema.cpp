@@ -375,6 +375,12 @@ CREATE TRIGGER task_events_notify AFTER INSERT ON task_events
 CREATE INDEX api_idempotency_created_idx ON api_idempotency (created_at);
 CREATE INDEX api_audit_at_idx ON api_audit (at);
 )sql"},
+  // The latest progress of a task's attempt, {"attempt", "at_us", "value"}
+  // (ctx.progress), which the head writes at most once a second per task
+  // (issue 23): no event per report, one row update a second at most.
+  {15, R"sql(
+ALTER TABLE tasks ADD COLUMN progress jsonb;
+)sql"},
 };
 
 } // namespace
