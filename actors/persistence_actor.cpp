@@ -66,12 +66,13 @@ struct persistence_state {
 using persistence_actor_t = caf::stateful_actor<persistence_state>;
 
 size_t items_of(const batch& b) {
-  return b.submits.size() + b.transitions.size() + b.notes.size() + b.checkpoints.size();
+  return b.submits.size() + b.transitions.size() + b.notes.size() + b.checkpoints.size()
+         + b.progress.size();
 }
 
 bool submits_only(const batch& b) {
   return !b.submits.empty() && b.transitions.empty() && b.notes.empty()
-         && b.checkpoints.empty();
+         && b.checkpoints.empty() && b.progress.empty();
 }
 
 template <class T>
@@ -230,6 +231,7 @@ bool drain(persistence_actor_t* self) {
       append(all.transitions, r.b.transitions);
       append(all.notes, r.b.notes);
       append(all.checkpoints, r.b.checkpoints);
+      append(all.progress, r.b.progress);
     }
     try {
       const auto t0 = std::chrono::steady_clock::now();

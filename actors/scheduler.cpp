@@ -64,6 +64,7 @@ caf::actor spawn_scheduler(caf::actor_system& sys, scheduler_config cfg) {
         check_nodes(self);
         publish_limit_metrics(self->state);
         advance_horizon(self);
+        write_progress(self);
         try_dispatch(self);
         self->delayed_send(self, check_interval(self->state.cfg), tick_atom::value);
       },

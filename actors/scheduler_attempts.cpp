@@ -372,6 +372,23 @@ void on_event(scheduler_actor_t* self, attempt_event_msg& ev) {
                        st.cfg.node_id});
     journal(self, std::move(b), [](journal_store::batch_result&) {});
   }
+  if (ev.kind == attempt_event_kind::progress)
+    st.progress_unwritten[ev.task_id] = {ev.task_id, ev.attempt, ev.data, to_micros(now())};
+}
+
+void write_progress(scheduler_actor_t* self) {
+  auto& st = self->state;
+  const auto now_us = to_micros(now());
+  if (st.progress_unwritten.empty() || !st.journal_up
+      || now_us - st.progress_written_us < 1'000'000)
+    return;
+  journal_store::batch b;
+  b.progress.reserve(st.progress_unwritten.size());
+  for (auto& [id, p] : st.progress_unwritten)
+    b.progress.push_back(std::move(p));
+  st.progress_unwritten.clear();
+  st.progress_written_us = now_us;
+  journal(self, std::move(b), [](journal_store::batch_result&) {});
 }
 
 void on_node_report(scheduler_actor_t* self, node_report_msg& report) {

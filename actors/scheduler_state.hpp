@@ -138,6 +138,11 @@ struct scheduler_state {
   int64_t nodes_written_us = 0; ///< last refresh of the nodes rows
   int64_t nodes_pruned_us = 0;  ///< last prune of long-gone nodes
   int64_t due_timer_us = 0;     ///< when the armed due timer fires (0: none armed)
+  /// The latest progress of each task that reported some since the last
+  /// write (tasks.progress): written together by the tick at most once a
+  /// second, so a task reporting in a loop costs one row update a second.
+  std::unordered_map<int64_t, journal_store::progress_item> progress_unwritten;
+  int64_t progress_written_us = 0; ///< when they were last written
   std::vector<caf::response_promise> deferred; // requests before recovery
   /// Dispatches of this round to worker nodes, per node: sent as one
   /// dispatch_batch_msg to its supervisor when the round ends.
@@ -389,6 +394,10 @@ void on_attempt_done(scheduler_actor_t* self, attempt_done_msg& msg);
 
 /// Progress, a checkpoint, or the start of a prefetched attempt.
 void on_event(scheduler_actor_t* self, attempt_event_msg& ev);
+
+/// Writes progress_unwritten as one journal batch when a second has passed
+/// since the last write and the journal is up (the scheduler's tick).
+void write_progress(scheduler_actor_t* self);
 
 /// A worker node's coalesced report: its events, then its results, each
 /// fenced on its own; then one dispatch round for the slots they freed.

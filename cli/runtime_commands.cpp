@@ -267,6 +267,7 @@ the port can submit and run tasks).)");
     ->capture_default_str()->check(CLI::IsMember({"text", "json"}));
   add_limit_options(cmd, *lim);
   auto retain = std::make_shared<std::string>();
+  auto api_key_ttl = std::make_shared<std::string>(process_env().api_key_ttl);
   auto report_window_ms = std::make_shared<int>(1);
   cmd->add_option("--report-window-ms", *report_window_ms,
                   "A worker node: the longest it holds results and events to send them to "
@@ -277,6 +278,12 @@ the port can submit and run tasks).)");
                   "With --head: delete final tasks, and drop whole days of journal events, "
                   "older than this (12h, 30d, 8w; default: keep everything); checked at start "
                   "and every 10 minutes")
+    ->needs(head_flag);
+  cmd->add_option("--api-key-ttl", *api_key_ttl,
+                  "With --head: how long an idempotency key of POST /api/v1/tasks keeps its "
+                  "body check (a replay with another body is a 409); older ones are deleted "
+                  "at start and every 10 minutes (1m to 365d; default: $TASKRT_API_KEY_TTL, "
+                  "else 24h)")
     ->needs(head_flag);
   opts->net = net_options_from(process_env());
   cmd->add_option("--heartbeat-ms", opts->net.heartbeat_ms,
@@ -296,7 +303,7 @@ the port can submit and run tasks).)");
     ->capture_default_str()
     ->needs(head_flag);
   cmd->callback([&env, cmd, opts, head, queues, address, insecure, tls, lim, log_format,
-                 retain, report_window_ms] {
+                 retain, api_key_ttl, report_window_ms] {
     opts->log_format = *logging::parse_log_format(*log_format);
     if (auto* config = cmd->get_parent() ? cmd->get_parent()->get_config_ptr() : nullptr;
         config && config->count() > 0) {
@@ -341,6 +348,15 @@ the port can submit and run tasks).)");
         return;
       }
       opts->retain_s = *d;
+    }
+    if (!api_key_ttl->empty()) {
+      const auto d = parse_duration(*api_key_ttl);
+      if (!d || *d < 60 || *d > 365 * 86400.0) {
+        env.exit_code = fail(usage, "--api-key-ttl (or TASKRT_API_KEY_TTL): not a duration "
+                                    "from 1m to 365d like 24h or 7d: " + *api_key_ttl);
+        return;
+      }
+      opts->api_key_ttl_s = *d;
     }
     std::stringstream qs{*queues};
     std::vector<std::string> queue_list;

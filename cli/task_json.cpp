@@ -120,7 +120,8 @@ json attempts_json(const std::vector<event_row>& events) {
 }
 
 json task_detail_json(const task_record& t, const std::vector<event_row>& events,
-                      const std::vector<checkpoint_row>& checkpoints) {
+                      const std::vector<checkpoint_row>& checkpoints,
+                      const std::optional<progress_row>& progress) {
   auto j = task_summary_json(t);
   j["args"] = parse_or_null(t.args);
   j["policy"] = parse_or_null(t.policy);
@@ -150,6 +151,10 @@ json task_detail_json(const task_record& t, const std::vector<event_row>& events
     cps.push_back({{"attempt", c.attempt}, {"at", time_or_null(c.at_us)},
                    {"data", parse_or_null(c.data)}});
   j["checkpoints"] = std::move(cps);
+  j["progress"] = progress ? json{{"attempt", progress->attempt},
+                                  {"at", time_or_null(progress->at_us)},
+                                  {"value", parse_or_null(progress->value)}}
+                           : json(nullptr);
   return j;
 }
 

@@ -4,10 +4,12 @@
 
 #include "persistence/checkpoint_row.hpp"
 #include "persistence/event_row.hpp"
+#include "persistence/progress_row.hpp"
 #include "runtime/task.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <vector>
 
 namespace taskrt::cli {
@@ -17,10 +19,12 @@ namespace taskrt::cli {
 nlohmann::json task_summary_json(const task_record& t);
 
 /// `tasks describe`: the summary plus args, policy, result, last_error,
-/// events, attempts and checkpoints.
+/// events, attempts, checkpoints and the latest progress ({attempt, at,
+/// value} or null).
 nlohmann::json task_detail_json(const task_record& t,
                                 const std::vector<event_row>& events,
-                                const std::vector<checkpoint_row>& checkpoints);
+                                const std::vector<checkpoint_row>& checkpoints,
+                                const std::optional<progress_row>& progress);
 
 /// One journal event: id, task_id, at, attempt, kind, from, to, node, detail.
 nlohmann::json event_json(const event_row& e);

@@ -51,6 +51,9 @@ void print_describe(const json& j) {
                     ? ("  trigger " + cell(j["trigger"])).c_str()
                     : "");
     }
+  if (j["progress"].is_object())
+    std::printf("  progress %s  (attempt %s, %s)\n", j["progress"]["value"].dump().c_str(),
+                cell(j["progress"]["attempt"]).c_str(), cell(j["progress"]["at"]).c_str());
   if (!j["result"].is_null())
     std::printf("  result  %s\n", j["result"].dump().c_str());
   // A crash's stack is printed once, under the attempts.
@@ -124,7 +127,8 @@ Examples:
         env.exit_code = fail(failed, "no task with id " + std::to_string(*id));
         return;
       }
-      auto j = task_detail_json(*t, store->events(*id), store->checkpoints(*id));
+      auto j = task_detail_json(*t, store->events(*id), store->checkpoints(*id),
+                                store->progress(*id));
       if (!t->limit_keys.empty()) { // and why it waits, when a limit holds it
         j["limit_keys"] = t->limit_keys;
         j["waiting_for"] = nullptr;

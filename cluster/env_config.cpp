@@ -26,6 +26,7 @@ env_config read_env_config() {
   e.db_timeout = get("TASKRT_DB_TIMEOUT");
   e.heartbeat_ms = get("TASKRT_HEARTBEAT_MS");
   e.connection_timeout_ms = get("TASKRT_CONNECTION_TIMEOUT_MS");
+  e.api_key_ttl = get("TASKRT_API_KEY_TTL");
   TASKRT_FAULT_HOOK(true, e.fault = get("TASKRT_FAULT");
                           e.fault_version = get("TASKRT_FAULT_VERSION"););
   e.xdg_data_home = get("XDG_DATA_HOME");

@@ -21,6 +21,7 @@ struct env_config {
   std::string db_timeout;            ///< TASKRT_DB_TIMEOUT (seconds, as given)
   std::string heartbeat_ms;          ///< TASKRT_HEARTBEAT_MS (as given)
   std::string connection_timeout_ms; ///< TASKRT_CONNECTION_TIMEOUT_MS (as given)
+  std::string api_key_ttl;           ///< TASKRT_API_KEY_TTL (a duration, as given)
   std::string fault;                 ///< TASKRT_FAULT; read only with fault hooks
   std::string fault_version;         ///< TASKRT_FAULT_VERSION; read only with fault hooks
   std::string xdg_data_home;         ///< XDG_DATA_HOME (the default data dir)

@@ -460,7 +460,8 @@ int run_head(head_options opts, const task_registry& registry,
     return 1;
   }
   // Partitions ahead and retention, on a thread of their own until return.
-  journal_maintenance maintenance{{opts.dsn, opts.retain_s, opts.maintenance_interval_s}};
+  journal_maintenance maintenance{
+    {opts.dsn, opts.retain_s, opts.api_key_ttl_s, opts.maintenance_interval_s}};
   if (opts.retain_s > 0)
     spdlog::info("journal retention {}: final tasks and daily partitions of events older "
                  "than that go, checked every {}", retention_text(opts.retain_s),

@@ -67,6 +67,9 @@ struct head_options {
   /// of events older than this many seconds go, at start and every
   /// `maintenance_interval_s` (cluster/journal_maintenance.hpp); 0: keep all.
   double retain_s = 0;
+  /// How long an idempotency key of POST /api/v1/tasks is kept with its
+  /// body's hash (`--api-key-ttl`); the maintenance tick deletes older ones.
+  double api_key_ttl_s = 86400;
   double maintenance_interval_s = 600;
   /// `--allow-unguarded-frames`: start even when the cluster port's frame
   /// guard (cluster/frame_guard.hpp) is not in place; else the head refuses.

@@ -445,7 +445,8 @@ response describe_task(api_state& st, const api_call& c) {
     auto t = j.get_task(c.id);
     if (!t)
       return json_error(404, "not_found", "no task with id " + std::to_string(c.id));
-    return json_answer(200, cli::task_detail_json(*t, j.events(c.id), j.checkpoints(c.id)));
+    return json_answer(200, cli::task_detail_json(*t, j.events(c.id), j.checkpoints(c.id),
+                                                  j.progress(c.id)));
   });
 }
 

@@ -321,6 +321,47 @@ void access_store::audit(const api_principal& who, const std::string& method,
   });
 }
 
+access_store::purge_result access_store::purge_expired(int64_t keys_before_us,
+                                                       int64_t audit_before_us, int batch) {
+  purge_result r;
+  // Oldest first, `batch` rows per transaction, through the indexes of
+  // migration 14: a long backlog never holds one long transaction.
+  auto drain = [&](const char* what, const std::string& sql, int64_t before_us) {
+    int64_t total = 0;
+    for (;;) {
+      const auto n = impl_->run(what, [&](pqxx::connection& c) {
+        pqxx::work tx{c};
+        const auto res = tx.exec_params(sql, detail::ts_text(before_us), batch);
+        tx.commit();
+        return static_cast<int64_t>(res.affected_rows());
+      });
+      total += n;
+      if (n < batch)
+        return total;
+    }
+  };
+  r.keys = drain("purge idempotency keys",
+                 "DELETE FROM api_idempotency WHERE key IN (SELECT key FROM api_idempotency"
+                 " WHERE created_at < $1::timestamptz"
+                 " ORDER BY created_at LIMIT $2)",
+                 keys_before_us);
+  if (audit_before_us > 0)
+    r.audit = drain("purge audit rows",
+                    "DELETE FROM api_audit WHERE id IN (SELECT id FROM api_audit"
+                    " WHERE at < $1::timestamptz ORDER BY at LIMIT $2)",
+                    audit_before_us);
+  impl_->run("purge expired sessions", [&](pqxx::connection& c) {
+    pqxx::work tx{c};
+    r.logins = static_cast<int64_t>(
+      tx.exec("DELETE FROM api_logins WHERE expires_at < now()").affected_rows());
+    r.sessions = static_cast<int64_t>(
+      tx.exec("DELETE FROM api_sessions WHERE expires_at < now()").affected_rows());
+    tx.commit();
+    return 0;
+  });
+  return r;
+}
+
 feed_barrier access_store::take_barrier() {
   return impl_->run("feed barrier", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};

@@ -143,6 +143,25 @@ public:
   void audit(const api_principal& who, const std::string& method, const std::string& path,
              int status, const std::string& detail_json);
 
+  // -- retention ---------------------------------------------------------------------
+
+  /// What purge_expired deleted.
+  struct purge_result {
+    int64_t keys = 0;     ///< idempotency keys recorded before the key cutoff
+    int64_t audit = 0;    ///< audit rows written before the audit cutoff
+    int64_t logins = 0;   ///< expired login links
+    int64_t sessions = 0; ///< expired sessions
+  };
+
+  /// Retention of the access tables (the head's maintenance tick): deletes
+  /// the idempotency keys recorded before `keys_before_us` (after that a
+  /// replay is deduplicated only by the task's own key, without the body
+  /// check, while the journal keeps the task), the audit rows written
+  /// before `audit_before_us` (0: keep every audit row), and the login
+  /// links and sessions that have expired. Keys and audit rows go in
+  /// transactions of at most `batch` rows; tokens are never deleted.
+  purge_result purge_expired(int64_t keys_before_us, int64_t audit_before_us, int batch = 1000);
+
   // -- the event feed --------------------------------------------------------------
 
   /// The current feed barrier (see feed_barrier).

@@ -622,6 +622,21 @@ std::vector<checkpoint_row> journal_store::checkpoints(int64_t task_id) {
   });
 }
 
+std::optional<progress_row> journal_store::progress(int64_t task_id) {
+  return impl_->run("progress", [&](pqxx::connection& c) -> std::optional<progress_row> {
+    pqxx::read_transaction tx{c};
+    // Through to_jsonb(row): a journal below schema 15 reads as no progress.
+    auto res = tx.exec_params("SELECT (p->>'attempt')::int, p->'value', (p->>'at_us')::bigint"
+                              " FROM (SELECT to_jsonb(t)->'progress' AS p FROM tasks t"
+                              " WHERE id = $1) x WHERE jsonb_typeof(p) = 'object'",
+                              task_id);
+    if (res.empty())
+      return std::nullopt;
+    return progress_row{res[0][0].as<int32_t>(), res[0][1].as<std::string>(),
+                        res[0][2].as<int64_t>()};
+  });
+}
+
 namespace {
 
 const char* const final_states = "state IN ('SUCCEEDED', 'FAILED', 'CANCELLED', 'LOST')";

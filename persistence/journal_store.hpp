@@ -159,6 +159,10 @@ public:
   /// The checkpoints of `task_id`, oldest first.
   std::vector<checkpoint_row> checkpoints(int64_t task_id);
 
+  /// The latest progress value of `task_id` (tasks.progress), if any; none
+  /// on a journal below schema 15, which has no such column.
+  std::optional<progress_row> progress(int64_t task_id);
+
   /// Deletes the final tasks (SUCCEEDED, FAILED, CANCELLED, LOST) matching
   /// `f` with their events and checkpoints, in transactions of at most
   /// `batch` tasks (oldest created first; `f.order` is ignored, `f.limit`

@@ -73,6 +73,7 @@ struct memory_journal::database {
   std::map<int64_t, task_record> tasks;
   std::vector<event_row> events;       // journal order
   std::vector<checkpoint_row> checkpoints;
+  std::map<int64_t, progress_row> progress; // tasks.progress
   std::map<std::string, node_row> nodes;
   std::map<std::string, transition_store_interface::batch_result> commit_log;
   std::set<int64_t> partition_days;    // UTC day starts with a partition
@@ -158,8 +159,10 @@ struct memory_journal::database {
   /// after `events_from` when set; returns the events deleted.
   int64_t delete_tasks(const std::vector<int64_t>& ids, std::optional<int64_t> events_from) {
     std::set<int64_t> gone(ids.begin(), ids.end());
-    for (auto id : ids)
+    for (auto id : ids) {
       tasks.erase(id);
+      progress.erase(id);
+    }
     checkpoints.erase(std::remove_if(checkpoints.begin(), checkpoints.end(),
                                      [&](const checkpoint_row& c) {
                                        return gone.count(c.task_id) > 0;
@@ -373,6 +376,9 @@ memory_journal::batch_result memory_journal::commit(const batch& b,
   }
   for (const auto& c : b.checkpoints)
     db.checkpoints.push_back({db.next_checkpoint++, c.task_id, c.attempt, c.data, c.at_us});
+  for (const auto& p : b.progress) // the last one of a task wins, for its current attempt
+    if (auto i = db.tasks.find(p.task_id); i != db.tasks.end() && i->second.attempt == p.attempt)
+      db.progress[p.task_id] = {p.attempt, p.data, p.at_us};
   if (!commit_id.empty())
     db.commit_log[commit_id] = out;
   if (!db.faults.empty() && db.faults.front().after_commit) {
@@ -617,6 +623,15 @@ std::vector<checkpoint_row> memory_journal::checkpoints(int64_t task_id) {
     if (c.task_id == task_id)
       out.push_back(c);
   return out;
+}
+
+std::optional<progress_row> memory_journal::progress(int64_t task_id) {
+  std::unique_lock<std::mutex> lock;
+  enter(lock);
+  auto i = db_->progress.find(task_id);
+  if (i == db_->progress.end())
+    return std::nullopt;
+  return i->second;
 }
 
 std::vector<name_state_count> memory_journal::count_by_name_state(const task_filter& f) {

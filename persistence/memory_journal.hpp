@@ -86,6 +86,7 @@ public:
   std::vector<event_row> events(int64_t task_id) override;
   std::vector<event_row> events_after(int64_t task_id, int64_t after_id) override;
   std::vector<checkpoint_row> checkpoints(int64_t task_id) override;
+  std::optional<progress_row> progress(int64_t task_id) override;
   std::vector<name_state_count> count_by_name_state(const task_filter& f) override;
   std::vector<error_kind_count> failures_by_kind(const task_filter& f) override;
   std::vector<lost_cause_count> lost_by_cause(const task_filter& f) override;

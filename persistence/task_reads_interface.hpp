@@ -5,6 +5,7 @@
 
 #include "persistence/checkpoint_row.hpp"
 #include "persistence/event_row.hpp"
+#include "persistence/progress_row.hpp"
 #include "persistence/summary_rows.hpp"
 #include "persistence/task_filter.hpp"
 #include "runtime/task.hpp"
@@ -35,6 +36,9 @@ public:
 
   /// The checkpoints of `task_id`, oldest first.
   virtual std::vector<checkpoint_row> checkpoints(int64_t task_id) = 0;
+
+  /// The latest progress value `task_id` reported, if any.
+  virtual std::optional<progress_row> progress(int64_t task_id) = 0;
 
   /// Tasks matching `f` (limit and order ignored) counted by name and state,
   /// ordered by name, then state.

@@ -72,8 +72,18 @@ public:
     int64_t at_us = 0;
   };
 
+  /// The latest progress value of a running attempt (tasks.progress).
+  struct progress_item {
+    int64_t task_id = 0;
+    int32_t attempt = 0;
+    std::string data; ///< JSON text
+    int64_t at_us = 0;
+  };
+
   /// What one commit() writes. Journal order within a batch: submits, then
-  /// transitions in vector order, then notes, then checkpoints.
+  /// transitions in vector order, then notes, then checkpoints, then
+  /// progress (the last item of a task wins; an item whose attempt is no
+  /// longer the task's current one writes nothing).
   ///
   /// Submits with a `spec.key` that a task already has (or that an earlier
   /// submit of the same batch has) write nothing and return that task's id.
@@ -91,11 +101,12 @@ public:
     std::vector<transition_item> transitions;
     std::vector<note_item> notes;
     std::vector<checkpoint_item> checkpoints;
+    std::vector<progress_item> progress;
 
     /// True when there is nothing to write.
     bool empty() const {
       return submits.empty() && transitions.empty() && notes.empty()
-             && checkpoints.empty();
+             && checkpoints.empty() && progress.empty();
     }
   };
 

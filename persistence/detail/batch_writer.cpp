@@ -298,6 +298,25 @@ void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
     tx.exec(sql);
 }
 
+/// The latest progress per task, one statement for the batch: the last item
+/// of a task wins, and only while its attempt is the task's current one.
+void write_progress(pqxx::work& tx, const std::vector<journal_store::progress_item>& items) {
+  std::unordered_map<int64_t, size_t> last; // task -> its last item
+  for (size_t i = 0; i < items.size(); ++i)
+    last[items[i].task_id] = i;
+  std::string values;
+  for (const auto& [task, i] : last) {
+    const auto& p = items[i];
+    const nlohmann::json doc{{"attempt", p.attempt},
+                             {"at_us", p.at_us},
+                             {"value", nlohmann::json::parse(p.data, nullptr, false)}};
+    values += (values.empty() ? "(" : ", (") + std::to_string(task) + ", "
+              + std::to_string(p.attempt) + ", " + tx.quote(json_text(doc)) + "::jsonb)";
+  }
+  tx.exec("UPDATE tasks t SET progress = v.doc FROM (VALUES " + values
+          + ") AS v(id, attempt, doc) WHERE t.id = v.id AND t.attempt = v.attempt");
+}
+
 } // namespace
 
 batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
@@ -345,6 +364,8 @@ batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
     rejected.insert(rejected.end(), b.notes.begin(), b.notes.end());
     write_notes(tx, rejected, b.checkpoints);
   }
+  if (!b.progress.empty())
+    write_progress(tx, b.progress);
   // Dependencies, in this transaction: the children of what ended here.
   for (size_t i = 0; i < b.transitions.size(); ++i) {
     const auto& t = b.transitions[i];

@@ -368,6 +368,19 @@ $$;
 CREATE TRIGGER task_events_notify AFTER INSERT ON task_events
   FOR EACH STATEMENT EXECUTE FUNCTION taskrt_notify_events();
 )sql"},
+  // Retention of the API's tables (access_store::purge_expired, run by the
+  // head's maintenance tick): idempotency keys and audit rows are deleted
+  // oldest first by age, through these indexes instead of a scan.
+  {14, R"sql(
+CREATE INDEX api_idempotency_created_idx ON api_idempotency (created_at);
+CREATE INDEX api_audit_at_idx ON api_audit (at);
+)sql"},
+  // The latest progress of a task's attempt, {"attempt", "at_us", "value"}
+  // (ctx.progress), which the head writes at most once a second per task
+  // (issue 23): no event per report, one row update a second at most.
+  {15, R"sql(
+ALTER TABLE tasks ADD COLUMN progress jsonb;
+)sql"},
 };
 
 } // namespace

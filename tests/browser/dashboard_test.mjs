@@ -199,7 +199,22 @@ const scenarios = {
     const elapsed = page.locator('#progress .elapsed');
     const before = await elapsed.textContent({timeout: 15000});
     await until('the running time to move on', async () => (await elapsed.textContent()) !== before, 15000);
+    // What the task reports with ctx.progress() ({"remaining_ms": N} about
+    // once a second, kept by the head) is shown, and a newer value replaces
+    // it without a reload.
+    const reported = page.locator('#progress .reported');
+    const remaining = async () => {
+      if (!(await reported.count())) return null;
+      const text = await reported.textContent();
+      if (!text.includes('attempt 1')) fail(`the progress panel says ${text}`);
+      const m = /remaining_ms\D*(\d+)/.exec(text);
+      return m ? Number(m[1]) : null;
+    };
+    const first = await until('a reported progress value', remaining, 15000);
+    const next = await until('a newer progress value',
+      async () => { const v = await remaining(); return v !== null && v < first ? v : null; }, 15000);
     await noReload();
+    step(`progress: remaining_ms ${first} -> ${next}`);
     step(`progress: running for ${before} -> ${await elapsed.textContent()}`);
     await shot(page, 'task-viewer');
     // A browser signed in by a viewer's link (cookie) sees none either.

@@ -410,6 +410,56 @@ TEST_CASE("contract: the newest checkpoint of each task", "[contract]" CONTRACT_
   CHECK(s.ping_ms() >= 0);
 }
 
+TEST_CASE("contract: the latest progress of each task, for its current attempt",
+          "[contract]" CONTRACT_TAG) {
+  auto j = make_contract_journal("c_progress");
+  auto& s = *j.ports.transitions;
+  auto& r = *j.ports.reads;
+  const auto ids = submit_all(s, {"a", "b", "c"});
+  batch start;
+  for (auto id : {ids[0], ids[1]})
+    start.transitions.push_back(move(id, transition_kind::start, task_state::queued, 0, 1));
+  REQUIRE(s.commit(start).applied == std::vector<bool>{true, true});
+  // In one batch: two values of a (the last wins), one of b for an attempt
+  // it is not at (nothing), none of c.
+  batch p;
+  p.progress.push_back({ids[0], 1, R"({"done":1,"total":4})", t0 + 2 * sec});
+  p.progress.push_back({ids[0], 1, R"({"done":2,"total":4})", t0 + 3 * sec});
+  p.progress.push_back({ids[1], 2, R"(0.5)", t0 + 3 * sec});
+  CHECK(!p.empty());
+  s.commit(p);
+  auto a = r.progress(ids[0]);
+  REQUIRE(a);
+  CHECK(a->attempt == 1);
+  CHECK(nlohmann::json::parse(a->value) == nlohmann::json{{"done", 2}, {"total", 4}});
+  CHECK(a->at_us == t0 + 3 * sec);
+  CHECK(!r.progress(ids[1]));
+  CHECK(!r.progress(ids[2]));
+  // A later batch replaces it; progress of an ended attempt that arrives
+  // after its retry began writes nothing, and the value stays.
+  batch later;
+  later.progress.push_back({ids[0], 1, R"("almost")", t0 + 4 * sec});
+  s.commit(later);
+  CHECK(nlohmann::json::parse(r.progress(ids[0])->value) == "almost");
+  batch retry;
+  auto f = move(ids[0], transition_kind::fail, task_state::running, 1, 1, t0 + 5 * sec);
+  f.error = R"({"kind":"ValueError","message":"x"})";
+  retry.transitions.push_back(f);
+  retry.transitions.push_back(
+    move(ids[0], transition_kind::retry, task_state::failed, 1, 1, t0 + 5 * sec));
+  retry.transitions.push_back(
+    move(ids[0], transition_kind::start, task_state::queued, 1, 2, t0 + 6 * sec));
+  REQUIRE(s.commit(retry).applied == std::vector<bool>{true, true, true});
+  batch stale;
+  stale.progress.push_back({ids[0], 1, R"("late")", t0 + 7 * sec});
+  s.commit(stale);
+  CHECK(nlohmann::json::parse(r.progress(ids[0])->value) == "almost");
+  CHECK(r.progress(ids[0])->attempt == 1);
+  // No event per value: progress is not journaled as events.
+  for (const auto& e : r.events(ids[0]))
+    CHECK(e.kind != "progress");
+}
+
 // -- node rows -----------------------------------------------------------------------
 
 TEST_CASE("contract: node rows are replaced by id and only old DEAD/LEFT ones pruned",

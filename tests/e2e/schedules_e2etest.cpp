@@ -7,6 +7,10 @@
 //   the window is the head's absence; the ticks of it are skipped, caught up
 //   (only the latest) or all caught up, exactly, and every other tick fired
 //   once.
+// - the same with --missed all --catchup-window 3s and 8 s away: the ticks
+//   of the window's 3 s before the restarted head's first pass are caught
+//   up once each (journal rows, and one start stamp each after the
+//   restart); the older missed ones are skipped as older than the window.
 // - kill -9 of the active head with a standby: the standby fires on, no
 //   tick has two tasks, no task ran twice.
 // - --overlap skip with a task slower than the interval: no two tick tasks
@@ -396,5 +400,109 @@ TEST_CASE("schedule --missed latest - pause for 4 s, resume - the ticks of the p
     return true;
   }, 30'000));
   check_tasks(dsn, "p", ev, file);
+  std::remove(file.c_str());
+}
+
+TEST_CASE("schedule --missed all --catchup-window 3s - head kill -9, restart after 8 s - only "
+          "the missed ticks within the window are caught up, once each",
+          "[e2e][schedules]") {
+  // The window: the head's absence, about 8 ticks long. At the first pass
+  // after the restart (at P, between `restart_us` below and the creation of
+  // the first task it caught up) the ticks in [P - 3 s, P] fire, once
+  // each, and the older ones are skipped as older than the window.
+  auto dsn = fresh_schema_dsn("e2e_sched_catchup_window");
+  const auto file = temp_file("catchup-window");
+  std::remove(file.c_str());
+  head_process head{dsn, {"--workers", "2"}};
+  add_schedule(dsn, {"tick", "--task", "stamp", "--args", json{{"file", file}, {"ms", 10}}.dump(),
+                     "--every", "1s", "--missed", "all", "--catchup-window", "3s", "--policy",
+                     R"({"retries":3,"wait":1})"});
+  REQUIRE(eventually([&] { return count_kind(ticks_of(dsn, "tick"), "fired") >= 3; }));
+  head.kill9();
+  const int64_t kill_ns = to_micros(now()) * 1000;
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  const int64_t restart_us = to_micros(now());
+  head.restart();
+  REQUIRE(eventually([&] {
+    return count_kind(ticks_of(dsn, "tick"), "fired", restart_us / 1'000'000 + 1) >= 2;
+  }));
+  REQUIRE(head.terminate() == 0);
+  auto ev = ticks_of(dsn, "tick");
+  INFO("killed at " << kill_ns / 1000 << " us, restarted at " << restart_us << " us\n"
+                    << dump(ev));
+  check_consecutive(ev);
+  std::vector<tick_event> old, caught;
+  size_t first_missed = ev.size(), last_missed = 0;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    if (ev[i].reason.find("no head was active") == std::string::npos)
+      continue;
+    first_missed = std::min(first_missed, i);
+    last_missed = i;
+    if (ev[i].kind == "caught_up") {
+      caught.push_back(ev[i]);
+    } else {
+      CHECK(ev[i].kind == "skipped");
+      CHECK(ev[i].reason.find("older than the catch-up window 3s") != std::string::npos);
+      CHECK(caught.empty()); // the window is the block's newest end: no skip after a catch-up
+      old.push_back(ev[i]);
+    }
+  }
+  REQUIRE(old.size() + caught.size() >= 7); // 8 s away at one tick a second
+  CHECK(last_missed - first_missed + 1 == old.size() + caught.size()); // one block
+  REQUIRE(old.size() >= 3);
+  CHECK(old.front().tick_s <= kill_ns / 1'000'000'000 + 1);
+  // [P - 3 s, P] holds 3 or 4 whole seconds, every one a due tick.
+  CHECK(caught.size() >= 3);
+  CHECK(caught.size() <= 4);
+  // Outside the block every tick fired on time.
+  for (size_t i = 0; i < ev.size(); ++i)
+    if (i < first_missed || i > last_missed) {
+      INFO("tick " << ev[i].tick_s << " " << ev[i].kind << " " << ev[i].reason);
+      CHECK(ev[i].kind == "fired");
+    }
+  REQUIRE(eventually([&] {
+    for (const auto& [k, v] : tick_tasks(dsn, "tick"))
+      if (v.second == "QUEUED" || v.second == "RUNNING")
+        return false;
+    return true;
+  }, 30'000));
+  // Each fired or caught-up tick has its one task, each finished task ran
+  // once (twice only across the kill), and no skipped tick ran anything.
+  check_tasks(dsn, "tick", ev, file, kill_ns);
+  // The boundary, from the journal: P is at most the creation of the first
+  // caught-up task, so every skipped tick is older than that minus 3 s, and
+  // at least restart_us, so every caught-up tick is at most 3 s older.
+  int64_t first_created_us = 0;
+  std::map<int64_t, int64_t> submits; // caught-up task -> its submit events
+  {
+    pqxx::connection c{dsn};
+    pqxx::read_transaction tx{c};
+    for (const auto& t : caught) {
+      auto r = tx.exec1("SELECT (extract(epoch FROM created_at) * 1e6)::bigint, state,"
+                        " (SELECT count(*) FROM task_events e WHERE e.task_id = tasks.id"
+                        "  AND e.kind = 'submit')"
+                        " FROM tasks WHERE id = " + std::to_string(t.task_id));
+      const auto created = r[0].as<int64_t>();
+      first_created_us = first_created_us ? std::min(first_created_us, created) : created;
+      CHECK(r[1].as<std::string>() == "SUCCEEDED");
+      submits[t.task_id] = r[2].as<int64_t>();
+    }
+  }
+  for (const auto& t : old)
+    CHECK(t.tick_s * 1'000'000 < first_created_us - 3'000'000);
+  for (const auto& t : caught) {
+    CHECK(t.tick_s * 1'000'000 >= restart_us - 3'000'000);
+    CHECK(submits[t.task_id] == 1);
+  }
+  // The processes' own stamps: each caught-up task started once, after the restart.
+  std::map<int64_t, std::vector<int64_t>> started;
+  for (const auto& s : stamps(file))
+    if (s.event == "start")
+      started[s.task].push_back(s.real_ns);
+  for (const auto& t : caught) {
+    INFO("caught-up tick " << t.tick_s << " task " << t.task_id);
+    REQUIRE(started[t.task_id].size() == 1);
+    CHECK(started[t.task_id][0] >= restart_us * 1000);
+  }
   std::remove(file.c_str());
 }

@@ -10,6 +10,19 @@ import {h, fill, badge, time, duration, between, seconds, relative, jsonBlock, t
 const FINAL_RETRYABLE = ['FAILED', 'LOST', 'CANCELLED'];
 const CANCELLABLE = ['QUEUED', 'RUNNING'];
 
+/// The fraction done a progress value says, in [0, 1], or null: a number
+/// from 0 to 1, or an object with `fraction` (0..1), `percent` (0..100), or
+/// `done` and `total`.
+export function progressFraction(v) {
+  const clamp = x => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : null);
+  if (typeof v === 'number') return v >= 0 && v <= 1 ? v : null;
+  if (!v || typeof v !== 'object') return null;
+  if (typeof v.fraction === 'number') return clamp(v.fraction);
+  if (typeof v.percent === 'number') return clamp(v.percent / 100);
+  if (typeof v.done === 'number' && typeof v.total === 'number' && v.total > 0) return clamp(v.done / v.total);
+  return null;
+}
+
 export function task(main, ctx, id) {
   const head = h('div', {class: 'task-head'});
   const note = h('div', {class: 'notice', hidden: true, role: 'status'});
@@ -162,23 +175,30 @@ export function task(main, ctx, id) {
     ], t.attempts || [], {empty: 'No attempts yet.', rowAttrs: a => ({'data-attempt': a.attempt})});
   }
 
-  /// How far the task is: for a running attempt, how long it has run and
-  /// its last checkpoint (journaled; `ctx.progress()` heartbeats are not,
-  /// docs/tasks.md); progress notes, where a journal has them.
+  /// How far the task is: the latest value it reported with ctx.progress()
+  /// (`progress` of GET /api/v1/tasks/{id}: the head keeps the newest one,
+  /// written at most once a second), drawn as a bar when it reads as a
+  /// fraction (see progressFraction); for a running attempt, how long it has
+  /// run and its last checkpoint.
   function progress() {
-    const notes = (t.events || []).filter(e => e.kind === 'progress');
+    const p = t.progress;
     const cps = t.checkpoints || [];
     const current = (t.attempts || []).find(a => a.attempt === t.attempt && a.started && !a.ended);
-    if (t.state !== 'RUNNING' && !notes.length) return null;
-    const last = notes[notes.length - 1];
+    if (t.state !== 'RUNNING' && !p) return null;
     const cp = cps.filter(c => c.attempt === t.attempt).pop();
+    const frac = p ? progressFraction(p.value) : null;
     return h('section', {class: 'panel', id: 'progress'}, h('h2', {}, 'Progress'),
+      p ? h('div', {class: 'reported'},
+        frac == null ? null : h('p', {class: 'meter'},
+          h('progress', {max: '1', value: String(frac)}), h('strong', {class: 'percent'}, `${Math.round(frac * 100)}%`)),
+        h('p', {}, 'Reported ', time(p.at), ` (${relative(p.at)}) in attempt ${p.attempt}`,
+          p.attempt !== t.attempt ? ' (an earlier attempt)' : '', ': ', jsonBlock(p.value)))
+        : h('p', {class: 'muted'}, 'No progress reported in this attempt yet.'),
       current ? h('p', {}, 'Attempt ', String(current.attempt), current.node ? ` on ${current.node}` : '',
         ' running for ', h('strong', {class: 'elapsed', 'data-since': current.started},
           duration(between(current.started))), '.') : null,
       cp ? h('p', {}, 'Last checkpoint ', time(cp.at), ` (${relative(cp.at)}): `, jsonBlock(cp.data))
-        : t.state === 'RUNNING' ? h('p', {class: 'muted'}, 'No checkpoint in this attempt yet.') : null,
-      last ? h('p', {}, 'Reported ', time(last.at), ` in attempt ${last.attempt}: `, jsonBlock(last.detail)) : null);
+        : t.state === 'RUNNING' ? h('p', {class: 'muted'}, 'No checkpoint in this attempt yet.') : null);
   }
 
   function events() {
@@ -237,9 +257,13 @@ export function task(main, ctx, id) {
 
   const soon = throttle(load, 300);
   const unsub = ctx.feed.subscribe(ev => { if (String(eventTask(ev)) === String(id)) soon(); });
-  // The countdown and a running attempt's bar move without events.
+  // The countdown and a running attempt's bar move without events; its
+  // progress is no journal event either, so a running task is read again
+  // every 2 s.
+  let ticks = 0;
   const tick = setInterval(() => {
     if (!t) return;
+    if (t.state === 'RUNNING' && ++ticks % 2 === 0) soon();
     const tl = main.querySelector('#timeline');
     if (t.state === 'RUNNING' && tl) tl.replaceWith(timeline());
     for (const e of main.querySelectorAll('.elapsed')) e.textContent = duration(between(e.dataset.since));
