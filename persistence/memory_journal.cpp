@@ -742,6 +742,7 @@ state_counts memory_journal::count_by_state() {
       case task_state::failed: ++out.failed; break;
       case task_state::cancelled: ++out.cancelled; break;
       case task_state::lost: ++out.lost; break;
+      case task_state::waiting: ++out.waiting; break;
     }
   return out;
 }
