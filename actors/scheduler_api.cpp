@@ -701,11 +701,18 @@ caf::result<std::vector<task_outcome>> on_await_many(scheduler_actor_t* self,
   return caf::delegated<std::vector<task_outcome>>{};
 }
 
+void watch_from(scheduler_actor_t* self, const caf::actor& sink, const std::vector<int64_t>& ids);
+
 /// `watch` of one id whose task is not in memory: final in the journal, or
 /// QUEUED there only. Before recovery it waits for recovery (see await_into).
 void watch_stored(scheduler_actor_t* self, const caf::actor& sink, int64_t id) {
   if (!self->state.recovered) {
-    self->state.after_recovery.push_back([self, sink, id] { watch_stored(self, sink, id); });
+    // Replayed as a new watch: recovery may hold the task in memory (an
+    // undecided FAILED one, whose journal row looks final).
+    self->state.after_recovery.push_back([self, sink, id] {
+      std::vector<int64_t> ids{id};
+      watch_from(self, sink, ids);
+    });
     return;
   }
   with_stored_task(
@@ -734,10 +741,7 @@ void watch_stored(scheduler_actor_t* self, const caf::actor& sink, int64_t id) {
     [self, sink, id](caf::error& e) { self->send(sink, watch_atom::value, id, std::move(e)); });
 }
 
-void on_watch(scheduler_actor_t* self, std::vector<int64_t>& ids) {
-  auto sink = caf::actor_cast<caf::actor>(self->current_sender());
-  if (!sink)
-    return;
+void watch_from(scheduler_actor_t* self, const caf::actor& sink, const std::vector<int64_t>& ids) {
   auto& st = self->state;
   for (auto id : ids) {
     if (st.tasks.count(id))
@@ -745,6 +749,13 @@ void on_watch(scheduler_actor_t* self, std::vector<int64_t>& ids) {
     else
       watch_stored(self, sink, id);
   }
+}
+
+void on_watch(scheduler_actor_t* self, std::vector<int64_t>& ids) {
+  auto sink = caf::actor_cast<caf::actor>(self->current_sender());
+  if (!sink)
+    return;
+  watch_from(self, sink, ids);
 }
 
 /// `status`: a short summary of the head.

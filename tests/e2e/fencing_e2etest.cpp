@@ -162,6 +162,7 @@ TEST_CASE("a journal an older version left half-decided (FAILED, no decision) is
   auto& c = head.connect();
   auto out = c.await(id, std::chrono::seconds(60));
   REQUIRE(out);
+  INFO(head.log());
   CHECK(out->state == task_state::succeeded);
   CHECK(out->attempt == 2);
   journal_store store{dsn};
