@@ -6,6 +6,7 @@
 // and the API need.
 
 #include "tests/e2e/api_helpers.hpp"
+#include "tests/http/loopback_socket.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
 #include <pqxx/pqxx>
@@ -27,18 +28,6 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 /// One SSE event as the client parsed it.
 struct sse_event {

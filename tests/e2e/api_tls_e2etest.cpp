@@ -4,6 +4,7 @@
 // request is not answered as HTTP; the session cookie is Secure.
 
 #include "tests/e2e/api_helpers.hpp"
+#include "tests/http/loopback_socket.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
 #include <openssl/err.h>
@@ -24,16 +25,11 @@ using json = nlohmann::json;
 
 namespace {
 
-int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
+/// A loopback connection whose reads give up after 10 s.
+int connect_with_timeout(int port) {
+  int fd = connect_to(port);
+  if (fd < 0)
     return -1;
-  }
   timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
@@ -48,7 +44,7 @@ std::string https(int port, const std::string& ca_file, const std::string& reque
     SSL_CTX_free(ctx);
     return "TLS: cannot load " + ca_file;
   }
-  int fd = connect_to(port);
+  int fd = connect_with_timeout(port);
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
