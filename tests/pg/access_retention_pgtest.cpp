@@ -30,20 +30,6 @@ namespace {
 constexpr int64_t hour_us = 3'600'000'000;
 constexpr int64_t day_us = 24 * hour_us;
 
-/// Runs `sql` on `dsn` (the test's own schema) and returns the first column
-/// of the first row as a number.
-int64_t scalar(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c{dsn};
-  pqxx::nontransaction tx{c};
-  return tx.exec1(sql)[0].as<int64_t>();
-}
-
-void exec(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c{dsn};
-  pqxx::nontransaction tx{c};
-  tx.exec0(sql);
-}
-
 /// Idempotency keys left, as a set.
 std::set<std::string> keys(const std::string& dsn) {
   pqxx::connection c{dsn};
@@ -67,15 +53,15 @@ std::set<std::string> audit_paths(const std::string& dsn) {
 /// Keys and audit rows aged by `age_us` (written now, then moved back).
 void key_of_age(access_store& a, const std::string& dsn, const std::string& key, int64_t age_us) {
   a.record_key(key, "hash-" + key, 1);
-  exec(dsn, "UPDATE api_idempotency SET created_at = now() - make_interval(secs => "
-              + std::to_string(age_us / 1e6) + ") WHERE key = '" + key + "'");
+  exec_sql(dsn, "UPDATE api_idempotency SET created_at = now() - make_interval(secs => "
+                  + std::to_string(age_us / 1e6) + ") WHERE key = '" + key + "'");
 }
 
 void audit_of_age(access_store& a, const std::string& dsn, const std::string& path,
                   int64_t age_us) {
   a.audit({"ops", api_role::operator_}, "POST", path, 201, R"({"id":1})");
-  exec(dsn, "UPDATE api_audit SET at = now() - make_interval(secs => "
-              + std::to_string(age_us / 1e6) + ") WHERE path = '" + path + "'");
+  exec_sql(dsn, "UPDATE api_audit SET at = now() - make_interval(secs => "
+                  + std::to_string(age_us / 1e6) + ") WHERE path = '" + path + "'");
 }
 
 /// The rows every case starts with: keys of 25 h, 26 h, 27 h (past a 24 h
@@ -100,10 +86,10 @@ void seed(access_store& a, const std::string& dsn) {
   REQUIRE(live);
   const auto dead = a.open_session(a.add_login("s", api_role::viewer, 60, 3600));
   REQUIRE(dead);
-  exec(dsn, "UPDATE api_logins SET expires_at = now() - interval '1 minute'"
-            " WHERE name = 'expired-login'");
-  exec(dsn, "UPDATE api_sessions SET expires_at = now() - interval '1 second' WHERE hash = '"
-              + access_store::sha256_hex(dead->secret) + "'");
+  exec_sql(dsn, "UPDATE api_logins SET expires_at = now() - interval '1 minute'"
+                " WHERE name = 'expired-login'");
+  exec_sql(dsn, "UPDATE api_sessions SET expires_at = now() - interval '1 second' WHERE hash = '"
+                  + access_store::sha256_hex(dead->secret) + "'");
   REQUIRE(a.find_session(dead->secret) == std::nullopt);
   REQUIRE(a.find_session(live->secret));
 }
@@ -119,10 +105,10 @@ TEST_CASE("access_store::purge_expired: old keys and audit rows go, fresh ones s
   journal_store{dsn}.migrate();
   access_store a{dsn};
   seed(a, dsn);
-  REQUIRE(scalar(dsn, "SELECT count(*) FROM api_sessions") == 2);
-  REQUIRE(scalar(dsn, "SELECT count(*) FROM api_logins") == 2);
+  REQUIRE(query_count(dsn, "SELECT count(*) FROM api_sessions") == 2);
+  REQUIRE(query_count(dsn, "SELECT count(*) FROM api_logins") == 2);
 
-  const auto now_us = scalar(dsn, "SELECT (extract(epoch FROM now()) * 1e6)::bigint");
+  const auto now_us = query_count(dsn, "SELECT (extract(epoch FROM now()) * 1e6)::bigint");
   // A batch of 1: three old keys take three deleting transactions and one
   // empty one; none of them touches a fresh row.
   const auto r = a.purge_expired(now_us - 24 * hour_us, now_us - 30 * day_us, 1);
@@ -132,9 +118,9 @@ TEST_CASE("access_store::purge_expired: old keys and audit rows go, fresh ones s
   CHECK(r.sessions == 1);
   CHECK(keys(dsn) == fresh_keys);
   CHECK(audit_paths(dsn) == fresh_audit);
-  CHECK(scalar(dsn, "SELECT count(*) FROM api_logins") == 1); // live-login
-  CHECK(scalar(dsn, "SELECT count(*) FROM api_sessions") == 1);
-  CHECK(scalar(dsn, "SELECT count(*) FROM api_tokens") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM api_logins") == 1); // live-login
+  CHECK(query_count(dsn, "SELECT count(*) FROM api_sessions") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM api_tokens") == 1);
   // A kept key still answers with its first body's hash; a purged one is unknown.
   REQUIRE(a.find_key("fresh-23h"));
   CHECK(a.find_key("fresh-23h")->body_hash == "hash-fresh-23h");
@@ -152,7 +138,7 @@ TEST_CASE("access_store::purge_expired: without a retention every audit row stay
   journal_store{dsn}.migrate();
   access_store a{dsn};
   seed(a, dsn);
-  const auto now_us = scalar(dsn, "SELECT (extract(epoch FROM now()) * 1e6)::bigint");
+  const auto now_us = query_count(dsn, "SELECT (extract(epoch FROM now()) * 1e6)::bigint");
   const auto r = a.purge_expired(now_us - 24 * hour_us, 0);
   CHECK(r.keys == 3);
   CHECK(r.audit == 0);
@@ -178,5 +164,5 @@ TEST_CASE("journal maintenance purges the API's tables at its first tick",
   }
   CHECK(keys(dsn) == fresh_keys);
   CHECK(audit_paths(dsn) == fresh_audit);
-  CHECK(scalar(dsn, "SELECT count(*) FROM api_tokens") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM api_tokens") == 1);
 }

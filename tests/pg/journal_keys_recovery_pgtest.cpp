@@ -21,18 +21,6 @@ namespace {
 
 constexpr int64_t t0 = 1'700'000'000'000'000;
 
-int64_t count_of(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c{dsn};
-  pqxx::nontransaction tx{c};
-  return tx.exec1(sql)[0].as<int64_t>();
-}
-
-void exec(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c{dsn};
-  pqxx::nontransaction tx{c};
-  tx.exec(sql);
-}
-
 journal_store::submit_item keyed(const std::string& name, const std::string& key) {
   auto it = submit_of(name);
   it.spec.key = key;
@@ -86,8 +74,8 @@ TEST_CASE("a submit with a known key returns the existing task and writes nothin
   CHECK(r2.submitted_ids[1] == id);
   CHECK(r2.submitted_ids[2] == r2.submitted_ids[0]);
   CHECK(r2.submitted_ids[0] != id);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 4);
-  CHECK(count_of(dsn, "SELECT count(*) FROM task_events WHERE kind = 'submit'") == 4);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 4);
+  CHECK(query_count(dsn, "SELECT count(*) FROM task_events WHERE kind = 'submit'") == 4);
   CHECK(s.events(id).size() == 1);
   // Only existing ones: nothing at all written.
   journal_store::batch b3;
@@ -95,11 +83,11 @@ TEST_CASE("a submit with a known key returns the existing task and writes nothin
   const auto r3 = s.commit(b3);
   CHECK(r3.submitted_ids == std::vector<int64_t>{id});
   CHECK(r3.existing == std::vector<bool>{true});
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 4);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 4);
   // The unique index holds against writers that bypass the check.
-  CHECK_THROWS(exec(dsn, "INSERT INTO tasks (name, queue, state, run_at, created_at,"
-                         " updated_at, key) VALUES ('x', 'default', 'QUEUED', now(),"
-                         " now(), now(), 'order-17')"));
+  CHECK_THROWS(exec_sql(dsn, "INSERT INTO tasks (name, queue, state, run_at, created_at,"
+                             " updated_at, key) VALUES ('x', 'default', 'QUEUED', now(),"
+                             " now(), now(), 'order-17')"));
 }
 
 TEST_CASE("a data error is classified and leaves the store usable", "[pg][journal]") {
@@ -138,11 +126,11 @@ TEST_CASE("a commit retried under its commit id after a failure is written once"
   const auto again = s.commit(b, id);
   CHECK(again.submitted_ids == first.submitted_ids);
   CHECK(again.existing == first.existing);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 1);
-  CHECK(count_of(dsn, "SELECT count(*) FROM commit_log") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM commit_log") == 1);
   // A new id is a new batch.
   CHECK(s.commit(b, journal_store::new_commit_id()).submitted_ids != first.submitted_ids);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 2);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 2);
 }
 
 TEST_CASE("a connection lost during COMMIT is in doubt - the retry under the same id"
@@ -153,10 +141,10 @@ TEST_CASE("a connection lost during COMMIT is in doubt - the retry under the sam
   const auto dsn = fresh_schema_dsn("in_doubt");
   journal_store s{dsn};
   s.migrate();
-  exec(dsn, "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
-            " $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;"
-            " CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON commit_log"
-            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()");
+  exec_sql(dsn, "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;"
+                " CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON commit_log"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()");
   std::atomic<bool> killed{false};
   std::thread killer{[&] {
     pqxx::connection c{test_dsn()};
@@ -184,14 +172,14 @@ TEST_CASE("a connection lost during COMMIT is in doubt - the retry under the sam
   killer.join();
   REQUIRE(killed);
   CHECK(in_doubt);
-  exec(dsn, "DROP TRIGGER slow_commit ON commit_log");
+  exec_sql(dsn, "DROP TRIGGER slow_commit ON commit_log");
   const auto res = s.commit(b, id); // reconnects, asks the log, writes once
   REQUIRE(res.submitted_ids.size() == 1);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 1);
   // The same id once more (no failure in between): the log's key still
   // stops a second write.
   CHECK(s.commit(b, id).submitted_ids == res.submitted_ids);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 1);
 }
 
 TEST_CASE("head generations grow across stores", "[pg][journal]") {

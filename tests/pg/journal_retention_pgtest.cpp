@@ -27,12 +27,6 @@ namespace {
 
 constexpr int64_t day_us = 86'400'000'000;
 
-int64_t count_of(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c{dsn};
-  pqxx::nontransaction tx{c};
-  return tx.exec1(sql)[0].as<int64_t>();
-}
-
 std::string text_of(const std::string& dsn, const std::string& sql) {
   pqxx::connection c{dsn};
   pqxx::nontransaction tx{c};
@@ -102,16 +96,16 @@ TEST_CASE("migration 5 turns a journal with rows into a partitioned one", "[pg][
   const auto queued = task_at(s, "q", now_us - 1000);
   const auto before_done = event_ids(s, done);
   const auto before_running = event_ids(s, running);
-  const auto max_id = count_of(dsn, "SELECT max(id) FROM task_events");
-  const auto events_before = count_of(dsn, "SELECT count(*) FROM task_events");
+  const auto max_id = query_count(dsn, "SELECT max(id) FROM task_events");
+  const auto events_before = query_count(dsn, "SELECT count(*) FROM task_events");
 
   s.migrate();
   CHECK(s.schema_version() == detail::latest_schema_version());
   CHECK(text_of(dsn, "SELECT relkind::text FROM pg_class WHERE oid = 'task_events'::regclass")
         == "p");
   // Every row kept, in the legacy partition, same ids and order.
-  CHECK(count_of(dsn, "SELECT count(*) FROM task_events") == events_before);
-  CHECK(count_of(dsn, "SELECT count(*) FROM task_events_legacy") == events_before);
+  CHECK(query_count(dsn, "SELECT count(*) FROM task_events") == events_before);
+  CHECK(query_count(dsn, "SELECT count(*) FROM task_events_legacy") == events_before);
   CHECK(event_ids(s, done) == before_done);
   CHECK(event_ids(s, running) == before_running);
   CHECK(partitions_of(dsn, done) == std::set<std::string>{"task_events_legacy"});
@@ -144,7 +138,7 @@ TEST_CASE("migration 5 turns a journal with rows into a partitioned one", "[pg][
     total += c.tasks;
   CHECK(total == 3);
   // No index on tasks uses state (HOT updates); live tasks have theirs.
-  CHECK(count_of(dsn, "SELECT count(*) FROM pg_indexes WHERE tablename = 'tasks'"
+  CHECK(query_count(dsn, "SELECT count(*) FROM pg_indexes WHERE tablename = 'tasks'"
                       " AND schemaname = current_schema() AND indexdef LIKE '%state%'")
         == 0);
 }
@@ -183,7 +177,7 @@ TEST_CASE("events without a partition go to DEFAULT and move into a new one",
   REQUIRE(made.size() == 1);
   CHECK(partitions_of(dsn, future) == std::set<std::string>{made[0]});
   CHECK(s.events(future).size() == 1);
-  CHECK(count_of(dsn, "SELECT count(*) FROM task_events_default") == 1); // ancient
+  CHECK(query_count(dsn, "SELECT count(*) FROM task_events_default") == 1); // ancient
 }
 
 TEST_CASE("retention drops old partitions and only final tasks", "[pg][retention]") {
@@ -238,11 +232,11 @@ TEST_CASE("retention drops old partitions and only final tasks", "[pg][retention
     CHECK(event_ids(s, id) == evs);
   }
   CHECK(s.latest_checkpoint(running) == std::optional<std::string>{"cp-running"});
-  CHECK(count_of(dsn, "SELECT count(*) FROM pg_class WHERE relname = '" + old_day
+  CHECK(query_count(dsn, "SELECT count(*) FROM pg_class WHERE relname = '" + old_day
                       + "' AND relnamespace = current_schema()::regnamespace") == 0);
   // Their old events wait in DEFAULT; the orphans of the deleted ones are gone.
   CHECK(partitions_of(dsn, queued) == std::set<std::string>{"task_events_default"});
-  CHECK(count_of(dsn, "SELECT count(*) FROM task_events WHERE task_id IN ("
+  CHECK(query_count(dsn, "SELECT count(*) FROM task_events WHERE task_id IN ("
                       + std::to_string(gone1) + ", " + std::to_string(gone2) + ")") == 0);
   // Recovery still sees the live ones whole.
   std::set<int64_t> unfinished;
@@ -308,7 +302,7 @@ TEST_CASE("purge goes in batches and deletes the tasks' events", "[pg][retention
   for (auto id : done)
     CHECK(s.events(id).empty());
   CHECK(s.events(live).size() == 2);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 1);
   task_filter limited;
   CHECK(s.purge(limited) == 0);
 }

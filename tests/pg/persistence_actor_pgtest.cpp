@@ -52,12 +52,6 @@ std::future<reply> async_batch(caf::actor_system& sys, const caf::actor& p,
   return std::async(std::launch::async, [&sys, p, b] { return request_batch(sys, p, b); });
 }
 
-int64_t count_of(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c{dsn};
-  pqxx::nontransaction tx{c};
-  return tx.exec1(sql)[0].as<int64_t>();
-}
-
 journal_store::batch submit_batch(const std::string& name, const std::string& args = "{}") {
   journal_store::batch b;
   b.submits.push_back(submit_of(name));
@@ -83,7 +77,7 @@ TEST_CASE("persistence actor: a NUL character in a JSON value of a group commit 
   journal_store::batch first;
   first.transitions.push_back(start_of(held));
   auto in_flight = async_batch(*f.sys, p, first);
-  REQUIRE(count_of(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
+  REQUIRE(query_count(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
                                " WHERE wait_event_type = 'Lock'") >= 1);
   auto good1 = async_batch(*f.sys, p, submit_batch("good1"));
   auto bad = async_batch(*f.sys, p, submit_batch("bad", R"({"s":"x\u0000y"})"));
@@ -108,9 +102,9 @@ TEST_CASE("persistence actor: a NUL character in a JSON value of a group commit 
   INFO(error_message(rb.error));
   CHECK(error_message(rb.error).find("unsupported Unicode escape") != std::string::npos);
   // From the journal: the good ones are there, the bad one is not.
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks WHERE name = 'good1'") == 1);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks WHERE name = 'bad'") == 0);
-  CHECK(count_of(dsn, "SELECT count(*) FROM task_events WHERE kind = 'progress'") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks WHERE name = 'good1'") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks WHERE name = 'bad'") == 0);
+  CHECK(query_count(dsn, "SELECT count(*) FROM task_events WHERE kind = 'progress'") == 1);
   // The actor lives on.
   CHECK(request_batch(*f.sys, p, submit_batch("after")).ok);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
@@ -225,7 +219,7 @@ TEST_CASE("persistence actor: a group commit holds at most max_batch_items items
   journal_store::batch first;
   first.transitions.push_back(start_of(held));
   auto in_flight = async_batch(*f.sys, p, first);
-  REQUIRE(count_of(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
+  REQUIRE(query_count(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
                                " WHERE wait_event_type = 'Lock'") >= 1);
   std::vector<std::future<reply>> queued;
   for (int i = 0; i < 35; ++i)
@@ -236,8 +230,8 @@ TEST_CASE("persistence actor: a group commit holds at most max_batch_items items
   for (auto& q : queued)
     CHECK(q.get().ok);
   // Every group commit logs one row: the blocked one, then 10 + 10 + 10 + 5.
-  CHECK(count_of(dsn, "SELECT count(*) FROM commit_log") == 5);
-  CHECK(count_of(dsn, "SELECT count(*) FROM tasks") == 36);
+  CHECK(query_count(dsn, "SELECT count(*) FROM commit_log") == 5);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks") == 36);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 

@@ -105,4 +105,16 @@ std::string fresh_schema_dsn(const std::string& name) {
   return base + " options='-csearch_path=" + schema + "'";
 }
 
+int64_t query_count(const std::string& dsn, const std::string& sql) {
+  pqxx::connection c{dsn};
+  pqxx::nontransaction tx{c};
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+void exec_sql(const std::string& dsn, const std::string& sql) {
+  pqxx::connection c{dsn};
+  pqxx::nontransaction tx{c};
+  tx.exec(sql);
+}
+
 } // namespace taskrt::test

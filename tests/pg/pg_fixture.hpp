@@ -2,6 +2,7 @@
 /// Postgres for the pg tests: $TASKRT_TEST_DSN, or a private cluster that
 /// scripts/pg starts in a temp dir and removes again.
 
+#include <cstdint>
 #include <string>
 
 namespace taskrt::test {
@@ -47,5 +48,13 @@ const std::string& test_dsn();
 /// test_dsn() with search_path set to a freshly (re)created schema named
 /// after `name`, so tests running in parallel do not see each other's rows.
 std::string fresh_schema_dsn(const std::string& name);
+
+/// The first column of the first row of `sql` run on `dsn`, as a number
+/// (a count, a max id).
+int64_t query_count(const std::string& dsn, const std::string& sql);
+
+/// Runs `sql` on `dsn` on a connection of its own, outside a transaction
+/// block (set-up and tampering a test does behind the store's back).
+void exec_sql(const std::string& dsn, const std::string& sql);
 
 } // namespace taskrt::test
