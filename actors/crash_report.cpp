@@ -1,4 +1,4 @@
-#include "actors/crash_report.hpp"
+#include "taskrt/actors/crash_report.hpp"
 
 #include <algorithm>
 #include <csignal>

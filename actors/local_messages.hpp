@@ -3,9 +3,9 @@
 /// actors live beside the scheduler. They are plain C++ types, allowed as
 /// local-only CAF messages here (never sent to a remote node).
 
-#include "persistence/journal_store.hpp"
-#include "persistence/limit_store.hpp"
-#include "runtime/retry_policy.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/persistence/limit_store.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
 
 #include <caf/all.hpp>
 

@@ -1,9 +1,9 @@
-#include "actors/persistence_actor.hpp"
+#include "taskrt/actors/persistence_actor.hpp"
 
-#include "metrics/taskrt_metrics.hpp"
-#include "persistence/store_error.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
+#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -64,8 +64,8 @@
 /// (the drain's barrier) waits for the lane too. The journal state the
 /// subscribers see is both connections': down when either is.
 
-#include "actors/local_messages.hpp"
-#include "persistence/journal_ports.hpp"
+#include "taskrt/actors/local_messages.hpp"
+#include "taskrt/persistence/journal_ports.hpp"
 
 #include <chrono>
 #include <functional>

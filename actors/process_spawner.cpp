@@ -1,9 +1,9 @@
-#include "actors/process_spawner.hpp"
+#include "taskrt/actors/process_spawner.hpp"
 
-#include "actors/crash_report.hpp"
-#include "actors/worker_process.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/worker_wire.hpp"
+#include "taskrt/actors/crash_report.hpp"
+#include "taskrt/actors/worker_process.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 
 #include <caf/all.hpp>
 

@@ -1,4 +1,4 @@
-#include "actors/retry_actor.hpp"
+#include "taskrt/actors/retry_actor.hpp"
 
 namespace taskrt {
 

@@ -8,7 +8,7 @@
 /// Messages: retry_request → retry_decision. Custom strategies are user code:
 /// they run here, off the scheduler.
 
-#include "actors/local_messages.hpp"
+#include "taskrt/actors/local_messages.hpp"
 
 namespace taskrt {
 

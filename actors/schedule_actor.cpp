@@ -1,10 +1,10 @@
-#include "actors/schedule_actor.hpp"
+#include "taskrt/actors/schedule_actor.hpp"
 
-#include "actors/schedule_row_check.hpp"
-#include "persistence/store_error.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/time.hpp"
-#include "sched/duration_text.hpp"
+#include "taskrt/actors/schedule_row_check.hpp"
+#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/sched/duration_text.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>

@@ -24,7 +24,7 @@
 /// change made with the CLI wakes it at once, and nothing polls Postgres. It
 /// wakes at least every 500 ms to see an exit message (no query then).
 
-#include "persistence/schedule_store.hpp"
+#include "taskrt/persistence/schedule_store.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>

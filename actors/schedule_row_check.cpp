@@ -1,9 +1,9 @@
-#include "actors/schedule_row_check.hpp"
+#include "taskrt/actors/schedule_row_check.hpp"
 
-#include "runtime/limits.hpp"
-#include "runtime/retry_policy.hpp"
-#include "runtime/time.hpp"
-#include "sched/duration_text.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/sched/duration_text.hpp"
 
 #include <nlohmann/json.hpp>
 

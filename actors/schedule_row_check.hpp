@@ -4,9 +4,9 @@
 /// checking every field: the name, the rule and zone (sched::schedule_spec),
 /// the policies, the durations and the args JSON.
 
-#include "persistence/schedule_store.hpp"
-#include "runtime/task_registry.hpp"
-#include "sched/schedule_spec.hpp"
+#include "taskrt/persistence/schedule_store.hpp"
+#include "taskrt/runtime/task_registry.hpp"
+#include "taskrt/sched/schedule_spec.hpp"
 
 #include <string>
 #include <variant>

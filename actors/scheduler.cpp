@@ -1,6 +1,6 @@
-#include "actors/scheduler.hpp"
+#include "taskrt/actors/scheduler.hpp"
 
-#include "actors/scheduler_state.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
 
 namespace taskrt {
 

@@ -23,10 +23,10 @@
 /// runs. After a head restart, RUNNING attempts of remote nodes wait
 /// adopt_grace_s for their node to re-register and report them, else end LOST.
 
-#include "actors/local_messages.hpp"
-#include "runtime/fault.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/task_registry.hpp"
+#include "taskrt/actors/local_messages.hpp"
+#include "taskrt/runtime/fault.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 #include <string>
 

@@ -1,10 +1,10 @@
 /// The head API: submit (one or a batch), await, cancel, manual retry, status,
 /// and the journal's availability.
 
-#include "actors/scheduler_state.hpp"
-#include "runtime/limit_keys.hpp"
-#include "runtime/version.hpp"
-#include "sched/trigger.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
+#include "taskrt/runtime/limit_keys.hpp"
+#include "taskrt/runtime/version.hpp"
+#include "taskrt/sched/trigger.hpp"
 
 namespace taskrt::scheduler_detail {
 
@@ -124,7 +124,7 @@ void journal_submits(scheduler_actor_t* self, std::vector<prepared_submit> prepa
         rec.id = r.submitted_ids.at(i);
         st.max_acked_id = std::max(st.max_acked_id, rec.id);
         if (!st.nodes.runnable(rec.name))
-          waiting.notes.push_back({rec.id, 0, "waiting",
+          waiting.notes.push_back({rec.id, 0, note_kind::waiting,
                                    {{"reason", "no ALIVE node runs " + rec.name}},
                                    t_us, st.cfg.node_id});
         metrics::record_transition(rec.name, task_state::queued);
@@ -482,7 +482,7 @@ caf::result<task_state> on_cancel(scheduler_actor_t* self, int64_t id,
   const bool requested_before = t.cancel_requested;
   t.cancel_requested = true;
   journal_store::batch b;
-  b.notes.push_back({id, t.rec.attempt, "cancel_requested",
+  b.notes.push_back({id, t.rec.attempt, note_kind::cancel_requested,
                      {{"origin", origin}}, to_micros(now()), st.cfg.node_id});
   const auto state = t.rec.state;
   auto rp = self->make_response_promise<task_state>();
@@ -582,20 +582,7 @@ void await_into(scheduler_actor_t* self, int64_t id,
         return;
       // QUEUED in the journal only: it is read into memory in its turn and
       // finalized there. It may also have ended since the read: read again.
-      with_stored_task(
-        self, id,
-        [self, id](const task_record& again) {
-          auto& st = self->state;
-          if (!is_terminal(again.state) || st.tasks.count(id))
-            return;
-          auto w = st.waiters.find(id);
-          if (w == st.waiters.end())
-            return;
-          for (auto& p : w->second)
-            p.deliver(outcome_of(again));
-          st.waiters.erase(w);
-        },
-        [] {}, [](caf::error&) {});
+      answer_from_journal(self, id);
     },
     [rp, id]() mutable { rp.deliver(not_found(id)); },
     [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });

@@ -1,7 +1,7 @@
 /// The end of an attempt: results, fencing, FAILED/LOST through the retry
 /// actor, the decision and the re-queue in one commit, hand-backs.
 
-#include "actors/scheduler_state.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
 
 #include <thread>
 
@@ -259,7 +259,7 @@ void redecide(scheduler_actor_t* self, live_task& t) {
       journal_store::batch b;
       auto detail = decision_detail(req, d);
       detail["recovered"] = "the decision was missing after a restart";
-      b.notes.push_back({id, t.rec.attempt, "retry_decision", detail, to_micros(now()),
+      b.notes.push_back({id, t.rec.attempt, note_kind::retry_decision, detail, to_micros(now()),
                          st.cfg.node_id});
       if (d.retry)
         b.transitions.push_back(retry_transition(t.rec, d));
@@ -268,8 +268,15 @@ void redecide(scheduler_actor_t* self, live_task& t) {
         auto i = st.tasks.find(id);
         if (i == st.tasks.end())
           return;
-        if (!d.retry || r.applied.empty() || !r.applied[0]) {
+        if (!d.retry) {
+          finalize(self, id); // final now: its awaits and watches hear it
+          return;
+        }
+        if (r.applied.empty() || !r.applied[0]) {
+          // The row moved on without this head: forget it and answer its
+          // waiters from the journal (or when it is read in again).
           st.tasks.erase(i);
+          answer_from_journal(self, id);
           return;
         }
         apply_retry(self, i->second, d);
@@ -325,7 +332,7 @@ void on_done(scheduler_actor_t* self, attempt_done_msg& msg) {
                                       : "lease is not current"}};
     metrics::record_stale_result();
     journal_store::batch b;
-    b.notes.push_back({msg.task_id, msg.attempt, "stale_result", detail,
+    b.notes.push_back({msg.task_id, msg.attempt, note_kind::stale_result, detail,
                        to_micros(now()), st.cfg.node_id});
     journal(self, std::move(b), [](journal_store::batch_result&) {});
     return;
@@ -367,7 +374,7 @@ void on_event(scheduler_actor_t* self, attempt_event_msg& ev) {
     i->second.checkpoint = ev.data;
     journal_store::batch b;
     b.checkpoints.push_back({ev.task_id, ev.attempt, ev.data, to_micros(now())});
-    b.notes.push_back({ev.task_id, ev.attempt, "checkpoint",
+    b.notes.push_back({ev.task_id, ev.attempt, note_kind::checkpoint,
                        json::parse(ev.data, nullptr, false), to_micros(now()),
                        st.cfg.node_id});
     journal(self, std::move(b), [](journal_store::batch_result&) {});

@@ -1,7 +1,7 @@
 /// Dispatch: the ready queue, worker slots and leases wired to CAF handles;
 /// starting attempts.
 
-#include "actors/scheduler_state.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
 
 #include <thread>
 
@@ -237,6 +237,25 @@ void finalize(scheduler_actor_t* self, int64_t id) {
     st.waiters.erase(w);
   }
   notify_watchers(self, id, out);
+}
+
+void answer_from_journal(scheduler_actor_t* self, int64_t id) {
+  with_stored_task(
+    self, id,
+    [self, id](const task_record& rec) {
+      auto& st = self->state;
+      if (!is_terminal(rec.state) || st.tasks.count(id))
+        return;
+      const auto out = outcome_of(rec);
+      auto w = st.waiters.find(id);
+      if (w != st.waiters.end()) {
+        for (auto& p : w->second)
+          p.deliver(out);
+        st.waiters.erase(w);
+      }
+      notify_watchers(self, id, out);
+    },
+    [] {}, [](caf::error&) {});
 }
 
 /// The best ready task slot `s` may run (its queues, its node's task

@@ -3,7 +3,7 @@
 /// graph_writer.cpp, in the transaction that ends a parent); the head never
 /// holds a WAITING task: it learns of a child when it is released.
 
-#include "actors/scheduler_state.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
 
 namespace taskrt::scheduler_detail {
 

@@ -2,7 +2,7 @@
 /// head's own workers, and the fences that keep a lock from being handed on
 /// while an attempt lost with its node may still run.
 
-#include "actors/scheduler_state.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
 
 namespace taskrt::scheduler_detail {
 

@@ -2,8 +2,8 @@
 /// wired between the scheduler's held tasks and its ready queue, the limits
 /// as Postgres has them, and the throttled tasks per key for /metrics.
 
-#include "actors/scheduler_state.hpp"
-#include "metrics/taskrt_metrics.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
 
 #include <cstdio>
 

@@ -2,8 +2,8 @@
 /// attempts), heartbeats, drain and leave, down messages, the nodes rows and
 /// the /metrics gauges.
 
-#include "actors/scheduler_state.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
+#include "taskrt/runtime/version.hpp"
 
 namespace taskrt::scheduler_detail {
 
@@ -206,12 +206,12 @@ register_reply on_register(scheduler_actor_t* self, node_info& info,
       st.orphans.erase(ra.task_id);
       if (t.cancel_requested) // requested before the restart: deliver it again
         self->send(ra.worker, cancel_atom::value, ra.task_id);
-      b.notes.push_back({ra.task_id, ra.attempt, "adopted",
+      b.notes.push_back({ra.task_id, ra.attempt, note_kind::adopted,
                          {{"node", info.id}, {"lease_epoch", ra.lease_epoch}},
                          to_micros(now()), info.id});
     } else {
       reply.drop.push_back(ra);
-      b.notes.push_back({ra.task_id, ra.attempt, "fenced_attempt",
+      b.notes.push_back({ra.task_id, ra.attempt, note_kind::fenced_attempt,
                          {{"node", info.id},
                           {"lease_epoch", ra.lease_epoch},
                           {"reason", "the attempt was declared LOST meanwhile; the node drops it"}},

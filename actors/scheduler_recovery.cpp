@@ -1,6 +1,6 @@
 /// Recovery from the journal before serving, and the drain at stop.
 
-#include "actors/scheduler_state.hpp"
+#include "taskrt/actors/scheduler_state.hpp"
 
 namespace taskrt::scheduler_detail {
 

@@ -5,20 +5,20 @@
 /// scheduler_recovery.cpp and scheduler_nodes.cpp hold them. The scheduling
 /// decisions themselves live in the CAF-free core, sched/.
 
-#include "actors/retry_actor.hpp"
-#include "actors/scheduler.hpp"
-#include "metrics/taskrt_metrics.hpp"
-#include "runtime/lease.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/message_check.hpp"
-#include "runtime/task_error.hpp"
-#include "runtime/time.hpp"
-#include "sched/lease_table.hpp"
-#include "sched/node_registry.hpp"
-#include "sched/queue_window.hpp"
-#include "sched/ready_queue.hpp"
-#include "sched/limit_gate.hpp"
-#include "sched/slot_table.hpp"
+#include "taskrt/actors/retry_actor.hpp"
+#include "taskrt/actors/scheduler.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/message_check.hpp"
+#include "taskrt/runtime/task_error.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/sched/lease_table.hpp"
+#include "taskrt/sched/node_registry.hpp"
+#include "taskrt/sched/queue_window.hpp"
+#include "taskrt/sched/ready_queue.hpp"
+#include "taskrt/sched/limit_gate.hpp"
+#include "taskrt/sched/slot_table.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -284,6 +284,11 @@ journal_store::transition_item make_transition(const task_record& r,
 
 /// A task reached a final state (committed): answer its waiters, forget it.
 void finalize(scheduler_actor_t* self, int64_t id);
+
+/// Task `id` is not in memory: its waiters and watchers (if any) get the
+/// journal's row once it is final; one not final yet is answered when it is read in and
+/// finalized.
+void answer_from_journal(scheduler_actor_t* self, int64_t id);
 
 /// The best ready task slot `s` may run (its queues, its node's task
 /// names, its lock free), or 0.

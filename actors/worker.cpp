@@ -1,13 +1,13 @@
-#include "actors/worker.hpp"
+#include "taskrt/actors/worker.hpp"
 
-#include "actors/crash_report.hpp"
-#include "actors/worker_process.hpp"
-#include "metrics/taskrt_metrics.hpp"
-#include "runtime/lease.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/task_error.hpp"
-#include "runtime/time.hpp"
-#include "runtime/worker_wire.hpp"
+#include "taskrt/actors/crash_report.hpp"
+#include "taskrt/actors/worker_process.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/task_error.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -317,12 +317,11 @@ void on_submit(worker_actor_t* self, wire::submit_req& msg) {
 /// A line from the worker process. One of the wrong shape is the process's
 /// bug: logged and dropped, never thrown inside this actor.
 void on_line(worker_actor_t* self, const std::string& line) {
-  std::string error;
-  auto msg = wire::decode_from_process(line, error);
+  auto msg = wire::decode_from_process(line);
   if (!msg) {
     spdlog::warn("worker node={} worker={}: malformed line from the worker process ({}): "
                  "{:.200}",
-                 self->state.cfg.node, self->state.cfg.index, error, line);
+                 self->state.cfg.node, self->state.cfg.index, error_message(msg.error()), line);
     return;
   }
   std::visit(

@@ -20,8 +20,8 @@
 /// process whose lease ran out exits by itself (lease::fenced_exit_code) and
 /// its attempt ends LOST ("lease expired").
 
-#include "actors/process_spawner.hpp"
-#include "runtime/protocol.hpp"
+#include "taskrt/actors/process_spawner.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <string>
 #include <vector>

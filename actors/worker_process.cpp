@@ -1,11 +1,11 @@
-#include "actors/worker_process.hpp"
+#include "taskrt/actors/worker_process.hpp"
 
-#include "actors/crash_report.hpp"
+#include "taskrt/actors/crash_report.hpp"
 
-#include "runtime/lease.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/task_error.hpp"
-#include "runtime/worker_wire.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/task_error.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -205,7 +205,7 @@ void on_command(shared_state& st, wire::to_process& msg) {
 
 void reader_loop(shared_state& st) {
   wire::line_splitter lines;
-  std::string line, error;
+  std::string line;
   char chunk[8192];
   for (;;) {
     auto n = ::read(worker_in_fd, chunk, sizeof(chunk));
@@ -215,7 +215,7 @@ void reader_loop(shared_state& st) {
       _exit(0); // node closed the pipe: nothing more to do here
     lines.feed(chunk, static_cast<size_t>(n));
     while (lines.next(line))
-      if (auto msg = wire::decode_to_process(line, error))
+      if (auto msg = wire::decode_to_process(line))
         on_command(st, *msg);
   }
 }

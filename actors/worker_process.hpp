@@ -13,7 +13,7 @@
 /// but for the margin (runtime/lease.hpp) — the node may be the thing that
 /// is stopped.
 
-#include "runtime/task_registry.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 namespace taskrt {
 

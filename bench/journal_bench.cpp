@@ -7,8 +7,8 @@
 /// Each batch size runs a bounded number of lifecycles: three commits per
 /// round (submits, starts, succeeds), each one batch of `size` items.
 
-#include "persistence/journal_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <algorithm>
 #include <chrono>

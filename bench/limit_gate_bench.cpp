@@ -10,8 +10,8 @@
 ///
 /// Usage: limit_gate_bench [tasks=200000] [keys=10000] [slots=64]
 
-#include "sched/limit_gate.hpp"
-#include "sched/ready_queue.hpp"
+#include "taskrt/sched/limit_gate.hpp"
+#include "taskrt/sched/ready_queue.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -19,11 +19,11 @@
 /// reported as begun as the real worker does (in the result of the one
 /// before, or by an event when the slot was idle).
 
-#include "cluster/head_addresses.hpp"
-#include "cluster/net_config.hpp"
-#include "cluster/tls.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/cluster/head_addresses.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/version.hpp"
 
 #include <caf/io/all.hpp>
 
@@ -324,12 +324,12 @@ int main(int argc, char** argv) {
     std::string v = argv[++i];
     try {
       if (k == "--address") {
-        std::vector<taskrt::head_address> one;
-        std::string error;
-        if (!taskrt::parse_head_addresses(v, one, error) || one.size() != 1)
-          return usage("--address must be one HOST:PORT" + (error.empty() ? "" : ": " + error));
-        o.host = one[0].host;
-        o.port = one[0].port;
+        auto one = taskrt::parse_head_addresses(v);
+        if (!one || one->size() != 1)
+          return usage("--address must be one HOST:PORT"
+                       + (one ? "" : ": " + taskrt::error_message(one.error())));
+        o.host = (*one)[0].host;
+        o.port = (*one)[0].port;
       } else if (k == "--nodes") o.nodes = std::stoi(v);
       else if (k == "--first") o.first = std::stoi(v);
       else if (k == "--slots") o.slots = std::stoi(v);

@@ -30,9 +30,9 @@
 /// Every mode is bounded (task count, seconds, or a timeout) and exits 0 on
 /// success, 1 on a failure (printed), 2 on a usage error.
 
-#include "cluster/client.hpp"
-#include "cluster/head_addresses.hpp"
-#include "runtime/protocol.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/cluster/head_addresses.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <caf/io/all.hpp>
 
@@ -455,12 +455,12 @@ int main(int argc, char** argv) {
     std::string v = argv[++i];
     try {
       if (k == "--address") {
-        std::vector<taskrt::head_address> one;
-        std::string error;
-        if (!taskrt::parse_head_addresses(v, one, error) || one.size() != 1)
-          return usage("--address must be one HOST:PORT" + (error.empty() ? "" : ": " + error));
-        o.host = one[0].host;
-        o.port = one[0].port;
+        auto one = taskrt::parse_head_addresses(v);
+        if (!one || one->size() != 1)
+          return usage("--address must be one HOST:PORT"
+                       + (one ? "" : ": " + taskrt::error_message(one.error())));
+        o.host = (*one)[0].host;
+        o.port = (*one)[0].port;
       } else if (k == "--tasks") o.tasks = std::stoll(v);
       else if (k == "--batch") o.batch = std::stoi(v);
       else if (k == "--inflight") o.inflight = std::stoi(v);

@@ -13,8 +13,8 @@
 /// N tasks were WAITING and at the end. Bounded by --timeout. Exit 0 on
 /// success, 1 on a failure (printed), 2 on a usage error.
 
-#include "cluster/client.hpp"
-#include "persistence/journal_store.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -4,7 +4,7 @@
 /// (persistence/access_store.hpp), so every head of the database, a standby
 /// too, knows the result.
 
-#include "cli/cli_env.hpp"
+#include "taskrt/cli/cli_env.hpp"
 
 namespace taskrt::cli {
 

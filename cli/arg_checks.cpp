@@ -1,6 +1,6 @@
-#include "cli/arg_checks.hpp"
+#include "taskrt/cli/arg_checks.hpp"
 
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <charconv>
 #include <cstdint>

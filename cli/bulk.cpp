@@ -1,7 +1,7 @@
-#include "cli/bulk.hpp"
+#include "taskrt/cli/bulk.hpp"
 
-#include "cli/arg_checks.hpp"
-#include "cli/yaml.hpp"
+#include "taskrt/cli/arg_checks.hpp"
+#include "taskrt/cli/yaml.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -2,8 +2,8 @@
 /// Running one head operation over many tasks: selection by ids or filter,
 /// confirmation on a TTY, progress on stderr, and a summary of the results.
 
-#include "cli/cli_store.hpp"
-#include "cli/filter_opts.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/filter_opts.hpp"
 
 #include <caf/expected.hpp>
 #include <nlohmann/json.hpp>

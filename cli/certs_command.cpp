@@ -1,8 +1,8 @@
 /// `taskrt certs generate DIR`: a cluster CA and certificates for mutual TLS.
 
-#include "cli/commands.hpp"
+#include "taskrt/cli/commands.hpp"
 
-#include "cluster/cert_generator.hpp"
+#include "taskrt/cluster/cert_generator.hpp"
 
 #include <nlohmann/json.hpp>
 

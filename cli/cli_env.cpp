@@ -1,6 +1,6 @@
-#include "cli/cli_env.hpp"
+#include "taskrt/cli/cli_env.hpp"
 
-#include "cluster/head_node.hpp"
+#include "taskrt/cluster/head_node.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -2,10 +2,10 @@
 /// What every command of the `taskrt` binary shares: the registered tasks and
 /// strategies, the exit code, and how to find the head and the database.
 
-#include "cluster/env_config.hpp"
-#include "cluster/tls.hpp"
-#include "runtime/retry_policy.hpp"
-#include "runtime/task_registry.hpp"
+#include "taskrt/cluster/env_config.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,8 +1,8 @@
-#include "cli/cli_store.hpp"
+#include "taskrt/cli/cli_store.hpp"
 
-#include "cluster/head_addresses.hpp"
-#include "cluster/head_node.hpp"
-#include "persistence/leader_lock.hpp"
+#include "taskrt/cluster/head_addresses.hpp"
+#include "taskrt/cluster/head_node.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -69,9 +69,8 @@ std::unique_ptr<client> connect_to_head(const std::string& address_flag,
                                         const cli_env& env, std::string& err) {
   bool defaulted = false;
   auto addr = resolve_address(address_flag, data_dir, &defaulted);
-  std::vector<taskrt::head_address> addrs;
-  if (!parse_head_addresses(addr, addrs, err)) {
-    err = "bad address '" + addr + "': " + err;
+  if (auto addrs = parse_head_addresses(addr); !addrs) {
+    err = "bad address '" + addr + "': " + error_message(addrs.error());
     return nullptr;
   }
   auto t = resolve_tls_options(tls, env);

@@ -2,9 +2,9 @@
 /// How commands reach Postgres (read commands) and the head (commands that
 /// change state), with the options every such command shares.
 
-#include "cli/cli_env.hpp"
-#include "cluster/client.hpp"
-#include "persistence/journal_store.hpp"
+#include "taskrt/cli/cli_env.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 #include <memory>
 #include <string>

@@ -2,7 +2,7 @@
 /// A whole cluster on this machine: `taskrt up` starts a head and N worker
 /// nodes in the background, `taskrt down` stops them (see cluster_record.hpp).
 
-#include "cli/cli_env.hpp"
+#include "taskrt/cli/cli_env.hpp"
 
 namespace taskrt::cli {
 

@@ -1,4 +1,4 @@
-#include "cli/cluster_record.hpp"
+#include "taskrt/cli/cluster_record.hpp"
 
 #include <nlohmann/json.hpp>
 

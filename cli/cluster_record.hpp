@@ -8,7 +8,7 @@
 ///                   "start_ticks": 123456, "log": "DIR/head.log"},
 ///                  {"role": "node", "id": "node-1", ...}]}
 
-#include "cli/processes.hpp"
+#include "taskrt/cli/processes.hpp"
 
 #include <optional>
 #include <string>

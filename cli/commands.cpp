@@ -1,10 +1,10 @@
-#include "cli/commands.hpp"
+#include "taskrt/cli/commands.hpp"
 
-#include "cli/access_commands.hpp"
-#include "cli/cluster_commands.hpp"
-#include "cli/inspect_commands.hpp"
-#include "cli/runtime_commands.hpp"
-#include "cli/tasks_command.hpp"
+#include "taskrt/cli/access_commands.hpp"
+#include "taskrt/cli/cluster_commands.hpp"
+#include "taskrt/cli/inspect_commands.hpp"
+#include "taskrt/cli/runtime_commands.hpp"
+#include "taskrt/cli/tasks_command.hpp"
 
 namespace taskrt::cli {
 

@@ -1,7 +1,7 @@
 #pragma once
 /// Every command of the `taskrt` binary registers itself on the app here.
 
-#include "cli/cli_env.hpp"
+#include "taskrt/cli/cli_env.hpp"
 
 namespace taskrt::cli {
 

@@ -1,13 +1,13 @@
 // `taskrt dashboard`: a login link for the head's HTTP port with a one-time
 // login token in it, as Jupyter prints one.
 
-#include "cli/access_commands.hpp"
+#include "taskrt/cli/access_commands.hpp"
 
-#include "cli/cli_store.hpp"
-#include "cli/time_arg.hpp"
-#include "cluster/head_node.hpp"
-#include "persistence/access_store.hpp"
-#include "runtime/limits.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/time_arg.hpp"
+#include "taskrt/cluster/head_node.hpp"
+#include "taskrt/persistence/access_store.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,8 +2,8 @@
 // head starts when it has no --db and which keeps running after the head
 // stops (so the read commands keep working).
 
-#include "cli/cluster_commands.hpp"
-#include "cluster/head_node.hpp"
+#include "taskrt/cli/cluster_commands.hpp"
+#include "taskrt/cluster/head_node.hpp"
 
 #include <cerrno>
 #include <csignal>

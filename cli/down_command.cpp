@@ -1,8 +1,8 @@
 // `taskrt down`: stops the cluster `taskrt up` recorded in DATA_DIR/cluster.json.
 
-#include "cli/cluster_commands.hpp"
-#include "cli/cluster_record.hpp"
-#include "cluster/head_node.hpp"
+#include "taskrt/cli/cluster_commands.hpp"
+#include "taskrt/cli/cluster_record.hpp"
+#include "taskrt/cluster/head_node.hpp"
 
 #include <chrono>
 #include <cstdio>

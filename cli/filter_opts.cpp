@@ -1,8 +1,8 @@
-#include "cli/filter_opts.hpp"
+#include "taskrt/cli/filter_opts.hpp"
 
-#include "cli/arg_checks.hpp"
-#include "cli/cli_env.hpp"
-#include "cli/time_arg.hpp"
+#include "taskrt/cli/arg_checks.hpp"
+#include "taskrt/cli/cli_env.hpp"
+#include "taskrt/cli/time_arg.hpp"
 
 #include <map>
 

@@ -4,7 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "persistence/task_filter.hpp"
+#include "taskrt/persistence/task_filter.hpp"
 
 #include <optional>
 #include <string>

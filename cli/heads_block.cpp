@@ -1,6 +1,6 @@
-#include "cli/heads_block.hpp"
+#include "taskrt/cli/heads_block.hpp"
 
-#include "persistence/leader_lock.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
 
 #include <cstdio>
 

@@ -2,7 +2,7 @@
 /// Cluster-wide inspection commands: `taskrt summary`, `taskrt status`,
 /// `taskrt nodes`.
 
-#include "cli/cli_env.hpp"
+#include "taskrt/cli/cli_env.hpp"
 
 namespace taskrt::cli {
 

@@ -2,15 +2,15 @@
 /// key, kept in Postgres (persistence/limit_store); the active head is told
 /// of every change by the commit's NOTIFY and applies it at once.
 
-#include "cli/commands.hpp"
+#include "taskrt/cli/commands.hpp"
 
-#include "cli/cli_store.hpp"
-#include "cli/output.hpp"
-#include "persistence/limit_store.hpp"
-#include "persistence/store_error.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/time.hpp"
-#include "sched/limit_gate.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/persistence/limit_store.hpp"
+#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/sched/limit_gate.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,8 +1,8 @@
 /// The stock `taskrt` binary: taskrt::run with the demo tasks and the example
 /// retry strategy (examples/), so anyone can try the runtime without code.
 
-#include "examples/demo_tasks.hpp"
-#include "examples/strategies.hpp"
+#include "taskrt/examples/demo_tasks.hpp"
+#include "taskrt/examples/strategies.hpp"
 
 #include <taskrt/taskrt.hpp>
 

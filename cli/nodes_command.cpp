@@ -1,10 +1,10 @@
-#include "cli/inspect_commands.hpp"
+#include "taskrt/cli/inspect_commands.hpp"
 
-#include "cli/cli_store.hpp"
-#include "cli/heads_block.hpp"
-#include "cli/output.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/heads_block.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <caf/scoped_actor.hpp>
 

@@ -1,7 +1,7 @@
-#include "cli/output.hpp"
+#include "taskrt/cli/output.hpp"
 
-#include "cli/table.hpp"
-#include "cli/yaml.hpp"
+#include "taskrt/cli/table.hpp"
+#include "taskrt/cli/yaml.hpp"
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-#include "cli/processes.hpp"
+#include "taskrt/cli/processes.hpp"
 
 #include <cerrno>
 #include <cstring>

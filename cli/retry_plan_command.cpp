@@ -1,7 +1,7 @@
-#include "cli/commands.hpp"
+#include "taskrt/cli/commands.hpp"
 
-#include "cli/table.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/table.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,9 +1,9 @@
-#include "cli/run.hpp"
+#include "taskrt/cli/run.hpp"
 
-#include "cli/cli_env.hpp"
-#include "cli/commands.hpp"
-#include "runtime/fault.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/cli/cli_env.hpp"
+#include "taskrt/cli/commands.hpp"
+#include "taskrt/runtime/fault.hpp"
+#include "taskrt/runtime/version.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

@@ -14,8 +14,8 @@
 /// Worker processes re-execute this same binary (/proc/self/exe) as the hidden
 /// `worker-process` command, so they see the same tasks.
 
-#include "runtime/retry_policy.hpp"
-#include "runtime/task_registry.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 // The embedded-Postgres helper (scripts/pg) this build of taskrt knows: the
 // source tree's when built in the tree, PREFIX/libexec/taskrt/pg when found

@@ -1,15 +1,15 @@
-#include "cli/runtime_commands.hpp"
+#include "taskrt/cli/runtime_commands.hpp"
 
-#include "actors/worker_process.hpp"
-#include "cli/cli_store.hpp"
-#include "cli/time_arg.hpp"
-#include "cluster/client.hpp"
-#include "cluster/head_node.hpp"
-#include "cluster/worker_node.hpp"
-#include "runtime/lease.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/time.hpp"
-#include "sched/trigger.hpp"
+#include "taskrt/actors/worker_process.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/time_arg.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/cluster/head_node.hpp"
+#include "taskrt/cluster/worker_node.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/sched/trigger.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -379,11 +379,12 @@ the port can submit and run tasks).)");
         return;
       }
       worker_node_options w;
-      std::string bad;
-      if (!parse_head_addresses(*address, w.heads, bad)) {
-        env.exit_code = fail(usage, "--address: " + bad);
+      auto heads = parse_head_addresses(*address);
+      if (!heads) {
+        env.exit_code = fail(usage, "--address: " + error_message(heads.error()));
         return;
       }
+      w.heads = std::move(*heads);
       w.head_host = w.heads.front().host;
       w.head_port = w.heads.front().port;
       w.node_id = opts->node_id == "head" ? "" : opts->node_id;
@@ -584,10 +585,9 @@ Examples:
     if (in->count() > 0)
       spec.run_at_us = to_micros(add_seconds_clamped(now(), a->in));
     if (!a->at.empty()) {
-      std::string err;
-      auto t = parse_run_at(a->at, now(), err);
+      auto t = parse_run_at(a->at, now());
       if (!t) {
-        env.exit_code = fail(usage, err);
+        env.exit_code = fail(usage, error_message(t.error()));
         return;
       }
       spec.run_at_us = to_micros(*t);

@@ -2,7 +2,7 @@
 /// Commands that run or talk to a head: start, stop, submit, and the hidden
 /// worker-process entry point.
 
-#include "cli/cli_env.hpp"
+#include "taskrt/cli/cli_env.hpp"
 
 namespace taskrt::cli {
 

@@ -1,8 +1,8 @@
-#include "cli/commands.hpp"
+#include "taskrt/cli/commands.hpp"
 
-#include "cli/table.hpp"
-#include "runtime/time.hpp"
-#include "sched/schedule_spec.hpp"
+#include "taskrt/cli/table.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/sched/schedule_spec.hpp"
 
 #include <nlohmann/json.hpp>
 

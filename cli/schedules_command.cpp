@@ -3,15 +3,15 @@
 /// (persistence/schedule_store.hpp). Every write notifies the active head,
 /// which fires the ticks (actors/schedule_actor.hpp); the commands work
 /// while no head runs.
-#include "cli/commands.hpp"
+#include "taskrt/cli/commands.hpp"
 
-#include "actors/schedule_row_check.hpp"
-#include "cli/cli_store.hpp"
-#include "cli/output.hpp"
-#include "cli/table.hpp"
-#include "persistence/schedule_store.hpp"
-#include "runtime/time.hpp"
-#include "sched/duration_text.hpp"
+#include "taskrt/actors/schedule_row_check.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/table.hpp"
+#include "taskrt/persistence/schedule_store.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/sched/duration_text.hpp"
 
 #include <nlohmann/json.hpp>
 

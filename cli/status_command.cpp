@@ -1,13 +1,13 @@
-#include "cli/inspect_commands.hpp"
+#include "taskrt/cli/inspect_commands.hpp"
 
-#include "cli/cli_store.hpp"
-#include "cli/heads_block.hpp"
-#include "cluster/head_addresses.hpp"
-#include "cli/output.hpp"
-#include "cli/time_arg.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/time.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/heads_block.hpp"
+#include "taskrt/cluster/head_addresses.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/time_arg.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/runtime/version.hpp"
 
 #include <caf/scoped_actor.hpp>
 
@@ -26,9 +26,8 @@ json head_part(const common_opts& o, const cli_env& env) {
   const auto addr = head_address(o);
   h["address"] = addr.empty() ? json(nullptr) : json(addr);
   h["reachable"] = false;
-  std::vector<taskrt::head_address> addrs;
   std::string err;
-  if (addr.empty() || !parse_head_addresses(addr, addrs, err)) {
+  if (addr.empty() || !parse_head_addresses(addr)) {
     h["error"] = addr.empty() ? "no head address known" : "bad address";
     return h;
   }

@@ -1,10 +1,10 @@
-#include "cli/inspect_commands.hpp"
+#include "taskrt/cli/inspect_commands.hpp"
 
-#include "cli/cli_store.hpp"
-#include "cli/filter_opts.hpp"
-#include "cli/output.hpp"
-#include "cli/table.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/filter_opts.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/table.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <cstdio>
 #include <map>

@@ -1,6 +1,6 @@
-#include "cli/table.hpp"
+#include "taskrt/cli/table.hpp"
 
-#include "cluster/env_config.hpp"
+#include "taskrt/cluster/env_config.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,6 +1,6 @@
-#include "cli/task_json.hpp"
+#include "taskrt/cli/task_json.hpp"
 
-#include "runtime/time.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <map>
 

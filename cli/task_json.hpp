@@ -2,10 +2,10 @@
 /// The JSON shapes the CLI prints for tasks (field names are stable; see
 /// docs/cli.md).
 
-#include "persistence/checkpoint_row.hpp"
-#include "persistence/event_row.hpp"
-#include "persistence/progress_row.hpp"
-#include "runtime/task.hpp"
+#include "taskrt/persistence/checkpoint_row.hpp"
+#include "taskrt/persistence/event_row.hpp"
+#include "taskrt/persistence/progress_row.hpp"
+#include "taskrt/runtime/task.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,10 +1,10 @@
-#include "cli/tasks_subcommands.hpp"
+#include "taskrt/cli/tasks_subcommands.hpp"
 
-#include "cli/bulk.hpp"
-#include "cli/output.hpp"
-#include "cli/time_arg.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/bulk.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/time_arg.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <cstdio>
 #include <memory>
@@ -88,10 +88,9 @@ Examples:
       m->run_at_us = to_micros(add_seconds_clamped(now(), *in));
     }
     if (!at->empty()) {
-      std::string err;
-      auto t = parse_run_at(*at, now(), err);
+      auto t = parse_run_at(*at, now());
       if (!t) {
-        env.exit_code = fail(usage, err);
+        env.exit_code = fail(usage, error_message(t.error()));
         return;
       }
       m->run_at_us = to_micros(*t);

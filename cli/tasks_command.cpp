@@ -1,14 +1,14 @@
-#include "cli/tasks_command.hpp"
+#include "taskrt/cli/tasks_command.hpp"
 
-#include "cli/arg_checks.hpp"
-#include "cli/cli_store.hpp"
-#include "cli/output.hpp"
-#include "cli/table.hpp"
-#include "cli/task_json.hpp"
-#include "cli/tasks_subcommands.hpp"
-#include "cli/yaml.hpp"
-#include "persistence/limit_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/arg_checks.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/table.hpp"
+#include "taskrt/cli/task_json.hpp"
+#include "taskrt/cli/tasks_subcommands.hpp"
+#include "taskrt/cli/yaml.hpp"
+#include "taskrt/persistence/limit_store.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -3,7 +3,7 @@
 /// directly (they work while the head is down); retry, cancel and wait go
 /// through the head.
 
-#include "cli/cli_env.hpp"
+#include "taskrt/cli/cli_env.hpp"
 
 namespace taskrt::cli {
 

@@ -2,12 +2,12 @@
 /// children) as an indented tree, Graphviz dot, or JSON; and the parents
 /// and children `tasks describe` lists.
 
-#include "cli/arg_checks.hpp"
-#include "cli/cli_env.hpp"
-#include "cli/cli_store.hpp"
-#include "cli/output.hpp"
-#include "cli/tasks_subcommands.hpp"
-#include "persistence/graph_reader.hpp"
+#include "taskrt/cli/arg_checks.hpp"
+#include "taskrt/cli/cli_env.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/tasks_subcommands.hpp"
+#include "taskrt/persistence/graph_reader.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,9 +1,9 @@
-#include "cli/tasks_subcommands.hpp"
+#include "taskrt/cli/tasks_subcommands.hpp"
 
-#include "cli/cli_store.hpp"
-#include "cli/filter_opts.hpp"
-#include "cli/output.hpp"
-#include "cli/task_json.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/filter_opts.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/task_json.hpp"
 
 #include <cstdio>
 #include <memory>

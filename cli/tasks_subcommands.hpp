@@ -1,9 +1,9 @@
 #pragma once
 /// The subcommands of `taskrt tasks`, one file each (internal to cli/).
 
-#include "cli/cli_env.hpp"
-#include "cli/output.hpp"
-#include "persistence/graph_reader.hpp"
+#include "taskrt/cli/cli_env.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/persistence/graph_reader.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,6 +1,6 @@
-#include "cli/time_arg.hpp"
+#include "taskrt/cli/time_arg.hpp"
 
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <cmath>
 #include <cstdlib>
@@ -39,23 +39,17 @@ std::optional<timestamp> parse_time_arg(const std::string& text, timestamp now) 
   return std::nullopt;
 }
 
-std::optional<timestamp> parse_run_at(const std::string& text, timestamp now, std::string& err,
+caf::expected<timestamp> parse_run_at(const std::string& text, timestamp now,
                                       const std::string& flag) {
   auto t = parse_rfc3339(text);
-  if (!t) {
-    err = flag + ": not an RFC 3339 time: " + text;
-    return std::nullopt;
-  }
-  if (to_micros(*t) < 0) {
-    err = flag + ": before 1970: " + text;
-    return std::nullopt;
-  }
+  if (!t)
+    return make_error(errc::bad_request, flag + ": not an RFC 3339 time: " + text);
+  if (to_micros(*t) < 0)
+    return make_error(errc::bad_request, flag + ": before 1970: " + text);
   const double ahead = static_cast<double>(to_micros(*t) - to_micros(now)) / 1e6;
-  if (ahead > max_seconds) {
-    err = flag + ": more than 100 years ahead: " + text;
-    return std::nullopt;
-  }
-  return t;
+  if (ahead > max_seconds)
+    return make_error(errc::bad_request, flag + ": more than 100 years ahead: " + text);
+  return *t;
 }
 
 std::string human_duration(double seconds) {

@@ -1,7 +1,8 @@
 #pragma once
 /// Times and durations given on the command line.
 
-#include "runtime/time.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <optional>
 #include <string>
@@ -18,8 +19,8 @@ std::optional<timestamp> parse_time_arg(const std::string& text, timestamp now);
 
 /// `--at TEXT` (`flag` names the option in errors): an RFC 3339 time from
 /// 1970 up to 100 years (runtime/limits.hpp max_seconds) after `now`, the
-/// bound `--in` has; nothing with `err` set otherwise.
-std::optional<timestamp> parse_run_at(const std::string& text, timestamp now, std::string& err,
+/// bound `--in` has; errc::bad_request ("--at: before 1970: …") otherwise.
+caf::expected<timestamp> parse_run_at(const std::string& text, timestamp now,
                                       const std::string& flag = "--at");
 
 /// A short human age: "42s", "5m", "3h", "2d".

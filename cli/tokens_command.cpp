@@ -1,13 +1,13 @@
 // `taskrt tokens add|list|revoke`: the bearer tokens of the HTTP API.
 
-#include "cli/access_commands.hpp"
+#include "taskrt/cli/access_commands.hpp"
 
-#include "cli/cli_store.hpp"
-#include "cli/output.hpp"
-#include "cli/table.hpp"
-#include "persistence/access_store.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/cli_store.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cli/table.hpp"
+#include "taskrt/persistence/access_store.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,12 +1,12 @@
 // `taskrt up`: a head and N worker nodes as background processes of this
 // machine, recorded in DATA_DIR/cluster.json for `taskrt down`.
 
-#include "cli/cluster_commands.hpp"
-#include "cli/cluster_record.hpp"
-#include "cli/output.hpp"
-#include "cluster/client.hpp"
-#include "cluster/head_node.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/cluster_commands.hpp"
+#include "taskrt/cli/cluster_record.hpp"
+#include "taskrt/cli/output.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/cluster/head_node.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "cli/yaml.hpp"
+#include "taskrt/cli/yaml.hpp"
 
 #include <cctype>
 

@@ -1,4 +1,4 @@
-#include "cluster/cert_generator.hpp"
+#include "taskrt/cluster/cert_generator.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>

@@ -1,11 +1,11 @@
-#include "cluster/client.hpp"
+#include "taskrt/cluster/client.hpp"
 
-#include "cluster/frame_guard.hpp"
-#include "cluster/head_coalescer.hpp"
-#include "cluster/head_addresses.hpp"
-#include "cluster/head_node.hpp"
-#include "cluster/net_config.hpp"
-#include "runtime/limits.hpp"
+#include "taskrt/cluster/frame_guard.hpp"
+#include "taskrt/cluster/head_coalescer.hpp"
+#include "taskrt/cluster/head_addresses.hpp"
+#include "taskrt/cluster/head_node.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <caf/io/all.hpp>
 
@@ -143,10 +143,12 @@ client::client(const local_head& where) {
 client::client(const std::string& addresses, const tls_options& tls) : impl_(new impl(tls)) {
   if (!impl_->error.empty())
     return;
-  if (!parse_head_addresses(addresses, impl_->addrs, impl_->error)) {
-    impl_->addrs.clear();
+  auto addrs = parse_head_addresses(addresses);
+  if (!addrs) {
+    impl_->error = error_message(addrs.error());
     return;
   }
+  impl_->addrs = std::move(*addrs);
   impl_->connect();
 }
 

@@ -18,9 +18,9 @@
 ///   nlohmann::json r = taskrt::result_of(outs->at(0));
 ///   if (auto e = taskrt::error_of(outs->at(1))) std::cerr << e->kind << ": " << e->message;
 
-#include "cluster/tls.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/task_error.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/task_error.hpp"
 
 #include <nlohmann/json.hpp>
 

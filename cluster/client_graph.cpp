@@ -1,7 +1,7 @@
 /// client::submit_graph: a graph of locally named tasks as one batch submit.
 
-#include "cluster/client.hpp"
-#include "sched/graph_order.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/sched/graph_order.hpp"
 
 namespace taskrt {
 

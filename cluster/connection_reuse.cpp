@@ -1,4 +1,4 @@
-#include "cluster/connection_reuse.hpp"
+#include "taskrt/cluster/connection_reuse.hpp"
 
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/doorman.hpp>

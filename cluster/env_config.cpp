@@ -1,6 +1,6 @@
-#include "cluster/env_config.hpp"
+#include "taskrt/cluster/env_config.hpp"
 
-#include "runtime/fault.hpp"
+#include "taskrt/runtime/fault.hpp"
 
 #include <cstdlib>
 

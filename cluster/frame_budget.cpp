@@ -1,4 +1,4 @@
-#include "cluster/frame_budget.hpp"
+#include "taskrt/cluster/frame_budget.hpp"
 
 namespace taskrt {
 

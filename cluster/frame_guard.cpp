@@ -1,8 +1,8 @@
-#include "cluster/frame_guard.hpp"
+#include "taskrt/cluster/frame_guard.hpp"
 
-#include "cluster/connection_reuse.hpp"
-#include "cluster/frame_budget.hpp"
-#include "runtime/limits.hpp"
+#include "taskrt/cluster/connection_reuse.hpp"
+#include "taskrt/cluster/frame_budget.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <caf/io/abstract_broker.hpp>
 #include <caf/io/basp_broker.hpp>

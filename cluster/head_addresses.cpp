@@ -1,6 +1,6 @@
-#include "cluster/head_addresses.hpp"
+#include "taskrt/cluster/head_addresses.hpp"
 
-#include "cluster/tls.hpp"
+#include "taskrt/cluster/tls.hpp"
 
 namespace taskrt {
 
@@ -8,9 +8,8 @@ std::string head_address::str() const {
   return host + ":" + std::to_string(port);
 }
 
-bool parse_head_addresses(const std::string& list, std::vector<head_address>& out,
-                          std::string& error) {
-  out.clear();
+caf::expected<std::vector<head_address>> parse_head_addresses(const std::string& list) {
+  std::vector<head_address> out;
   size_t start = 0;
   while (start <= list.size()) {
     auto comma = list.find(',', start);
@@ -34,13 +33,12 @@ bool parse_head_addresses(const std::string& list, std::vector<head_address>& ou
         ok = false;
       }
     }
-    if (!ok) {
-      error = "expected HOST:PORT[,HOST:PORT...], got '" + item + "'";
-      return false;
-    }
+    if (!ok)
+      return make_error(errc::bad_request,
+                        "expected HOST:PORT[,HOST:PORT...], got '" + item + "'");
     out.push_back(std::move(a));
   }
-  return true;
+  return out;
 }
 
 std::string join_head_addresses(const std::vector<head_address>& addrs) {

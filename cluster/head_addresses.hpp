@@ -4,7 +4,7 @@
 /// standby publishes its port after it took over), so "whichever address
 /// answers" is the active head; after a takeover the next one answers.
 
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -23,10 +23,9 @@ struct head_address {
   std::string str() const;
 };
 
-/// Parses "HOST:PORT[,HOST:PORT...]" (spaces around commas allowed). Returns
-/// false and sets `error` ("expected HOST:PORT, got 'x'") when malformed.
-bool parse_head_addresses(const std::string& list, std::vector<head_address>& out,
-                          std::string& error);
+/// Parses "HOST:PORT[,HOST:PORT...]" (spaces around commas allowed), or
+/// errc::bad_request ("expected HOST:PORT[,HOST:PORT...], got 'x'").
+caf::expected<std::vector<head_address>> parse_head_addresses(const std::string& list);
 
 /// "a:1,b:2".
 std::string join_head_addresses(const std::vector<head_address>& addrs);

@@ -1,6 +1,6 @@
-#include "cluster/head_coalescer.hpp"
+#include "taskrt/cluster/head_coalescer.hpp"
 
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <deque>
 #include <unordered_map>

@@ -20,7 +20,7 @@
 /// When the head is lost the coalescer answers everything pending with the
 /// reason and quits (monitor it to see that).
 
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <cstddef>
 

@@ -1,28 +1,28 @@
-#include "cluster/head_node.hpp"
+#include "taskrt/cluster/head_node.hpp"
 
-#include "cluster/env_config.hpp"
-#include "cluster/frame_guard.hpp"
+#include "taskrt/cluster/env_config.hpp"
+#include "taskrt/cluster/frame_guard.hpp"
 
-#include "actors/persistence_actor.hpp"
-#include "actors/retry_actor.hpp"
-#include "actors/schedule_actor.hpp"
-#include "actors/schedule_row_check.hpp"
-#include "actors/scheduler.hpp"
-#include "actors/worker.hpp"
-#include "cluster/journal_maintenance.hpp"
-#include "cluster/node_authority.hpp"
-#include "persistence/dsn.hpp"
-#include "cluster/leadership.hpp"
-#include "persistence/leader_lock.hpp"
-#include "persistence/store_error.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/actors/persistence_actor.hpp"
+#include "taskrt/actors/retry_actor.hpp"
+#include "taskrt/actors/schedule_actor.hpp"
+#include "taskrt/actors/schedule_row_check.hpp"
+#include "taskrt/actors/scheduler.hpp"
+#include "taskrt/actors/worker.hpp"
+#include "taskrt/cluster/journal_maintenance.hpp"
+#include "taskrt/cluster/node_authority.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/cluster/leadership.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
+#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/time.hpp"
 
-#include "cluster/net_config.hpp"
-#include "http/api_server.hpp"
-#include "http/dashboard_routes.hpp"
-#include "http/health_server.hpp"
-#include "metrics/taskrt_metrics.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/http/api_server.hpp"
+#include "taskrt/http/dashboard_routes.hpp"
+#include "taskrt/http/health_server.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
 
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
@@ -401,21 +401,20 @@ int run_head(head_options opts, const task_registry& registry,
       std::string why;
       return a->authenticate(req, why).has_value();
     });
-    std::string error;
     if (opts.http_tls) {
       if (!tls) {
         std::fprintf(stderr, "taskrt: --http-tls serves HTTPS with the cluster's certificates: "
                              "it needs --tls-dir\n");
         return 1;
       }
-      if (!http_server->use_tls(tls->cert_file, tls->key_file, error)) {
-        std::fprintf(stderr, "taskrt: --http-tls: %s\n", error.c_str());
+      if (auto ok = http_server->use_tls(tls->cert_file, tls->key_file); !ok) {
+        std::fprintf(stderr, "taskrt: --http-tls: %s\n", error_message(ok.error()).c_str());
         return 1;
       }
     }
-    if (!http_server->start(opts.http_host, opts.http_port, error)) {
+    if (auto ok = http_server->start(opts.http_host, opts.http_port); !ok) {
       std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
-                   opts.http_port, error.c_str());
+                   opts.http_port, error_message(ok.error()).c_str());
       return 1;
     }
     http_url = (opts.http_tls ? "https://" : "http://") + opts.http_host + ":" + std::to_string(http_server->port());

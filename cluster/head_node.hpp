@@ -8,13 +8,13 @@
 /// exits with status 1 (escalation) — a restart recovers everything from
 /// Postgres. A crashing worker process is restarted by its worker actor.
 
-#include "cluster/env_config.hpp"
-#include "cluster/net_config.hpp"
-#include "cluster/tls.hpp"
-#include "logging/log_setup.hpp"
-#include "runtime/fault.hpp"
-#include "runtime/retry_policy.hpp"
-#include "runtime/task_registry.hpp"
+#include "taskrt/cluster/env_config.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/logging/log_setup.hpp"
+#include "taskrt/runtime/fault.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 #include <optional>
 #include <string>

@@ -1,9 +1,9 @@
-#include "cluster/journal_maintenance.hpp"
+#include "taskrt/cluster/journal_maintenance.hpp"
 
-#include "persistence/access_store.hpp"
-#include "persistence/dsn.hpp"
-#include "persistence/journal_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/access_store.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,6 +1,6 @@
-#include "cluster/leadership.hpp"
+#include "taskrt/cluster/leadership.hpp"
 
-#include "cluster/head_node.hpp"
+#include "taskrt/cluster/head_node.hpp"
 
 #include <spdlog/spdlog.h>
 

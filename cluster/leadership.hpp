@@ -16,7 +16,7 @@
 /// (exit 3) and its journal writes fenced (journal_store::next_head_generation),
 /// whichever it meets first.
 
-#include "persistence/leader_lock.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
 
 #include <atomic>
 #include <memory>

@@ -1,10 +1,10 @@
-#include "cluster/net_config.hpp"
+#include "taskrt/cluster/net_config.hpp"
 
-#include "cluster/connection_reuse.hpp"
-#include "cluster/frame_guard.hpp"
-#include "cluster/node_identity.hpp"
+#include "taskrt/cluster/connection_reuse.hpp"
+#include "taskrt/cluster/frame_guard.hpp"
+#include "taskrt/cluster/node_identity.hpp"
 
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <caf/io/middleman.hpp>
 

@@ -3,7 +3,7 @@
 /// middleman heartbeats must match on all nodes (a timeout on one side only
 /// causes false DOWNs), so head, worker nodes and clients share this.
 
-#include "cluster/env_config.hpp"
+#include "taskrt/cluster/env_config.hpp"
 
 #include <caf/actor_system_config.hpp>
 

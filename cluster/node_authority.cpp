@@ -1,7 +1,7 @@
-#include "cluster/node_authority.hpp"
+#include "taskrt/cluster/node_authority.hpp"
 
-#include "cluster/tls_observer.hpp"
-#include "runtime/protocol.hpp"
+#include "taskrt/cluster/tls_observer.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "cluster/node_identity.hpp"
+#include "taskrt/cluster/node_identity.hpp"
 
 #include <caf/detail/get_root_uuid.hpp>
 

@@ -1,4 +1,4 @@
-#include "cluster/tcp_probe.hpp"
+#include "taskrt/cluster/tcp_probe.hpp"
 
 #include <cerrno>
 #include <cstring>

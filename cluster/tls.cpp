@@ -1,7 +1,7 @@
-#include "cluster/tls.hpp"
+#include "taskrt/cluster/tls.hpp"
 
-#include "cluster/tcp_probe.hpp"
-#include "cluster/tls_observer.hpp"
+#include "taskrt/cluster/tcp_probe.hpp"
+#include "taskrt/cluster/tls_observer.hpp"
 
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>

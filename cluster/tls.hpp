@@ -22,7 +22,7 @@
 /// id (any certificate of the cluster CA may register as any node), and
 /// revocation (no CRL).
 
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>

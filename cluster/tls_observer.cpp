@@ -1,4 +1,4 @@
-#include "cluster/tls_observer.hpp"
+#include "taskrt/cluster/tls_observer.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>

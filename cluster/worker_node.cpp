@@ -1,12 +1,12 @@
-#include "cluster/worker_node.hpp"
+#include "taskrt/cluster/worker_node.hpp"
 
-#include "actors/worker.hpp"
-#include "cluster/net_config.hpp"
-#include "http/health_server.hpp"
-#include "metrics/taskrt_metrics.hpp"
-#include "runtime/lease.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/actors/worker.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/http/health_server.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/version.hpp"
 
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
@@ -507,10 +507,9 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
   std::unique_ptr<http::health_server> http_server;
   if (opts.http_port >= 0) {
     http_server = std::make_unique<http::health_server>(node_probes(sys, sup));
-    std::string error;
-    if (!http_server->start(opts.http_host, opts.http_port, error)) {
+    if (auto ok = http_server->start(opts.http_host, opts.http_port); !ok) {
       std::fprintf(stderr, "taskrt: cannot serve HTTP on %s:%d: %s\n", opts.http_host.c_str(),
-                   opts.http_port, error.c_str());
+                   opts.http_port, error_message(ok.error()).c_str());
       self->send_exit(sup, caf::exit_reason::user_shutdown);
       for (auto& w : workers)
         self->send_exit(w, caf::exit_reason::user_shutdown);

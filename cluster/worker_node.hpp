@@ -13,15 +13,15 @@
 /// (runtime/lease.hpp): away from the head for longer than the lease, the
 /// node runs nothing.
 
-#include "cluster/net_config.hpp"
-#include "cluster/tls.hpp"
-#include "logging/log_setup.hpp"
-#include "runtime/fault.hpp"
-#include "runtime/task_registry.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/logging/log_setup.hpp"
+#include "taskrt/runtime/fault.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
-#include "cluster/head_addresses.hpp"
+#include "taskrt/cluster/head_addresses.hpp"
 
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <chrono>
 #include <string>

@@ -1,6 +1,6 @@
-#include "examples/demo_tasks.hpp"
+#include "taskrt/examples/demo_tasks.hpp"
 
-#include "runtime/task_error.hpp"
+#include "taskrt/runtime/task_error.hpp"
 
 #include <chrono>
 #include <cerrno>

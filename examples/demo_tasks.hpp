@@ -20,7 +20,7 @@
 ///   collect     returns {"parents":[...]}: ctx.parents() (id, name, state and
 ///               result of each parent of a task submitted with --after)
 
-#include "runtime/task_registry.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 namespace taskrt {
 

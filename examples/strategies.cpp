@@ -1,4 +1,4 @@
-#include "examples/strategies.hpp"
+#include "taskrt/examples/strategies.hpp"
 
 #include <cmath>
 

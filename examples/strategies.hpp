@@ -4,7 +4,7 @@
 ///   it moves the task to queue "slow" with priority -1; declines after 5
 ///   failures.
 
-#include "runtime/retry_policy.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
 
 namespace taskrt {
 

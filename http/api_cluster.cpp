@@ -1,10 +1,10 @@
 // The cluster routes of the API: status, nodes, queues, summary, and the
 // event feed (http/api_server.hpp).
 
-#include "http/api_state.hpp"
+#include "taskrt/http/api_state.hpp"
 
-#include "cli/time_arg.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/time_arg.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <cerrno>
 #include <cstdlib>

@@ -2,9 +2,9 @@
 // the routes (http/api_server.cpp); tests/http/api_e2etest.cpp checks each
 // documented path and method against a running head.
 
-#include "http/api_state.hpp"
+#include "taskrt/http/api_state.hpp"
 
-#include "runtime/version.hpp"
+#include "taskrt/runtime/version.hpp"
 
 namespace taskrt::http {
 

@@ -1,7 +1,7 @@
-#include "http/api_server.hpp"
+#include "taskrt/http/api_server.hpp"
 
-#include "http/api_state.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/http/api_state.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <spdlog/spdlog.h>
 

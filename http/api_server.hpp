@@ -15,9 +15,9 @@
 /// {"error": KIND, "detail": TEXT}. CORS headers only for the configured
 /// origin.
 
-#include "http/health_server.hpp"
-#include "persistence/access_store.hpp"
-#include "runtime/protocol.hpp"
+#include "taskrt/http/health_server.hpp"
+#include "taskrt/persistence/access_store.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <memory>
 #include <optional>

@@ -1,9 +1,9 @@
 #pragma once
 /// What the handlers of the API share (internal to http/api_*.cpp).
 
-#include "http/api_server.hpp"
-#include "http/event_feed.hpp"
-#include "persistence/journal_store.hpp"
+#include "taskrt/http/api_server.hpp"
+#include "taskrt/http/event_feed.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 #include <nlohmann/json.hpp>
 

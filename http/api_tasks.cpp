@@ -1,13 +1,13 @@
 // The task routes of the API: submit, list, describe, cancel, retry and
 // their bulk forms (http/api_server.hpp).
 
-#include "http/api_state.hpp"
+#include "taskrt/http/api_state.hpp"
 
-#include "cli/task_json.hpp"
-#include "cli/time_arg.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/retry_policy.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/task_json.hpp"
+#include "taskrt/cli/time_arg.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <cmath>
 #include <variant>
@@ -79,10 +79,9 @@ int64_t run_at_field(const json& body) {
     return to_micros(add_seconds_clamped(now(), *in));
   }
   if (!at.empty()) {
-    std::string err;
-    auto t = cli::parse_run_at(at, now(), err, "run_at");
+    auto t = cli::parse_run_at(at, now(), "run_at");
     if (!t)
-      refuse(422, "invalid", err);
+      refuse(422, "invalid", error_message(t.error()));
     return to_micros(*t);
   }
   return 0;

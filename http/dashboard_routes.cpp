@@ -1,6 +1,6 @@
-#include "http/dashboard_routes.hpp"
+#include "taskrt/http/dashboard_routes.hpp"
 
-#include "web/web_assets.hpp"
+#include "taskrt/web/web_assets.hpp"
 
 #include <algorithm>
 #include <cctype>

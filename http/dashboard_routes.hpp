@@ -10,7 +10,7 @@
 /// gate, a request it refuses gets 401 and a page that says how to sign in
 /// (`taskrt dashboard` prints a login link).
 
-#include "http/health_server.hpp"
+#include "taskrt/http/health_server.hpp"
 
 #include <functional>
 #include <optional>

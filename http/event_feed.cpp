@@ -1,9 +1,9 @@
-#include "http/event_feed.hpp"
+#include "taskrt/http/event_feed.hpp"
 
-#include "cli/task_json.hpp"
-#include "persistence/dsn.hpp"
-#include "persistence/store_error.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/cli/task_json.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

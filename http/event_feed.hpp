@@ -41,8 +41,8 @@
 ///   id: EVENT_ID
 ///   data: {"id", "task_id", "name", "at", "attempt", "kind", "from", "to", "node", "detail"}
 
-#include "http/health_server.hpp"
-#include "persistence/access_store.hpp"
+#include "taskrt/http/health_server.hpp"
+#include "taskrt/persistence/access_store.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -1,8 +1,8 @@
-#include "http/health_server.hpp"
+#include "taskrt/http/health_server.hpp"
 
-#include "http/request_head.hpp"
-#include "metrics/registry.hpp"
-#include "metrics/taskrt_metrics.hpp"
+#include "taskrt/http/request_head.hpp"
+#include "taskrt/metrics/registry.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -817,13 +817,11 @@ health_server::~health_server() {
     SSL_CTX_free(static_cast<SSL_CTX*>(tls_ctx_));
 }
 
-bool health_server::use_tls(const std::string& cert_file, const std::string& key_file,
-                            std::string& error) {
+caf::expected<void> health_server::use_tls(const std::string& cert_file,
+                                           const std::string& key_file) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) {
-    error = "cannot create a TLS context";
-    return false;
-  }
+  if (!ctx)
+    return make_error(errc::unavailable, "cannot create a TLS context");
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1
@@ -831,14 +829,13 @@ bool health_server::use_tls(const std::string& cert_file, const std::string& key
       || SSL_CTX_check_private_key(ctx) != 1) {
     char buf[256];
     ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-    error = "cannot use " + cert_file + " / " + key_file + ": " + buf;
     SSL_CTX_free(ctx);
-    return false;
+    return make_error(errc::bad_request, "cannot use " + cert_file + " / " + key_file + ": " + buf);
   }
   if (tls_ctx_)
     SSL_CTX_free(static_cast<SSL_CTX*>(tls_ctx_));
   tls_ctx_ = ctx;
-  return true;
+  return caf::unit;
 }
 
 void health_server::add_route(const std::string& path, route_handler handler) {
@@ -860,7 +857,7 @@ std::function<probe_result()> health_server::current_probe(
   return probes_.*which;
 }
 
-bool health_server::start(const std::string& host, int port, std::string& error) {
+caf::expected<void> health_server::start(const std::string& host, int port) {
   stop();
   auto s = std::make_unique<impl>(*this, limits_);
   addrinfo hints{};
@@ -872,8 +869,7 @@ bool health_server::start(const std::string& host, int port, std::string& error)
   if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints,
                              &found);
       rc != 0) {
-    error = host + ": " + ::gai_strerror(rc);
-    return false;
+    return make_error(errc::unavailable, host + ": " + ::gai_strerror(rc));
   }
   int last_errno = 0;
   for (auto* a = found; a != nullptr && s->listen_fd < 0; a = a->ai_next) {
@@ -894,10 +890,8 @@ bool health_server::start(const std::string& host, int port, std::string& error)
     s->listen_fd = fd;
   }
   ::freeaddrinfo(found);
-  if (s->listen_fd < 0) {
-    error = std::strerror(last_errno);
-    return false;
-  }
+  if (s->listen_fd < 0)
+    return make_error(errc::unavailable, std::strerror(last_errno));
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   ::getsockname(s->listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);
@@ -906,9 +900,9 @@ bool health_server::start(const std::string& host, int port, std::string& error)
   s->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   s->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (s->epoll_fd < 0 || s->wake_fd < 0) {
-    error = std::strerror(errno);
+    const std::string why = std::strerror(errno);
     s->stop();
-    return false;
+    return make_error(errc::unavailable, why);
   }
   s->watch(s->listen_fd, listen_key, EPOLLIN, EPOLL_CTL_ADD);
   s->watch(s->wake_fd, wake_key, EPOLLIN, EPOLL_CTL_ADD);
@@ -918,7 +912,7 @@ bool health_server::start(const std::string& host, int port, std::string& error)
     s->route_threads.emplace_back([raw] { raw->route_loop(); });
   s->front = std::thread([raw] { raw->front_loop(); });
   impl_ = std::move(s);
-  return true;
+  return caf::unit;
 }
 
 void health_server::stop() {

@@ -27,6 +27,8 @@
 /// count per connection, a deadline for writing an answer, request heads and
 /// bodies bounded per request and bodies in sum.
 
+#include "taskrt/runtime/protocol.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -161,13 +163,13 @@ public:
   void add_prefix_route(const std::string& prefix, route_handler handler);
 
   /// Serves HTTPS with the certificate (chain) and key in these PEM files
-  /// (the cluster's, `--http-tls`). Call before start(); false with
-  /// `error` set when they do not load or match.
-  bool use_tls(const std::string& cert_file, const std::string& key_file, std::string& error);
+  /// (the cluster's, `--http-tls`). Call before start(); errc::bad_request
+  /// naming the files when they do not load or match.
+  caf::expected<void> use_tls(const std::string& cert_file, const std::string& key_file);
 
-  /// Binds HOST:PORT (0: any free port) and starts serving on a thread.
-  /// Returns false with `error` set when the address cannot be bound.
-  bool start(const std::string& host, int port, std::string& error);
+  /// Binds HOST:PORT (0: any free port) and starts serving on a thread;
+  /// errc::unavailable with the system's reason when it cannot bind.
+  caf::expected<void> start(const std::string& host, int port);
 
   /// The bound port (after start()).
   int port() const { return port_; }

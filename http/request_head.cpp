@@ -1,4 +1,4 @@
-#include "http/request_head.hpp"
+#include "taskrt/http/request_head.hpp"
 
 #include <algorithm>
 #include <cctype>

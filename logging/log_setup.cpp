@@ -1,4 +1,4 @@
-#include "logging/log_setup.hpp"
+#include "taskrt/logging/log_setup.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>

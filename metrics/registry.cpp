@@ -1,4 +1,4 @@
-#include "metrics/registry.hpp"
+#include "taskrt/metrics/registry.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -1,8 +1,8 @@
-#include "metrics/taskrt_metrics.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
 
-#include "runtime/version.hpp"
+#include "taskrt/runtime/version.hpp"
 
-#include "metrics/registry.hpp"
+#include "taskrt/metrics/registry.hpp"
 
 #include <chrono>
 

@@ -38,7 +38,7 @@
 ///   taskrt_build_info{version,commit}            gauge     always 1
 ///   taskrt_process_start_time_seconds            gauge     Unix time the process started
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
 #include <map>

@@ -1,9 +1,9 @@
-#include "persistence/access_store.hpp"
+#include "taskrt/persistence/access_store.hpp"
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/detail/sql_text.hpp"
-#include "persistence/dsn.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/sql_text.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <openssl/rand.h>
 #include <openssl/sha.h>

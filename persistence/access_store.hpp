@@ -14,8 +14,8 @@
 /// Single-threaded like journal_store: one
 /// owner at a time. Every method throws store_error.
 
-#include "persistence/event_row.hpp"
-#include "persistence/journal_options.hpp"
+#include "taskrt/persistence/event_row.hpp"
+#include "taskrt/persistence/journal_options.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "persistence/dsn.hpp"
+#include "taskrt/persistence/dsn.hpp"
 
 #include <algorithm>
 #include <cctype>

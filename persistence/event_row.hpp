@@ -1,7 +1,7 @@
 #pragma once
 /// A row of the append-only task journal.
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
 #include <optional>

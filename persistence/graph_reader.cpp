@@ -1,8 +1,8 @@
-#include "persistence/graph_reader.hpp"
+#include "taskrt/persistence/graph_reader.hpp"
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/dsn.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <algorithm>
 #include <set>

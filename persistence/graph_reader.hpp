@@ -3,7 +3,7 @@
 /// dependencies (task_edges, migration 7) and spawned children (a child a
 /// running task submitted with ctx.submit, tasks.parent_id).
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
 #include <string>

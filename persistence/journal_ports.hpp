@@ -3,10 +3,10 @@
 /// and the tests take them: both journal_store (Postgres) and memory_journal
 /// (in memory) provide all four.
 
-#include "persistence/node_store_interface.hpp"
-#include "persistence/retention_store_interface.hpp"
-#include "persistence/task_reads_interface.hpp"
-#include "persistence/transition_store_interface.hpp"
+#include "taskrt/persistence/node_store_interface.hpp"
+#include "taskrt/persistence/retention_store_interface.hpp"
+#include "taskrt/persistence/task_reads_interface.hpp"
+#include "taskrt/persistence/transition_store_interface.hpp"
 
 #include <memory>
 

@@ -1,15 +1,15 @@
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
-#include "persistence/detail/array_literal.hpp"
-#include "persistence/detail/batch_writer.hpp"
-#include "persistence/detail/graph_writer.hpp"
-#include "persistence/detail/call_deadline.hpp"
-#include "persistence/detail/partitions.hpp"
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/detail/schema.hpp"
-#include "persistence/detail/sql_text.hpp"
-#include "persistence/dsn.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/detail/array_literal.hpp"
+#include "taskrt/persistence/detail/batch_writer.hpp"
+#include "taskrt/persistence/detail/graph_writer.hpp"
+#include "taskrt/persistence/detail/call_deadline.hpp"
+#include "taskrt/persistence/detail/partitions.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/schema.hpp"
+#include "taskrt/persistence/detail/sql_text.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -2,20 +2,20 @@
 /// The journal store: the only code that talks to Postgres. Synchronous and
 /// single-threaded: one owner (the persistence actor, the CLI) calls it.
 
-#include "persistence/checkpoint_row.hpp"
-#include "persistence/event_row.hpp"
-#include "persistence/journal_options.hpp"
-#include "persistence/node_store_interface.hpp"
-#include "persistence/node_row.hpp"
-#include "persistence/retention.hpp"
-#include "persistence/retention_store_interface.hpp"
-#include "persistence/store_error.hpp"
-#include "persistence/summary_rows.hpp"
-#include "persistence/task_filter.hpp"
-#include "persistence/task_reads_interface.hpp"
-#include "persistence/transition_store_interface.hpp"
-#include "runtime/task.hpp"
-#include "runtime/task_state.hpp"
+#include "taskrt/persistence/checkpoint_row.hpp"
+#include "taskrt/persistence/event_row.hpp"
+#include "taskrt/persistence/journal_options.hpp"
+#include "taskrt/persistence/node_store_interface.hpp"
+#include "taskrt/persistence/node_row.hpp"
+#include "taskrt/persistence/retention.hpp"
+#include "taskrt/persistence/retention_store_interface.hpp"
+#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/persistence/summary_rows.hpp"
+#include "taskrt/persistence/task_filter.hpp"
+#include "taskrt/persistence/task_reads_interface.hpp"
+#include "taskrt/persistence/transition_store_interface.hpp"
+#include "taskrt/runtime/task.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 

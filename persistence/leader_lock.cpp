@@ -1,8 +1,8 @@
-#include "persistence/leader_lock.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
 
-#include "persistence/detail/call_deadline.hpp"
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/detail/call_deadline.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 namespace taskrt {
 

@@ -1,7 +1,7 @@
-#include "persistence/limit_store.hpp"
+#include "taskrt/persistence/limit_store.hpp"
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,7 +1,7 @@
-#include "persistence/memory_journal.hpp"
+#include "taskrt/persistence/memory_journal.hpp"
 
-#include "runtime/note_kind.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/runtime/note_kind.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -55,11 +55,6 @@ void validate(const transition_store_interface::batch& b) {
     if (!json_ok(t.result) || !json_ok(t.error))
       throw data_error("invalid input syntax for type json (task "
                        + std::to_string(t.task_id) + ")");
-  for (const auto& n : b.notes)
-    if (!is_event_kind(n.kind)) // Postgres: CHECK task_events_kind_check
-      throw store_error{"new row for relation \"task_events\" violates check constraint"
-                        " \"task_events_kind_check\" (kind '" + n.kind + "')",
-                        false, false, "23514"};
   for (const auto& c : b.checkpoints)
     if (c.data.find('\0') != std::string::npos)
       throw store_error{"invalid byte sequence for encoding \"UTF8\": 0x00", false, false,
@@ -321,7 +316,7 @@ memory_journal::batch_result memory_journal::commit(const batch& b,
       note_item n;
       n.task_id = tr.task_id;
       n.attempt = tr.expected_attempt;
-      n.kind = "rejected";
+      n.kind = note_kind::rejected;
       n.detail = {{"transition", to_string(tr.kind)},
                   {"expected_state", to_string(tr.expected_state)},
                   {"reason", *err}};
@@ -368,9 +363,9 @@ memory_journal::batch_result memory_journal::commit(const batch& b,
   }
   notes.insert(notes.end(), b.notes.begin(), b.notes.end());
   for (const auto& n : notes) {
-    db.add_event(n.task_id, n.attempt, n.kind, std::nullopt, std::nullopt, n.at_us, n.node,
+    db.add_event(n.task_id, n.attempt, to_string(n.kind), std::nullopt, std::nullopt, n.at_us, n.node,
                  n.detail);
-    if (n.kind == "cancel_requested")
+    if (n.kind == note_kind::cancel_requested)
       if (auto i = db.tasks.find(n.task_id); i != db.tasks.end())
         i->second.cancel_requested = true;
   }

@@ -12,8 +12,8 @@
 /// store_error (an outage, a data error, a commit in doubt that did or did
 /// not go through), reject_if() refuses batches as Postgres refuses bad data.
 
-#include "persistence/journal_ports.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/journal_ports.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <deque>
 #include <functional>

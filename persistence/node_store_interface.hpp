@@ -3,7 +3,7 @@
 /// them; the head's live view is sched/node_registry). Implemented by
 /// journal_store (Postgres) and memory_journal (in memory).
 
-#include "persistence/node_row.hpp"
+#include "taskrt/persistence/node_row.hpp"
 
 #include <cstdint>
 #include <vector>

@@ -3,8 +3,8 @@
 /// retention. Implemented by journal_store (Postgres) and memory_journal (in
 /// memory, where a partition is a bookkeeping entry per UTC day).
 
-#include "persistence/retention.hpp"
-#include "persistence/task_filter.hpp"
+#include "taskrt/persistence/retention.hpp"
+#include "taskrt/persistence/task_filter.hpp"
 
 #include <cstdint>
 #include <string>

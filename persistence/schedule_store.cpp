@@ -1,8 +1,8 @@
-#include "persistence/schedule_store.hpp"
+#include "taskrt/persistence/schedule_store.hpp"
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/dsn.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <algorithm>
 #include <cstdio>

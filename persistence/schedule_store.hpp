@@ -10,7 +10,7 @@
 /// schedule's next_tick forward in the same transaction; next_tick only
 /// moves forward, so a deposed head cannot move it back.
 
-#include "persistence/journal_options.hpp"
+#include "taskrt/persistence/journal_options.hpp"
 
 #include <cstdint>
 #include <map>

@@ -1,4 +1,4 @@
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <utility>
 

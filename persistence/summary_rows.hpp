@@ -1,7 +1,7 @@
 #pragma once
 /// Rows of the aggregate read queries behind `taskrt summary` and `taskrt status`.
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,7 +1,7 @@
 #pragma once
 /// Which tasks a listing (or a purge) selects.
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
 #include <string>

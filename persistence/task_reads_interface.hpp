@@ -3,12 +3,12 @@
 /// checkpoints, and the aggregates of `taskrt summary` / `taskrt status`.
 /// Implemented by journal_store (Postgres) and memory_journal (in memory).
 
-#include "persistence/checkpoint_row.hpp"
-#include "persistence/event_row.hpp"
-#include "persistence/progress_row.hpp"
-#include "persistence/summary_rows.hpp"
-#include "persistence/task_filter.hpp"
-#include "runtime/task.hpp"
+#include "taskrt/persistence/checkpoint_row.hpp"
+#include "taskrt/persistence/event_row.hpp"
+#include "taskrt/persistence/progress_row.hpp"
+#include "taskrt/persistence/summary_rows.hpp"
+#include "taskrt/persistence/task_filter.hpp"
+#include "taskrt/runtime/task.hpp"
 
 #include <cstdint>
 #include <optional>

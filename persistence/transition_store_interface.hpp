@@ -5,8 +5,9 @@
 /// memory_journal (in memory, for unit tests); tests/contract/ holds the one
 /// suite both pass.
 
-#include "runtime/task.hpp"
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/note_kind.hpp"
+#include "taskrt/runtime/task.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -58,7 +59,7 @@ public:
   struct note_item {
     int64_t task_id = 0;
     int32_t attempt = 0;
-    std::string kind;
+    note_kind kind = note_kind::progress;
     nlohmann::json detail = nlohmann::json::object();
     int64_t at_us = 0;
     std::string node;

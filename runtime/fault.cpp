@@ -1,4 +1,4 @@
-#include "runtime/fault.hpp"
+#include "taskrt/runtime/fault.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "runtime/lease.hpp"
+#include "taskrt/runtime/lease.hpp"
 
 #include <algorithm>
 #include <cmath>

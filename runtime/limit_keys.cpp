@@ -1,6 +1,6 @@
-#include "runtime/limit_keys.hpp"
+#include "taskrt/runtime/limit_keys.hpp"
 
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <algorithm>
 

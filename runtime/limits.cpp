@@ -1,4 +1,4 @@
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -13,7 +13,7 @@
 /// --config) before any actor runs, and passed to re-executed worker
 /// processes on their command line.
 
-#include "runtime/task.hpp"
+#include "taskrt/runtime/task.hpp"
 
 #include <nlohmann/json.hpp>
 

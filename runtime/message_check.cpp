@@ -1,6 +1,6 @@
-#include "runtime/message_check.hpp"
+#include "taskrt/runtime/message_check.hpp"
 
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -4,7 +4,7 @@
 /// wrong shape must end in an error for that one attempt, never in an
 /// exception inside the scheduler (which would stop the head).
 
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <optional>
 #include <string>

@@ -1,6 +1,6 @@
-#include "runtime/note_kind.hpp"
+#include "taskrt/runtime/note_kind.hpp"
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 namespace taskrt {
 

@@ -1,4 +1,4 @@
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 namespace taskrt {
 

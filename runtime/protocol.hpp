@@ -4,8 +4,8 @@
 /// type on an actor_system_config. Every node must call register_protocol():
 /// a type unknown to the receiver arrives as an empty message.
 
-#include "runtime/task.hpp"
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <caf/all.hpp>
 

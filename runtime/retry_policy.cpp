@@ -1,6 +1,6 @@
-#include "runtime/retry_policy.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
 
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <cmath>
 #include <iomanip>

@@ -23,8 +23,8 @@
 /// then reduced by jitter·u with u ∈ [0,1) drawn from a seed of (task id,
 /// attempt). retry_at clamps at 9999-12-31T23:59:59Z.
 
-#include "runtime/task_error.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/runtime/task_error.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,7 +2,7 @@
 /// The task model: what a user submits (task_spec) and what the journal keeps
 /// as the current row of a task (task_record).
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
 #include <string>

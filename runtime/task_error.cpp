@@ -1,4 +1,4 @@
-#include "runtime/task_error.hpp"
+#include "taskrt/runtime/task_error.hpp"
 
 #include <algorithm>
 #include <any>

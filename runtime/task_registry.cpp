@@ -1,7 +1,7 @@
-#include "runtime/task_registry.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
-#include "runtime/limits.hpp"
-#include "runtime/retry_policy.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
 
 #include <stdexcept>
 

@@ -2,7 +2,7 @@
 /// Tasks are C++ functions registered by name. A task receives its context and
 /// its JSON arguments and returns a JSON result; it fails by throwing.
 
-#include "runtime/task.hpp"
+#include "taskrt/runtime/task.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "runtime/time.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <cctype>
 #include <cmath>

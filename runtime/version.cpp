@@ -1,6 +1,6 @@
-#include "runtime/version.hpp"
+#include "taskrt/runtime/version.hpp"
 
-#include "runtime/fault.hpp"
+#include "taskrt/runtime/fault.hpp"
 
 #include <cstdio>
 #include <cstdlib>

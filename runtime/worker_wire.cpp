@@ -1,4 +1,4 @@
-#include "runtime/worker_wire.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 
 namespace taskrt::wire {
 
@@ -107,7 +107,9 @@ std::string encode(const from_process& msg) {
     msg);
 }
 
-std::optional<to_process> decode_to_process(std::string_view line, std::string& error) {
+namespace {
+
+std::optional<to_process> to_process_of(std::string_view line, std::string& error) {
   auto j = object_of(line, error);
   if (j.is_null())
     return std::nullopt;
@@ -142,7 +144,7 @@ std::optional<to_process> decode_to_process(std::string_view line, std::string& 
   return std::nullopt;
 }
 
-std::optional<from_process> decode_from_process(std::string_view line, std::string& error) {
+std::optional<from_process> from_process_of(std::string_view line, std::string& error) {
   auto j = object_of(line, error);
   if (j.is_null())
     return std::nullopt;
@@ -193,6 +195,22 @@ std::optional<from_process> decode_from_process(std::string_view line, std::stri
     error = e.what();
   }
   return std::nullopt;
+}
+
+} // namespace
+
+caf::expected<to_process> decode_to_process(std::string_view line) {
+  std::string error;
+  if (auto m = to_process_of(line, error))
+    return std::move(*m);
+  return make_error(errc::bad_request, std::move(error));
+}
+
+caf::expected<from_process> decode_from_process(std::string_view line) {
+  std::string error;
+  if (auto m = from_process_of(line, error))
+    return std::move(*m);
+  return make_error(errc::bad_request, std::move(error));
 }
 
 bool line_splitter::next(std::string& line) {

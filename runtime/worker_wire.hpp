@@ -10,7 +10,8 @@
 /// write, and line_splitter cuts a byte stream back into lines. decode_*()
 /// never throws: a line of the wrong shape gives nullopt and the reason.
 
-#include "runtime/task.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/task.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -103,13 +104,13 @@ std::string encode(const to_process& msg);
 /// One line (ending in '\n') carrying `msg`.
 std::string encode(const from_process& msg);
 
-/// A line read by the process (without its '\n'); nullopt and `error` when it
-/// is not a message of this wire.
-std::optional<to_process> decode_to_process(std::string_view line, std::string& error);
+/// A line read by the process (without its '\n'), or errc::bad_request
+/// saying why it is not a message of this wire.
+caf::expected<to_process> decode_to_process(std::string_view line);
 
-/// A line read by the worker actor (without its '\n'); nullopt and `error`
-/// when it is not a message of this wire.
-std::optional<from_process> decode_from_process(std::string_view line, std::string& error);
+/// A line read by the worker actor (without its '\n'), or errc::bad_request
+/// saying why it is not a message of this wire.
+caf::expected<from_process> decode_from_process(std::string_view line);
 
 /// Cuts a byte stream into lines.
 class line_splitter {

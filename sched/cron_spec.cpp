@@ -1,4 +1,4 @@
-#include "sched/cron_spec.hpp"
+#include "taskrt/sched/cron_spec.hpp"
 
 #include <date/date.h>
 

@@ -1,4 +1,4 @@
-#include "sched/duration_text.hpp"
+#include "taskrt/sched/duration_text.hpp"
 
 #include <cctype>
 

@@ -1,4 +1,4 @@
-#include "sched/graph_order.hpp"
+#include "taskrt/sched/graph_order.hpp"
 
 #include <cerrno>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "sched/lease_table.hpp"
+#include "taskrt/sched/lease_table.hpp"
 
 #include <algorithm>
 

@@ -28,7 +28,7 @@
 /// O(k) (a node dies, a worker goes down), never by a scan of every task.
 /// Plain data, no I/O.
 
-#include "sched/slot_table.hpp"
+#include "taskrt/sched/slot_table.hpp"
 
 #include <cstddef>
 #include <cstdint>

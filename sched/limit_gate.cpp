@@ -1,4 +1,4 @@
-#include "sched/limit_gate.hpp"
+#include "taskrt/sched/limit_gate.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -39,7 +39,7 @@
 ///
 /// Plain data, no I/O, no clock: the caller passes `now`.
 
-#include "sched/ready_queue.hpp"
+#include "taskrt/sched/ready_queue.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "sched/node_registry.hpp"
+#include "taskrt/sched/node_registry.hpp"
 
 #include <algorithm>
 

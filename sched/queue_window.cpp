@@ -1,4 +1,4 @@
-#include "sched/queue_window.hpp"
+#include "taskrt/sched/queue_window.hpp"
 
 #include <algorithm>
 

@@ -24,7 +24,7 @@
 ///
 /// Plain data, no I/O, no clock.
 
-#include "sched/ready_queue.hpp"
+#include "taskrt/sched/ready_queue.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "sched/ready_queue.hpp"
+#include "taskrt/sched/ready_queue.hpp"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
-#include "sched/schedule_spec.hpp"
+#include "taskrt/sched/schedule_spec.hpp"
 
-#include "sched/duration_text.hpp"
+#include "taskrt/sched/duration_text.hpp"
 
 #include <date/tz.h>
 

@@ -14,7 +14,7 @@
 /// Zones come from the system tz database (tzdata) through Howard Hinnant's
 /// date/tz library.
 
-#include "sched/cron_spec.hpp"
+#include "taskrt/sched/cron_spec.hpp"
 
 #include <cstdint>
 #include <optional>

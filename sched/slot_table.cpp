@@ -1,4 +1,4 @@
-#include "sched/slot_table.hpp"
+#include "taskrt/sched/slot_table.hpp"
 
 namespace taskrt::sched {
 

@@ -1,4 +1,4 @@
-#include "sched/trigger.hpp"
+#include "taskrt/sched/trigger.hpp"
 
 #include <algorithm>
 #include <unordered_set>

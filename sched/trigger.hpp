@@ -19,7 +19,7 @@
 /// a parent whose failure is retried is QUEUED again in the same transaction,
 /// so its children keep waiting until its last attempt ends.
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
 #include <optional>

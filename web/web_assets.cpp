@@ -1,4 +1,4 @@
-#include "web/web_assets.hpp"
+#include "taskrt/web/web_assets.hpp"
 
 namespace taskrt::web {
 

@@ -9,8 +9,8 @@
 /// the wire (cluster/head_coalescer.hpp), so this costs about what
 /// submit_many does.
 
-#include "cluster/client.hpp"
-#include "runtime/protocol.hpp"
+#include <taskrt/cluster/client.hpp>
+#include <taskrt/runtime/protocol.hpp>
 
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>

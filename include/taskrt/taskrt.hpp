@@ -25,12 +25,12 @@
 /// Everything else under the taskrt source tree (persistence, actors, the
 /// cluster bootstrap, the CLI commands) is internal and not installed.
 
-#include "cli/run.hpp"
-#include "cluster/client.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/retry_policy.hpp"
-#include "runtime/task.hpp"
-#include "runtime/task_error.hpp"
-#include "runtime/task_registry.hpp"
+#include "taskrt/cli/run.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
+#include "taskrt/runtime/task.hpp"
+#include "taskrt/runtime/task_error.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-#include "persistence/detail/array_literal.hpp"
+#include "taskrt/persistence/detail/array_literal.hpp"
 
 namespace taskrt::detail {
 

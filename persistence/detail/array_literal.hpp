@@ -6,7 +6,7 @@
 /// of literals is far cheaper for Postgres than planning a VALUES list of
 /// thousands of rows.
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 
 #include <cstdint>
 #include <string>

@@ -1,9 +1,9 @@
-#include "persistence/detail/batch_writer.hpp"
+#include "taskrt/persistence/detail/batch_writer.hpp"
 
-#include "persistence/detail/array_literal.hpp"
-#include "persistence/detail/graph_writer.hpp"
-#include "persistence/detail/sql_text.hpp"
-#include "runtime/limit_keys.hpp"
+#include "taskrt/persistence/detail/array_literal.hpp"
+#include "taskrt/persistence/detail/graph_writer.hpp"
+#include "taskrt/persistence/detail/sql_text.hpp"
+#include "taskrt/runtime/limit_keys.hpp"
 
 #include <algorithm>
 #include <string>
@@ -270,7 +270,7 @@ void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
     for (size_t i = 0; i < notes.size(); ++i) {
       const auto& n = notes[i];
       sql += (i ? ", (" : "(") + std::to_string(n.task_id) + ", "
-             + std::to_string(n.attempt) + ", " + tx.quote(n.kind) + ", "
+             + std::to_string(n.attempt) + ", " + tx.quote(to_string(n.kind)) + ", "
              + ts_lit(n.at_us) + ", " + text_or_null(tx, n.node) + ", "
              + tx.quote(json_text(n.detail)) + ")";
     }
@@ -290,7 +290,7 @@ void write_notes(pqxx::work& tx, const std::vector<note_item>& notes,
   // retry clears it.
   std::string cancels;
   for (const auto& n : notes)
-    if (n.kind == "cancel_requested")
+    if (n.kind == note_kind::cancel_requested)
       cancels += (cancels.empty() ? "" : ", ") + std::to_string(n.task_id);
   if (!cancels.empty())
     sql += "UPDATE tasks SET cancel_requested = true WHERE id IN (" + cancels + ");";
@@ -343,7 +343,7 @@ batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
       note_item n;
       n.task_id = t.task_id;
       n.attempt = t.expected_attempt;
-      n.kind = "rejected";
+      n.kind = note_kind::rejected;
       n.detail = {{"transition", to_string(t.kind)},
                   {"expected_state", to_string(t.expected_state)},
                   {"reason", *err}};

@@ -1,8 +1,8 @@
 #pragma once
 /// Writes one journal_store::batch inside a transaction (private).
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 namespace taskrt::detail {
 

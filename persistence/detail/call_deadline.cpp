@@ -1,4 +1,4 @@
-#include "persistence/detail/call_deadline.hpp"
+#include "taskrt/persistence/detail/call_deadline.hpp"
 
 #include <algorithm>
 #include <condition_variable>

@@ -1,9 +1,9 @@
-#include "persistence/detail/graph_writer.hpp"
+#include "taskrt/persistence/detail/graph_writer.hpp"
 
-#include "persistence/detail/array_literal.hpp"
-#include "persistence/detail/batch_writer.hpp"
-#include "persistence/detail/sql_text.hpp"
-#include "sched/trigger.hpp"
+#include "taskrt/persistence/detail/array_literal.hpp"
+#include "taskrt/persistence/detail/batch_writer.hpp"
+#include "taskrt/persistence/detail/sql_text.hpp"
+#include "taskrt/sched/trigger.hpp"
 
 #include <algorithm>
 #include <map>

@@ -7,8 +7,8 @@
 /// SQL: table task_edges (child_id, parent_id), tasks.trigger_rule,
 /// tasks.state 'WAITING' (migration 7).
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 #include <cstdint>
 #include <vector>

@@ -1,6 +1,6 @@
-#include "persistence/detail/partitions.hpp"
+#include "taskrt/persistence/detail/partitions.hpp"
 
-#include "persistence/detail/sql_text.hpp"
+#include "taskrt/persistence/detail/sql_text.hpp"
 
 #include <algorithm>
 #include <limits>

@@ -3,9 +3,9 @@
 /// and purge (private to taskrt_persistence). See migration 5 in schema.cpp
 /// for the layout and journal_store.hpp for the contracts.
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/retention.hpp"
-#include "persistence/task_filter.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/retention.hpp"
+#include "taskrt/persistence/task_filter.hpp"
 
 #include <cstdint>
 #include <string>

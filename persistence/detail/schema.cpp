@@ -1,6 +1,6 @@
-#include "persistence/detail/schema.hpp"
+#include "taskrt/persistence/detail/schema.hpp"
 
-#include "runtime/version.hpp"
+#include "taskrt/runtime/version.hpp"
 
 #include <iterator>
 #include <stdexcept>

@@ -1,7 +1,7 @@
 #pragma once
 /// Schema migrations (private to taskrt_persistence).
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 
 #include <vector>
 

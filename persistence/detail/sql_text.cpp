@@ -1,8 +1,8 @@
-#include "persistence/detail/sql_text.hpp"
-#include "runtime/limit_keys.hpp"
+#include "taskrt/persistence/detail/sql_text.hpp"
+#include "taskrt/runtime/limit_keys.hpp"
 
-#include "persistence/store_error.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <algorithm>
 #include <vector>

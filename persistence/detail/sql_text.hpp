@@ -1,12 +1,12 @@
 #pragma once
 /// SQL literal and row helpers (private to taskrt_persistence).
 
-#include "persistence/checkpoint_row.hpp"
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/event_row.hpp"
-#include "persistence/node_row.hpp"
-#include "persistence/task_filter.hpp"
-#include "runtime/task.hpp"
+#include "taskrt/persistence/checkpoint_row.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/event_row.hpp"
+#include "taskrt/persistence/node_row.hpp"
+#include "taskrt/persistence/task_filter.hpp"
+#include "taskrt/runtime/task.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,7 +1,7 @@
 /// The crash report's symbolization (pure text and the ELF symbol table of
 /// this test binary); the handler itself runs in the e2e crash test.
 
-#include "actors/crash_report.hpp"
+#include "taskrt/actors/crash_report.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -6,7 +6,7 @@
 
 #include "tests/e2e/head_process.hpp"
 
-#include "runtime/fault.hpp"
+#include "taskrt/runtime/fault.hpp"
 
 #include <catch2/catch.hpp>
 

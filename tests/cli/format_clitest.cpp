@@ -1,8 +1,8 @@
 // The pieces of the output layer that need no process: the YAML emitter and
 // the time/duration arguments (compiled in from cli/).
 
-#include "cli/time_arg.hpp"
-#include "cli/yaml.hpp"
+#include "taskrt/cli/time_arg.hpp"
+#include "taskrt/cli/yaml.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

@@ -2,8 +2,8 @@
 // password into CLI output, and `status` counts ready tasks apart from
 // scheduled ones.
 
-#include "persistence/journal_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

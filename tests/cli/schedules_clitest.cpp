@@ -6,7 +6,7 @@
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

@@ -35,7 +35,7 @@ void one(journal_store& s, journal_store::transition_item t) {
 
 void note(journal_store& s, int64_t id, int32_t attempt, const json& detail, double t) {
   journal_store::batch b;
-  b.notes.push_back({id, attempt, "retry_decision", detail, at(t), ""});
+  b.notes.push_back({id, attempt, note_kind::retry_decision, detail, at(t), ""});
   s.commit(b);
 }
 

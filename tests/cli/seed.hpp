@@ -2,7 +2,7 @@
 /// A seeded journal for the CLI tests: fixed timestamps so that the JSON the
 /// CLI prints can be compared with expected values.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 #include <cstdint>
 #include <string>

@@ -2,7 +2,7 @@
 /// names, wide characters, combining marks), and cells are cut on whole
 /// characters.
 
-#include "cli/table.hpp"
+#include "taskrt/cli/table.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,7 +2,7 @@
 // ca.pem with X509_verify_cert and not against another CA's; keys are 0600;
 // files are never overwritten without force; an existing CA is reused.
 
-#include "cluster/cert_generator.hpp"
+#include "taskrt/cluster/cert_generator.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/pem.h>

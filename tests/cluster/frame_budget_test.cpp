@@ -1,7 +1,7 @@
 /// The in-flight budget of the cluster port (pure logic; the e2e test
 /// hostile_peers_e2etest.cpp drives it through a real head).
 
-#include "cluster/frame_budget.hpp"
+#include "taskrt/cluster/frame_budget.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,8 +1,8 @@
 /// Node identity in certificates: which taskrt:node: patterns a generated
 /// certificate carries, and which node ids a pattern allows.
 
-#include "cluster/cert_generator.hpp"
-#include "cluster/tls_observer.hpp"
+#include "taskrt/cluster/cert_generator.hpp"
+#include "taskrt/cluster/tls_observer.hpp"
 
 #include <catch2/catch.hpp>
 

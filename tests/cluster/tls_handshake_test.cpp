@@ -4,10 +4,10 @@
 // certificate, and a plaintext client. Also the checks resolve_tls makes
 // before anything starts.
 
-#include "cluster/cert_generator.hpp"
-#include "cluster/net_config.hpp"
-#include "cluster/tls.hpp"
-#include "cluster/tls_observer.hpp"
+#include "taskrt/cluster/cert_generator.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/cluster/tls_observer.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>

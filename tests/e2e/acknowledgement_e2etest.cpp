@@ -7,8 +7,8 @@
 // cancel of a running task the restarted head must deliver it to the
 // adopted attempt, which ends CANCELLED.
 
-#include "persistence/journal_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/e2e/proc_children.hpp"

@@ -20,14 +20,14 @@
 // attempts re-run after a LOST one: the duplicate executions at-least-once
 // allows).
 
-#include "cluster/client.hpp"
-#include "persistence/leader_lock.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/netns_link.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

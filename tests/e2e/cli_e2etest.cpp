@@ -1,8 +1,8 @@
 // The mutating CLI commands (tasks retry/cancel by ids and by filter), status
 // and watch against a real head process.
 
-#include "persistence/journal_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

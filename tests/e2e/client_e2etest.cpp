@@ -2,7 +2,7 @@
 // finding the local head through its state file, and the error when every
 // address of a list refuses.
 
-#include "cluster/client.hpp"
+#include "taskrt/cluster/client.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

@@ -4,7 +4,7 @@
 // policy says, the journal must show the LOST attempts of both nodes, and no
 // result of a fenced attempt may be accepted.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

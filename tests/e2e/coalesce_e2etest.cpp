@@ -5,7 +5,7 @@
 // when its own task ends (not when the others gathered with it do), and
 // await_many answers in the order of the ids across chunks.
 
-#include "cluster/client.hpp"
+#include "taskrt/cluster/client.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

@@ -5,8 +5,8 @@
 // port (refused and logged by the frame guard), a first start in an empty home, and a second process under a live
 // node id. After each, the same head keeps serving.
 
-#include "persistence/journal_store.hpp"
-#include "runtime/limits.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/limits.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

@@ -8,9 +8,9 @@
 // the old head, started again, must stand by. A second plain `start --head`
 // on a journal with an active head is refused with the active head's address.
 
-#include "cluster/client.hpp"
-#include "persistence/journal_store.hpp"
-#include "persistence/leader_lock.hpp"
+#include "taskrt/cluster/client.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

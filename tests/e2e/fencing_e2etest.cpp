@@ -4,9 +4,9 @@
 // must hand the attempt out under a new lease, fence the first one, accept
 // one result only, and keep the task's lock until its holder is done.
 
-#include "persistence/journal_store.hpp"
-#include "persistence/leader_lock.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

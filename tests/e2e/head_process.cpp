@@ -1,6 +1,6 @@
 #include "tests/e2e/head_process.hpp"
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,7 +2,7 @@
 /// A real `taskrt start --head` process for end-to-end tests: its own data dir,
 /// a fresh Postgres schema, loopback only.
 
-#include "cluster/client.hpp"
+#include "taskrt/cluster/client.hpp"
 
 #include <nlohmann/json.hpp>
 

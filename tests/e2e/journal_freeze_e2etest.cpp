@@ -8,7 +8,7 @@
 // Then SIGCONT: every acknowledged task must reach its final state, and no
 // acknowledged submit may be lost.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/proc_children.hpp"
 #include "tests/pg/pg_fixture.hpp"

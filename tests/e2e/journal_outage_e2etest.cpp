@@ -2,7 +2,7 @@
 // Postgres crash-stopped for 30 s under work and brought back on the same
 // port (item 5), and idempotency keys across a head kill -9 (item 4).
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

@@ -18,10 +18,10 @@
 // before its lease ends (1 s early), on its own timer, with its node
 // stopped or cut off. The task must still end SUCCEEDED exactly once.
 
-#include "persistence/journal_store.hpp"
-#include "persistence/leader_lock.hpp"
-#include "runtime/lease.hpp"
-#include "runtime/worker_wire.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/netns_link.hpp"
 #include "tests/e2e/node_process.hpp"

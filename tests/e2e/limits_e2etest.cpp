@@ -10,8 +10,8 @@
 //    while most of A's still wait;
 //  - a limit holds across a head kill -9 (the restarted head loads it).
 
-#include "persistence/journal_store.hpp"
-#include "sched/limit_gate.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/sched/limit_gate.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

@@ -5,7 +5,7 @@
 // task "stamp" writes start/tick/stop lines with its pid, and returns that
 // pid) and from the journal (one accepted result per task, fencing notes).
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

@@ -3,8 +3,8 @@
 // leave, drain and heartbeat in the name of a live worker node. The head
 // must ignore and log them; the node stays ALIVE and keeps getting work.
 
-#include "cluster/net_config.hpp"
-#include "cluster/tls.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/cluster/tls.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

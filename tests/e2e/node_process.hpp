@@ -2,7 +2,7 @@
 /// A real `taskrt start --address` worker node process for end-to-end tests,
 /// and what the head says about its nodes.
 
-#include "cluster/client.hpp"
+#include "taskrt/cluster/client.hpp"
 
 #include <string>
 #include <vector>

@@ -2,10 +2,10 @@
 // node protocol version (another one is refused, both named), and
 // `taskrt nodes` shows each node's taskrt version.
 
-#include "cluster/net_config.hpp"
-#include "cluster/tls.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/version.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

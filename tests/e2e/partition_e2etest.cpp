@@ -11,7 +11,7 @@
 // task ends as its policy says. Skipped (ctest reports SKIP) where namespaces
 // cannot be made.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/e2e/netns_link.hpp"

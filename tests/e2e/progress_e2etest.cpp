@@ -8,7 +8,7 @@
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

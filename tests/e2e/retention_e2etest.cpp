@@ -1,8 +1,8 @@
 // `taskrt start --head --retain`: the head's maintenance tick against a real
 // head process and Postgres, and `--retain` values it refuses.
 
-#include "persistence/journal_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

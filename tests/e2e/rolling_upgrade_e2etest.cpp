@@ -16,9 +16,9 @@
 // and returns that pid. What ran is read from those files, what counted from
 // the journal.
 
-#include "persistence/journal_store.hpp"
-#include "persistence/leader_lock.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
+#include "taskrt/runtime/version.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

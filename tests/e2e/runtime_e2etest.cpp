@@ -2,8 +2,8 @@
 // Postgres: retries with their planned delays, deny-lists, crashes, checkpoint
 // resume, cancel, manual retry, ordering, time limits, and head kill -9.
 
-#include "persistence/journal_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

@@ -20,8 +20,8 @@
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
-#include "persistence/detail/pqxx.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

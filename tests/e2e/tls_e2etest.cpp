@@ -5,7 +5,7 @@
 // CA1 but presents a CA2 certificate, and a node without certificates never
 // register; the head logs each refusal and the nodes say why and keep retrying.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

@@ -2,7 +2,7 @@
 // nodes run a submitted task, down leaves no process (nor any worker process
 // of a node) running and the nodes LEFT in the registry.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

@@ -2,9 +2,9 @@
 // older taskrt left at each earlier migration level finds every task where it
 // should be; a head refuses a journal that a newer taskrt migrated.
 
-#include "persistence/detail/schema.hpp"
-#include "persistence/journal_store.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/persistence/detail/schema.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/runtime/version.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

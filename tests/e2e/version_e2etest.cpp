@@ -1,10 +1,10 @@
 // The build's version where a user looks for it: `taskrt --version`,
 // `taskrt status`, and a worker node's registration (the head logs it).
 
-#include "cluster/net_config.hpp"
-#include "cluster/tls.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/cluster/net_config.hpp"
+#include "taskrt/cluster/tls.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/version.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

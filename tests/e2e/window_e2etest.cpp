@@ -5,7 +5,7 @@
 // The journal must show every task run once, the cancelled one never, and
 // the starts in queue order (priority desc, run_at, id), across refills.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/e2e/node_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

@@ -3,7 +3,7 @@
 // times (monotonic, one host) and pid to a file: the order in which tasks
 // ran is read from what ran, not only from the journal.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/e2e/api_helpers.hpp"
 #include "tests/e2e/head_process.hpp"
 #include "tests/pg/pg_fixture.hpp"

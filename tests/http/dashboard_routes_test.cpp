@@ -3,10 +3,10 @@
 // built in and served with its type, other paths and methods are refused,
 // and a gate that refuses gets the sign-in page.
 
-#include "http/dashboard_routes.hpp"
-#include "http/health_server.hpp"
-#include "metrics/registry.hpp"
-#include "web/web_assets.hpp"
+#include "taskrt/http/dashboard_routes.hpp"
+#include "taskrt/http/health_server.hpp"
+#include "taskrt/metrics/registry.hpp"
+#include "taskrt/web/web_assets.hpp"
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
@@ -41,8 +41,7 @@ TEST_CASE("the dashboard's pages answer on every deep link, its files with their
           "[http][dashboard]") {
   http::health_server server{always_ok()};
   http::add_dashboard_routes(server);
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   httplib::Client c{"127.0.0.1", server.port()};
 
   const auto index = web::find_file("/index.html");
@@ -109,8 +108,7 @@ TEST_CASE("a browser the gate refuses gets 401 and the sign-in page", "[http][da
   http::add_dashboard_routes(server, [](const http::request& req) {
     return req.target.find("signed-in") != std::string::npos;
   });
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   httplib::Client c{"127.0.0.1", server.port()};
   for (const char* path : {"/", "/tasks/7", "/assets/js/app.js"}) {
     INFO(path);

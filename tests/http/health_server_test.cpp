@@ -2,8 +2,8 @@
 // actors): status codes, bodies, content types, request counting, a port in
 // use.
 
-#include "http/health_server.hpp"
-#include "metrics/registry.hpp"
+#include "taskrt/http/health_server.hpp"
+#include "taskrt/metrics/registry.hpp"
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
@@ -19,8 +19,7 @@ TEST_CASE("healthz - readyz - metrics answer as probes and scrapers expect", "[h
                                 return ready ? http::probe_result{true, {}}
                                              : http::probe_result{false, "recovering"};
                               }}};
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   REQUIRE(server.port() > 0);
   httplib::Client c{"127.0.0.1", server.port()};
 
@@ -58,8 +57,7 @@ TEST_CASE("set_probes switches a running server's answers (a standby that took o
           "[http]") {
   http::health_server server{{[] { return http::probe_result{true, {}}; },
                               [] { return http::probe_result{false, "standby"}; }}};
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   httplib::Client c{"127.0.0.1", server.port()};
   auto before = c.Get("/readyz");
   REQUIRE(before);
@@ -79,8 +77,7 @@ TEST_CASE("set_probes switches a running server's answers (a standby that took o
 TEST_CASE("a probe that throws answers 503 with the reason", "[http]") {
   http::health_server server{{[]() -> http::probe_result { throw std::runtime_error("boom"); },
                               [] { return http::probe_result{true, {}}; }}};
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   httplib::Client c{"127.0.0.1", server.port()};
   auto r = c.Get("/healthz");
   REQUIRE(r);
@@ -91,10 +88,11 @@ TEST_CASE("a probe that throws answers 503 with the reason", "[http]") {
 TEST_CASE("a port in use is a clear error - not a crash", "[http]") {
   http::health_server first{{[] { return http::probe_result{true, {}}; },
                              [] { return http::probe_result{true, {}}; }}};
-  std::string error;
-  REQUIRE(first.start("127.0.0.1", 0, error));
+  REQUIRE(first.start("127.0.0.1", 0));
   http::health_server second{{[] { return http::probe_result{true, {}}; },
                               [] { return http::probe_result{true, {}}; }}};
-  CHECK_FALSE(second.start("127.0.0.1", first.port(), error));
-  CHECK(error.find("in use") != std::string::npos);
+  auto refused = second.start("127.0.0.1", first.port());
+  REQUIRE_FALSE(refused);
+  CHECK(error_message(refused.error()).find("in use") != std::string::npos);
+  CHECK(taskrt_code(refused.error()) == static_cast<uint8_t>(errc::unavailable));
 }

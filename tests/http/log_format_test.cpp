@@ -1,7 +1,7 @@
 // --log-format json: one JSON object per line with time, level, message,
 // node, task, attempt.
 
-#include "logging/log_setup.hpp"
+#include "taskrt/logging/log_setup.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

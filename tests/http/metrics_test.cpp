@@ -1,8 +1,8 @@
 // The metrics registry: the text format it renders, and exact counts under
 // concurrent recording.
 
-#include "metrics/registry.hpp"
-#include "metrics/taskrt_metrics.hpp"
+#include "taskrt/metrics/registry.hpp"
+#include "taskrt/metrics/taskrt_metrics.hpp"
 
 #include <catch2/catch.hpp>
 

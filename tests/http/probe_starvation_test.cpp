@@ -3,8 +3,8 @@
 // loopback, bounded loops). Latency figures are printed; the asserts are
 // generous sanity bounds, not timing targets.
 
-#include "http/health_server.hpp"
-#include "http/request_head.hpp"
+#include "taskrt/http/health_server.hpp"
+#include "taskrt/http/request_head.hpp"
 #include "loopback_socket.hpp"
 
 #include <catch2/catch.hpp>
@@ -39,8 +39,7 @@ http::probes always_ok() {
 TEST_CASE("probes: 500 idle connections plus a slowloris - /healthz answers throughout",
           "[http][starvation]") {
   http::health_server server{always_ok()}; // the default limits
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   const int port = server.port();
 
   // 500 idle connections: connected, nothing sent.
@@ -120,8 +119,7 @@ TEST_CASE("probes: slow route handlers do not delay /healthz - a full route queu
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     return http::response{200, "text/plain", "slow\n"};
   });
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   const int port = server.port();
   // 2 running + 4 queued fill the route lane; the 7th is refused at once.
   std::vector<int> slow;
@@ -162,8 +160,7 @@ TEST_CASE("probes: a probe that blocks answers all probes waiting for it with on
                                 return http::probe_result{true, {}};
                               },
                               [] { return http::probe_result{true, {}}; }}};
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
   for (int i = 0; i < 20; ++i)
@@ -186,8 +183,7 @@ TEST_CASE("http limits: bodies are bounded per request and in sum", "[http][limi
   server.add_route("/echo", [](const http::request& r) {
     return http::response{200, "text/plain", std::to_string(r.body.size()) + "\n"};
   });
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   const int port = server.port();
   // Over the per-request limit: 413 before a byte of the body is read.
   int big = connect_to(port);
@@ -253,8 +249,7 @@ TEST_CASE("http limits: 50 connections sending 1 MiB bodies that never end - mem
   server.add_route("/echo", [](const http::request& r) {
     return http::response{200, "text/plain", std::to_string(r.body.size()) + "\n"};
   });
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   const std::string body((1 << 20) - 1, 'b'); // one byte short: the request never ends
   const long before = rss_kib();
   std::vector<int> fds;
@@ -286,8 +281,7 @@ TEST_CASE("http limits: keep-alive ends after N requests or when idle - slow hea
   lim.request_timeout = std::chrono::milliseconds(400);
   lim.max_connections = 8;
   http::health_server server{always_ok(), lim};
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   const int port = server.port();
   int fd = connect_to(port);
   for (int i = 1; i <= 3; ++i) {

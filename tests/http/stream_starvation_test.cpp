@@ -5,7 +5,7 @@
 // hold no thread: the process's thread count is measured. Latency figures
 // are printed; the asserts are generous sanity bounds.
 
-#include "http/health_server.hpp"
+#include "taskrt/http/health_server.hpp"
 #include "loopback_socket.hpp"
 
 #include <catch2/catch.hpp>
@@ -64,8 +64,7 @@ TEST_CASE("streams: 400 open streams of clients that read nothing hold no thread
     r.body = "{}";
     return r;
   });
-  std::string error;
-  REQUIRE(server.start("127.0.0.1", 0, error));
+  REQUIRE(server.start("127.0.0.1", 0));
   const int port = server.port();
   const int threads_before = thread_count();
 

@@ -8,9 +8,9 @@
 // sessions go, and tokens stay. access_store has no in-memory fake, so
 // there is no contract suite to run it against.
 
-#include "cluster/journal_maintenance.hpp"
-#include "persistence/access_store.hpp"
-#include "persistence/journal_store.hpp"
+#include "taskrt/cluster/journal_maintenance.hpp"
+#include "taskrt/persistence/access_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <pqxx/pqxx>

@@ -5,7 +5,7 @@
 // Postgres answers. The hang: a lock the test holds (ACCESS EXCLUSIVE on
 // tasks), so the server is alive but does not answer the store's statement.
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>

@@ -7,7 +7,7 @@
 // (pg_terminate_backend) the events committed while it was gone, whose
 // notifications nobody received, arrive once each.
 
-#include "http/event_feed.hpp"
+#include "taskrt/http/event_feed.hpp"
 #include "tests/pg/pg_fixture.hpp"
 #include "tests/pg/store_helpers.hpp"
 

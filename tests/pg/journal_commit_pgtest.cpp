@@ -1,4 +1,4 @@
-#include "persistence/detail/schema.hpp"
+#include "taskrt/persistence/detail/schema.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>

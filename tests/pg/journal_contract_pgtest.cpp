@@ -1,7 +1,7 @@
 // The journal contract suite against journal_store on a real Postgres
 // (TASKRT_TEST_DSN, else a private cluster); each case on a fresh schema.
 #define CONTRACT_TAG "[pg]"
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/contract/journal_contract.hpp"
 #include "tests/pg/pg_fixture.hpp"
 

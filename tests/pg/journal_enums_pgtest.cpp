@@ -2,8 +2,8 @@
 // refuse text that is not an enum's name, and a row this taskrt cannot parse
 // (a journal written by a newer version, or by hand) is an error when read,
 // never a silent QUEUED.
-#include "persistence/detail/pqxx.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>

@@ -3,8 +3,8 @@
 // half-done FAILED/LOST tasks, cancel requests, hand-back events, node rows,
 // queue age and the connection's statement timeout.
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/detail/schema.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/schema.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>
@@ -33,7 +33,7 @@ void apply(journal_store& s, const journal_store::transition_item& t) {
   REQUIRE(s.commit(b).applied == std::vector<bool>{true});
 }
 
-void note(journal_store& s, int64_t id, int32_t attempt, const std::string& kind,
+void note(journal_store& s, int64_t id, int32_t attempt, note_kind kind,
           nlohmann::json detail) {
   journal_store::batch b;
   b.notes.push_back({id, attempt, kind, std::move(detail), t0 + 1, ""});
@@ -205,19 +205,19 @@ TEST_CASE("recovery loads half-done FAILED/LOST tasks and their checkpoints at o
   // Old journals: fail, then maybe a retry_decision note, in separate commits.
   end_attempt(s, ids[2], transition_kind::fail, {{"error", {{"kind", "x"}}}});
   end_attempt(s, ids[3], transition_kind::fail);
-  note(s, ids[3], 1, "retry_decision", {{"decision", "retry"}, {"delay_s", 1}});
+  note(s, ids[3], 1, note_kind::retry_decision, {{"decision", "retry"}, {"delay_s", 1}});
   end_attempt(s, ids[4], transition_kind::fail);
-  note(s, ids[4], 1, "retry_decision", {{"decision", "give_up"}, {"reason", "budget"}});
+  note(s, ids[4], 1, note_kind::retry_decision, {{"decision", "give_up"}, {"reason", "budget"}});
   // New journals: the decision sits in the fail event.
   end_attempt(s, ids[5], transition_kind::fail,
               {{"decision", {{"decision", "give_up"}, {"reason", "budget"}}}});
   end_attempt(s, ids[6], transition_kind::lose, {{"reason", "node died"}});
-  note(s, ids[6], 1, "stale_result", nlohmann::json::object()); // not a decision
+  note(s, ids[6], 1, note_kind::stale_result, nlohmann::json::object()); // not a decision
   apply(s, start_of(ids[7]));
   apply(s, transition_of(ids[7], transition_kind::succeed, task_state::running, 1, 1));
   // An old retry that went through, then a final new-style failure.
   end_attempt(s, ids[8], transition_kind::fail);
-  note(s, ids[8], 1, "retry_decision", {{"decision", "retry"}});
+  note(s, ids[8], 1, note_kind::retry_decision, {{"decision", "retry"}});
   apply(s, transition_of(ids[8], transition_kind::retry, task_state::failed, 1, 1));
   auto st = transition_of(ids[8], transition_kind::start, task_state::queued, 1, 2);
   apply(s, st);
@@ -246,7 +246,7 @@ TEST_CASE("a cancel request is a column that survives until a manual retry",
   const auto ids = submit_all(s, {"a", "b"});
   apply(s, start_of(ids[0]));
   CHECK_FALSE(s.get_task(ids[0])->cancel_requested);
-  note(s, ids[0], 1, "cancel_requested", {{"by", "cli"}});
+  note(s, ids[0], 1, note_kind::cancel_requested, {{"by", "cli"}});
   CHECK(s.get_task(ids[0])->cancel_requested);
   CHECK_FALSE(s.get_task(ids[1])->cancel_requested);
   auto unfinished = s.load_unfinished();

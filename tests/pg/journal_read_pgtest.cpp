@@ -126,7 +126,7 @@ TEST_CASE("notes, checkpoints and latest_checkpoint", "[pg][journal]") {
   journal_store::note_item n;
   n.task_id = id;
   n.attempt = 1;
-  n.kind = "progress";
+  n.kind = note_kind::progress;
   n.detail = {{"pct", 50}};
   n.at_us = 1'700'000'002'000'000;
   b.notes.push_back(n);

@@ -4,9 +4,9 @@
 // deleted, nothing of a live task lost), the batched purge, HOT updates on
 // tasks, and the index-only reads of `taskrt status`.
 
-#include "persistence/detail/pqxx.hpp"
-#include "persistence/detail/schema.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/schema.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>

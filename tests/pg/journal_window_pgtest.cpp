@@ -44,7 +44,7 @@ TEST_CASE("queued_after reads a queue in order after a position, due tasks only"
   put(s, "q", 5, t0 + 1'000'000'000); // not due at t0 + 10
   const auto x = put(s, "q", 3, t0);
   journal_store::batch n;
-  n.notes.push_back({x, 0, "cancel_requested", nlohmann::json::object(), t0, "head"});
+  n.notes.push_back({x, 0, note_kind::cancel_requested, nlohmann::json::object(), t0, "head"});
   s.commit(n);
   put(s, "other", 9, t0);
   const auto now = t0 + 10;

@@ -3,10 +3,10 @@
 // the holder's session ends, and a holder whose session is terminated
 // noticing that it no longer leads.
 
-#include "persistence/leader_lock.hpp"
+#include "taskrt/persistence/leader_lock.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,8 +3,8 @@
 // called at start and after each committed change but not for a change in
 // another schema, and the wait reason `tasks describe` shows.
 
-#include "persistence/limit_store.hpp"
-#include "runtime/time.hpp"
+#include "taskrt/persistence/limit_store.hpp"
+#include "taskrt/runtime/time.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>

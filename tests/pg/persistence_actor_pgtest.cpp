@@ -2,9 +2,9 @@
 // request that caused it, and a crash-stopped Postgres is an outage the actor
 // rides out (submits refused, the rest kept and committed when it is back).
 
-#include "actors/persistence_actor.hpp"
-#include "persistence/detail/pqxx.hpp"
-#include "runtime/protocol.hpp"
+#include "taskrt/actors/persistence_actor.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/runtime/protocol.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>
@@ -82,7 +82,7 @@ TEST_CASE("persistence actor: a NUL character in a JSON value of a group commit 
   auto good1 = async_batch(*f.sys, p, submit_batch("good1"));
   auto bad = async_batch(*f.sys, p, submit_batch("bad", R"({"s":"x\u0000y"})"));
   journal_store::batch note;
-  note.notes.push_back({held, 1, "progress", {{"pct", 50}}, 1'700'000'000'000'000, ""});
+  note.notes.push_back({held, 1, note_kind::progress, {{"pct", 50}}, 1'700'000'000'000'000, ""});
   auto good2 = async_batch(*f.sys, p, note);
   std::this_thread::sleep_for(500ms); // all three in the mailbox
   lock.commit();

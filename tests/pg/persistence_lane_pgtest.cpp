@@ -4,9 +4,9 @@
 // (an empty batch) still waits for everything; without a lane everything
 // goes through the one connection, as before.
 
-#include "actors/persistence_actor.hpp"
-#include "persistence/detail/pqxx.hpp"
-#include "runtime/protocol.hpp"
+#include "taskrt/actors/persistence_actor.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
+#include "taskrt/runtime/protocol.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 #include "tests/pg/pg_fixture.hpp"
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 
 #include <array>
 #include <cstdio>

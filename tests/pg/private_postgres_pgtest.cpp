@@ -1,6 +1,6 @@
 #include "tests/pg/store_helpers.hpp"
 
-#include "persistence/detail/pqxx.hpp"
+#include "taskrt/persistence/detail/pqxx.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,9 +3,9 @@
 // tasks kept for the overlap rule, declared schedules keep their state
 // unless their rule changed, and a CLI write wakes a LISTENing head.
 
-#include "actors/schedule_row_check.hpp"
-#include "persistence/journal_store.hpp"
-#include "persistence/schedule_store.hpp"
+#include "taskrt/actors/schedule_row_check.hpp"
+#include "taskrt/persistence/journal_store.hpp"
+#include "taskrt/persistence/schedule_store.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,7 +1,7 @@
 #pragma once
 /// Small builders shared by the journal_store tests.
 
-#include "persistence/journal_store.hpp"
+#include "taskrt/persistence/journal_store.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
 #include <string>

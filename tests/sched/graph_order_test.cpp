@@ -1,6 +1,6 @@
 /// Ordering a locally named graph for one batch submit (sched/graph_order.hpp).
 
-#include "sched/graph_order.hpp"
+#include "taskrt/sched/graph_order.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,7 +2,7 @@
 /// uniqueness across head lifetimes, fencing by (task, attempt, lease), and
 /// the indexes by node and worker.
 
-#include "sched/lease_table.hpp"
+#include "taskrt/sched/lease_table.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,7 +3,7 @@
 /// the head uses it), and a randomized comparison against a naive model that
 /// scans every waiting task.
 
-#include "sched/limit_gate.hpp"
+#include "taskrt/sched/limit_gate.hpp"
 
 #include <catch2/catch.hpp>
 

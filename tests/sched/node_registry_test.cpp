@@ -2,7 +2,7 @@
 /// DEAD), nodes known from before a restart, drain and leave, forgetting
 /// long-gone nodes, and which task names an ALIVE node runs.
 
-#include "sched/node_registry.hpp"
+#include "taskrt/sched/node_registry.hpp"
 
 #include <catch2/catch.hpp>
 

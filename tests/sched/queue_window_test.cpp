@@ -4,7 +4,7 @@
 /// the head never holds a task the journal no longer has QUEUED, never
 /// loses one, and always offers the best task of the queue.
 
-#include "sched/queue_window.hpp"
+#include "taskrt/sched/queue_window.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,7 +2,7 @@
 /// filters, lock wait lists, scheduled tasks, and a randomized comparison
 /// against the scan it replaced; plus a figure for 100k tasks.
 
-#include "sched/ready_queue.hpp"
+#include "taskrt/sched/ready_queue.hpp"
 
 #include <catch2/catch.hpp>
 

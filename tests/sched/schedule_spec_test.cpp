@@ -3,9 +3,9 @@
 // EU switches at 01:00 UTC on the last Sunday of March and October). The
 // wide comparison with an independent implementation (Python's zoneinfo) is
 // tests/sched/schedule_plan_check.py.
-#include "sched/cron_spec.hpp"
-#include "sched/duration_text.hpp"
-#include "sched/schedule_spec.hpp"
+#include "taskrt/sched/cron_spec.hpp"
+#include "taskrt/sched/duration_text.hpp"
+#include "taskrt/sched/schedule_spec.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,7 +2,7 @@
 /// then least recently dispatched), prefetch, node open/closed, and a
 /// randomized comparison against the scan it replaced; plus a figure.
 
-#include "sched/slot_table.hpp"
+#include "taskrt/sched/slot_table.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -2,7 +2,7 @@
 /// outcome, a parent retried after LOST keeping its children waiting, and
 /// the checks of a batch's parent references.
 
-#include "sched/trigger.hpp"
+#include "taskrt/sched/trigger.hpp"
 
 #include <catch2/catch.hpp>
 

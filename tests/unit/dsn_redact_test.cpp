@@ -1,8 +1,8 @@
 // The one DSN redactor (persistence/dsn): every libpq form, passwords never
 // printed, everything else kept as written.
 
-#include "persistence/dsn.hpp"
-#include "persistence/store_error.hpp"
+#include "taskrt/persistence/dsn.hpp"
+#include "taskrt/persistence/store_error.hpp"
 
 #include <catch2/catch.hpp>
 

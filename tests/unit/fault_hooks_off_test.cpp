@@ -5,7 +5,7 @@
 // shipped objects hold is tests/install/fault_hooks_test.sh's part.
 #undef TASKRT_FAULT_HOOKS
 #define TASKRT_FAULT_HOOKS 0
-#include "runtime/fault.hpp"
+#include "taskrt/runtime/fault.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -4,7 +4,7 @@
 // and follows the build's configuration.
 #undef TASKRT_FAULT_HOOKS
 #define TASKRT_FAULT_HOOKS 1
-#include "runtime/fault.hpp"
+#include "taskrt/runtime/fault.hpp"
 
 #include <catch2/catch.hpp>
 

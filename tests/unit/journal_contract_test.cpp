@@ -1,6 +1,6 @@
 // The journal contract suite against memory_journal: no Postgres.
 #define CONTRACT_TAG "[memory]"
-#include "persistence/memory_journal.hpp"
+#include "taskrt/persistence/memory_journal.hpp"
 #include "tests/contract/journal_contract.hpp"
 
 namespace taskrt::test {

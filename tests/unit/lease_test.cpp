@@ -2,8 +2,8 @@
 /// worker and head (runtime/lease.hpp), the watchdog's decision, the drift
 /// bound docs/reliability.md states, and the pipe's lease line.
 
-#include "runtime/lease.hpp"
-#include "runtime/worker_wire.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -110,14 +110,14 @@ TEST_CASE("worker wire - the lease line round-trips and a malformed one is refus
           "[lease][worker_wire]") {
   const auto line = wire::encode(wire::to_process{wire::lease_cmd{123456789012345, 1000}});
   REQUIRE(line.find('\n') == line.size() - 1);
-  std::string error;
-  auto back = wire::decode_to_process(std::string_view{line}.substr(0, line.size() - 1), error);
+  auto back = wire::decode_to_process(std::string_view{line}.substr(0, line.size() - 1));
   REQUIRE(back);
   auto* l = std::get_if<wire::lease_cmd>(&*back);
   REQUIRE(l);
   CHECK(l->end_ns == 123456789012345);
   CHECK(l->margin_ns == 1000);
-  CHECK_FALSE(wire::decode_to_process(R"({"op":"lease","end_ns":"soon"})", error));
-  CHECK_FALSE(error.empty());
-  CHECK_FALSE(wire::decode_to_process(R"({"op":"lease"})", error));
+  auto soon = wire::decode_to_process(R"({"op":"lease","end_ns":"soon"})");
+  REQUIRE_FALSE(soon);
+  CHECK_FALSE(error_message(soon.error()).empty());
+  CHECK_FALSE(wire::decode_to_process(R"({"op":"lease"})"));
 }

@@ -1,7 +1,7 @@
 /// Limit keys of a task: the submit's and the registration's, templates
 /// filled in from the args, checks, and the journal's text form.
 
-#include "runtime/limit_keys.hpp"
+#include "taskrt/runtime/limit_keys.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 /// The edge checks of runtime/limits: sizes, depth, UTF-8, NUL, names,
 /// seconds, whole task specs, and the configurable limits.
 
-#include "runtime/limits.hpp"
+#include "taskrt/runtime/limits.hpp"
 
 #include <catch2/catch.hpp>
 

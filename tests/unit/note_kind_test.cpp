@@ -1,5 +1,5 @@
-#include "runtime/note_kind.hpp"
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/note_kind.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <catch2/catch.hpp>
 

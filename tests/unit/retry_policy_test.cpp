@@ -2,7 +2,7 @@
 /// delay series, caps and clamps, allow/deny lists, custom strategies,
 /// jitter replay and the manual retry budget.
 
-#include "runtime/retry_policy.hpp"
+#include "taskrt/runtime/retry_policy.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 /// Error classification: std exceptions and their std ancestors, user classes,
 /// task_error with parents, throw_error_of_kind and is_a.
 
-#include "runtime/task_error.hpp"
+#include "taskrt/runtime/task_error.hpp"
 
 #include <catch2/catch.hpp>
 

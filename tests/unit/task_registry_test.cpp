@@ -1,7 +1,7 @@
 /// Registration checks: a bad default (policy typo, queue, time limit) stops
 /// the program at tasks.add, naming the task and what is wrong.
 
-#include "runtime/task_registry.hpp"
+#include "taskrt/runtime/task_registry.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 /// The transition table: every (from, kind) pair against the expected
 /// legality, plus names and parsing.
 
-#include "runtime/task_state.hpp"
+#include "taskrt/runtime/task_state.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 /// RFC 3339 formatting and parsing, offsets, invalid input, the clamp at
 /// 9999-12-31T23:59:59Z.
 
-#include "runtime/time.hpp"
+#include "taskrt/runtime/time.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "runtime/version.hpp"
+#include "taskrt/runtime/version.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "runtime/worker_wire.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -14,9 +14,8 @@ from_process round_trip_from(const Msg& msg) {
   const auto line = encode(from_process{msg});
   REQUIRE(line.back() == '\n');
   REQUIRE(line.find('\n') == line.size() - 1);
-  std::string error;
-  auto back = decode_from_process(std::string_view{line}.substr(0, line.size() - 1), error);
-  INFO(error);
+  auto back = decode_from_process(std::string_view{line}.substr(0, line.size() - 1));
+  INFO((back ? std::string{} : error_message(back.error())));
   REQUIRE(back);
   return *back;
 }
@@ -25,9 +24,8 @@ template <class Msg>
 to_process round_trip_to(const Msg& msg) {
   const auto line = encode(to_process{msg});
   REQUIRE(line.find('\n') == line.size() - 1);
-  std::string error;
-  auto back = decode_to_process(std::string_view{line}.substr(0, line.size() - 1), error);
-  INFO(error);
+  auto back = decode_to_process(std::string_view{line}.substr(0, line.size() - 1));
+  INFO((back ? std::string{} : error_message(back.error())));
   REQUIRE(back);
   return *back;
 }
@@ -96,19 +94,18 @@ TEST_CASE("worker wire: every event from the process survives encode and decode"
 }
 
 TEST_CASE("worker wire: a line of the wrong shape is refused with a reason, never thrown") {
-  std::string error;
-  CHECK_FALSE(decode_from_process("not json", error));
-  CHECK(error == "not a JSON object");
-  CHECK_FALSE(decode_from_process(R"({"task_id":1})", error));
-  CHECK(error == "no \"op\"");
-  CHECK_FALSE(decode_from_process(R"({"op":"explode"})", error));
-  CHECK(error.find("explode") != std::string::npos);
-  CHECK_FALSE(decode_from_process(R"({"op":"done","task_id":"one"})", error));
-  CHECK_FALSE(error.empty());
-  CHECK_FALSE(decode_from_process(R"({"op":"submit","req":1})", error)); // no spec
-  CHECK_FALSE(decode_to_process(R"({"op":"run","attempt":1})", error)); // no task_id
-  CHECK_FALSE(decode_to_process(R"({"op":"submitted","req":1})", error)); // no id
-  CHECK_FALSE(decode_to_process("[1,2]", error));
+  // The refusal's message, or "" when the line decoded.
+  auto why = [](const auto& r) { return r ? std::string{} : error_message(r.error()); };
+  auto code = [](const auto& r) { return r ? 0 : taskrt_code(r.error()); };
+  CHECK(why(decode_from_process("not json")) == "not a JSON object");
+  CHECK(code(decode_from_process("not json")) == static_cast<uint8_t>(errc::bad_request));
+  CHECK(why(decode_from_process(R"({"task_id":1})")) == "no \"op\"");
+  CHECK(why(decode_from_process(R"({"op":"explode"})")).find("explode") != std::string::npos);
+  CHECK_FALSE(why(decode_from_process(R"({"op":"done","task_id":"one"})")).empty());
+  CHECK_FALSE(why(decode_from_process(R"({"op":"submit","req":1})")).empty()); // no spec
+  CHECK_FALSE(why(decode_to_process(R"({"op":"run","attempt":1})")).empty()); // no task_id
+  CHECK_FALSE(why(decode_to_process(R"({"op":"submitted","req":1})")).empty()); // no id
+  CHECK_FALSE(why(decode_to_process("[1,2]")).empty());
 }
 
 TEST_CASE("worker wire: the splitter returns whole lines across reads, several per read") {
@@ -119,11 +116,10 @@ TEST_CASE("worker wire: the splitter returns whole lines across reads, several p
   s.feed(two.data(), 10);
   CHECK_FALSE(s.next(line));
   s.feed(two.data() + 10, two.size() - 10);
-  std::string error;
   REQUIRE(s.next(line));
-  CHECK(std::holds_alternative<done_evt>(*decode_from_process(line, error)));
+  CHECK(std::holds_alternative<done_evt>(*decode_from_process(line)));
   REQUIRE(s.next(line));
-  CHECK(std::get<ready_evt>(*decode_from_process(line, error)).pid == 9);
+  CHECK(std::get<ready_evt>(*decode_from_process(line)).pid == 9);
   CHECK_FALSE(s.next(line));
   s.feed("{\"op\":\"ready\"}\n{\"op\"", 20);
   REQUIRE(s.next(line));

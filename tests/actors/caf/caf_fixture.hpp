@@ -3,7 +3,7 @@
 /// whose actor system knows the taskrt protocol, and helpers to read the
 /// replies the test's own (scoped) actor got.
 
-#include "runtime/protocol.hpp"
+#include "taskrt/runtime/protocol.hpp"
 
 #include <caf/all.hpp>
 #include <caf/test/dsl.hpp>

@@ -5,9 +5,9 @@
 /// the commands the worker sent. The test plays the process: say() delivers
 /// its lines, exit() its end, exactly as the real reader thread would.
 
-#include "actors/process_spawner.hpp"
-#include "runtime/protocol.hpp"
-#include "runtime/worker_wire.hpp"
+#include "taskrt/actors/process_spawner.hpp"
+#include "taskrt/runtime/protocol.hpp"
+#include "taskrt/runtime/worker_wire.hpp"
 
 #include <caf/all.hpp>
 
@@ -74,8 +74,7 @@ public:
     }
     std::vector<wire::to_process> out;
     for (auto nl = p.unread.find('\n'); nl != std::string::npos; nl = p.unread.find('\n')) {
-      std::string error;
-      if (auto m = wire::decode_to_process(p.unread.substr(0, nl), error))
+      if (auto m = wire::decode_to_process(p.unread.substr(0, nl)))
         out.push_back(std::move(*m));
       p.unread.erase(0, nl + 1);
     }

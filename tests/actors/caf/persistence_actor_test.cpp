@@ -6,8 +6,8 @@
 #define CAF_SUITE persistence_actor
 #include "tests/actors/caf/caf_fixture.hpp"
 
-#include "actors/persistence_actor.hpp"
-#include "persistence/memory_journal.hpp"
+#include "taskrt/actors/persistence_actor.hpp"
+#include "taskrt/persistence/memory_journal.hpp"
 
 using namespace taskrt;
 using namespace taskrt::test;

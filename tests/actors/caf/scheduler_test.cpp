@@ -7,12 +7,12 @@
 #define CAF_SUITE scheduler
 #include "tests/actors/caf/caf_fixture.hpp"
 
-#include "actors/persistence_actor.hpp"
-#include "actors/retry_actor.hpp"
-#include "actors/scheduler.hpp"
-#include "persistence/memory_journal.hpp"
-#include "runtime/time.hpp"
-#include "runtime/version.hpp"
+#include "taskrt/actors/persistence_actor.hpp"
+#include "taskrt/actors/retry_actor.hpp"
+#include "taskrt/actors/scheduler.hpp"
+#include "taskrt/persistence/memory_journal.hpp"
+#include "taskrt/runtime/time.hpp"
+#include "taskrt/runtime/version.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -51,6 +51,12 @@ struct fixture : caf_fixture {
   /// scheduler as if the worker sent it, what the scheduler sends it comes
   /// to the test.
   void start() {
+    spawn_all();
+    run();
+  }
+
+  /// start() without running: the test may send before recovery.
+  void spawn_all() {
     persistence_options o;
     o.detached = false;
     persistence = spawn_persistence(sys, journal_ports::of(journal), o);
@@ -78,7 +84,6 @@ struct fixture : caf_fixture {
       });
       return {[](caf::unit_t) {}};
     });
-    run();
   }
 
   void worker_ready() {
@@ -378,10 +383,29 @@ CAF_TEST(recovery: a failure an older head left undecided is decided and retried
   CAF_CHECK_EQUAL(d->attempt, 2);
 }
 
+CAF_TEST(recovery: an await of an undecided failure hears the decision to give up) {
+  // The window: the await arrives before recovery, joins the task's waiters
+  // while its retry decision is being made, and the decision is final.
+  const auto id = journaled(R"({"retries":0})");
+  journal_transition(id, transition_kind::start, task_state::queued, 0, 1, "head", 5);
+  journal_transition(id, transition_kind::fail, task_state::running, 1, 1); // no decision
+  spawn_all();
+  self->send(sched, await_atom::value, id);
+  run();
+  auto note = last_event(id, "retry_decision");
+  CAF_REQUIRE(note.has_value());
+  CAF_CHECK(json::parse(note->detail)["decision"] == "give_up");
+  auto out = next<task_outcome>();
+  CAF_REQUIRE(out.has_value());
+  CAF_CHECK_EQUAL(out->id, id);
+  CAF_CHECK(out->state == task_state::failed);
+  CAF_CHECK_EQUAL(out->attempt, 1);
+}
+
 CAF_TEST(recovery: a cancel requested before the restart is carried out) {
   const auto id = journaled();
   journal_store::batch b;
-  b.notes.push_back({id, 0, "cancel_requested", json::object(), to_micros(now()), "head"});
+  b.notes.push_back({id, 0, note_kind::cancel_requested, json::object(), to_micros(now()), "head"});
   journal->commit(b);
   start();
   CAF_CHECK(row(id).state == task_state::cancelled);

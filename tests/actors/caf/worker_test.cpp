@@ -7,10 +7,10 @@
 #include "tests/actors/caf/caf_fixture.hpp"
 #include "tests/actors/caf/fake_process_spawner.hpp"
 
-#include "actors/worker.hpp"
-#include "runtime/lease.hpp"
-#include "runtime/limits.hpp"
-#include "runtime/task_error.hpp"
+#include "taskrt/actors/worker.hpp"
+#include "taskrt/runtime/lease.hpp"
+#include "taskrt/runtime/limits.hpp"
+#include "taskrt/runtime/task_error.hpp"
 
 #include <nlohmann/json.hpp>
 
