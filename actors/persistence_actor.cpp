@@ -596,20 +596,43 @@ caf::actor spawn_journal_writer(caf::actor_system& sys, journal_ports journal,
 /// blocks): batches of submits only go to the lane once it is open, an empty
 /// batch (a barrier) waits for the lane and then for the main writer,
 /// everything else goes to the main writer as it came.
+///
+/// The lane's opening is a window: submits sent before it went to the main
+/// writer and may wait there behind the first load, and a submit sent after
+/// it must not commit before them (one client's submits keep their order:
+/// ids are handed out in commit order). So when the lane opens, submits and
+/// barriers are held until a barrier through the main writer is answered
+/// (everything sent to it before has committed), then go on in order.
 struct router_state {
   caf::actor main;
   caf::actor lane;
+  bool lane_ready = false; ///< the main writer committed what came before the lane
+  std::vector<std::pair<batch, caf::response_promise>> held; ///< until lane_ready
   static inline const char* name = "taskrt.persistence_router";
 };
 
-caf::behavior persistence_router(caf::stateful_actor<router_state>* self,
-                                 journal_ports journal, persistence_options opts) {
+using router_t = caf::stateful_actor<router_state>;
+
+/// Routes `b` (submits only, or a barrier) once the lane is ready.
+void route_to_lane(router_t* self, batch b, caf::response_promise rp) {
+  auto& st = self->state;
+  if (!b.empty()) {
+    rp.delegate(st.lane, std::move(b)); // the lane answers the submitter
+    return;
+  }
+  self->request(st.lane, caf::infinite, batch{})
+    .then([self, rp](batch_result&) mutable { rp.delegate(self->state.main, batch{}); },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+caf::behavior persistence_router(router_t* self, journal_ports journal,
+                                 persistence_options opts) {
   self->state.main = spawn_journal_writer(self->system(), std::move(journal), std::move(opts),
                                           caf::actor_cast<caf::actor>(self));
   self->link_to(self->state.main);
   self->set_default_handler(
     [](caf::scheduled_actor* ptr, caf::message_view& x) -> caf::result<caf::message> {
-      auto* me = static_cast<caf::stateful_actor<router_state>*>(ptr);
+      auto* me = static_cast<router_t*>(ptr);
       me->delegate(me->state.main, x.move_content_to_message());
       return caf::delegated<caf::message>{};
     });
@@ -617,18 +640,27 @@ caf::behavior persistence_router(caf::stateful_actor<router_state>* self,
     [self](lane_atom, caf::actor& lane) {
       self->state.lane = std::move(lane);
       self->link_to(self->state.lane);
+      // Ready once what the main writer holds has committed (or failed:
+      // its submits are then answered with the outage).
+      auto ready = [self] {
+        auto& st = self->state;
+        st.lane_ready = true;
+        auto held = std::move(st.held);
+        st.held.clear();
+        for (auto& [b, rp] : held)
+          route_to_lane(self, std::move(b), std::move(rp));
+      };
+      self->request(self->state.main, caf::infinite, batch{})
+        .then([ready](batch_result&) { ready(); }, [ready](caf::error&) { ready(); });
     },
     [self](batch& b) -> caf::result<batch_result> {
       auto& st = self->state;
-      if (st.lane && submits_only(b)) {
-        self->delegate(st.lane, std::move(b)); // the lane answers the submitter
-        return caf::delegated<batch_result>{};
-      }
-      if (st.lane && b.empty()) {
+      if (st.lane && (submits_only(b) || b.empty())) {
         auto rp = self->make_response_promise();
-        self->request(st.lane, caf::infinite, batch{})
-          .then([self, rp](batch_result&) mutable { rp.delegate(self->state.main, batch{}); },
-                [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        if (st.lane_ready)
+          route_to_lane(self, std::move(b), rp);
+        else
+          st.held.emplace_back(std::move(b), rp);
         return rp;
       }
       self->delegate(st.main, std::move(b));

@@ -451,7 +451,9 @@ int run_head(head_options opts, const task_registry& registry,
 
   std::shared_ptr<journal_store> store;
   try {
-    store = std::make_shared<journal_store>(opts.dsn);
+    journal_options jo;
+    jo.fault = opts.fault;
+    store = std::make_shared<journal_store>(opts.dsn, jo);
     store->migrate();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "taskrt: cannot use the database %s: %s\n",

@@ -1,6 +1,8 @@
 #pragma once
 /// Connection settings of the journal store.
 
+#include "taskrt/runtime/fault.hpp"
+
 namespace taskrt {
 
 /// Timeouts the journal store sets on every connection so that a Postgres
@@ -23,12 +25,23 @@ struct journal_options {
   int tcp_user_timeout_ms = 15'000; ///< libpq tcp_user_timeout
   int statement_timeout_ms = 60'000; ///< SET statement_timeout (none for migrations,
                                      ///< recovery loads and purges)
+  /// SET LOCAL idle_in_transaction_session_timeout in each fenced write
+  /// transaction: a head paused (SIGSTOP), hung or starved inside one holds
+  /// the head generation row FOR SHARE, and the head taking over waits for
+  /// it in next_head_generation. Postgres ends such a session after this
+  /// long, which releases its locks (its commit fails: in doubt, resolved
+  /// from the commit log). A running head sends a transaction's statements
+  /// back to back; this bounds only a process that stopped inside one.
+  int idle_in_transaction_timeout_ms = 2'000;
   /// Client-side deadline of every call (a commit, a read, a ping), from its
   /// first byte sent to its last byte read; 0: none.
   int call_deadline_ms = 1'500;
   /// Client-side deadline of the calls that are long by design: migrations,
   /// recovery loads, purges, partition upkeep and retention; 0: none.
   int long_call_deadline_ms = 600'000;
+  /// A fault point of the tests (runtime/fault.hpp; none in a build without
+  /// fault hooks): stop_in_commit.
+  fault_point fault = fault_point::none;
 };
 
 } // namespace taskrt

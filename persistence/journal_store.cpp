@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <random>
@@ -29,15 +30,22 @@ struct journal_store::impl {
   uint64_t logged_commits = 0;
   std::string failed_commit_id; // the id of a commit() that threw
   int64_t generation = 0;       // taken by next_head_generation(): writes are fenced
+  bool stopped_once = false;     // the fault point stop_in_commit (tests only) fired
 
   /// In a write transaction of a store that took a head generation: holds the
   /// generation row FOR SHARE (a head taking the next generation waits for
   /// this transaction) and throws a fenced store_error when another head has
-  /// taken a newer one since.
+  /// taken a newer one since. While it holds the row, the transaction may not
+  /// sit idle longer than opts.idle_in_transaction_timeout_ms: a head paused
+  /// in it (SIGSTOP) or hung would keep the next head from taking over.
   void check_fence(pqxx::work& tx) {
     if (generation == 0)
       return;
-    const auto now = tx.exec1("SELECT value FROM head_generation FOR SHARE")[0].as<int64_t>();
+    std::string sql = "SELECT value FROM head_generation FOR SHARE";
+    if (opts.idle_in_transaction_timeout_ms > 0)
+      sql = "SET LOCAL idle_in_transaction_session_timeout = "
+            + std::to_string(opts.idle_in_transaction_timeout_ms) + "; " + sql;
+    const auto now = tx.exec1(sql)[0].as<int64_t>();
     if (now != generation)
       throw store_error::fenced("another head took over the journal (head generation " +
                                 std::to_string(now) + ", this head's is " +
@@ -289,6 +297,13 @@ journal_store::batch_result journal_store::commit(const batch& b,
     try {
       pqxx::work tx{c};
       impl_->check_fence(tx);
+      TASKRT_FAULT_HOOK(
+        TASKRT_FAULT_ACTIVE(impl_->opts.fault, fault_point::stop_in_commit)
+          && !b.transitions.empty() && !impl_->stopped_once,
+        impl_->stopped_once = true;
+        std::fprintf(stderr, "taskrt: fault stop_in_commit: stopped inside a commit\n");
+        std::fflush(stderr);
+        ::raise(SIGSTOP););
       auto out = detail::write_batch(tx, b, graph);
       if (!commit_id.empty()) {
         tx.exec_params("INSERT INTO commit_log (id, result) VALUES ($1, $2::jsonb)",

@@ -27,6 +27,8 @@ std::optional<fault_point> parse_fault_point(const std::string& name) {
     return fault_point::node_exit_before_report;
   if (name == "no_lock_watch")
     return fault_point::no_lock_watch;
+  if (name == "stop_in_commit")
+    return fault_point::stop_in_commit;
 #endif
   return std::nullopt;
 }

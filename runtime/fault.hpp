@@ -67,6 +67,11 @@ enum class fault_point : uint8_t {
   /// WAITING child (same transaction), before the head held the child
   /// (actors/scheduler_graph.cpp).
   exit_after_release,
+  /// The head stops itself (SIGSTOP) inside its first journal commit that
+  /// writes a transition, right after it took the head generation row FOR
+  /// SHARE (persistence/journal_store.cpp): a head paused inside a write
+  /// transaction, which the next head's next_head_generation waits for.
+  stop_in_commit,
 };
 
 /// True in a build with fault hooks (TASKRT_FAULT_HOOKS=ON).

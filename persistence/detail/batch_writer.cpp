@@ -212,6 +212,19 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
     detail.add(json_text(t.detail));
     at.add(ts_text(t.at_us));
   }
+  // What ctx.parents() gives a released task: its parents as of now (their
+  // ends are earlier statements of this transaction), written in the
+  // release's own row version. Only in a round with a release (the column
+  // and task_edges come with schema 7).
+  const bool releases = std::any_of(round.begin(), round.end(), [&](size_t i) {
+    return items[i].kind == transition_kind::release;
+  });
+  const std::string parents_set
+    = releases ? " parents = CASE WHEN v.kind = 'release' THEN (SELECT jsonb_agg("
+                 "jsonb_build_object('id', p.id, 'name', p.name, 'state', p.state,"
+                 " 'result', p.result) ORDER BY p.id) FROM task_edges e JOIN tasks p"
+                 " ON p.id = e.parent_id WHERE e.child_id = t.id) ELSE t.parents END,"
+               : "";
   // Each row of v is one primary-key lookup: without hash and merge joins
   // the planner cannot pick a sequential scan of the whole (often bloated)
   // table, whatever its statistics say. SET LOCAL ends with the transaction.
@@ -244,6 +257,7 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
         " last_error = coalesce(v.error, t.last_error),"
         " cancel_requested = CASE WHEN v.kind = 'manual_retry' THEN false"
         " ELSE t.cancel_requested END,"
+      + parents_set +
         " updated_at = v.at"
         " FROM v WHERE t.id = v.task_id"
         " AND t.state = v.exp_state AND t.attempt = v.exp_attempt"

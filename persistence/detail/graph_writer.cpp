@@ -349,14 +349,10 @@ void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_r
       if (!gone.count(id))
         retried.push_back(id); // still WAITING: their cancelled children wait too
   }
-  if (!released.empty()) {
-    // What ctx.parents() gives the released tasks: their parents as of now.
-    tx.exec0("UPDATE tasks c SET parents = (SELECT jsonb_agg(jsonb_build_object("
-             "'id', p.id, 'name', p.name, 'state', p.state, 'result', p.result) ORDER BY p.id)"
-             " FROM task_edges e JOIN tasks p ON p.id = e.parent_id WHERE e.child_id = c.id)"
-             " WHERE c.id = ANY(" + id_array(tx, released) + ")");
+  // Their parents (ctx.parents()) were written with the release itself
+  // (write_round).
+  if (!released.empty())
     out.released = read_tasks(tx, released);
-  }
   if (!settled.empty())
     out.settled = read_tasks(tx, settled);
 }

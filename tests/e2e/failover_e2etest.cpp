@@ -264,3 +264,49 @@ TEST_CASE("active head paused (SIGSTOP) with its connections up - the standby en
   CHECK(result_nodes(dsn, *id) == std::vector<std::string>{"hb"});
   CHECK(cb2.await(*after, std::chrono::seconds(60)));
 }
+
+TEST_CASE("active head stopped inside a write transaction - the standby takes over within the "
+          "idle-in-transaction bound - the woken head steps down",
+          "[e2e][failover]") {
+  // The window: the active head (A) stops (SIGSTOP, fault point
+  // stop_in_commit) inside its first commit of a transition, after it took
+  // the head generation row FOR SHARE. The standby (B, --takeover-after 3)
+  // ends A's silent lock session; its next_head_generation then waits for
+  // A's transaction, which Postgres ends after the journal's
+  // idle_in_transaction bound (2 s). Without that bound B waits as long as
+  // A stays stopped.
+  auto dsn = fresh_schema_dsn("e2e_failover_stopped_tx");
+  ::setenv("TASKRT_FAULT", "stop_in_commit", 1);
+  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}};
+  ::unsetenv("TASKRT_FAULT");
+  const auto pb = free_port();
+  head_process b{dsn, {"--workers", "1", "--node-id", "hb", "--standby", "--port", pb,
+                       "--takeover-after", "3"}};
+  REQUIRE(eventually([&] { return heads_of(dsn).size() == 2; }));
+  auto& ca = a.connect();
+  auto id = ca.submit(spec("echo", {{"before", "stop"}}));
+  REQUIRE(id); // the submit commits on the submit lane; its start stops A
+  INFO(a.log());
+  REQUIRE(eventually([&] {
+    return a.log().find("fault stop_in_commit: stopped inside a commit") != std::string::npos;
+  }, 20'000));
+  const auto stopped_at = std::chrono::steady_clock::now();
+  INFO(b.log());
+  REQUIRE(eventually([&] { return b.log().find("listening on") != std::string::npos; }, 30'000));
+  auto& cb = b.connect();
+  // B serves: the task A never started runs there.
+  auto out = cb.await(*id, std::chrono::seconds(30));
+  REQUIRE(out);
+  CHECK(out->state == task_state::succeeded);
+  const auto takeover_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - stopped_at).count();
+  WARN("takeover from a head stopped inside a write transaction: stop to the task's "
+       "end on the standby: " << takeover_ms << " ms");
+  CHECK(result_nodes(dsn, *id) == std::vector<std::string>{"hb"});
+  // A, woken, finds its transaction's session ended, then the journal
+  // fenced: it steps down.
+  REQUIRE(::kill(a.pid(), SIGCONT) == 0);
+  const int status = a.wait_exit_code(30);
+  CHECK(status == 3);
+  CHECK(result_nodes(dsn, *id) == std::vector<std::string>{"hb"});
+}

@@ -14,8 +14,8 @@ mode=$1
 shift
 names=(exit_after_dispatch exit_before_cancel_delivery no_lock_watch exit_after_release
        exit_after_dispatch_batch exit_mid_node_report node_exit_before_report
-       TASKRT_FAULT_VERSION)
-pattern='exit_after_dispatch|exit_before_cancel_delivery|no_lock_watch|exit_after_release|exit_mid_node_report|node_exit_before_report|fault injection|TASKRT_FAULT'
+       stop_in_commit TASKRT_FAULT_VERSION)
+pattern='exit_after_dispatch|exit_before_cancel_delivery|no_lock_watch|exit_after_release|exit_mid_node_report|node_exit_before_report|stop_in_commit|fault injection|TASKRT_FAULT'
 [ $# -gt 0 ] || { echo "usage: $0 absent|present FILE..." >&2; exit 2; }
 for f in "$@"; do
   [ -s "$f" ] || { echo "fault hooks: $f is missing or empty" >&2; exit 2; }

@@ -327,4 +327,36 @@ CAF_TEST(the submit lane opens after the first load and its outage is an outage 
   CAF_CHECK(s->first);
 }
 
+CAF_TEST(a submit sent after the lane opened commits after one the main writer still held) {
+  // The window: a submit reaches the router before the first load is
+  // served, so it goes to the main writer, behind the load; the lane opens
+  // with the load; a submit sent next goes to the lane. The main writer's
+  // commit of the first is in doubt and retried after the backoff: the
+  // second must not commit meanwhile (ids are handed out in commit order).
+  auto lane = journal->connect();
+  int opened = 0;
+  persistence_options o;
+  o.open_submit_lane = [&] {
+    ++opened;
+    return lane;
+  };
+  start(o);
+  self->send(p, load_atom::value);
+  self->send(p, submits({"early"}));
+  while (opened == 0)
+    sched.run_once();
+  journal->fail_next({outage(true)}); // the main writer's commit of "early"
+  run();
+  self->send(p, submits({"late"}));
+  run();
+  pass(1s); // the main writer's retry
+  pass(1s);
+  std::map<std::string, int64_t> id_of;
+  for (const auto& t : journal->list_tasks({}))
+    id_of[t.name] = t.id;
+  CAF_REQUIRE_EQUAL(id_of.size(), 2u);
+  CAF_CHECK_LESS(id_of.at("early"), id_of.at("late"));
+  CAF_CHECK_EQUAL(journal->faults_left(), 0u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
