@@ -95,6 +95,12 @@ TEST_CASE("node batches - head killed -9 after a dispatch batch was sent, before
   node_process n1{address, "n1", head.data_dir(), {"--workers", "2", "--prefetch", "1"}};
   auto& c = head.connect();
   REQUIRE(eventually([&] { return node_state(c, "n1") == "ALIVE"; }, 20'000));
+  // Both workers' slots announced (a node is ALIVE with its first): else the
+  // first round sends only the credit of one (a CI run saw a batch of 2).
+  REQUIRE(eventually([&] {
+    auto s = c.status();
+    return s && s->workers == 2;
+  }, 20'000));
   const auto specs = stamp_specs(head.data_dir(), "dispatch", 4, 3000, 50);
   auto ids = c.submit_many(specs);
   REQUIRE(ids);
