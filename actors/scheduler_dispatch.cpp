@@ -221,15 +221,12 @@ journal_store::transition_item make_transition(const task_record& r,
   return t;
 }
 
-/// A task reached a final state (committed): answer its waiters, forget it.
-void finalize(scheduler_actor_t* self, int64_t id) {
+namespace {
+
+/// Task `id` ended with `out`: its awaits get it now, its watchers with the
+/// next flush.
+void answer_waiters(scheduler_actor_t* self, int64_t id, const task_outcome& out) {
   auto& st = self->state;
-  auto i = st.tasks.find(id);
-  if (i == st.tasks.end())
-    return;
-  auto out = outcome_of(i->second.rec);
-  metrics::record_finished(i->second.rec.state);
-  st.tasks.erase(i);
   auto w = st.waiters.find(id);
   if (w != st.waiters.end()) {
     for (auto& p : w->second)
@@ -239,21 +236,27 @@ void finalize(scheduler_actor_t* self, int64_t id) {
   notify_watchers(self, id, out);
 }
 
+} // namespace
+
+/// A task reached a final state (committed): answer its waiters, forget it.
+void finalize(scheduler_actor_t* self, int64_t id) {
+  auto& st = self->state;
+  auto i = st.tasks.find(id);
+  if (i == st.tasks.end())
+    return;
+  auto out = outcome_of(i->second.rec);
+  metrics::record_finished(i->second.rec.state);
+  st.tasks.erase(i);
+  answer_waiters(self, id, out);
+}
+
 void answer_from_journal(scheduler_actor_t* self, int64_t id) {
   with_stored_task(
     self, id,
     [self, id](const task_record& rec) {
       auto& st = self->state;
-      if (!is_terminal(rec.state) || st.tasks.count(id))
-        return;
-      const auto out = outcome_of(rec);
-      auto w = st.waiters.find(id);
-      if (w != st.waiters.end()) {
-        for (auto& p : w->second)
-          p.deliver(out);
-        st.waiters.erase(w);
-      }
-      notify_watchers(self, id, out);
+      if (is_terminal(rec.state) && !st.tasks.count(id))
+        answer_waiters(self, id, outcome_of(rec));
     },
     [] {}, [](caf::error&) {});
 }

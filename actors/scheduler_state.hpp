@@ -286,8 +286,8 @@ journal_store::transition_item make_transition(const task_record& r,
 void finalize(scheduler_actor_t* self, int64_t id);
 
 /// Task `id` is not in memory: its waiters and watchers (if any) get the
-/// journal's row once it is final; one not final yet is answered when it is read in and
-/// finalized.
+/// journal's row when it is final; one not final yet is answered when it
+/// is read in and finalized.
 void answer_from_journal(scheduler_actor_t* self, int64_t id);
 
 /// The best ready task slot `s` may run (its queues, its node's task

@@ -324,12 +324,11 @@ int main(int argc, char** argv) {
     std::string v = argv[++i];
     try {
       if (k == "--address") {
-        auto one = taskrt::parse_head_addresses(v);
-        if (!one || one->size() != 1)
-          return usage("--address must be one HOST:PORT"
-                       + (one ? "" : ": " + taskrt::error_message(one.error())));
-        o.host = (*one)[0].host;
-        o.port = (*one)[0].port;
+        auto one = taskrt::parse_head_address(v);
+        if (!one)
+          return usage("--address must be one HOST:PORT: " + taskrt::error_message(one.error()));
+        o.host = one->host;
+        o.port = one->port;
       } else if (k == "--nodes") o.nodes = std::stoi(v);
       else if (k == "--first") o.first = std::stoi(v);
       else if (k == "--slots") o.slots = std::stoi(v);

@@ -41,6 +41,16 @@ caf::expected<std::vector<head_address>> parse_head_addresses(const std::string&
   return out;
 }
 
+caf::expected<head_address> parse_head_address(const std::string& text) {
+  auto all = parse_head_addresses(text);
+  if (!all)
+    return std::move(all.error());
+  if (all->size() != 1)
+    return make_error(errc::bad_request,
+                      "expected one HOST:PORT, got " + std::to_string(all->size()));
+  return std::move(all->front());
+}
+
 std::string join_head_addresses(const std::vector<head_address>& addrs) {
   std::string out;
   for (const auto& a : addrs)

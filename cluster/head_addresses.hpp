@@ -27,6 +27,9 @@ struct head_address {
 /// errc::bad_request ("expected HOST:PORT[,HOST:PORT...], got 'x'").
 caf::expected<std::vector<head_address>> parse_head_addresses(const std::string& list);
 
+/// Parses one "HOST:PORT" (a list of one), or errc::bad_request.
+caf::expected<head_address> parse_head_address(const std::string& text);
+
 /// "a:1,b:2".
 std::string join_head_addresses(const std::vector<head_address>& addrs);
 

@@ -68,6 +68,20 @@ struct fixture : caf_fixture {
     run();
   }
 
+  /// The submit lane's connection and how often it was opened.
+  std::shared_ptr<memory_journal> lane = journal->connect();
+  int opened = 0;
+
+  /// start() with a submit lane on `lane` (it opens after the first load).
+  void start_with_lane() {
+    persistence_options o;
+    o.open_submit_lane = [this] {
+      ++opened;
+      return lane;
+    };
+    start(o);
+  }
+
   /// The ids of a committed submit batch answered to the test actor.
   std::vector<int64_t> ids() {
     auto r = next<batch_result>();
@@ -296,14 +310,7 @@ CAF_TEST(node rows are written with the next flush and old dead ones pruned) {
 }
 
 CAF_TEST(the submit lane opens after the first load and its outage is an outage of the journal) {
-  auto lane = journal->connect();
-  int opened = 0;
-  persistence_options o;
-  o.open_submit_lane = [&] {
-    ++opened;
-    return lane;
-  };
-  start(o);
+  start_with_lane();
   ask(p, load_atom::value);
   CAF_REQUIRE(next<recovery_data>().has_value());
   CAF_CHECK_EQUAL(opened, 1);
@@ -333,14 +340,7 @@ CAF_TEST(a submit sent after the lane opened commits after one the main writer s
   // with the load; a submit sent next goes to the lane. The main writer's
   // commit of the first is in doubt and retried after the backoff: the
   // second must not commit meanwhile (ids are handed out in commit order).
-  auto lane = journal->connect();
-  int opened = 0;
-  persistence_options o;
-  o.open_submit_lane = [&] {
-    ++opened;
-    return lane;
-  };
-  start(o);
+  start_with_lane();
   self->send(p, load_atom::value);
   self->send(p, submits({"early"}));
   while (opened == 0)
