@@ -170,8 +170,9 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
 } // namespace
 
 void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
-                 const std::vector<size_t>& round, std::vector<bool>& applied) {
-  array_literal idx, task_id, kind, exp_state, exp_attempt, new_state,
+                 const std::vector<size_t>& round, std::vector<bool>& applied,
+                 const std::vector<std::string>* parents) {
+  array_literal parents_col, idx, task_id, kind, exp_state, exp_attempt, new_state,
     new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,
     retry_base, unstarted, node, result, error, detail, at;
   for (auto i : round) {
@@ -211,20 +212,14 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
     error.add_or_null(t.error);
     detail.add(json_text(t.detail));
     at.add(ts_text(t.at_us));
+    if (parents)
+      parents_col.add_or_null(parents->at(i));
   }
-  // What ctx.parents() gives a released task: its parents as of now (their
-  // ends are earlier statements of this transaction), written in the
-  // release's own row version. Only in a round with a release (the column
-  // and task_edges come with schema 7).
-  const bool releases = std::any_of(round.begin(), round.end(), [&](size_t i) {
-    return items[i].kind == transition_kind::release;
-  });
+  // What ctx.parents() gives a released task, written in the release's own
+  // row version (the graph writer reads the parents and passes them).
   const std::string parents_set
-    = releases ? " parents = CASE WHEN v.kind = 'release' THEN (SELECT jsonb_agg("
-                 "jsonb_build_object('id', p.id, 'name', p.name, 'state', p.state,"
-                 " 'result', p.result) ORDER BY p.id) FROM task_edges e JOIN tasks p"
-                 " ON p.id = e.parent_id WHERE e.child_id = t.id) ELSE t.parents END,"
-               : "";
+    = parents ? " parents = coalesce(v.parents::json, t.parents)," : "";
+  const std::string parents_val = parents ? ", " + parents_col.sql(tx, "text") : "";
   // Each row of v is one primary-key lookup: without hash and merge joins
   // the planner cannot pick a sequential scan of the whole (often bloated)
   // table, whatever its statistics say. SET LOCAL ends with the transaction.
@@ -240,10 +235,11 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
       + unstarted.sql(tx, "integer") + ", "
       + node.sql(tx, "text") + ", " + result.sql(tx, "jsonb") + ", "
       + error.sql(tx, "jsonb") + ", " + detail.sql(tx, "jsonb") + ", "
-      + at.sql(tx, "timestamptz")
+      + at.sql(tx, "timestamptz") + parents_val
       + ") AS v(idx, task_id, kind, exp_state, exp_attempt, new_state,"
         " new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,"
-        " retry_base, unstarted, node, result, error, detail, at)),"
+        " retry_base, unstarted, node, result, error, detail, at"
+      + (parents ? ", parents" : "") + ")),"
         " upd AS (UPDATE tasks t SET state = v.new_state,"
         " attempt = v.new_attempt, lease_epoch = v.lease_epoch,"
         " run_at = coalesce(v.run_at, t.run_at),"

@@ -16,7 +16,10 @@ journal_store::batch_result write_batch(pqxx::work& tx,
 
 /// One guarded multi-row UPDATE + event INSERT for `round` (indexes into
 /// `items`, each task at most once). Marks applied ones in `applied`.
+/// `parents`, when given (indexed like `items`), is each release's
+/// tasks.parents as JSON text ("" leaves the column as it is).
 void write_round(pqxx::work& tx, const std::vector<journal_store::transition_item>& items,
-                 const std::vector<size_t>& round, std::vector<bool>& applied);
+                 const std::vector<size_t>& round, std::vector<bool>& applied,
+                 const std::vector<std::string>* parents = nullptr);
 
 } // namespace taskrt::detail

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace taskrt::detail {
@@ -30,6 +32,60 @@ std::vector<int64_t> sorted_unique(std::vector<int64_t> v) {
   return v;
 }
 
+/// What the settling moved: the tasks released and, for each, what
+/// ctx.parents() gives it (JSON text); the tasks cancelled.
+struct moves {
+  std::vector<int64_t> released;
+  std::vector<int64_t> settled;
+  std::unordered_map<int64_t, std::string> parents; ///< released id -> its parents
+};
+
+/// One parent of a WAITING task, as read with it.
+struct parent_row {
+  int64_t id = 0;
+  std::string name;
+  std::string state;
+  int64_t updated_us = 0;
+  std::string result; ///< JSON text; empty: none
+};
+
+/// What ctx.parents() gives: [{id, name, state, result}] by id. Built here
+/// from the parents' rows (each result spliced as Postgres printed it,
+/// valid JSON) rather than by jsonb_agg in SQL, which cost a fan-in of
+/// 10,000 parents about 100 ms of its release commit (docs/performance.md).
+std::string parents_json(std::vector<parent_row> ps) {
+  std::sort(ps.begin(), ps.end(),
+            [](const parent_row& a, const parent_row& b) { return a.id < b.id; });
+  std::string out = "[";
+  for (const auto& p : ps) {
+    if (out.size() > 1)
+      out += ',';
+    out += "{\"id\":" + std::to_string(p.id) + ",\"name\":" + nlohmann::json(p.name).dump()
+           + ",\"state\":\"" + p.state + "\",\"result\":" + (p.result.empty() ? "null" : p.result)
+           + '}';
+  }
+  out += ']';
+  return out;
+}
+
+/// The parents of each of `children`: child id -> its parents' rows.
+std::unordered_map<int64_t, std::vector<parent_row>>
+read_parents(pqxx::work& tx, const std::vector<int64_t>& children) {
+  std::unordered_map<int64_t, std::vector<parent_row>> out;
+  for (const auto& r : tx.exec("SELECT e.child_id, p.id, p.name, p.state, p.result::text FROM"
+                               " task_edges e JOIN tasks p ON p.id = e.parent_id"
+                               " WHERE e.child_id = ANY(" + id_array(tx, children) + ")")) {
+    parent_row p;
+    p.id = r[1].as<int64_t>();
+    p.name = r[2].as<std::string>();
+    p.state = r[3].as<std::string>();
+    if (!r[4].is_null())
+      p.result = r[4].as<std::string>();
+    out[r[0].as<int64_t>()].push_back(std::move(p));
+  }
+  return out;
+}
+
 /// One WAITING task to move, as decided.
 struct decision {
   int64_t id = 0;
@@ -40,13 +96,26 @@ struct decision {
   sched::parent_counts counts;
   int64_t culprit = 0;       ///< a parent that ended otherwise (cancel)
   std::string culprit_state;
+  std::string parents;       ///< a release's ctx.parents(), when already read
 };
 
 /// Journals `ds` (guarded by WAITING); returns the ids cancelled.
-std::vector<int64_t> apply(pqxx::work& tx, const std::vector<decision>& ds, int64_t at_us,
-                           std::vector<int64_t>& released, std::vector<int64_t>& settled) {
+std::vector<int64_t> apply(pqxx::work& tx, std::vector<decision>& ds, int64_t at_us,
+                           moves& out) {
   std::vector<int64_t> cancelled;
+  // The parents of releases decided without reading them all.
+  std::vector<int64_t> unread;
+  for (const auto& d : ds)
+    if (d.outcome == sched::trigger_outcome::release && d.parents.empty())
+      unread.push_back(d.id);
+  if (!unread.empty()) {
+    auto rows = read_parents(tx, unread);
+    for (auto& d : ds)
+      if (d.outcome == sched::trigger_outcome::release && d.parents.empty())
+        d.parents = parents_json(std::move(rows[d.id]));
+  }
   std::vector<transition_item> items;
+  std::vector<std::string> parents;
   for (const auto& d : ds) {
     if (d.outcome == sched::trigger_outcome::wait)
       continue;
@@ -57,6 +126,7 @@ std::vector<int64_t> apply(pqxx::work& tx, const std::vector<decision>& ds, int6
     t.new_attempt = d.attempt;
     t.at_us = at_us;
     t.detail = {{"trigger", to_string(d.rule)}};
+    parents.push_back(d.outcome == sched::trigger_outcome::release ? d.parents : "");
     if (d.outcome == sched::trigger_outcome::release) {
       t.kind = transition_kind::release;
       t.run_at_us = std::max(d.run_at_us, at_us);
@@ -80,58 +150,78 @@ std::vector<int64_t> apply(pqxx::work& tx, const std::vector<decision>& ds, int6
   for (size_t i = 0; i < items.size(); ++i)
     round[i] = i;
   std::vector<bool> applied(items.size(), false);
-  write_round(tx, items, round, applied);
+  write_round(tx, items, round, applied, &parents);
   for (size_t i = 0; i < items.size(); ++i) {
     if (!applied[i])
       continue;
     if (items[i].kind == transition_kind::release) {
-      released.push_back(items[i].task_id);
+      out.released.push_back(items[i].task_id);
+      out.parents[items[i].task_id] = std::move(parents[i]);
     } else {
-      settled.push_back(items[i].task_id);
+      out.settled.push_back(items[i].task_id);
       cancelled.push_back(items[i].task_id);
     }
   }
   return cancelled;
 }
 
-/// Decides `cands` (WAITING tasks) from all their parents and journals the
-/// moves; returns the ids cancelled (their children come next).
+/// Decides `cands` (WAITING tasks) from all their parents, read once: the
+/// counts (sched::count_parents), the culprit of a cancel (the first parent,
+/// by end, that ended otherwise) and a release's ctx.parents() all come
+/// from the same rows. Journals the moves; returns the ids cancelled (their
+/// children come next).
 std::vector<int64_t> settle_once(pqxx::work& tx, const std::vector<int64_t>& cands,
-                                 int64_t at_us, std::vector<int64_t>& released,
-                                 std::vector<int64_t>& settled) {
+                                 int64_t at_us, moves& out) {
   if (cands.empty())
     return {};
-  // The parents of each candidate counted as sched::count_parents does.
-  const std::string bad = "p.state IN ('FAILED', 'CANCELLED', 'LOST')";
-  const auto rows = tx.exec(
-    "SELECT c.id, c.attempt, coalesce(c.trigger_rule, 'all_success') AS rule, "
-    + us_of("c.run_at") + " AS run_at_us, count(*) AS total,"
-    " count(*) FILTER (WHERE p.state = 'SUCCEEDED') AS ok,"
-    " count(*) FILTER (WHERE " + bad + ") AS failed,"
-    " (array_agg(p.id ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1] AS culprit,"
-    " (array_agg(p.state ORDER BY p.updated_at, p.id) FILTER (WHERE " + bad + "))[1]"
-    " AS culprit_state"
-    " FROM tasks c JOIN task_edges e ON e.child_id = c.id JOIN tasks p ON p.id = e.parent_id"
-    " WHERE c.id = ANY(" + id_array(tx, cands) + ") AND c.state = 'WAITING'"
-    " GROUP BY c.id ORDER BY c.id");
-  std::vector<decision> ds;
-  for (const auto& r : rows) {
-    decision d;
-    d.id = r["id"].as<int64_t>();
-    d.attempt = r["attempt"].as<int32_t>();
-    d.run_at_us = r["run_at_us"].as<int64_t>();
-    d.rule = parse_trigger_rule(r["rule"].as<std::string>()).value_or(trigger_rule::all_success);
-    d.counts.total = r["total"].as<int64_t>();
-    d.counts.succeeded = r["ok"].as<int64_t>();
-    d.counts.failed = r["failed"].as<int64_t>();
-    d.outcome = sched::decide(d.rule, d.counts);
-    if (!r["culprit"].is_null()) {
-      d.culprit = r["culprit"].as<int64_t>();
-      d.culprit_state = r["culprit_state"].as<std::string>();
+  std::map<int64_t, decision> kids;
+  std::unordered_map<int64_t, std::vector<parent_row>> rows;
+  for (const auto& r : tx.exec(
+         "SELECT c.id, c.attempt, coalesce(c.trigger_rule, 'all_success'), "
+         + us_of("c.run_at") + ", p.id, p.name, p.state, " + us_of("p.updated_at")
+         + ", p.result::text"
+           " FROM tasks c JOIN task_edges e ON e.child_id = c.id JOIN tasks p ON p.id = e.parent_id"
+           " WHERE c.id = ANY(" + id_array(tx, cands) + ") AND c.state = 'WAITING'")) {
+    const auto id = r[0].as<int64_t>();
+    auto& d = kids[id];
+    if (d.id == 0) {
+      d.id = id;
+      d.attempt = r[1].as<int32_t>();
+      d.rule = parse_trigger_rule(r[2].as<std::string>()).value_or(trigger_rule::all_success);
+      d.run_at_us = r[3].as<int64_t>();
     }
+    parent_row p;
+    p.id = r[4].as<int64_t>();
+    p.name = r[5].as<std::string>();
+    p.state = r[6].as<std::string>();
+    p.updated_us = r[7].as<int64_t>();
+    if (!r[8].is_null())
+      p.result = r[8].as<std::string>();
+    rows[id].push_back(std::move(p));
+  }
+  std::vector<decision> ds;
+  for (auto& [id, d] : kids) {
+    auto& ps = rows[id];
+    std::vector<task_state> states;
+    const parent_row* culprit = nullptr;
+    for (const auto& p : ps) {
+      const auto st = state_of(p.state, "tasks.state");
+      states.push_back(st);
+      if (st != task_state::succeeded && is_terminal(st)
+          && (!culprit || std::tie(p.updated_us, p.id) < std::tie(culprit->updated_us, culprit->id)))
+        culprit = &p;
+    }
+    if (culprit) {
+      d.culprit = culprit->id;
+      d.culprit_state = culprit->state;
+    }
+    d.counts = sched::count_parents(states);
+    d.outcome = sched::decide(d.rule, d.counts);
+    if (d.outcome == sched::trigger_outcome::release)
+      d.parents = parents_json(std::move(ps));
     ds.push_back(std::move(d));
   }
-  return apply(tx, ds, at_us, released, settled);
+  return apply(tx, ds, at_us, out);
 }
 
 /// Decides the WAITING children of `ended` (tasks this transaction took to
@@ -144,8 +234,7 @@ std::vector<int64_t> settle_once(pqxx::work& tx, const std::vector<int64_t>& can
 /// fan-in of N parents reads one pending parent per commit, not N.
 /// Returns the ids cancelled.
 std::vector<int64_t> settle_after(pqxx::work& tx, const std::vector<int64_t>& ended,
-                                  int64_t at_us, std::vector<int64_t>& released,
-                                  std::vector<int64_t>& settled) {
+                                  int64_t at_us, moves& out) {
   if (ended.empty())
     return {};
   struct delta {
@@ -233,21 +322,20 @@ std::vector<int64_t> settle_after(pqxx::work& tx, const std::vector<int64_t>& en
     d.outcome = sched::decide(d.rule, d.counts);
     ds.push_back(std::move(d));
   }
-  auto cancelled = apply(tx, ds, at_us, released, settled);
-  auto more = settle_once(tx, full, at_us, released, settled);
+  auto cancelled = apply(tx, ds, at_us, out);
+  auto more = settle_once(tx, full, at_us, out);
   cancelled.insert(cancelled.end(), more.begin(), more.end());
   return cancelled;
 }
 
 /// Decides `cands` from all their parents, then, level by level, the
 /// WAITING children of those cancelled.
-void settle_down(pqxx::work& tx, std::vector<int64_t> cands, int64_t at_us,
-                 std::vector<int64_t>& released, std::vector<int64_t>& settled) {
+void settle_down(pqxx::work& tx, std::vector<int64_t> cands, int64_t at_us, moves& out) {
   // Each level cancels tasks that were WAITING, so it ends (a graph is acyclic:
   // a batch names only earlier tasks as parents, and ids only grow).
-  auto cancelled = settle_once(tx, sorted_unique(std::move(cands)), at_us, released, settled);
+  auto cancelled = settle_once(tx, sorted_unique(std::move(cands)), at_us, out);
   while (!cancelled.empty())
-    cancelled = settle_after(tx, cancelled, at_us, released, settled);
+    cancelled = settle_after(tx, cancelled, at_us, out);
 }
 
 /// The children of `parents` cancelled because of an upstream failure, with
@@ -298,12 +386,11 @@ void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_r
   // fan-out's or fan-in's 10,000 rows made Postgres compile them (JIT, by
   // its cost estimate) for hundreds of ms each, never won back.
   tx.exec0("SET LOCAL jit = off");
-  std::vector<int64_t> released, settled;
+  moves m;
   // Fresh submits with parents; the children of the tasks that ended.
-  settle_down(tx, c.children, c.at_us, released, settled);
-  for (auto cancelled = settle_after(tx, c.ended, c.at_us, released, settled);
-       !cancelled.empty();)
-    cancelled = settle_after(tx, cancelled, c.at_us, released, settled);
+  settle_down(tx, c.children, c.at_us, m);
+  for (auto cancelled = settle_after(tx, c.ended, c.at_us, m); !cancelled.empty();)
+    cancelled = settle_after(tx, cancelled, c.at_us, m);
   // A manual retry of a parent: the children its failure cancelled wait
   // again, and theirs after them while they stay WAITING.
   auto retried = sorted_unique(c.retried);
@@ -338,10 +425,14 @@ void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_r
     tx.exec0("UPDATE tasks SET last_error = NULL WHERE id = ANY(" + id_array(tx, moved) + ")");
     out.rewaited.insert(out.rewaited.end(), moved.begin(), moved.end());
     // Some may be decided at once (another parent failed for good meanwhile).
-    std::vector<int64_t> rel, can;
-    settle_down(tx, moved, c.at_us, rel, can);
-    released.insert(released.end(), rel.begin(), rel.end());
-    settled.insert(settled.end(), can.begin(), can.end());
+    moves again_moves;
+    settle_down(tx, moved, c.at_us, again_moves);
+    const auto& rel = again_moves.released;
+    const auto& can = again_moves.settled;
+    m.released.insert(m.released.end(), rel.begin(), rel.end());
+    m.settled.insert(m.settled.end(), can.begin(), can.end());
+    for (auto& [id, ps] : again_moves.parents)
+      m.parents[id] = std::move(ps);
     std::set<int64_t> gone{can.begin(), can.end()};
     gone.insert(rel.begin(), rel.end());
     retried.clear();
@@ -350,11 +441,11 @@ void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_r
         retried.push_back(id); // still WAITING: their cancelled children wait too
   }
   // Their parents (ctx.parents()) were written with the release itself
-  // (write_round).
-  if (!released.empty())
-    out.released = read_tasks(tx, released);
-  if (!settled.empty())
-    out.settled = read_tasks(tx, settled);
+  // (write_round); the rows are read back without them.
+  if (!m.released.empty())
+    out.released = read_tasks(tx, m.released, &m.parents);
+  if (!m.settled.empty())
+    out.settled = read_tasks(tx, m.settled);
 }
 
 int64_t count_children(pqxx::transaction_base& tx, const std::vector<int64_t>& ids) {
@@ -365,13 +456,19 @@ int64_t count_children(pqxx::transaction_base& tx, const std::vector<int64_t>& i
     .as<int64_t>();
 }
 
-std::vector<task_record> read_tasks(pqxx::transaction_base& tx, const std::vector<int64_t>& ids) {
+std::vector<task_record> read_tasks(pqxx::transaction_base& tx, const std::vector<int64_t>& ids,
+                                    std::unordered_map<int64_t, std::string>* parents) {
   std::vector<task_record> out;
   if (ids.empty())
     return out;
-  for (const auto& r : tx.exec("SELECT " + task_columns() + " FROM tasks t WHERE id = ANY("
-                               + id_array(tx, ids) + ") ORDER BY id"))
+  for (const auto& r : tx.exec("SELECT " + task_columns(parents == nullptr)
+                               + " FROM tasks t WHERE id = ANY(" + id_array(tx, ids)
+                               + ") ORDER BY id")) {
     out.push_back(task_from_row(r));
+    if (parents)
+      if (auto p = parents->find(out.back().id); p != parents->end())
+        out.back().parents = std::move(p->second);
+  }
   return out;
 }
 

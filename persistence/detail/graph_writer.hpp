@@ -11,6 +11,8 @@
 #include "taskrt/persistence/journal_store.hpp"
 
 #include <cstdint>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace taskrt::detail {
@@ -48,7 +50,9 @@ void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_r
 /// How many children (edges) tasks `ids` have, counted up to 100,000.
 int64_t count_children(pqxx::transaction_base& tx, const std::vector<int64_t>& ids);
 
-/// The rows of tasks `ids` (any order).
-std::vector<task_record> read_tasks(pqxx::transaction_base& tx, const std::vector<int64_t>& ids);
+/// The rows of tasks `ids` (by id). With `parents` (id -> JSON text), the
+/// parents column is not read but taken (moved) from there.
+std::vector<task_record> read_tasks(pqxx::transaction_base& tx, const std::vector<int64_t>& ids,
+                                    std::unordered_map<int64_t, std::string>* parents = nullptr);
 
 } // namespace taskrt::detail

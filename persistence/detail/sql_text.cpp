@@ -65,16 +65,17 @@ std::string int_or_null(const std::optional<int32_t>& v) {
   return v ? std::to_string(*v) + "::integer" : std::string{"NULL::integer"};
 }
 
-const std::string& task_columns() {
-  static const std::string cols
+const std::string& task_columns(bool with_parents) {
+  static const std::string common
     = "id, name, args::text AS args, queue, priority, lock, state, attempt,"
       " retry_base, unstarted, lease_epoch, policy::text AS policy, "
       + us_of("run_at") + " AS run_at_us, time_limit_s, node,"
       " result::text AS result, last_error::text AS last_error, parent_id, "
       + us_of("created_at") + " AS created_us, " + us_of("updated_at")
-      + " AS updated_us, key, cancel_requested, limit_keys::text AS limit_keys,"
-        " parents::text AS parents";
-  return cols;
+      + " AS updated_us, key, cancel_requested, limit_keys::text AS limit_keys,";
+  static const std::string with = common + " parents::text AS parents";
+  static const std::string without = common + " NULL::text AS parents";
+  return with_parents ? with : without;
 }
 
 task_record task_from_row(const pqxx::row& r) {

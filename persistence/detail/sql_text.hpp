@@ -39,8 +39,9 @@ std::string json_or_null(pqxx::transaction_base& tx, const std::string& json);
 /// An integer literal, or NULL::integer.
 std::string int_or_null(const std::optional<int32_t>& v);
 
-/// The select list matching task_from_row().
-const std::string& task_columns();
+/// The select list matching task_from_row(); without `with_parents` the
+/// parents column reads as NULL (a caller that has them already).
+const std::string& task_columns(bool with_parents = true);
 
 /// Reads a row selected with task_columns().
 task_record task_from_row(const pqxx::row& r);
