@@ -6,6 +6,8 @@
 #include "taskrt/runtime/limit_keys.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -169,64 +171,147 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
 
 } // namespace
 
-void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
-                 const std::vector<size_t>& round, std::vector<bool>& applied,
-                 const std::vector<std::string>* parents) {
-  array_literal parents_col, idx, task_id, kind, exp_state, exp_attempt, new_state,
-    new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,
-    retry_base, unstarted, node, result, error, detail, at;
-  for (auto i : round) {
-    const auto& t = items[i];
-    idx.add(static_cast<int64_t>(i));
-    task_id.add(t.task_id);
-    kind.add(to_string(t.kind));
-    exp_state.add(to_string(t.expected_state));
-    exp_attempt.add(int64_t{t.expected_attempt});
-    new_state.add(to_string(target_state(t.kind)));
-    new_attempt.add(int64_t{t.new_attempt});
-    lease_epoch.add(t.lease_epoch);
-    if (t.run_at_us != 0)
-      run_at.add(ts_text(t.run_at_us));
+namespace {
+
+/// One guarded multi-row UPDATE + event INSERT for `groups` (each one or
+/// two indexes into `items`, of one task, each task at most once; see
+/// write_chains). Marks the transitions of applied groups in `applied`.
+void write_groups(pqxx::work& tx, const std::vector<transition_item>& items,
+                  const std::vector<std::vector<size_t>>& groups, std::vector<bool>& applied,
+                  const std::vector<std::string>* parents) {
+  // v: one row update per group, guarded by its first transition, carrying
+  // the values of the last one that sets each column, and the first
+  // transition's event. w: the events of the others.
+  array_literal parents_col, idx, task_id, exp_state, exp_attempt, new_state, new_attempt,
+    lease_epoch, run_at, priority, queue, lock_set, lock, retry_base, unstarted, node, result,
+    error, at, clears_cancel, ev_kind, ev_to, ev_attempt, ev_at, ev_detail;
+  array_literal ev2_ord, ev2_kind, ev2_from, ev2_to, ev2_attempt, ev2_at, ev2_detail;
+  const auto event_attempt = [](const transition_item& t) {
+    // A hand-back's event names the attempt it hands back.
+    return int64_t{t.kind == transition_kind::requeue ? t.expected_attempt : t.new_attempt};
+  };
+  bool any_extra = false;
+  for (const auto& g : groups) {
+    const auto& first = items[g.front()];
+    const auto& last = items[g.back()];
+    idx.add(static_cast<int64_t>(g.front()));
+    task_id.add(first.task_id);
+    exp_state.add(to_string(first.expected_state));
+    exp_attempt.add(int64_t{first.expected_attempt});
+    new_state.add(to_string(target_state(last.kind)));
+    new_attempt.add(int64_t{last.new_attempt});
+    lease_epoch.add(last.lease_epoch);
+    int64_t run_at_us = 0;
+    std::optional<int32_t> prio, base, unst;
+    std::optional<std::string> q, lk;
+    std::string nd, res, err;
+    bool clears = false;
+    for (auto i : g) {
+      const auto& t = items[i];
+      if (t.run_at_us != 0)
+        run_at_us = t.run_at_us;
+      if (t.priority)
+        prio = t.priority;
+      if (t.queue)
+        q = t.queue;
+      if (t.lock)
+        lk = t.lock;
+      if (t.retry_base)
+        base = t.retry_base;
+      if (t.unstarted)
+        unst = t.unstarted;
+      if (!t.node.empty())
+        nd = t.node;
+      if (!t.result.empty())
+        res = t.result;
+      if (!t.error.empty())
+        err = t.error;
+      clears = clears || t.kind == transition_kind::manual_retry;
+    }
+    if (run_at_us != 0)
+      run_at.add(ts_text(run_at_us));
     else
       run_at.add_null();
-    if (t.priority)
-      priority.add(int64_t{*t.priority});
+    if (prio)
+      priority.add(int64_t{*prio});
     else
       priority.add_null();
-    queue.add_or_null(t.queue ? *t.queue : std::string{});
-    lock_set.add_bool(t.lock.has_value());
-    if (t.lock)
-      lock.add(*t.lock);
+    queue.add_or_null(q ? *q : std::string{});
+    lock_set.add_bool(lk.has_value());
+    if (lk)
+      lock.add(*lk);
     else
       lock.add_null();
-    if (t.retry_base)
-      retry_base.add(int64_t{*t.retry_base});
+    if (base)
+      retry_base.add(int64_t{*base});
     else
       retry_base.add_null();
-    if (t.unstarted)
-      unstarted.add(int64_t{*t.unstarted});
+    if (unst)
+      unstarted.add(int64_t{*unst});
     else
       unstarted.add_null();
-    node.add_or_null(t.node);
-    result.add_or_null(t.result);
-    error.add_or_null(t.error);
-    detail.add(json_text(t.detail));
-    at.add(ts_text(t.at_us));
+    node.add_or_null(nd);
+    result.add_or_null(res);
+    error.add_or_null(err);
+    at.add(ts_text(last.at_us));
+    clears_cancel.add_bool(clears);
     if (parents)
-      parents_col.add_or_null(parents->at(i));
+      parents_col.add_or_null(parents->at(g.front()));
+    ev_kind.add(to_string(first.kind));
+    ev_to.add(to_string(target_state(first.kind)));
+    ev_attempt.add(event_attempt(first));
+    ev_at.add(ts_text(first.at_us));
+    ev_detail.add(json_text(first.detail));
+    if (g.size() == 2) {
+      const auto& t = items[g[1]];
+      any_extra = true;
+      ev2_ord.add(static_cast<int64_t>(g[1]));
+      ev2_kind.add(to_string(t.kind));
+      ev2_from.add(to_string(t.expected_state));
+      ev2_to.add(to_string(target_state(t.kind)));
+      ev2_attempt.add(event_attempt(t));
+      ev2_at.add(ts_text(t.at_us));
+      ev2_detail.add(json_text(t.detail));
+    } else {
+      ev2_ord.add_null();
+      ev2_kind.add_null();
+      ev2_from.add_null();
+      ev2_to.add_null();
+      ev2_attempt.add_null();
+      ev2_at.add_null();
+      ev2_detail.add_null();
+    }
   }
   // What ctx.parents() gives a released task, written in the release's own
   // row version (the graph writer reads the parents and passes them).
   const std::string parents_set
     = parents ? " parents = coalesce(v.parents::json, t.parents)," : "";
   const std::string parents_val = parents ? ", " + parents_col.sql(tx, "text") : "";
+  // The second event of a group of two (see write_chains), ordered after
+  // the first by its index in the batch.
+  const std::string ev2_val
+    = any_extra ? ", " + ev2_ord.sql(tx, "integer") + ", " + ev2_kind.sql(tx, "text") + ", "
+                    + ev2_from.sql(tx, "text") + ", " + ev2_to.sql(tx, "text") + ", "
+                    + ev2_attempt.sql(tx, "integer") + ", " + ev2_at.sql(tx, "timestamptz")
+                    + ", " + ev2_detail.sql(tx, "jsonb")
+                : "";
+  const std::string ev2_cols
+    = any_extra ? ", ev2_ord, ev2_kind, ev2_from, ev2_to, ev2_attempt, ev2_at, ev2_detail" : "";
+  const std::string ev2_ret
+    = any_extra ? ", v.ev2_ord, v.ev2_kind, v.ev2_from, v.ev2_to, v.ev2_attempt, v.ev2_at,"
+                  " v.ev2_detail"
+                : "";
+  const std::string ev2_union
+    = any_extra ? " UNION ALL SELECT ev2_ord, task_id, ev2_attempt, ev2_kind, ev2_from, ev2_to,"
+                  " ev2_at, node, ev2_detail FROM upd WHERE ev2_kind IS NOT NULL"
+                : "";
   // Each row of v is one primary-key lookup: without hash and merge joins
   // the planner cannot pick a sequential scan of the whole (often bloated)
   // table, whatever its statistics say. SET LOCAL ends with the transaction.
   const auto sql
     = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
       " WITH v AS (SELECT * FROM unnest(" + idx.sql(tx, "integer") + ", "
-      + task_id.sql(tx, "bigint") + ", " + kind.sql(tx, "text") + ", " + exp_state.sql(tx, "text") + ", "
+      + task_id.sql(tx, "bigint") + ", " + exp_state.sql(tx, "text") + ", "
       + exp_attempt.sql(tx, "integer") + ", " + new_state.sql(tx, "text") + ", "
       + new_attempt.sql(tx, "integer") + ", " + lease_epoch.sql(tx, "bigint")
       + ", " + run_at.sql(tx, "timestamptz") + ", " + priority.sql(tx, "integer")
@@ -234,12 +319,15 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
       + lock.sql(tx, "text") + ", " + retry_base.sql(tx, "integer") + ", "
       + unstarted.sql(tx, "integer") + ", "
       + node.sql(tx, "text") + ", " + result.sql(tx, "jsonb") + ", "
-      + error.sql(tx, "jsonb") + ", " + detail.sql(tx, "jsonb") + ", "
-      + at.sql(tx, "timestamptz") + parents_val
-      + ") AS v(idx, task_id, kind, exp_state, exp_attempt, new_state,"
+      + error.sql(tx, "jsonb") + ", " + at.sql(tx, "timestamptz") + ", "
+      + clears_cancel.sql(tx, "boolean") + ", " + ev_kind.sql(tx, "text") + ", "
+      + ev_to.sql(tx, "text") + ", " + ev_attempt.sql(tx, "integer") + ", "
+      + ev_at.sql(tx, "timestamptz") + ", " + ev_detail.sql(tx, "jsonb") + parents_val + ev2_val
+      + ") AS v(idx, task_id, exp_state, exp_attempt, new_state,"
         " new_attempt, lease_epoch, run_at, priority, queue, lock_set, lock,"
-        " retry_base, unstarted, node, result, error, detail, at"
-      + (parents ? ", parents" : "") + ")),"
+        " retry_base, unstarted, node, result, error, at, clears_cancel, ev_kind,"
+        " ev_to, ev_attempt, ev_at, ev_detail"
+      + (parents ? ", parents" : "") + ev2_cols + ")),"
         " upd AS (UPDATE tasks t SET state = v.new_state,"
         " attempt = v.new_attempt, lease_epoch = v.lease_epoch,"
         " run_at = coalesce(v.run_at, t.run_at),"
@@ -251,23 +339,40 @@ void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
         " node = coalesce(v.node, t.node),"
         " result = coalesce(v.result, t.result),"
         " last_error = coalesce(v.error, t.last_error),"
-        " cancel_requested = CASE WHEN v.kind = 'manual_retry' THEN false"
+        " cancel_requested = CASE WHEN v.clears_cancel THEN false"
         " ELSE t.cancel_requested END,"
       + parents_set +
         " updated_at = v.at"
         " FROM v WHERE t.id = v.task_id"
         " AND t.state = v.exp_state AND t.attempt = v.exp_attempt"
-        " RETURNING v.idx, v.task_id, v.kind, v.exp_state, v.new_state,"
-        " v.exp_attempt, v.new_attempt, v.at, t.node AS node, v.detail),"
+        " RETURNING v.idx, v.task_id, v.ev_attempt, v.ev_kind, v.exp_state, v.ev_to,"
+        " v.ev_at, t.node AS node, v.ev_detail" + ev2_ret + "),"
         " ev AS (INSERT INTO task_events (task_id, attempt, kind, from_state,"
         " to_state, at, node, detail)"
-        // A hand-back's event names the attempt it hands back.
-        " SELECT task_id, CASE WHEN kind = 'requeue' THEN exp_attempt"
-        " ELSE new_attempt END, kind, exp_state, new_state, at, node,"
-        " detail FROM upd ORDER BY idx)"
+        " SELECT task_id, attempt, kind, from_state, to_state, at, node, detail FROM ("
+        "SELECT idx AS ord, task_id, ev_attempt AS attempt, ev_kind AS kind,"
+        " exp_state AS from_state, ev_to AS to_state, ev_at AS at, node, ev_detail AS detail"
+        " FROM upd" + ev2_union + ") e ORDER BY ord)"
         " SELECT idx FROM upd";
+  std::vector<bool> group_applied(items.size(), false);
   for (const auto& row : tx.exec(sql))
-    applied.at(row[0].as<size_t>()) = true;
+    group_applied.at(row[0].as<size_t>()) = true;
+  for (const auto& g : groups)
+    if (group_applied[g.front()])
+      for (auto i : g)
+        applied.at(i) = true;
+}
+
+} // namespace
+
+void write_round(pqxx::work& tx, const std::vector<transition_item>& items,
+                 const std::vector<size_t>& round, std::vector<bool>& applied,
+                 const std::vector<std::string>* parents) {
+  std::vector<std::vector<size_t>> groups;
+  groups.reserve(round.size());
+  for (auto i : round)
+    groups.push_back({i});
+  write_groups(tx, items, groups, applied, parents);
 }
 
 namespace {
@@ -329,6 +434,51 @@ void write_progress(pqxx::work& tx, const std::vector<journal_store::progress_it
 
 } // namespace
 
+namespace {
+
+/// Writes each task's transitions in order, level by level: each level is
+/// one statement (write_groups) with at most one group per task. A start
+/// and the transition that follows it in the same batch (its end, most
+/// often, when a short task's start and end wait for the same group
+/// commit) form one group and one row version instead of two: they are one
+/// attempt on the node the start names, and the second is guarded by the
+/// first (its expected state and attempt are the start's target), so the
+/// start's guard is theirs. When that guard fails, the start is not
+/// applied and the second is tried on its own in the next level, with its
+/// own guard, as before groups.
+void write_chains(pqxx::work& tx, const std::vector<transition_item>& items,
+                  std::vector<std::deque<size_t>>& chains, std::vector<bool>& applied) {
+  const auto follows = [&](const transition_item& prev, const transition_item& next) {
+    return next.node.empty() && next.expected_state == target_state(prev.kind)
+           && next.expected_attempt == prev.new_attempt;
+  };
+  for (;;) {
+    std::vector<std::vector<size_t>> groups;
+    std::vector<size_t> owner; // chain of each group
+    for (size_t c = 0; c < chains.size(); ++c) {
+      auto& ch = chains[c];
+      if (ch.empty())
+        continue;
+      std::vector<size_t> g{ch.front()};
+      if (ch.size() > 1 && items[ch[0]].kind == transition_kind::start
+          && !items[ch[0]].node.empty() && follows(items[ch[0]], items[ch[1]]))
+        g.push_back(ch[1]);
+      groups.push_back(std::move(g));
+      owner.push_back(c);
+    }
+    if (groups.empty())
+      return;
+    write_groups(tx, items, groups, applied, nullptr);
+    for (size_t k = 0; k < groups.size(); ++k) {
+      auto& ch = chains[owner[k]];
+      const auto n = applied[groups[k].front()] ? groups[k].size() : 1;
+      ch.erase(ch.begin(), ch.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+  }
+}
+
+} // namespace
+
 batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
   batch_result out;
   graph_changes graph;
@@ -345,8 +495,8 @@ batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
   // transition's guard sees the earlier one's effect.
   out.applied.assign(b.transitions.size(), false);
   std::vector<note_item> rejected;
-  std::vector<std::vector<size_t>> rounds;
-  std::unordered_map<int64_t, size_t> seen;
+  std::vector<std::deque<size_t>> chains; // per task, its transitions in order
+  std::unordered_map<int64_t, size_t> chain_of;
   for (size_t i = 0; i < b.transitions.size(); ++i) {
     const auto& t = b.transitions[i];
     if (auto err = check_transition(t.expected_state, t.kind)) {
@@ -361,13 +511,12 @@ batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
       rejected.push_back(std::move(n));
       continue;
     }
-    const auto r = seen[t.task_id]++;
-    if (r == rounds.size())
-      rounds.emplace_back();
-    rounds[r].push_back(i);
+    auto [c, fresh] = chain_of.emplace(t.task_id, chains.size());
+    if (fresh)
+      chains.emplace_back();
+    chains[c->second].push_back(i);
   }
-  for (const auto& round : rounds)
-    write_round(tx, b.transitions, round, out.applied);
+  write_chains(tx, b.transitions, chains, out.applied);
   if (rejected.empty()) {
     write_notes(tx, b.notes, b.checkpoints);
   } else {

@@ -140,7 +140,35 @@ TEST_CASE("start and succeed of the same task in one batch both apply",
   CHECK(ev[0].kind == "submit");
   CHECK(ev[1].kind == "start");
   CHECK(ev[2].kind == "succeed");
+  // One row version for both (write_chains), two events of their own.
+  CHECK(ev[1].node == "n1");
+  CHECK(ev[2].node == "n1");
+  CHECK(ev[1].attempt == 1);
+  CHECK(ev[2].attempt == 1);
+  CHECK(ev[1].to_state == task_state::running);
+  CHECK(ev[2].from_state == task_state::running);
   CHECK(s.get_task(ids[1])->state == task_state::running);
+}
+
+TEST_CASE("a start refused by its guard leaves the end in its batch to its own guard",
+          "[pg][journal]") {
+  // The window: a start and its end in one batch are one row update
+  // guarded by the start. When the start is already in the row (committed
+  // before), that guard fails; the end must still apply on its own.
+  auto s = make_store("group_guard");
+  const auto id = submit_all(s, {"fast"})[0];
+  journal_store::batch first;
+  first.transitions.push_back(start_of(id));
+  REQUIRE(s.commit(first).applied == std::vector<bool>{true});
+  journal_store::batch again;
+  again.transitions.push_back(start_of(id));
+  again.transitions.push_back(
+    transition_of(id, transition_kind::succeed, task_state::running, 1, 1));
+  CHECK(s.commit(again).applied == std::vector<bool>{false, true});
+  CHECK(s.get_task(id)->state == task_state::succeeded);
+  const auto ev = s.events(id);
+  CHECK(count_kind(ev, "start") == 1);
+  CHECK(count_kind(ev, "succeed") == 1);
 }
 
 TEST_CASE("an illegal transition is not written", "[pg][journal]") {
