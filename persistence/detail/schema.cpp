@@ -385,7 +385,7 @@ ALTER TABLE tasks ADD COLUMN progress jsonb;
   // whole: json keeps the text the graph writer built, where jsonb parsed
   // it into a tree first (65-70 ms of a fan-in's release commit for 10,000
   // parents, 2 ms as json; docs/performance.md, Workflows). Rewrites tasks.
-  {17, R"sql(
+  {16, R"sql(
 ALTER TABLE tasks ALTER COLUMN parents TYPE json USING parents::json;
 )sql"},
 };
