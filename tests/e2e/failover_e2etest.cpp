@@ -276,9 +276,7 @@ TEST_CASE("active head stopped inside a write transaction - the standby takes ov
   // idle_in_transaction bound (2 s). Without that bound B waits as long as
   // A stays stopped.
   auto dsn = fresh_schema_dsn("e2e_failover_stopped_tx");
-  ::setenv("TASKRT_FAULT", "stop_in_commit", 1);
-  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}, {"TASKRT_FAULT=stop_in_commit"}};
   const auto pb = free_port();
   head_process b{dsn, {"--workers", "1", "--node-id", "hb", "--standby", "--port", pb,
                        "--takeover-after", "3"}};

@@ -24,9 +24,7 @@ using json = nlohmann::json;
 TEST_CASE("head killed after the dispatch, before the start commit - one result counts, the lock holds",
           "[e2e][fencing]") {
   auto dsn = fresh_schema_dsn("e2e_fence");
-  ::setenv("TASKRT_FAULT", "exit_after_dispatch", 1);
-  head_process head{dsn, {"--workers", "0"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "0"}, {"TASKRT_FAULT=exit_after_dispatch"}};
   const auto address = head.address();
   node_process n1{address, "n1", head.data_dir(), {"--workers", "1", "--prefetch", "0"}};
   auto& c = head.connect();
@@ -87,9 +85,7 @@ TEST_CASE("head killed after the dispatch, before the start commit - one result 
 TEST_CASE("cancel of a running task: head killed after the cancel is journaled, before delivery - the restarted head delivers it",
           "[e2e][fencing]") {
   auto dsn = fresh_schema_dsn("e2e_cancel_restart");
-  ::setenv("TASKRT_FAULT", "exit_before_cancel_delivery", 1);
-  head_process head{dsn, {"--workers", "0"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "0"}, {"TASKRT_FAULT=exit_before_cancel_delivery"}};
   const auto address = head.address();
   node_process n1{address, "n1", head.data_dir(), {"--workers", "1"}};
   auto& c = head.connect();
@@ -183,9 +179,7 @@ TEST_CASE("active head's lock session killed while its journal works and its loc
   // writes after that (a result of its local worker, its node rows) must be
   // refused, and A must step down (exit 3).
   auto dsn = fresh_schema_dsn("e2e_fence_journal");
-  ::setenv("TASKRT_FAULT", "no_lock_watch", 1);
-  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}, {"TASKRT_FAULT=no_lock_watch"}};
   head_process b{dsn, {"--workers", "1", "--node-id", "hb", "--standby", "--port", free_port()}};
   auto& ca = a.connect();
   auto id = ca.submit(spec("sleep", {{"ms", 5000}}, R"({"retries":3})"));

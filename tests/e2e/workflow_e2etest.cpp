@@ -465,9 +465,7 @@ TEST_CASE("results passed to collect through a graph submitted by local names, s
 TEST_CASE("head killed between a parent's end and its child's release - the child runs once after restart",
           "[e2e][workflow][fault]") {
   const auto dsn = fresh_schema_dsn("e2e_wf_kill");
-  ::setenv("TASKRT_FAULT", "exit_after_release", 1);
-  head_process head{dsn, {"--workers", "2"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "2"}, {"TASKRT_FAULT=exit_after_release"}};
   const auto address = head.address();
   auto& c = head.connect();
   const auto file = stamp_file("kill");
