@@ -45,12 +45,12 @@ bool is_final(const task_record& t, const std::vector<event_row>& evs, double gr
   for (auto it = evs.rbegin(); it != evs.rend(); ++it) {
     if (it->attempt != t.attempt)
       continue;
-    if (it->kind == "fail" || it->kind == "lose") {
+    if (it->kind == transition_kind::fail || it->kind == transition_kind::lose) {
       auto d = json::parse(it->detail, nullptr, false);
       if (d.is_object() && d.contains("decision"))
         return true;
     }
-    if (it->kind == "retry_decision") {
+    if (it->kind == note_kind::retry_decision) {
       auto d = json::parse(it->detail, nullptr, false);
       return !(d.is_object() && d.value("decision", "") == "retry");
     }

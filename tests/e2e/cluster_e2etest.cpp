@@ -142,20 +142,20 @@ TEST_CASE("three worker nodes - one killed and one hung mid-run - every task end
     // its end.
     std::map<int32_t, int> starts, ends, tries_ended;
     for (auto& e : evs) {
-      if (e.kind == "start")
+      if (e.kind == transition_kind::start)
         ++starts[e.attempt];
       else if (e.from_state == task_state::running)
         ++ends[e.attempt];
-      if (e.from_state == task_state::running && e.kind != "requeue")
+      if (e.from_state == task_state::running && e.kind != transition_kind::requeue)
         ++tries_ended[e.attempt];
-      if (e.kind == "lose") {
+      if (e.kind == transition_kind::lose) {
         auto d = json::parse(e.detail);
         if (d.value("node", "") == "n1")
           ++lost_n1;
         if (d.value("node", "") == "n2")
           ++lost_n2;
       }
-      if (e.kind == "stale_result")
+      if (e.kind == note_kind::stale_result)
         ++stale;
     }
     for (auto& [attempt, n] : starts) {
@@ -197,8 +197,8 @@ TEST_CASE("head kill -9 while a worker node runs an attempt - the node re-regist
   auto evs = store.events(*id);
   bool adopted = false, lost = false;
   for (auto& e : evs) {
-    adopted = adopted || e.kind == "adopted";
-    lost = lost || e.kind == "lose";
+    adopted = adopted || e.kind == note_kind::adopted;
+    lost = lost || e.kind == transition_kind::lose;
   }
   CHECK(adopted);
   CHECK_FALSE(lost);
@@ -240,7 +240,7 @@ TEST_CASE("SIGTERM drains a worker node - its attempts finish - none LOST - the 
     CHECK(eventually([&] { return store.get_task(id)->state == task_state::succeeded; },
                      10'000));
     for (auto& e : store.events(id))
-      CHECK(e.kind != "lose");
+      CHECK(e.kind != transition_kind::lose);
   }
 }
 
@@ -281,7 +281,7 @@ TEST_CASE("kill -9 of a node: its attempt that began ends LOST - the prefetched 
     if (rec->state != task_state::lost)
       CHECK(rec->state == task_state::succeeded);
     for (auto& e : store.events(id))
-      if (e.kind == "requeue" && json::parse(e.detail)["handback"] == "gone_before_start")
+      if (e.kind == transition_kind::requeue && json::parse(e.detail)["handback"] == "gone_before_start")
         ++handed_back;
   }
   // n1 had one worker: at most one of its attempts had begun.

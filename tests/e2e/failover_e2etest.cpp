@@ -145,10 +145,10 @@ TEST_CASE("standby head - kill -9 of the active head - the standby takes over, n
     std::map<int64_t, int> succeeds;
     int succeeded = 0;
     for (const auto& e : store.events(id)) {
-      succeeded += e.kind == "succeed" ? 1 : 0;
-      adopted += e.kind == "adopted" ? 1 : 0;
-      lost += e.kind == "lose" ? 1 : 0;
-      stale += e.kind == "stale_result" ? 1 : 0;
+      succeeded += e.kind == transition_kind::succeed ? 1 : 0;
+      adopted += e.kind == note_kind::adopted ? 1 : 0;
+      lost += e.kind == transition_kind::lose ? 1 : 0;
+      stale += e.kind == note_kind::stale_result ? 1 : 0;
     }
     CHECK(succeeded == 1);
     CHECK(store.get_task(id)->state == task_state::succeeded);

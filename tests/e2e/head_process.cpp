@@ -66,7 +66,7 @@ std::vector<std::string> result_nodes(const std::string& dsn, int64_t id) {
   journal_store store{dsn};
   std::vector<std::string> out;
   for (const auto& e : store.events(id))
-    if (e.kind == "succeed" || e.kind == "fail")
+    if (e.kind == transition_kind::succeed || e.kind == transition_kind::fail)
       out.push_back(e.node);
   return out;
 }

@@ -157,7 +157,7 @@ void run_case(const std::string& dsn, head_process& head, node_process& b, const
   // Accepted once: one succeed event in the journal.
   int succeeded = 0;
   for (auto& e : store.events(*id))
-    succeeded += e.kind == "succeed" ? 1 : 0;
+    succeeded += e.kind == transition_kind::succeed ? 1 : 0;
   CHECK(succeeded == 1);
   CHECK(b.output().find("lease not renewed") != std::string::npos);
 

@@ -54,7 +54,7 @@ std::vector<int> pids_with(const std::string& path, const std::string& event) {
 int count_kind(journal_store& store, int64_t id, const std::string& kind) {
   int n = 0;
   for (const auto& e : store.events(id))
-    n += e.kind == kind;
+    n += to_string(e.kind) == kind;
   return n;
 }
 

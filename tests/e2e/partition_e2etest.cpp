@@ -52,7 +52,7 @@ double ms_since(clock_type::time_point t) {
 bool has_event(journal_store& store, int64_t id, const std::string& kind,
                const std::string& node) {
   for (auto& e : store.events(id)) {
-    if (e.kind != kind)
+    if (to_string(e.kind) != kind)
       continue;
     auto d = json::parse(e.detail, nullptr, false);
     if (node.empty() || e.node == node || (d.is_object() && d.value("node", "") == node))
@@ -182,9 +182,9 @@ TEST_CASE("network partition of a worker node - LOST and retried on the other no
     int succeeded = 0;
     int32_t running = 0;
     for (auto& e : store.events(id)) {
-      if (e.kind == "stale_result")
+      if (e.kind == note_kind::stale_result)
         ++stale;
-      if (e.kind == "start") {
+      if (e.kind == transition_kind::start) {
         CHECK(running == 0);
         running = e.attempt;
         ++starts[e.attempt];
@@ -192,7 +192,7 @@ TEST_CASE("network partition of a worker node - LOST and retried on the other no
         CHECK(e.attempt == running);
         running = 0;
         ++ends[e.attempt];
-        if (e.kind != "requeue")
+        if (e.kind != transition_kind::requeue)
           ++tries_ended[e.attempt];
       }
       if (e.to_state == task_state::succeeded)
