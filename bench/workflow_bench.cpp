@@ -119,17 +119,17 @@ int main(int argc, char** argv) {
   taskrt::journal_store store{dsn};
   int64_t last_parent_end = 0, first_child_start = 0, root_end = 0, sink_start = 0;
   for (const auto& e : store.events(ids->at("root")))
-    if (e.kind == "succeed")
+    if (e.kind == taskrt::transition_kind::succeed)
       root_end = e.at_us;
   for (const auto& m : mids)
     for (const auto& e : store.events(ids->at(m))) {
-      if (e.kind == "succeed")
+      if (e.kind == taskrt::transition_kind::succeed)
         last_parent_end = std::max(last_parent_end, e.at_us);
-      if (e.kind == "start" && (first_child_start == 0 || e.at_us < first_child_start))
+      if (e.kind == taskrt::transition_kind::start && (first_child_start == 0 || e.at_us < first_child_start))
         first_child_start = e.at_us;
     }
   for (const auto& e : store.events(ids->at("sink")))
-    if (e.kind == "start" && sink_start == 0)
+    if (e.kind == taskrt::transition_kind::start && sink_start == 0)
       sink_start = e.at_us;
   nlohmann::json j{{"n", n},
                    {"tasks", n + 2},

@@ -7,6 +7,7 @@
 #include "taskrt/cli/time_arg.hpp"
 #include "taskrt/cluster/head_node.hpp"
 #include "taskrt/persistence/access_store.hpp"
+#include "taskrt/persistence/store_result.hpp"
 #include "taskrt/runtime/limits.hpp"
 
 #include <nlohmann/json.hpp>
@@ -87,9 +88,19 @@ Examples:
       return;
     }
     try {
-      access_store store{dsn, cli_journal_options()};
-      const auto secret = store.add_login(name, *parse_api_role(a->role), *valid, *session);
-      const auto link = url + "/login?token=" + secret;
+      const auto secret = store_call([&] {
+        access_store store{dsn, cli_journal_options()};
+        return store.add_login(name, *parse_api_role(a->role), *valid, *session);
+      });
+      if (!secret) {
+        env.exit_code = fail(failed, std::string{"dashboard: "}
+                                       + (store_table_missing(secret.error())
+                                            ? "the journal has no API tables yet: start a head "
+                                              "of this version once (it migrates the schema)"
+                                            : store_message(secret.error())));
+        return;
+      }
+      const auto link = url + "/login?token=" + *secret;
       if (a->o.output == "json")
         std::printf("%s\n", nlohmann::json{{"url", link}, {"name", name}, {"role", a->role},
                                            {"valid_s", *valid}, {"session_s", *session}}
@@ -101,12 +112,7 @@ Examples:
                    human_duration(*valid).c_str(), name.c_str(), a->role.c_str());
       env.exit_code = ok;
     } catch (const std::exception& e) {
-      auto* se = dynamic_cast<const store_error*>(&e);
-      env.exit_code = fail(failed, std::string{"dashboard: "}
-                                     + (se && se->sqlstate() == "42P01"
-                                          ? "the journal has no API tables yet: start a head of "
-                                            "this version once (it migrates the schema)"
-                                          : e.what()));
+      env.exit_code = fail(failed, std::string{"dashboard: "} + e.what());
     }
   });
 }

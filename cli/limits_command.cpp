@@ -7,7 +7,7 @@
 #include "taskrt/cli/cli_store.hpp"
 #include "taskrt/cli/output.hpp"
 #include "taskrt/persistence/limit_store.hpp"
-#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/persistence/store_result.hpp"
 #include "taskrt/runtime/limits.hpp"
 #include "taskrt/runtime/time.hpp"
 #include "taskrt/sched/limit_gate.hpp"
@@ -51,14 +51,13 @@ void with_store(const common_opts& o, cli_env& env, F&& f) {
   auto dsn = store_dsn(o, env.exit_code);
   if (dsn.empty())
     return;
-  try {
-    f(limit_store{dsn});
-  } catch (const store_error& e) {
-    if (e.sqlstate() == "42P01")
+  const auto done = store_call([&] { f(limit_store{dsn}); });
+  if (!done) {
+    if (store_table_missing(done.error()))
       env.exit_code = fail(failed, "the journal has no limits table yet: start a head of this "
                                    "version once (it migrates the journal)");
     else
-      env.exit_code = fail(failed, e.what());
+      env.exit_code = fail(failed, store_message(done.error()));
   }
 }
 

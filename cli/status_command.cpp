@@ -137,16 +137,18 @@ json db_part(const common_opts& o, json& out) {
     const auto now_us = to_micros(now_t);
     int64_t succeeded_1m = 0;
     for (const auto& c : store.event_counts_since(to_micros(add_seconds_clamped(now_t, -60)),
-                                                  {"succeed"}))
+                                                  {transition_kind::succeed}))
       succeeded_1m = c.events;
     int64_t retries_1h = 0, lost_1h = 0, failed_1h = 0;
     for (const auto& c : store.event_counts_since(to_micros(add_seconds_clamped(now_t, -3600)),
-                                                  {"retry", "manual_retry", "lose", "fail"})) {
-      if (c.kind == "retry" || c.kind == "manual_retry")
+                                                  {transition_kind::retry,
+                                                   transition_kind::manual_retry,
+                                                   transition_kind::lose, transition_kind::fail})) {
+      if (c.kind == transition_kind::retry || c.kind == transition_kind::manual_retry)
         retries_1h += c.events;
-      else if (c.kind == "lose")
+      else if (c.kind == transition_kind::lose)
         lost_1h = c.events;
-      else if (c.kind == "fail")
+      else if (c.kind == transition_kind::fail)
         failed_1h = c.events;
     }
     acc["succeeded_last_minute"] = succeeded_1m;

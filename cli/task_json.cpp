@@ -50,7 +50,7 @@ json event_json(const event_row& e) {
   j["task_id"] = e.task_id;
   j["at"] = time_or_null(e.at_us);
   j["attempt"] = e.attempt;
-  j["kind"] = e.kind;
+  j["kind"] = to_string(e.kind);
   j["from"] = e.from_state ? json(to_string(*e.from_state)) : json(nullptr);
   j["to"] = e.to_state ? json(to_string(*e.to_state)) : json(nullptr);
   j["node"] = e.node.empty() ? json(nullptr) : json(e.node);
@@ -71,12 +71,12 @@ json attempts_json(const std::vector<event_row>& events) {
            {"error_kind", nullptr}, {"message", nullptr}, {"signal", nullptr},
            {"backtrace", nullptr},
            {"retry_decision", nullptr}, {"handbacks", json::array()}};
-    if (e.kind == "start") {
+    if (e.kind == transition_kind::start) {
       a["started"] = time_or_null(e.at_us);
       a["node"] = e.node.empty() ? detail.value("node", json(nullptr)) : json(e.node);
       if (detail.is_object() && detail.contains("pid"))
         a["worker_pid"] = detail["pid"];
-    } else if (e.kind == "requeue") {
+    } else if (e.kind == transition_kind::requeue) {
       // A lease handed back before its attempt began (or at drain): not a
       // try; the attempt starts again under a new lease.
       a["handbacks"].push_back({{"at", time_or_null(e.at_us)},
@@ -85,9 +85,9 @@ json attempts_json(const std::vector<event_row>& events) {
                                              ? detail.value("handback", detail.value("reason", json(nullptr)))
                                              : json(nullptr)}});
       a["started"] = nullptr;
-    } else if (e.kind == "succeed" || e.kind == "fail" || e.kind == "lose"
-               || e.kind == "cancel") {
-      if (e.kind == "cancel" && e.from_state == task_state::queued)
+    } else if (e.kind == transition_kind::succeed || e.kind == transition_kind::fail
+               || e.kind == transition_kind::lose || e.kind == transition_kind::cancel) {
+      if (e.kind == transition_kind::cancel && e.from_state == task_state::queued)
         continue;
       a["ended"] = time_or_null(e.at_us);
       a["outcome"] = e.to_state ? json(to_string(*e.to_state)) : json(nullptr);
@@ -104,7 +104,7 @@ json attempts_json(const std::vector<event_row>& events) {
         if (detail.contains("decision"))
           a["retry_decision"] = detail["decision"];
       }
-    } else if (e.kind == "retry_decision") {
+    } else if (e.kind == note_kind::retry_decision) {
       a["retry_decision"] = detail;
     }
   }

@@ -4,6 +4,7 @@
 #include "taskrt/cli/cli_store.hpp"
 #include "taskrt/cli/output.hpp"
 #include "taskrt/cli/task_json.hpp"
+#include "taskrt/persistence/store_result.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -45,12 +46,12 @@ bool is_final(const task_record& t, const std::vector<event_row>& evs, double gr
   for (auto it = evs.rbegin(); it != evs.rend(); ++it) {
     if (it->attempt != t.attempt)
       continue;
-    if (it->kind == "fail" || it->kind == "lose") {
+    if (it->kind == transition_kind::fail || it->kind == transition_kind::lose) {
       auto d = json::parse(it->detail, nullptr, false);
       if (d.is_object() && d.contains("decision"))
         return true;
     }
-    if (it->kind == "retry_decision") {
+    if (it->kind == note_kind::retry_decision) {
       auto d = json::parse(it->detail, nullptr, false);
       return !(d.is_object() && d.value("decision", "") == "retry");
     }
@@ -130,15 +131,18 @@ Examples:
       for (;;) {
         std::optional<task_record> t;
         std::vector<event_row> fresh;
-        try {
+        const auto read = store_call([&] {
           t = store->get_task(*id);
           if (t)
             fresh = store->events_after(*id, last);
-        } catch (const store_error& e) {
+        });
+        if (!read) {
           // A Postgres restart: keep polling (the store reconnects) until the timeout.
-          if (!e.transient() || std::chrono::steady_clock::now() >= deadline)
-            throw;
-          std::fprintf(stderr, "taskrt: %s (retrying)\n", e.what());
+          if (!store_transient(read.error()) || std::chrono::steady_clock::now() >= deadline) {
+            env.exit_code = fail(failed, store_message(read.error()));
+            return;
+          }
+          std::fprintf(stderr, "taskrt: %s (retrying)\n", store_message(read.error()).c_str());
           std::this_thread::sleep_for(std::chrono::seconds(1));
           continue;
         }
@@ -166,8 +170,6 @@ Examples:
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(*interval * 1000)));
       }
-    } catch (const store_error& e) {
-      env.exit_code = fail(failed, e.what());
     } catch (const std::exception& e) {
       env.exit_code = fail(failed, e.what());
     }

@@ -6,6 +6,7 @@
 #include "taskrt/cli/output.hpp"
 #include "taskrt/cli/table.hpp"
 #include "taskrt/persistence/access_store.hpp"
+#include "taskrt/persistence/store_result.hpp"
 #include "taskrt/runtime/limits.hpp"
 #include "taskrt/runtime/time.hpp"
 
@@ -31,13 +32,13 @@ std::unique_ptr<access_store> open_access(const common_opts& o, int& exit_code) 
   return std::make_unique<access_store>(dsn, cli_journal_options());
 }
 
-/// The message of a failed call; a journal a head of this version never
-/// migrated has no API tables yet.
-std::string why(const std::exception& e) {
-  if (auto* se = dynamic_cast<const store_error*>(&e); se && se->sqlstate() == "42P01")
+/// The message of a failed store call; a journal a head of this version
+/// never migrated has no API tables yet.
+std::string why(const caf::error& err) {
+  if (store_table_missing(err))
     return "the journal has no API tables yet: start a head of this version once (it migrates "
            "the schema)";
-  return e.what();
+  return store_message(err);
 }
 
 } // namespace
@@ -74,7 +75,12 @@ cancel and retry. Examples:
     if (!store)
       return;
     try {
-      auto secret = store->add_token(*name, *parse_api_role(*role), origin());
+      const auto added = store_call([&] { return store->add_token(*name, *parse_api_role(*role), origin()); });
+      if (!added) {
+        env.exit_code = fail(failed, "tokens add: " + why(added.error()));
+        return;
+      }
+      const auto& secret = *added;
       if (o->output == "json")
         std::printf("%s\n", json{{"name", *name}, {"role", *role}, {"token", secret}}.dump().c_str());
       else
@@ -83,7 +89,7 @@ cancel and retry. Examples:
                    role->c_str());
       env.exit_code = ok;
     } catch (const std::exception& e) {
-      env.exit_code = fail(failed, "tokens add: " + why(e));
+      env.exit_code = fail(failed, std::string{"tokens add: "} + e.what());
     }
   });
 
@@ -97,8 +103,13 @@ cancel and retry. Examples:
     if (!store)
       return;
     try {
+      const auto all = store_call([&] { return store->tokens(); });
+      if (!all) {
+        env.exit_code = fail(failed, "tokens list: " + why(all.error()));
+        return;
+      }
       json rows = json::array();
-      for (const auto& t : store->tokens())
+      for (const auto& t : *all)
         rows.push_back({{"name", t.name},
                         {"role", to_string(t.role)},
                         {"created_at", to_rfc3339(from_micros(t.created_us))},
@@ -116,7 +127,7 @@ cancel and retry. Examples:
       }
       env.exit_code = ok;
     } catch (const std::exception& e) {
-      env.exit_code = fail(failed, "tokens list: " + why(e));
+      env.exit_code = fail(failed, std::string{"tokens list: "} + e.what());
     }
   });
 
@@ -130,14 +141,19 @@ cancel and retry. Examples:
     if (!store)
       return;
     try {
-      if (!store->revoke_token(*rname)) {
+      const auto revoked = store_call([&] { return store->revoke_token(*rname); });
+      if (!revoked) {
+        env.exit_code = fail(failed, "tokens revoke: " + why(revoked.error()));
+        return;
+      }
+      if (!*revoked) {
         env.exit_code = fail(failed, "tokens revoke: no valid token named '" + *rname + "'");
         return;
       }
       std::fprintf(stderr, "token '%s' revoked\n", rname->c_str());
       env.exit_code = ok;
     } catch (const std::exception& e) {
-      env.exit_code = fail(failed, "tokens revoke: " + why(e));
+      env.exit_code = fail(failed, std::string{"tokens revoke: "} + e.what());
     }
   });
 }

@@ -14,7 +14,6 @@
 #include "taskrt/persistence/dsn.hpp"
 #include "taskrt/cluster/leadership.hpp"
 #include "taskrt/persistence/leader_lock.hpp"
-#include "taskrt/persistence/store_error.hpp"
 #include "taskrt/runtime/protocol.hpp"
 #include "taskrt/runtime/time.hpp"
 

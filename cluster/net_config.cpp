@@ -4,6 +4,7 @@
 #include "taskrt/cluster/frame_guard.hpp"
 #include "taskrt/cluster/node_identity.hpp"
 
+#include "taskrt/persistence/store_result.hpp"
 #include "taskrt/runtime/protocol.hpp"
 
 #include <caf/io/middleman.hpp>
@@ -42,6 +43,7 @@ void configure_network(caf::actor_system_config& cfg, const net_options& net) {
   connection_reuse_guard_active(); // logs when a closed connection's cleanup may hit the next
   node_identity_active(); // logs when the node id is not this process's own
   register_protocol(cfg);
+  register_store_errors(cfg); // renders caf::errors of the "store" category
   cfg.load<caf::io::middleman>();
   cfg.set("middleman.heartbeat-interval",
           caf::timespan{std::chrono::milliseconds(net.heartbeat_ms)});

@@ -56,8 +56,9 @@ response get_status(api_state& st, const api_call&) {
     out["tasks_estimated"] = counts.estimated;
     int64_t succeeded_1m = 0, failed_1m = 0;
     for (const auto& c :
-         j.event_counts_since(to_micros(add_seconds_clamped(now_t, -60)), {"succeed", "fail"}))
-      (c.kind == "succeed" ? succeeded_1m : failed_1m) = c.events;
+         j.event_counts_since(to_micros(add_seconds_clamped(now_t, -60)),
+                              {transition_kind::succeed, transition_kind::fail}))
+      (c.kind == transition_kind::succeed ? succeeded_1m : failed_1m) = c.events;
     out["succeeded_last_minute"] = succeeded_1m;
     out["failed_last_minute"] = failed_1m;
     out["throughput_per_s"] = static_cast<double>(succeeded_1m) / 60.0;

@@ -1,7 +1,7 @@
 #include "taskrt/http/api_server.hpp"
 
 #include "taskrt/http/api_state.hpp"
-#include "taskrt/persistence/store_error.hpp"
+#include "taskrt/persistence/store_result.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -335,28 +335,35 @@ void api_server::install(health_server& server) {
     api_call call{req, *who, id};
     response out;
     try {
-      if (pattern == "/api/v1/tasks")
-        out = read ? list_tasks(*st, call) : submit_task(*st, call);
-      else if (pattern == "/api/v1/whoami")
-        out = json_answer(200, {{"name", who->name}, {"role", to_string(who->role)}});
-      else if (pattern == "/api/v1/openapi.json")
-        out = json_answer(200, openapi_document());
-      else if (pattern == "/api/v1/logout") {
-        const auto cookie = cookie_value(req.header("cookie"), session_cookie);
-        if (!cookie.empty())
-          st->access.with([&](access_store& a) {
-            a.end_session(cookie);
-            return 0;
-          });
-        out = json_answer(200, {{"logged_out", !cookie.empty()}});
-        out.headers.emplace_back("Set-Cookie", std::string{session_cookie}
+      auto answered = store_call([&] {
+        response o;
+        if (pattern == "/api/v1/tasks")
+          o = read ? list_tasks(*st, call) : submit_task(*st, call);
+        else if (pattern == "/api/v1/whoami")
+          o = json_answer(200, {{"name", who->name}, {"role", to_string(who->role)}});
+        else if (pattern == "/api/v1/openapi.json")
+          o = json_answer(200, openapi_document());
+        else if (pattern == "/api/v1/logout") {
+          const auto cookie = cookie_value(req.header("cookie"), session_cookie);
+          if (!cookie.empty())
+            st->access.with([&](access_store& a) {
+              a.end_session(cookie);
+              return 0;
+            });
+          o = json_answer(200, {{"logged_out", !cookie.empty()}});
+          o.headers.emplace_back("Set-Cookie", std::string{session_cookie}
                                                  + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-      } else
-        out = r->handler(*st, call);
-    } catch (const store_error& e) {
-      out = e.data_error() ? json_error(422, "invalid", e.what())
-                           : unavailable(std::string{"the journal (Postgres) cannot answer: "}
-                                         + e.what());
+        } else
+          o = r->handler(*st, call);
+        return o;
+      });
+      if (answered)
+        out = std::move(*answered);
+      else if (store_code(answered.error()) == store_errc::data)
+        out = json_error(422, "invalid", store_message(answered.error()));
+      else
+        out = unavailable(std::string{"the journal (Postgres) cannot answer: "}
+                          + store_message(answered.error()));
     } catch (const std::exception& e) {
       out = json_error(500, "internal", e.what());
     }

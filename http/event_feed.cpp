@@ -2,7 +2,6 @@
 
 #include "taskrt/cli/task_json.hpp"
 #include "taskrt/persistence/dsn.hpp"
-#include "taskrt/persistence/store_error.hpp"
 #include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>

@@ -1,6 +1,7 @@
 #pragma once
 /// A row of the append-only task journal.
 
+#include "taskrt/runtime/event_kind.hpp"
 #include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
@@ -14,7 +15,9 @@ struct event_row {
   int64_t id = 0;       ///< journal order
   int64_t task_id = 0;
   int32_t attempt = 0;
-  std::string kind;     ///< transition name ("start", ...) or note kind ("stale_result", ...)
+  /// A transition (start, ...) or a note (stale_result, ...); a name read
+  /// from the journal that this taskrt does not know is a read error.
+  event_kind kind = transition_kind::submit;
   std::optional<task_state> from_state; ///< transitions only (none for submit)
   std::optional<task_state> to_state;   ///< transitions only
   int64_t at_us = 0;

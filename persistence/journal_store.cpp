@@ -794,19 +794,19 @@ std::vector<lost_cause_count> journal_store::lost_by_cause(const task_filter& f)
 }
 
 std::vector<event_kind_count>
-journal_store::event_counts_since(int64_t since_us, const std::vector<std::string>& kinds) {
+journal_store::event_counts_since(int64_t since_us, const std::vector<event_kind>& kinds) {
   return impl_->run("event_counts_since", [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     std::string only;
     for (const auto& k : kinds)
-      only += (only.empty() ? " AND kind IN (" : ", ") + tx.quote(k);
+      only += (only.empty() ? " AND kind IN (" : ", ") + tx.quote(to_string(k));
     if (!only.empty())
       only += ")";
     std::vector<event_kind_count> out;
     for (const auto& r : tx.exec("SELECT kind, count(*) AS n FROM task_events WHERE true"
                                  + since_cond(since_us) + only
                                  + " GROUP BY kind ORDER BY kind"))
-      out.push_back({r["kind"].as<std::string>(), r["n"].as<int64_t>()});
+      out.push_back({detail::event_kind_of(r["kind"].as<std::string>()), r["n"].as<int64_t>()});
     return out;
   });
 }

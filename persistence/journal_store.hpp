@@ -222,7 +222,7 @@ public:
   /// ranges (BRIN index on `at`) of that time, and for the rare kinds
   /// (fail, lose, retry, manual_retry) only their partial index.
   std::vector<event_kind_count> event_counts_since(int64_t since_us,
-                                                   const std::vector<std::string>& kinds = {});
+                                                   const std::vector<event_kind>& kinds = {});
 
   /// Tasks per state without a scan of the whole table, for `taskrt status`.
   state_counts count_by_state();

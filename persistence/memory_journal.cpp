@@ -1,6 +1,6 @@
 #include "taskrt/persistence/memory_journal.hpp"
 
-#include "taskrt/runtime/note_kind.hpp"
+#include "taskrt/runtime/event_kind.hpp"
 #include "taskrt/runtime/time.hpp"
 
 #include <nlohmann/json.hpp>
@@ -85,12 +85,12 @@ struct memory_journal::database {
       return false;
     const event_row* end = nullptr;
     for (const auto& e : events)
-      if (e.task_id == t.id && (e.kind == "fail" || e.kind == "lose"))
+      if (e.task_id == t.id && (e.kind == transition_kind::fail || e.kind == transition_kind::lose))
         end = &e;
     if (!end || parse_or_null(end->detail).contains("decision"))
       return false;
     for (const auto& e : events) {
-      if (e.task_id != t.id || e.id <= end->id || e.kind != "retry_decision")
+      if (e.task_id != t.id || e.id <= end->id || e.kind != note_kind::retry_decision)
         continue;
       auto d = parse_or_null(e.detail);
       if (!(d.contains("decision") && d["decision"] == "retry"))
@@ -126,7 +126,7 @@ struct memory_journal::database {
     return true;
   }
 
-  void add_event(int64_t task, int32_t attempt, const std::string& kind,
+  void add_event(int64_t task, int32_t attempt, event_kind kind,
                  std::optional<task_state> from, std::optional<task_state> to, int64_t at,
                  const std::string& node, const nlohmann::json& detail) {
     event_row e;
@@ -303,7 +303,7 @@ memory_journal::batch_result memory_journal::commit(const batch& b,
       d["parent_id"] = s.parent_id;
     if (!s.key.empty())
       d["key"] = s.key;
-    db.add_event(t.id, 0, "submit", std::nullopt, task_state::queued, it.now_us, {}, d);
+    db.add_event(t.id, 0, transition_kind::submit, std::nullopt, task_state::queued, it.now_us, {}, d);
     if (!t.key.empty())
       keys.emplace(t.key, t.id);
     out.submitted_ids.push_back(t.id);
@@ -358,12 +358,12 @@ memory_journal::batch_result memory_journal::commit(const batch& b,
     t.updated_us = tr.at_us;
     db.add_event(t.id,
                  tr.kind == transition_kind::requeue ? tr.expected_attempt : tr.new_attempt,
-                 to_string(tr.kind), tr.expected_state, t.state, tr.at_us, t.node, tr.detail);
+                 tr.kind, tr.expected_state, t.state, tr.at_us, t.node, tr.detail);
     out.applied.push_back(true);
   }
   notes.insert(notes.end(), b.notes.begin(), b.notes.end());
   for (const auto& n : notes) {
-    db.add_event(n.task_id, n.attempt, to_string(n.kind), std::nullopt, std::nullopt, n.at_us, n.node,
+    db.add_event(n.task_id, n.attempt, n.kind, std::nullopt, std::nullopt, n.at_us, n.node,
                  n.detail);
     if (n.kind == note_kind::cancel_requested)
       if (auto i = db.tasks.find(n.task_id); i != db.tasks.end())
@@ -652,7 +652,7 @@ namespace {
 /// `group`: (key, events, distinct tasks), most frequent first, then key.
 template <class Db, class Group>
 std::vector<std::tuple<std::pair<std::string, std::string>, int64_t, int64_t>>
-group_events(const Db& db, const task_filter& f, const std::string& kind, Group group) {
+group_events(const Db& db, const task_filter& f, event_kind kind, Group group) {
   const bool filtered = !f.states.empty() || !f.name.empty() || !f.queue.empty()
                         || !f.lock.empty() || !f.node.empty() || !f.error_kind.empty()
                         || f.since_us != 0 || f.until_us != 0 || f.updated_until_us != 0;
@@ -690,7 +690,7 @@ std::vector<error_kind_count> memory_journal::failures_by_kind(const task_filter
   std::unique_lock<std::mutex> lock;
   enter(lock);
   std::vector<error_kind_count> out;
-  for (auto& [k, n, t] : group_events(*db_, f, "fail", [](const nlohmann::json& d) {
+  for (auto& [k, n, t] : group_events(*db_, f, transition_kind::fail, [](const nlohmann::json& d) {
          return std::make_pair(d.is_object() && d.contains("error") ? text_at(d["error"], "kind")
                                                                     : std::string{},
                                std::string{});
@@ -703,7 +703,7 @@ std::vector<lost_cause_count> memory_journal::lost_by_cause(const task_filter& f
   std::unique_lock<std::mutex> lock;
   enter(lock);
   std::vector<lost_cause_count> out;
-  for (auto& [k, n, t] : group_events(*db_, f, "lose", [](const nlohmann::json& d) {
+  for (auto& [k, n, t] : group_events(*db_, f, transition_kind::lose, [](const nlohmann::json& d) {
          return std::make_pair(text_at(d, "reason"), text_at(d, "signal"));
        }))
     out.push_back({k.first, k.second, n, t});
@@ -711,17 +711,17 @@ std::vector<lost_cause_count> memory_journal::lost_by_cause(const task_filter& f
 }
 
 std::vector<event_kind_count>
-memory_journal::event_counts_since(int64_t since_us, const std::vector<std::string>& kinds) {
+memory_journal::event_counts_since(int64_t since_us, const std::vector<event_kind>& kinds) {
   std::unique_lock<std::mutex> lock;
   enter(lock);
-  std::map<std::string, int64_t> acc;
+  std::map<std::string, int64_t> acc; // by name: the order of Postgres' ORDER BY kind
   for (const auto& e : db_->events)
     if ((since_us == 0 || e.at_us >= since_us)
         && (kinds.empty() || std::find(kinds.begin(), kinds.end(), e.kind) != kinds.end()))
-      ++acc[e.kind];
+      ++acc[to_string(e.kind)];
   std::vector<event_kind_count> out;
   for (auto& [k, n] : acc)
-    out.push_back({k, n});
+    out.push_back({*parse_event_kind(k), n});
   return out;
 }
 

@@ -91,7 +91,7 @@ public:
   std::vector<error_kind_count> failures_by_kind(const task_filter& f) override;
   std::vector<lost_cause_count> lost_by_cause(const task_filter& f) override;
   std::vector<event_kind_count>
-  event_counts_since(int64_t since_us, const std::vector<std::string>& kinds = {}) override;
+  event_counts_since(int64_t since_us, const std::vector<event_kind>& kinds = {}) override;
   state_counts count_by_state() override;
   queue_age queued_age(int64_t now_us) override;
 

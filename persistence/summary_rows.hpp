@@ -1,6 +1,7 @@
 #pragma once
 /// Rows of the aggregate read queries behind `taskrt summary` and `taskrt status`.
 
+#include "taskrt/runtime/event_kind.hpp"
 #include "taskrt/runtime/task_state.hpp"
 
 #include <cstdint>
@@ -45,7 +46,7 @@ struct queue_age {
 
 /// How many journal events of one kind.
 struct event_kind_count {
-  std::string kind;
+  event_kind kind = transition_kind::submit;
   int64_t events = 0;
 };
 

@@ -55,7 +55,7 @@ public:
   /// Journal events at or after `since_us` counted by kind; only `kinds`
   /// when not empty.
   virtual std::vector<event_kind_count>
-  event_counts_since(int64_t since_us, const std::vector<std::string>& kinds = {}) = 0;
+  event_counts_since(int64_t since_us, const std::vector<event_kind>& kinds = {}) = 0;
 
   /// Tasks per state.
   virtual state_counts count_by_state() = 0;

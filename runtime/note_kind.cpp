@@ -1,6 +1,6 @@
 #include "taskrt/runtime/note_kind.hpp"
 
-#include "taskrt/runtime/task_state.hpp"
+#include <iterator>
 
 namespace taskrt {
 
@@ -10,12 +10,6 @@ constexpr note_kind all_notes[] = {
   note_kind::rejected,     note_kind::cancel_requested, note_kind::retry_decision,
   note_kind::stale_result, note_kind::checkpoint,       note_kind::progress,
   note_kind::adopted,      note_kind::fenced_attempt,   note_kind::waiting,
-};
-
-constexpr transition_kind all_transitions[] = {
-  transition_kind::submit, transition_kind::start,  transition_kind::succeed,
-  transition_kind::fail,   transition_kind::cancel, transition_kind::lose,
-  transition_kind::retry,  transition_kind::manual_retry, transition_kind::requeue,
 };
 
 } // namespace
@@ -42,17 +36,8 @@ std::optional<note_kind> parse_note_kind(const std::string& name) {
   return std::nullopt;
 }
 
-bool is_event_kind(const std::string& name) {
-  return parse_note_kind(name) || parse_transition_kind(name);
-}
-
-std::vector<std::string> all_event_kinds() {
-  std::vector<std::string> out;
-  for (auto k : all_transitions)
-    out.emplace_back(to_string(k));
-  for (auto k : all_notes)
-    out.emplace_back(to_string(k));
-  return out;
+std::vector<note_kind> all_note_kinds() {
+  return {std::begin(all_notes), std::end(all_notes)};
 }
 
 } // namespace taskrt

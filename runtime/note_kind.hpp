@@ -1,10 +1,11 @@
 #pragma once
 /// The kinds of journal events that change no state (notes), beside the
-/// transitions of runtime/task_state.hpp. task_events.kind holds the name of
-/// one or the other; Postgres refuses any other text (CHECK constraint
-/// task_events_kind_check, schema migration 11), and so does the journal's
-/// in-memory fake. Adding a kind: a value here, its name in to_string, and a
-/// migration that widens that constraint (CONTRIBUTING.md).
+/// transitions of runtime/task_state.hpp; runtime/event_kind.hpp is the one
+/// or the other. task_events.kind holds its name; Postgres refuses any other
+/// text (CHECK constraint task_events_kind_check, schema migration 11).
+/// Adding a kind: a value here, its name in to_string and in all_notes
+/// (note_kind.cpp), and a migration that widens that constraint
+/// (CONTRIBUTING.md).
 
 #include <cstdint>
 #include <optional>
@@ -32,10 +33,7 @@ const char* to_string(note_kind k);
 /// Parses a note kind as printed by to_string(note_kind).
 std::optional<note_kind> parse_note_kind(const std::string& name);
 
-/// True for a name task_events.kind may hold: a transition or a note kind.
-bool is_event_kind(const std::string& name);
-
-/// Every name task_events.kind may hold: the transitions, then the notes.
-std::vector<std::string> all_event_kinds();
+/// Every note kind.
+std::vector<note_kind> all_note_kinds();
 
 } // namespace taskrt

@@ -100,6 +100,13 @@ std::optional<transition_kind> parse_transition_kind(const std::string& name) {
   return std::nullopt;
 }
 
+std::vector<transition_kind> all_transition_kinds() {
+  std::vector<transition_kind> out;
+  for (const auto& r : rules)
+    out.push_back(r.kind);
+  return out;
+}
+
 bool is_terminal(task_state s) {
   return s != task_state::queued && s != task_state::running && s != task_state::waiting;
 }

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace taskrt {
 
@@ -86,6 +87,9 @@ std::optional<task_state> parse_task_state(const std::string& name);
 
 /// Parses a transition name as printed by to_string(transition_kind).
 std::optional<transition_kind> parse_transition_kind(const std::string& name);
+
+/// Every transition kind, in the order of the transition table.
+std::vector<transition_kind> all_transition_kinds();
 
 /// True for SUCCEEDED, FAILED, CANCELLED and LOST: states that end an attempt.
 /// FAILED and LOST stay final only if no retry follows. QUEUED, RUNNING and

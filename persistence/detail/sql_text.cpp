@@ -37,6 +37,14 @@ task_state state_of(const std::string& text, const char* column) {
                     false, false, "22P02"};
 }
 
+event_kind event_kind_of(const std::string& text) {
+  if (auto k = parse_event_kind(text))
+    return *k;
+  throw store_error{"the journal holds an unknown event kind '" + text
+                      + "' in task_events.kind (written by a newer taskrt?)",
+                    false, false, "22P02"};
+}
+
 std::string ts_text(int64_t us) {
   return to_rfc3339(from_micros(us));
 }
@@ -119,7 +127,7 @@ event_row event_from_row(const pqxx::row& r) {
   e.id = r["id"].as<int64_t>();
   e.task_id = r["task_id"].as<int64_t>();
   e.attempt = r["attempt"].as<int32_t>();
-  e.kind = r["kind"].as<std::string>();
+  e.kind = event_kind_of(r["kind"].as<std::string>());
   e.from_state = opt_state_at(r, "from_state");
   e.to_state = opt_state_at(r, "to_state");
   e.at_us = r["at_us"].as<int64_t>();

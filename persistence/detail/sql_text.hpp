@@ -21,6 +21,10 @@ std::string ts_lit(int64_t us);
 /// store_error for a name this taskrt does not know (never a default).
 task_state state_of(const std::string& text, const char* column);
 
+/// The event kind named `text` (task_events.kind); throws a data-class
+/// store_error for a name this taskrt does not know (never a default).
+event_kind event_kind_of(const std::string& text);
+
 /// `us` as RFC 3339 text, which Postgres parses into a timestamptz exactly.
 std::string ts_text(int64_t us);
 

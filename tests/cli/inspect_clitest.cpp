@@ -335,3 +335,15 @@ TEST_CASE("seed a journal for manual use", "[.][seed]") {
   auto ids = seed_journal(s);
   CHECK(ids.flaky > 0);
 }
+
+TEST_CASE("tokens and limits on a journal no head has migrated name the missing tables", "[pg][cli]") {
+  // The store's error reaches the CLI as a caf::error of the "store"
+  // category (persistence/store_result.hpp) with its SQLSTATE (42P01).
+  const auto dsn = fresh_schema_dsn("cli_unmigrated");
+  auto tokens = run_cli({"tokens", "list", "--db", dsn});
+  CHECK(tokens.exit_code == 1);
+  CHECK(tokens.err.find("tokens list: the journal has no API tables yet") != std::string::npos);
+  auto limits = run_cli({"limits", "list", "--db", dsn});
+  CHECK(limits.exit_code == 1);
+  CHECK(limits.err.find("the journal has no limits table yet") != std::string::npos);
+}

@@ -12,7 +12,7 @@
 
 #include "taskrt/persistence/journal_ports.hpp"
 #include "taskrt/persistence/store_error.hpp"
-#include "taskrt/runtime/note_kind.hpp"
+#include "taskrt/runtime/event_kind.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -87,7 +87,7 @@ inline std::set<int64_t> ids_of(const std::vector<task_record>& ts) {
 inline std::vector<std::string> kinds_of(const std::vector<event_row>& es) {
   std::vector<std::string> out;
   for (const auto& e : es)
-    out.push_back(e.kind);
+    out.push_back(to_string(e.kind));
   return out;
 }
 
@@ -141,7 +141,7 @@ TEST_CASE("contract: a submit is journaled QUEUED at attempt 0 with its resolved
   CHECK(later->run_at_us == t0 + 60 * sec);
   auto ev = j.ports.reads->events(r.submitted_ids[0]);
   REQUIRE(ev.size() == 1);
-  CHECK(ev[0].kind == "submit");
+  CHECK(ev[0].kind == transition_kind::submit);
   CHECK(!ev[0].from_state);
   CHECK(ev[0].to_state == task_state::queued);
   CHECK(!j.ports.reads->get_task(r.submitted_ids[1] + 100));
@@ -201,7 +201,7 @@ TEST_CASE("contract: transitions are guarded by state and attempt - illegal ones
   CHECK(s.commit(b).applied == std::vector<bool>{true, true, true});
   ev = j.ports.reads->events(id);
   REQUIRE(ev.size() == 6);
-  CHECK(ev[3].kind == "requeue");
+  CHECK(ev[3].kind == transition_kind::requeue);
   CHECK(ev[3].attempt == 1);
   t = j.ports.reads->get_task(id);
   CHECK(t->state == task_state::succeeded);
@@ -250,16 +250,16 @@ TEST_CASE("contract: every note kind is journaled under its name", "[contract]" 
   batch every;
   std::vector<std::string> names;
   for (const auto& k : all_event_kinds())
-    if (auto nk = parse_note_kind(k)) {
+    if (auto nk = k.note()) {
       every.notes.push_back({id, 0, *nk, nlohmann::json::object(), t0 + sec, ""});
-      names.push_back(k);
+      names.push_back(to_string(k));
     }
   REQUIRE(names.size() == 9);
   s.commit(every);
   auto ev = j.ports.reads->events(id);
   REQUIRE(ev.size() == names.size() + 1); // and the submit
   for (size_t i = 0; i < names.size(); ++i)
-    CHECK(ev[i + 1].kind == names[i]);
+    CHECK(to_string(ev[i + 1].kind) == names[i]);
 }
 
 TEST_CASE("contract: a newer head generation fences the older one's writes", "[contract]" CONTRACT_TAG) {
@@ -457,7 +457,7 @@ TEST_CASE("contract: the latest progress of each task, for its current attempt",
   CHECK(r.progress(ids[0])->attempt == 1);
   // No event per value: progress is not journaled as events.
   for (const auto& e : r.events(ids[0]))
-    CHECK(e.kind != "progress");
+    CHECK(e.kind != note_kind::progress);
 }
 
 // -- node rows -----------------------------------------------------------------------
@@ -575,9 +575,9 @@ TEST_CASE("contract: the aggregates of summary and status", "[contract]" CONTRAC
   REQUIRE(lc.size() == 1);
   CHECK(lc[0].reason == "worker process died");
   CHECK(lc[0].signal == "SIGKILL");
-  auto ec = r.event_counts_since(t0 + sec, {"start", "fail"});
+  auto ec = r.event_counts_since(t0 + sec, {transition_kind::start, transition_kind::fail});
   REQUIRE(ec.size() == 2);
-  CHECK(ec[0].kind == "fail");
+  CHECK(ec[0].kind == transition_kind::fail);
   CHECK(ec[0].events == 1);
   CHECK(ec[1].events == 2);
   auto sc = r.count_by_state();

@@ -79,7 +79,7 @@ acked<T> answer_then_kill(head_process& head, held_lock& lock, Call call,
 
 bool has_event(journal_store& store, int64_t id, const std::string& kind) {
   for (const auto& e : store.events(id))
-    if (e.kind == kind)
+    if (to_string(e.kind) == kind)
       return true;
   return false;
 }

@@ -61,7 +61,7 @@ TEST_CASE("cli: retry FAILED tasks by filter, journaled with the CLI origin", "[
   for (auto id : ids) {
     auto evs = store.events(id);
     auto it = std::find_if(evs.begin(), evs.end(),
-                           [](const event_row& e) { return e.kind == "manual_retry"; });
+                           [](const event_row& e) { return e.kind == transition_kind::manual_retry; });
     REQUIRE(it != evs.end());
     CHECK(it->detail.find("cli ") != std::string::npos);
   }

@@ -32,14 +32,16 @@ namespace {
 
 TEST_CASE("three worker nodes - one killed and one hung mid-run - every task ends as its policy says",
           "[e2e][cluster]") {
-  // Faster failure detection for the test; every process reads the same values.
-  ::setenv("TASKRT_HEARTBEAT_MS", "250", 1);
-  ::setenv("TASKRT_CONNECTION_TIMEOUT_MS", "2000", 1);
+  // Faster failure detection for the test: the same values for the head and
+  // every node (their environment only; the test's own client keeps the
+  // defaults, which fit: it beats every 500 ms, under the head's 2 s).
+  const std::vector<std::string> fast{"TASKRT_HEARTBEAT_MS=250",
+                                      "TASKRT_CONNECTION_TIMEOUT_MS=2000"};
   auto dsn = fresh_schema_dsn("e2e_cluster");
-  head_process head{dsn, {"--workers", "0"}};
-  node_process n1{head.address(), "n1", head.data_dir()};
-  node_process n2{head.address(), "n2", head.data_dir()};
-  node_process n3{head.address(), "n3", head.data_dir()};
+  head_process head{dsn, {"--workers", "0"}, fast};
+  node_process n1{head.address(), "n1", head.data_dir(), {"--workers", "2"}, {}, fast};
+  node_process n2{head.address(), "n2", head.data_dir(), {"--workers", "2"}, {}, fast};
+  node_process n3{head.address(), "n3", head.data_dir(), {"--workers", "2"}, {}, fast};
   auto& c = head.connect();
   REQUIRE(eventually([&] { return nodes_of(c).size() == 4; }, 20'000)); // head + 3
 
@@ -140,20 +142,20 @@ TEST_CASE("three worker nodes - one killed and one hung mid-run - every task end
     // its end.
     std::map<int32_t, int> starts, ends, tries_ended;
     for (auto& e : evs) {
-      if (e.kind == "start")
+      if (e.kind == transition_kind::start)
         ++starts[e.attempt];
       else if (e.from_state == task_state::running)
         ++ends[e.attempt];
-      if (e.from_state == task_state::running && e.kind != "requeue")
+      if (e.from_state == task_state::running && e.kind != transition_kind::requeue)
         ++tries_ended[e.attempt];
-      if (e.kind == "lose") {
+      if (e.kind == transition_kind::lose) {
         auto d = json::parse(e.detail);
         if (d.value("node", "") == "n1")
           ++lost_n1;
         if (d.value("node", "") == "n2")
           ++lost_n2;
       }
-      if (e.kind == "stale_result")
+      if (e.kind == note_kind::stale_result)
         ++stale;
     }
     for (auto& [attempt, n] : starts) {
@@ -166,8 +168,6 @@ TEST_CASE("three worker nodes - one killed and one hung mid-run - every task end
   CHECK(lost_n2 > 0);
   WARN("LOST attempts: n1 " << lost_n1 << ", n2 " << lost_n2 << "; stale results fenced "
                             << stale);
-  ::unsetenv("TASKRT_HEARTBEAT_MS");
-  ::unsetenv("TASKRT_CONNECTION_TIMEOUT_MS");
 }
 
 TEST_CASE("head kill -9 while a worker node runs an attempt - the node re-registers and the head adopts it",
@@ -197,8 +197,8 @@ TEST_CASE("head kill -9 while a worker node runs an attempt - the node re-regist
   auto evs = store.events(*id);
   bool adopted = false, lost = false;
   for (auto& e : evs) {
-    adopted = adopted || e.kind == "adopted";
-    lost = lost || e.kind == "lose";
+    adopted = adopted || e.kind == note_kind::adopted;
+    lost = lost || e.kind == transition_kind::lose;
   }
   CHECK(adopted);
   CHECK_FALSE(lost);
@@ -240,7 +240,7 @@ TEST_CASE("SIGTERM drains a worker node - its attempts finish - none LOST - the 
     CHECK(eventually([&] { return store.get_task(id)->state == task_state::succeeded; },
                      10'000));
     for (auto& e : store.events(id))
-      CHECK(e.kind != "lose");
+      CHECK(e.kind != transition_kind::lose);
   }
 }
 
@@ -281,7 +281,7 @@ TEST_CASE("kill -9 of a node: its attempt that began ends LOST - the prefetched 
     if (rec->state != task_state::lost)
       CHECK(rec->state == task_state::succeeded);
     for (auto& e : store.events(id))
-      if (e.kind == "requeue" && json::parse(e.detail)["handback"] == "gone_before_start")
+      if (e.kind == transition_kind::requeue && json::parse(e.detail)["handback"] == "gone_before_start")
         ++handed_back;
   }
   // n1 had one worker: at most one of its attempts had begun.

@@ -57,7 +57,7 @@ void head_serves(client& c) {
 /// Microseconds of the first journal event of `kind` of a task (0: none).
 int64_t event_at(journal_store& store, int64_t id, const std::string& kind) {
   for (const auto& e : store.events(id))
-    if (e.kind == kind)
+    if (to_string(e.kind) == kind)
       return e.at_us;
   return 0;
 }

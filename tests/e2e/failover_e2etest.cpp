@@ -145,10 +145,10 @@ TEST_CASE("standby head - kill -9 of the active head - the standby takes over, n
     std::map<int64_t, int> succeeds;
     int succeeded = 0;
     for (const auto& e : store.events(id)) {
-      succeeded += e.kind == "succeed" ? 1 : 0;
-      adopted += e.kind == "adopted" ? 1 : 0;
-      lost += e.kind == "lose" ? 1 : 0;
-      stale += e.kind == "stale_result" ? 1 : 0;
+      succeeded += e.kind == transition_kind::succeed ? 1 : 0;
+      adopted += e.kind == note_kind::adopted ? 1 : 0;
+      lost += e.kind == transition_kind::lose ? 1 : 0;
+      stale += e.kind == note_kind::stale_result ? 1 : 0;
     }
     CHECK(succeeded == 1);
     CHECK(store.get_task(id)->state == task_state::succeeded);
@@ -276,9 +276,7 @@ TEST_CASE("active head stopped inside a write transaction - the standby takes ov
   // idle_in_transaction bound (2 s). Without that bound B waits as long as
   // A stays stopped.
   auto dsn = fresh_schema_dsn("e2e_failover_stopped_tx");
-  ::setenv("TASKRT_FAULT", "stop_in_commit", 1);
-  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}, {"TASKRT_FAULT=stop_in_commit"}};
   const auto pb = free_port();
   head_process b{dsn, {"--workers", "1", "--node-id", "hb", "--standby", "--port", pb,
                        "--takeover-after", "3"}};

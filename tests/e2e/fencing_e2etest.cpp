@@ -24,9 +24,7 @@ using json = nlohmann::json;
 TEST_CASE("head killed after the dispatch, before the start commit - one result counts, the lock holds",
           "[e2e][fencing]") {
   auto dsn = fresh_schema_dsn("e2e_fence");
-  ::setenv("TASKRT_FAULT", "exit_after_dispatch", 1);
-  head_process head{dsn, {"--workers", "0"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "0"}, {"TASKRT_FAULT=exit_after_dispatch"}};
   const auto address = head.address();
   node_process n1{address, "n1", head.data_dir(), {"--workers", "1", "--prefetch", "0"}};
   auto& c = head.connect();
@@ -43,7 +41,7 @@ TEST_CASE("head killed after the dispatch, before the start commit - one result 
   journal_store store{dsn};
   // The window was hit: the task was dispatched, but no start is journaled.
   for (const auto& e : store.events(*id))
-    CHECK(e.kind != "start");
+    CHECK(e.kind != transition_kind::start);
   CHECK(store.get_task(*id)->state == task_state::queued);
 
   head.restart({"--port", address.substr(address.rfind(':') + 1)});
@@ -64,11 +62,11 @@ TEST_CASE("head killed after the dispatch, before the start commit - one result 
   int succeeded = 0, fenced = 0, stale = 0, starts = 0;
   int64_t end_first_us = 0;
   for (const auto& e : store.events(*id)) {
-    succeeded += e.kind == "succeed";
-    fenced += e.kind == "fenced_attempt";
-    stale += e.kind == "stale_result";
-    starts += e.kind == "start";
-    if (e.kind == "succeed")
+    succeeded += e.kind == transition_kind::succeed;
+    fenced += e.kind == note_kind::fenced_attempt;
+    stale += e.kind == note_kind::stale_result;
+    starts += e.kind == transition_kind::start;
+    if (e.kind == transition_kind::succeed)
       end_first_us = e.at_us;
   }
   CHECK(succeeded == 1);
@@ -78,7 +76,7 @@ TEST_CASE("head killed after the dispatch, before the start commit - one result 
   // The lock: the second task started only after the first one ended.
   int64_t start_second_us = 0;
   for (const auto& e : store.events(*id2))
-    if (e.kind == "start")
+    if (e.kind == transition_kind::start)
       start_second_us = e.at_us;
   CHECK(start_second_us >= end_first_us);
   WARN("dispatch window: fenced_attempt notes " << fenced << ", stale results " << stale);
@@ -87,9 +85,7 @@ TEST_CASE("head killed after the dispatch, before the start commit - one result 
 TEST_CASE("cancel of a running task: head killed after the cancel is journaled, before delivery - the restarted head delivers it",
           "[e2e][fencing]") {
   auto dsn = fresh_schema_dsn("e2e_cancel_restart");
-  ::setenv("TASKRT_FAULT", "exit_before_cancel_delivery", 1);
-  head_process head{dsn, {"--workers", "0"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "0"}, {"TASKRT_FAULT=exit_before_cancel_delivery"}};
   const auto address = head.address();
   node_process n1{address, "n1", head.data_dir(), {"--workers", "1"}};
   auto& c = head.connect();
@@ -106,7 +102,7 @@ TEST_CASE("cancel of a running task: head killed after the cancel is journaled, 
   // The window was hit: the cancel is journaled, the task still RUNNING.
   bool journaled = false;
   for (const auto& e : store.events(*id))
-    journaled = journaled || e.kind == "cancel_requested";
+    journaled = journaled || e.kind == note_kind::cancel_requested;
   REQUIRE(journaled);
   REQUIRE(store.get_task(*id)->state == task_state::running);
   head.restart({"--port", address.substr(address.rfind(':') + 1)});
@@ -116,7 +112,7 @@ TEST_CASE("cancel of a running task: head killed after the cancel is journaled, 
   CHECK(out->state == task_state::cancelled);
   bool adopted = false;
   for (const auto& e : store.events(*id))
-    adopted = adopted || e.kind == "adopted";
+    adopted = adopted || e.kind == note_kind::adopted;
   CHECK(adopted); // the same attempt, told again after the restart
   CHECK(out->attempt == 1);
 }
@@ -168,7 +164,7 @@ TEST_CASE("a journal an older version left half-decided (FAILED, no decision) is
   journal_store store{dsn};
   bool decided = false;
   for (const auto& e : store.events(id))
-    if (e.kind == "retry_decision")
+    if (e.kind == note_kind::retry_decision)
       decided = json::parse(e.detail).value("decision", "") == "retry";
   CHECK(decided);
 }
@@ -183,9 +179,7 @@ TEST_CASE("active head's lock session killed while its journal works and its loc
   // writes after that (a result of its local worker, its node rows) must be
   // refused, and A must step down (exit 3).
   auto dsn = fresh_schema_dsn("e2e_fence_journal");
-  ::setenv("TASKRT_FAULT", "no_lock_watch", 1);
-  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process a{dsn, {"--workers", "1", "--node-id", "ha"}, {"TASKRT_FAULT=no_lock_watch"}};
   head_process b{dsn, {"--workers", "1", "--node-id", "hb", "--standby", "--port", free_port()}};
   auto& ca = a.connect();
   auto id = ca.submit(spec("sleep", {{"ms", 5000}}, R"({"retries":3})"));

@@ -66,7 +66,7 @@ std::vector<std::string> result_nodes(const std::string& dsn, int64_t id) {
   journal_store store{dsn};
   std::vector<std::string> out;
   for (const auto& e : store.events(id))
-    if (e.kind == "succeed" || e.kind == "fail")
+    if (e.kind == transition_kind::succeed || e.kind == transition_kind::fail)
       out.push_back(e.node);
   return out;
 }
@@ -94,6 +94,21 @@ std::string taskrt_bin() {
   return TASKRT_BIN;
 }
 
+std::vector<std::string> child_environment(const std::vector<std::string>& env) {
+  auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  std::vector<std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string entry{*e};
+    const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& x) {
+      return name_of(x) == name_of(entry);
+    });
+    if (!replaced)
+      out.push_back(entry);
+  }
+  out.insert(out.end(), env.begin(), env.end());
+  return out;
+}
+
 cli_result run_cli(const std::vector<std::string>& args,
                    const std::vector<std::string>& env) {
   char out_tpl[] = "/tmp/taskrt-cli-out.XXXXXX";
@@ -119,13 +134,14 @@ cli_result run_cli(const std::vector<std::string>& args,
   return r;
 }
 
-head_process::head_process(std::string dsn, std::vector<std::string> extra)
+head_process::head_process(std::string dsn, std::vector<std::string> extra,
+                           std::vector<std::string> env)
   : dsn_(std::move(dsn)), extra_(std::move(extra)) {
   char tpl[] = "/tmp/taskrt-e2e.XXXXXX";
   if (!::mkdtemp(tpl))
     throw std::runtime_error("mkdtemp failed");
   dir_ = tpl;
-  start();
+  start(env);
 }
 
 head_process::~head_process() {
@@ -143,7 +159,7 @@ head_process::~head_process() {
     std::system(("rm -rf " + quote(dir_)).c_str());
 }
 
-void head_process::start() {
+void head_process::start(const std::vector<std::string>& env) {
   ::unlink((dir_ + "/head.json").c_str());
   std::vector<std::string> args{taskrt_bin(), "start", "--head", "--db", dsn_,
                                 "--data-dir", dir_};
@@ -157,13 +173,18 @@ void head_process::start() {
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  auto environment = child_environment(env);
+  std::vector<char*> envp;
+  for (auto& e : environment)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
   auto log = dir_ + "/head.log";
   pid_ = ::fork();
   if (pid_ == 0) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   for (int i = 0; i < 300; ++i) {
@@ -195,11 +216,12 @@ void head_process::kill9() {
   }
 }
 
-void head_process::restart(const std::vector<std::string>& more) {
+void head_process::restart(const std::vector<std::string>& more,
+                           const std::vector<std::string>& env) {
   client_.reset();
   auto saved = extra_;
   extra_.insert(extra_.end(), more.begin(), more.end());
-  start();
+  start(env);
   extra_ = std::move(saved);
 }
 

@@ -22,15 +22,27 @@ struct cli_result {
 };
 
 /// Runs build/bin/taskrt with `args` (each one shell-quoted) and waits.
+/// `env`: NAME=VALUE entries for that process's environment only.
 cli_result run_cli(const std::vector<std::string>& args,
                    const std::vector<std::string>& env = {});
+
+/// The environment of a child process: this process's environment with the
+/// NAME=VALUE entries of `env` added (replacing an entry of the same NAME).
+/// Built before fork() and passed to execve(), so that a test never changes
+/// its own environment (which every later child, and the test's own
+/// clients, would inherit) to configure one child.
+std::vector<std::string> child_environment(const std::vector<std::string>& env);
 
 /// A head process started with `taskrt start --head --db DSN`.
 class head_process {
 public:
   /// Starts the head with `extra` arguments (e.g. {"--workers","2"}) and waits
   /// until its state file appears. Throws std::runtime_error on failure.
-  head_process(std::string dsn, std::vector<std::string> extra);
+  /// `env`: NAME=VALUE entries added to the environment of this first start
+  /// only, e.g. {"TASKRT_FAULT=exit_after_dispatch"} for a head that must hit
+  /// a fault point; restart() starts without them unless given its own.
+  head_process(std::string dsn, std::vector<std::string> extra,
+               std::vector<std::string> env = {});
 
   /// SIGTERM (drain), then SIGKILL if it does not exit; removes the data dir.
   ~head_process();
@@ -42,8 +54,11 @@ public:
   void kill9();
 
   /// Starts the head again with the same DSN, data dir and arguments, plus
-  /// `more` (e.g. {"--port", "7400"} to come back on the same port).
-  void restart(const std::vector<std::string>& more = {});
+  /// `more` (e.g. {"--port", "7400"} to come back on the same port), and
+  /// the NAME=VALUE entries of `env` in its environment (the constructor's
+  /// are not repeated: a restarted head runs without the first one's fault).
+  void restart(const std::vector<std::string>& more = {},
+               const std::vector<std::string>& env = {});
 
   /// SIGTERM and wait; returns the exit status (or -1 on timeout).
   int terminate(int timeout_s = 60);
@@ -74,7 +89,7 @@ public:
   std::string log() const;
 
 private:
-  void start();
+  void start(const std::vector<std::string>& env);
 
   std::string dsn_;
   std::vector<std::string> extra_;

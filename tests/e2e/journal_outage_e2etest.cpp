@@ -157,8 +157,8 @@ TEST_CASE("Postgres crash-stopped for 30 s under work: the head stays up, refuse
   for (auto id : acked) {
     int submits = 0, running = 0;
     for (auto& e : store.events(id)) {
-      submits += e.kind == "submit" ? 1 : 0;
-      if (e.kind == "start")
+      submits += e.kind == transition_kind::submit ? 1 : 0;
+      if (e.kind == transition_kind::start)
         ++running;
       else if (e.from_state == task_state::running)
         --running;
@@ -217,6 +217,6 @@ TEST_CASE("the same key twice across a head kill -9 returns the same task id",
   CHECK(with_key == 1);
   int submits = 0;
   for (auto& e : store.events(first))
-    submits += e.kind == "submit" ? 1 : 0;
+    submits += e.kind == transition_kind::submit ? 1 : 0;
   CHECK(submits == 1);
 }

@@ -87,15 +87,6 @@ std::vector<stamp_interval> intervals_of(const std::string& path) {
   return out;
 }
 
-/// Scoped environment variable (every process of the test inherits it).
-struct scoped_env {
-  std::string name;
-  scoped_env(std::string n, const std::string& v) : name(std::move(n)) {
-    ::setenv(name.c_str(), v.c_str(), 1);
-  }
-  ~scoped_env() { ::unsetenv(name.c_str()); }
-};
-
 /// A fault applied to node b and undone: what each case does.
 struct fault {
   const char* name;
@@ -166,7 +157,7 @@ void run_case(const std::string& dsn, head_process& head, node_process& b, const
   // Accepted once: one succeed event in the journal.
   int succeeded = 0;
   for (auto& e : store.events(*id))
-    succeeded += e.kind == "succeed" ? 1 : 0;
+    succeeded += e.kind == transition_kind::succeed ? 1 : 0;
   CHECK(succeeded == 1);
   CHECK(b.output().find("lease not renewed") != std::string::npos);
 

@@ -54,7 +54,7 @@ std::vector<int> pids_with(const std::string& path, const std::string& event) {
 int count_kind(journal_store& store, int64_t id, const std::string& kind) {
   int n = 0;
   for (const auto& e : store.events(id))
-    n += e.kind == kind;
+    n += to_string(e.kind) == kind;
   return n;
 }
 
@@ -87,9 +87,7 @@ TEST_CASE("node batches - head killed -9 after a dispatch batch was sent, before
           "acknowledged any of it: every task ends once, one run counts",
           "[e2e][node_batches]") {
   auto dsn = fresh_schema_dsn("e2e_batch_dispatch");
-  ::setenv("TASKRT_FAULT", "exit_after_dispatch_batch", 1);
-  head_process head{dsn, {"--workers", "0"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "0"}, {"TASKRT_FAULT=exit_after_dispatch_batch"}};
   const auto address = head.address();
   // 2 workers, prefetch 1: a credit of 4 attempts, all in one batch.
   node_process n1{address, "n1", head.data_dir(), {"--workers", "2", "--prefetch", "1"}};
@@ -151,9 +149,8 @@ TEST_CASE("node batches - node killed -9 with results in its coalescing buffer: 
   auto dsn = fresh_schema_dsn("e2e_batch_node_buffer");
   head_process head{dsn, {"--workers", "0"}};
   const auto address = head.address();
-  ::setenv("TASKRT_FAULT", "node_exit_before_report", 1);
-  node_process n1{address, "n1", head.data_dir(), {"--workers", "2", "--prefetch", "0"}};
-  ::unsetenv("TASKRT_FAULT");
+  node_process n1{address, "n1", head.data_dir(), {"--workers", "2", "--prefetch", "0"}, {},
+                  {"TASKRT_FAULT=node_exit_before_report"}};
   auto& c = head.connect();
   REQUIRE(eventually([&] { return node_state(c, "n1") == "ALIVE"; }, 20'000));
   const auto specs = stamp_specs(head.data_dir(), "buffer", 2, 800, 800);
@@ -209,9 +206,7 @@ TEST_CASE("node batches - head killed -9 with a node's report half applied: the 
           "head takes the rest from the node, each result counts once",
           "[e2e][node_batches]") {
   auto dsn = fresh_schema_dsn("e2e_batch_half_applied");
-  ::setenv("TASKRT_FAULT", "exit_mid_node_report", 1);
-  head_process head{dsn, {"--workers", "0"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "0"}, {"TASKRT_FAULT=exit_mid_node_report"}};
   const auto address = head.address();
   // A window of 400 ms: the four results surely share one report.
   node_process n1{address, "n1", head.data_dir(),

@@ -12,7 +12,7 @@ namespace taskrt::test {
 
 node_process::node_process(const std::string& address, const std::string& id,
                            const std::string& dir, std::vector<std::string> extra,
-                           std::vector<std::string> prefix)
+                           std::vector<std::string> prefix, std::vector<std::string> env)
   : log(dir + "/" + id + ".log") {
   std::vector<std::string> args = std::move(prefix);
   for (const auto& a : {taskrt_bin(), std::string{"start"}, std::string{"--address"}, address,
@@ -23,12 +23,17 @@ node_process::node_process(const std::string& address, const std::string& id,
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  auto environment = child_environment(env);
+  std::vector<char*> envp;
+  for (auto& e : environment)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid = ::fork();
   if (pid == 0) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execvp(argv[0], argv.data());
+    ::execvpe(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
 }

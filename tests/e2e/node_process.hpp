@@ -19,10 +19,13 @@ struct node_process {
 
   /// Starts `[prefix...] taskrt start --address ADDRESS --node-id ID
   /// [extra...]`. `prefix` may be `ip netns exec NS` (it execs in place, so
-  /// the pid is the node's).
+  /// the pid is the node's). `env`: NAME=VALUE entries added to the node's
+  /// environment only (its worker processes inherit them), e.g.
+  /// {"TASKRT_FAULT=node_exit_before_report"}.
   node_process(const std::string& address, const std::string& id, const std::string& dir,
                std::vector<std::string> extra = {"--workers", "2"},
-               std::vector<std::string> prefix = {});
+               std::vector<std::string> prefix = {},
+               std::vector<std::string> env = {});
   ~node_process();
 
   node_process(const node_process&) = delete;

@@ -61,7 +61,7 @@ TEST_CASE("head --retain 5d - at start an old final task and its day's partition
   const auto evs = s.events(ids[1]);
   REQUIRE(evs.size() == kept_events.size());
   CHECK(evs[0].id == kept_events[0].id);
-  CHECK(evs[0].kind == "submit");
+  CHECK(evs[0].kind == transition_kind::submit);
   // The head still journals.
   auto id = head.connect().submit(spec("echo", {{"after", "retention"}}));
   CHECK(id);

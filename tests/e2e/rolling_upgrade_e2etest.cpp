@@ -498,12 +498,12 @@ TEST_CASE("rolling upgrade from release A to B with 300 tasks in flight - standb
     CHECK(out.state == task_state::succeeded);
     int succeeded = 0, backs = 0;
     for (const auto& e : store.events(id)) {
-      succeeded += e.kind == "succeed";
-      adopted += e.kind == "adopted";
-      backs += e.kind == "requeue" || e.kind == "lose";
-      handed_back += e.kind == "requeue";
-      lost += e.kind == "lose";
-      if (e.kind == "start" && e.at_us > a_gone_us && drained_at_us.count(e.node)
+      succeeded += e.kind == transition_kind::succeed;
+      adopted += e.kind == note_kind::adopted;
+      backs += e.kind == transition_kind::requeue || e.kind == transition_kind::lose;
+      handed_back += e.kind == transition_kind::requeue;
+      lost += e.kind == transition_kind::lose;
+      if (e.kind == transition_kind::start && e.at_us > a_gone_us && drained_at_us.count(e.node)
           && e.at_us < drained_at_us[e.node])
         ++under_b_on_a[e.node];
     }

@@ -42,14 +42,14 @@ std::vector<event_row> transitions(journal_store& store, int64_t id) {
 std::vector<std::string> kinds(const std::vector<event_row>& evs) {
   std::vector<std::string> out;
   for (auto& e : evs)
-    out.push_back(e.kind);
+    out.push_back(to_string(e.kind));
   return out;
 }
 
 const event_row* find_event(const std::vector<event_row>& evs, const std::string& kind,
                             int32_t attempt) {
   for (auto& e : evs)
-    if (e.kind == kind && e.attempt == attempt)
+    if (to_string(e.kind) == kind && e.attempt == attempt)
       return &e;
   return nullptr;
 }
@@ -58,7 +58,7 @@ const event_row* find_event(const std::vector<event_row>& evs, const std::string
 /// unstarted, e.g. prefetched behind a long one, shifts attempt numbers).
 const event_row* first_event(const std::vector<event_row>& evs, const std::string& kind) {
   for (auto& e : evs)
-    if (e.kind == kind)
+    if (to_string(e.kind) == kind)
       return &e;
   return nullptr;
 }
@@ -67,7 +67,7 @@ const event_row* first_event(const std::vector<event_row>& evs, const std::strin
 std::string event_trail(const std::vector<event_row>& evs) {
   std::string out;
   for (auto& e : evs)
-    out += e.kind + "@" + std::to_string(e.attempt) + " ";
+    out += to_string(e.kind) + std::string{"@"} + std::to_string(e.attempt) + " ";
   return out;
 }
 
@@ -319,7 +319,7 @@ TEST_CASE("prefetch: an attempt waiting behind a long one is handed back - runs 
     INFO("task " << id << ": " << event_trail(evs));
     int requeues = 0;
     for (auto& e : evs)
-      if (e.kind == "requeue") {
+      if (e.kind == transition_kind::requeue) {
         ++requeues;
         CHECK(json::parse(e.detail)["handback"] == "prefetch_wait");
       }
@@ -331,7 +331,7 @@ TEST_CASE("prefetch: an attempt waiting behind a long one is handed back - runs 
     CHECK(rec->attempt == 1);
     CHECK(rec->retry_base == 0);
     for (auto& e : evs)
-      if (e.kind == "start" || e.kind == "requeue")
+      if (e.kind == transition_kind::start || e.kind == transition_kind::requeue)
         CHECK(e.attempt == 1);
     CHECK(json::parse(await(c, id).result)["attempt"] == 1);
     auto* done = find_event(evs, "succeed", rec->attempt);
@@ -437,7 +437,7 @@ TEST_CASE("head kill -9 mid-run: every acknowledged task still reaches a final s
     // Never two attempts of one task RUNNING at once: the journal alternates.
     int running = 0;
     for (auto& e : evs) {
-      if (e.kind == "start")
+      if (e.kind == transition_kind::start)
         ++running;
       else if (e.from_state == task_state::running)
         --running;

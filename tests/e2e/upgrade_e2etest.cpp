@@ -117,7 +117,7 @@ TEST_CASE("a head upgrades a journal in place from each earlier schema level - Q
     CHECK(r->attempt == 2);
     bool lost = false;
     for (const auto& e : s.events(j.running))
-      lost = lost || (e.kind == "lose" && e.attempt == 1);
+      lost = lost || (e.kind == transition_kind::lose && e.attempt == 1);
     CHECK(lost);
     CHECK(nlohmann::json::parse(r->result).dump().find("running") != std::string::npos);
     auto sch = s.get_task(j.scheduled);

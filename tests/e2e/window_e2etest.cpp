@@ -99,11 +99,11 @@ TEST_CASE("queue window - 1000 tasks behind a window of 100 - cancel, retry and 
     INFO("task " << id);
     int started = 0, succeeded = 0;
     for (const auto& e : store.events(id)) {
-      if (e.kind == "start") {
+      if (e.kind == transition_kind::start) {
         ++started;
         starts.emplace_back(e.id, id);
       }
-      succeeded += e.kind == "succeed" ? 1 : 0;
+      succeeded += e.kind == transition_kind::succeed ? 1 : 0;
     }
     if (id == cancelled) {
       CHECK(store.get_task(id)->state == task_state::cancelled);
@@ -182,7 +182,7 @@ TEST_CASE("schedule horizon - tasks scheduled past it stay in the journal - canc
     int starts = 0;
     int64_t started_at = 0;
     for (const auto& e : store.events(id))
-      if (e.kind == "start") {
+      if (e.kind == transition_kind::start) {
         ++starts;
         started_at = e.at_us;
       }

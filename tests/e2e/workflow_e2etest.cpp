@@ -172,7 +172,7 @@ TEST_CASE("a failed parent cancels its all_success descendants with upstream_fai
   REQUIRE(eventually([&] {
     int rewaits = 0;
     for (const auto& e : store.events(id[2]))
-      rewaits += e.kind == "rewait";
+      rewaits += e.kind == transition_kind::rewait;
     return rewaits == 1 && store.get_task(id[2])->state == task_state::cancelled;
   }));
   CHECK(stamps(file).count(id[1]) == 0);
@@ -373,14 +373,14 @@ TEST_CASE("a running task spawns a child that waits for another task - it runs a
   // started. The journal's event ids order them.
   int64_t a_end = 0, submitted_waiting = 0, released = 0, started = 0;
   for (const auto& e : store.events(*a))
-    if (e.kind == "succeed")
+    if (e.kind == transition_kind::succeed)
       a_end = e.id;
   for (const auto& e : store.events(kid)) {
-    if (e.kind == "submit" && e.to_state == task_state::waiting)
+    if (e.kind == transition_kind::submit && e.to_state == task_state::waiting)
       submitted_waiting = e.id;
-    if (e.kind == "release")
+    if (e.kind == transition_kind::release)
       released = e.id;
-    if (e.kind == "start" && started == 0)
+    if (e.kind == transition_kind::start && started == 0)
       started = e.id;
   }
   CHECK(submitted_waiting > 0);
@@ -465,9 +465,7 @@ TEST_CASE("results passed to collect through a graph submitted by local names, s
 TEST_CASE("head killed between a parent's end and its child's release - the child runs once after restart",
           "[e2e][workflow][fault]") {
   const auto dsn = fresh_schema_dsn("e2e_wf_kill");
-  ::setenv("TASKRT_FAULT", "exit_after_release", 1);
-  head_process head{dsn, {"--workers", "2"}};
-  ::unsetenv("TASKRT_FAULT");
+  head_process head{dsn, {"--workers", "2"}, {"TASKRT_FAULT=exit_after_release"}};
   const auto address = head.address();
   auto& c = head.connect();
   const auto file = stamp_file("kill");

@@ -13,7 +13,7 @@ namespace {
 size_t count_kind(const std::vector<event_row>& ev, const std::string& kind) {
   size_t n = 0;
   for (const auto& e : ev)
-    n += e.kind == kind ? 1 : 0;
+    n += to_string(e.kind) == kind ? 1 : 0;
   return n;
 }
 
@@ -61,7 +61,7 @@ TEST_CASE("submit returns ids in order and writes rows and events", "[pg][journa
     CHECK(t->created_us == 1'700'000'000'000'000);
     auto ev = s.events(t->id);
     REQUIRE(ev.size() == 1);
-    CHECK(ev[0].kind == "submit");
+    CHECK(ev[0].kind == transition_kind::submit);
     CHECK_FALSE(ev[0].from_state);
     CHECK(ev[0].to_state == task_state::queued);
   }
@@ -106,7 +106,7 @@ TEST_CASE("a guarded transition applies only on the expected state and attempt",
     CHECK(t->node == "node-a");
     auto ev = s.events(id);
     REQUIRE(ev.size() == 2);
-    CHECK(ev[1].kind == "start");
+    CHECK(ev[1].kind == transition_kind::start);
     CHECK(ev[1].from_state == task_state::queued);
     CHECK(ev[1].to_state == task_state::running);
     CHECK(ev[1].attempt == 1);
@@ -137,9 +137,9 @@ TEST_CASE("start and succeed of the same task in one batch both apply",
   CHECK(t->result == R"({"ok": true})");
   auto ev = s.events(ids[0]);
   REQUIRE(ev.size() == 3);
-  CHECK(ev[0].kind == "submit");
-  CHECK(ev[1].kind == "start");
-  CHECK(ev[2].kind == "succeed");
+  CHECK(ev[0].kind == transition_kind::submit);
+  CHECK(ev[1].kind == transition_kind::start);
+  CHECK(ev[2].kind == transition_kind::succeed);
   // One row version for both (write_chains), two events of their own.
   CHECK(ev[1].node == "n1");
   CHECK(ev[2].node == "n1");
@@ -245,7 +245,7 @@ TEST_CASE("fail, retry with new queue/priority/lock and requeue fields",
   CHECK(nlohmann::json::parse(t->last_error)["kind"] == "std::runtime_error");
   auto ev = s.events(id);
   REQUIRE(ev.size() == 4);
-  CHECK(ev[3].kind == "retry");
+  CHECK(ev[3].kind == transition_kind::retry);
   CHECK(nlohmann::json::parse(ev[3].detail)["delay_s"] == 60);
 }
 

@@ -63,7 +63,7 @@ std::vector<int64_t> ids_of(const std::vector<task_record>& v) {
 size_t count_kind(journal_store& s, int64_t id, const std::string& kind) {
   size_t n = 0;
   for (const auto& e : s.events(id))
-    n += e.kind == kind ? 1 : 0;
+    n += to_string(e.kind) == kind ? 1 : 0;
   return n;
 }
 
@@ -134,7 +134,7 @@ TEST_CASE("a failed parent cancels its all_success children, cascading, naming t
   CHECK(tb.last_error.find("upstream_failed") != std::string::npos);
   const auto ev = s.events(c);
   REQUIRE(!ev.empty());
-  CHECK(ev.back().kind == "cancel");
+  CHECK(ev.back().kind == transition_kind::cancel);
   const auto detail = nlohmann::json::parse(ev.back().detail);
   CHECK(detail.value("reason", "") == "upstream_failed");
   CHECK(detail.value("parent", int64_t{0}) == b);

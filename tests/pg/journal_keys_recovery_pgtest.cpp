@@ -269,9 +269,9 @@ TEST_CASE("a requeue event carries the attempt it hands back", "[pg][journal]") 
   apply(s, transition_of(id, transition_kind::requeue, task_state::running, 1, 2));
   auto ev = s.events(id);
   REQUIRE(ev.size() == 5);
-  CHECK(ev[2].kind == "requeue");
+  CHECK(ev[2].kind == transition_kind::requeue);
   CHECK(ev[2].attempt == 1);
-  CHECK(ev[4].kind == "requeue");
+  CHECK(ev[4].kind == transition_kind::requeue);
   CHECK(ev[4].attempt == 1);
   CHECK(s.get_task(id)->attempt == 2);
 }

@@ -139,7 +139,7 @@ TEST_CASE("notes, checkpoints and latest_checkpoint", "[pg][journal]") {
   CHECK(cps[1].at_us == 1'700'000'002'000'000);
   const auto ev = s.events(id);
   REQUIRE(ev.size() == 3);
-  CHECK(ev[2].kind == "progress");
+  CHECK(ev[2].kind == note_kind::progress);
   CHECK_FALSE(ev[2].from_state);
   CHECK(nlohmann::json::parse(ev[2].detail)["pct"] == 50);
 }

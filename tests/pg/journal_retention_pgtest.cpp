@@ -403,7 +403,7 @@ TEST_CASE("status counts: live ones exact, final ones estimated on a big table",
     const auto q = s.queued_age(now_us + 1'000'000);
     CHECK(q.ready == 1);
     // The recent activity reads use the small indexes.
-    CHECK(s.event_counts_since(now_us - 60'000'000, {"fail", "lose"}).size() == 1);
+    CHECK(s.event_counts_since(now_us - 60'000'000, {transition_kind::fail, transition_kind::lose}).size() == 1);
   }
   // What `taskrt status` reads of tasks went by index only: no scan of the
   // 80,000 rows.

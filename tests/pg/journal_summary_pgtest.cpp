@@ -68,15 +68,15 @@ TEST_CASE("journal_store: counts by name and state, failures and losses", "[pg]"
 
   int64_t fails = 0, submits = 0;
   for (const auto& c : s.event_counts_since(t0)) {
-    if (c.kind == "fail")
+    if (c.kind == transition_kind::fail)
       fails = c.events;
-    if (c.kind == "submit")
+    if (c.kind == transition_kind::submit)
       submits = c.events;
   }
   CHECK(fails == 2);
   CHECK(submits == 4);
   for (const auto& c : s.event_counts_since(t0 + 2'500'000))
-    CHECK(c.kind != "fail");
+    CHECK(c.kind != transition_kind::fail);
 
   // ids[3] is QUEUED since t0 with run_at t0: ready, waiting since t0.
   auto q = s.queued_age(t0 + 10'000'000);

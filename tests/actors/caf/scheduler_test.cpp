@@ -128,14 +128,14 @@ struct fixture : caf_fixture {
   std::vector<std::string> kinds(int64_t id) {
     std::vector<std::string> out;
     for (const auto& e : journal->events(id))
-      out.push_back(e.kind);
+      out.push_back(to_string(e.kind));
     return out;
   }
 
   std::optional<event_row> last_event(int64_t id, const std::string& kind) {
     std::optional<event_row> out;
     for (auto& e : journal->events(id))
-      if (e.kind == kind)
+      if (to_string(e.kind) == kind)
         out = e;
     return out;
   }
