@@ -37,7 +37,7 @@ TEST_CASE("event kinds are the transitions and the notes, each once", "[note_kin
   CHECK_FALSE(is_event_kind("bogus"));
 }
 
-TEST_CASE("event kinds round-trip by name; a transition and a note never compare equal",
+TEST_CASE("event kinds round-trip by name - a transition and a note never compare equal",
           "[note_kind]") {
   for (const auto& k : all_event_kinds()) {
     const auto back = parse_event_kind(to_string(k));
