@@ -180,8 +180,8 @@ void write_groups(pqxx::work& tx, const std::vector<transition_item>& items,
                   const std::vector<std::vector<size_t>>& groups, std::vector<bool>& applied,
                   const std::vector<std::string>* parents) {
   // v: one row update per group, guarded by its first transition, carrying
-  // the values of the last one that sets each column, and the first
-  // transition's event. w: the events of the others.
+  // the values of the last one that sets each column, the first
+  // transition's event, and (ev2_*) the second one's event, if any.
   array_literal parents_col, idx, task_id, exp_state, exp_attempt, new_state, new_attempt,
     lease_epoch, run_at, priority, queue, lock_set, lock, retry_base, unstarted, node, result,
     error, at, clears_cancel, ev_kind, ev_to, ev_attempt, ev_at, ev_detail;
@@ -490,9 +490,10 @@ batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
                               "", "22023");
   if (!b.submits.empty())
     write_submits(tx, b, out, graph.children);
-  // Illegal transitions become "rejected" notes; legal ones are split into
-  // rounds so that each task appears at most once per statement and a later
-  // transition's guard sees the earlier one's effect.
+  // Illegal transitions become "rejected" notes; legal ones are chained per
+  // task and written level by level (write_chains), so that each task
+  // appears at most once per statement and a later transition's guard sees
+  // the earlier one's effect.
   out.applied.assign(b.transitions.size(), false);
   std::vector<note_item> rejected;
   std::vector<std::deque<size_t>> chains; // per task, its transitions in order

@@ -310,7 +310,7 @@ std::vector<int64_t> settle_after(pqxx::work& tx, const std::vector<int64_t>& en
     d.rule = k.rule;
     std::vector<task_state> states;
     for (const auto& [pid, st] : k.parents) {
-      const auto s = parse_task_state(st).value_or(task_state::queued);
+      const auto s = state_of(st, "tasks.state"); // as settle_once: never a default
       states.push_back(s);
       if (d.culprit == 0 && s != task_state::succeeded && is_terminal(s)) {
         d.culprit = pid;
