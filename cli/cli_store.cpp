@@ -3,6 +3,7 @@
 #include "taskrt/cluster/head_addresses.hpp"
 #include "taskrt/cluster/head_node.hpp"
 #include "taskrt/persistence/leader_lock.hpp"
+#include "taskrt/persistence/store_result.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +47,13 @@ std::string store_dsn(const common_opts& o, int& exit_code) {
     exit_code = fail(failed, "no database known: pass --db DSN, set "
                              "TASKRT_DATABASE_URL, or start a head first");
   return dsn;
+}
+
+std::string api_store_failure(const caf::error& err) {
+  if (store_table_missing(err))
+    return "the journal has no API tables yet: start a head of this version once (it migrates "
+           "the schema)";
+  return store_message(err);
 }
 
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code) {

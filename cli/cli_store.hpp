@@ -6,6 +6,8 @@
 #include "taskrt/cluster/client.hpp"
 #include "taskrt/persistence/journal_store.hpp"
 
+#include <caf/error.hpp>
+
 #include <memory>
 #include <string>
 
@@ -33,6 +35,10 @@ journal_options cli_journal_options();
 /// The database of a read command (--db, $TASKRT_DATABASE_URL or the state
 /// file in --data-dir), or "" after printing that none is known (exit 1).
 std::string store_dsn(const common_opts& o, int& exit_code);
+
+/// The message of a failed call to the API's tables (tokens, dashboard
+/// logins): a journal a head of this version never migrated has none yet.
+std::string api_store_failure(const caf::error& err);
 
 /// Opens the journal for a read command, or prints why not (exit 1).
 std::unique_ptr<journal_store> open_store(const common_opts& o, int& exit_code);

@@ -93,11 +93,7 @@ Examples:
         return store.add_login(name, *parse_api_role(a->role), *valid, *session);
       });
       if (!secret) {
-        env.exit_code = fail(failed, std::string{"dashboard: "}
-                                       + (store_table_missing(secret.error())
-                                            ? "the journal has no API tables yet: start a head "
-                                              "of this version once (it migrates the schema)"
-                                            : store_message(secret.error())));
+        env.exit_code = fail(failed, "dashboard: " + api_store_failure(secret.error()));
         return;
       }
       const auto link = url + "/login?token=" + *secret;

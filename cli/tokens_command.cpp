@@ -32,15 +32,6 @@ std::unique_ptr<access_store> open_access(const common_opts& o, int& exit_code) 
   return std::make_unique<access_store>(dsn, cli_journal_options());
 }
 
-/// The message of a failed store call; a journal a head of this version
-/// never migrated has no API tables yet.
-std::string why(const caf::error& err) {
-  if (store_table_missing(err))
-    return "the journal has no API tables yet: start a head of this version once (it migrates "
-           "the schema)";
-  return store_message(err);
-}
-
 } // namespace
 
 void add_tokens_command(CLI::App& app, cli_env& env) {
@@ -77,7 +68,7 @@ cancel and retry. Examples:
     try {
       const auto added = store_call([&] { return store->add_token(*name, *parse_api_role(*role), origin()); });
       if (!added) {
-        env.exit_code = fail(failed, "tokens add: " + why(added.error()));
+        env.exit_code = fail(failed, "tokens add: " + api_store_failure(added.error()));
         return;
       }
       const auto& secret = *added;
@@ -105,7 +96,7 @@ cancel and retry. Examples:
     try {
       const auto all = store_call([&] { return store->tokens(); });
       if (!all) {
-        env.exit_code = fail(failed, "tokens list: " + why(all.error()));
+        env.exit_code = fail(failed, "tokens list: " + api_store_failure(all.error()));
         return;
       }
       json rows = json::array();
@@ -143,7 +134,7 @@ cancel and retry. Examples:
     try {
       const auto revoked = store_call([&] { return store->revoke_token(*rname); });
       if (!revoked) {
-        env.exit_code = fail(failed, "tokens revoke: " + why(revoked.error()));
+        env.exit_code = fail(failed, "tokens revoke: " + api_store_failure(revoked.error()));
         return;
       }
       if (!*revoked) {
