@@ -74,6 +74,16 @@ struct journal_store::impl {
     return std::chrono::milliseconds(opts.long_call_deadline_ms);
   }
 
+  /// The deadline of the call in flight (in run()), else null.
+  detail::call_deadline* current = nullptr;
+
+  /// Gives the call in flight `ms` more, up to long_limit() (a commit that
+  /// finds, part way, the edges it settles).
+  void allow_more(int64_t ms) {
+    if (current && ms > 0)
+      current->extend_to(std::min(long_limit(), current->limit() + std::chrono::milliseconds(ms)));
+  }
+
   /// Runs `f(connection)`, turning every libpqxx exception into store_error.
   /// After an outage-class failure the connection is dropped so that the next
   /// call reconnects.
@@ -109,6 +119,7 @@ struct journal_store::impl {
     // answer in time (an outage; in doubt when it was the COMMIT).
     auto cut = [&] {
       const bool fired = deadline && deadline->fired();
+      current = nullptr;
       deadline.reset();
       return fired;
     };
@@ -123,6 +134,7 @@ struct journal_store::impl {
     try {
       auto& c = connection();
       deadline.emplace(c.sock(), limit);
+      current = &*deadline;
       auto out = f(c);
       if (cut()) // it answered just as the deadline passed: the socket is gone
         conn.reset();
@@ -262,14 +274,13 @@ journal_store::batch_result journal_store::commit(const batch& b,
   // written and checked, and the children of the tasks this batch ends are
   // settled, in the same commit: 1 ms more per edge, at most the long
   // deadline (a 10,000-task fan-out or fan-in: 10,000 to 20,000 edges).
+  // The submits' edges are known here; the children's once the settling
+  // has read them (allow_more), which spares every commit that ends tasks
+  // a transaction of its own to count them first.
   std::chrono::milliseconds limit{0};
   int64_t edges = 0;
   for (const auto& it : b.submits)
     edges += static_cast<int64_t>(it.spec.after.size());
-  std::vector<int64_t> ends;
-  for (const auto& t : b.transitions)
-    if (is_terminal(target_state(t.kind)) || t.kind == transition_kind::manual_retry)
-      ends.push_back(t.task_id);
   // A journal before schema 7 (a store used before migrate()) has no graph.
   if (!impl_->graph)
     impl_->graph = impl_->run("commit", [&](pqxx::connection& c) {
@@ -277,14 +288,10 @@ journal_store::batch_result journal_store::commit(const batch& b,
       return tx.exec1("SELECT to_regclass('task_edges') IS NOT NULL")[0].as<bool>();
     });
   const bool graph = *impl_->graph;
-  if (graph && !ends.empty())
-    edges += impl_->run("commit", [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      return detail::count_children(tx, ends);
-    });
   if (edges > 0)
     limit = std::min(impl_->long_limit(),
                      std::chrono::milliseconds(impl_->opts.call_deadline_ms + edges));
+  const auto allow_more = [this](int64_t n) { impl_->allow_more(n); };
   const bool retried = !commit_id.empty() && commit_id == impl_->failed_commit_id;
   impl_->failed_commit_id = commit_id;
   auto res = impl_->run("commit", [&](pqxx::connection& c) {
@@ -304,7 +311,7 @@ journal_store::batch_result journal_store::commit(const batch& b,
         std::fprintf(stderr, "taskrt: fault stop_in_commit: stopped inside a commit\n");
         std::fflush(stderr);
         ::raise(SIGSTOP););
-      auto out = detail::write_batch(tx, b, graph);
+      auto out = detail::write_batch(tx, b, graph, allow_more);
       if (!commit_id.empty()) {
         tx.exec_params("INSERT INTO commit_log (id, result) VALUES ($1, $2::jsonb)",
                        commit_id, result_json(out).dump());

@@ -479,9 +479,11 @@ void write_chains(pqxx::work& tx, const std::vector<transition_item>& items,
 
 } // namespace
 
-batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph) {
+batch_result write_batch(pqxx::work& tx, const batch& b, bool with_graph,
+                         const std::function<void(int64_t)>& edges_found) {
   batch_result out;
   graph_changes graph;
+  graph.edges_found = edges_found;
   if (!with_graph)
     for (const auto& it : b.submits)
       if (!it.spec.after.empty())

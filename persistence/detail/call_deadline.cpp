@@ -49,6 +49,17 @@ public:
     return fired;
   }
 
+  /// Moves `token`'s deadline to `at` unless it fired already.
+  void rearm(uint64_t token, clock::time_point at) {
+    std::lock_guard<std::mutex> g{m_};
+    auto i = armed_.find(token);
+    if (i == armed_.end() || i->second.fired)
+      return;
+    i->second.at = at;
+    if (at < wakes_at_)
+      cv_.notify_one();
+  }
+
   bool fired(uint64_t token) {
     std::lock_guard<std::mutex> g{m_};
     auto i = armed_.find(token);
@@ -97,9 +108,17 @@ private:
 
 } // namespace
 
-call_deadline::call_deadline(int fd, std::chrono::milliseconds limit) : limit_(limit) {
+call_deadline::call_deadline(int fd, std::chrono::milliseconds limit)
+  : limit_(limit), armed_at_(clock::now()) {
   if (fd >= 0 && limit.count() > 0)
-    token_ = watchdog::instance().arm(fd, clock::now() + limit);
+    token_ = watchdog::instance().arm(fd, armed_at_ + limit);
+}
+
+void call_deadline::extend_to(std::chrono::milliseconds limit) {
+  if (token_ == 0)
+    return;
+  limit_ = limit;
+  watchdog::instance().rearm(token_, armed_at_ + limit);
 }
 
 call_deadline::~call_deadline() {

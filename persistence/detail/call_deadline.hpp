@@ -38,12 +38,18 @@ public:
   /// True when the deadline passed and the watchdog shut the socket down.
   bool fired() const;
 
-  /// The limit this deadline was armed with.
+  /// The limit, counted from when it was armed.
   std::chrono::milliseconds limit() const { return limit_; }
+
+  /// Moves the deadline to `limit` from when it was armed (a call that
+  /// learns, part way, that it is long by design); nothing when unarmed or
+  /// already fired.
+  void extend_to(std::chrono::milliseconds limit);
 
 private:
   uint64_t token_ = 0;
   std::chrono::milliseconds limit_;
+  std::chrono::steady_clock::time_point armed_at_;
 };
 
 } // namespace taskrt::detail

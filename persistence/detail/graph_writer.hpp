@@ -11,6 +11,7 @@
 #include "taskrt/persistence/journal_store.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,9 @@ struct graph_changes {
   std::vector<int64_t> retried;  ///< tasks a manual retry took from FAILED/LOST/CANCELLED
   std::vector<int64_t> children; ///< fresh submits with parents
   int64_t at_us = 0;             ///< when (the batch's newest stamp)
+  /// Told the edges found before they are settled (sizes the commit's
+  /// deadline); may be empty.
+  std::function<void(int64_t)> edges_found;
 };
 
 /// Settles the WAITING tasks `c` may move: the children of `c.ended` and
@@ -46,9 +50,6 @@ struct graph_changes {
 /// turn. Every move is a journaled, guarded transition of this transaction.
 /// Fills out.released and out.settled.
 void settle_graph(pqxx::work& tx, const graph_changes& c, journal_store::batch_result& out);
-
-/// How many children (edges) tasks `ids` have, counted up to 100,000.
-int64_t count_children(pqxx::transaction_base& tx, const std::vector<int64_t>& ids);
 
 /// The rows of tasks `ids` (by id). With `parents` (id -> JSON text), the
 /// parents column is not read but taken (moved) from there.

@@ -4,11 +4,15 @@
 // children it cancelled wait again, and a cancel of a WAITING task settles
 // its own children. Every move is a journaled transition.
 
+#include "taskrt/persistence/detail/pqxx.hpp"
 #include "tests/pg/store_helpers.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
 
 using namespace taskrt;
 using namespace taskrt::test;
@@ -284,6 +288,80 @@ TEST_CASE("fan-out 1 -> 2000 and fan-in 2000 -> 1 settle in one commit each",
     }
   }
   CHECK(ids_of(s.commit(b).released) == std::vector<int64_t>{sink});
+}
+
+TEST_CASE("a child whose newest parents all ended still waits for an older pending one",
+          "[pg][journal][graph]") {
+  // The probe for a pending parent looks at the newest 256; past it the
+  // child is decided from all its parents. Here the oldest of 300 is the
+  // one still running when the other 299 end.
+  auto s = make_store("graph_deep_pending");
+  journal_store::batch g;
+  for (int i = 0; i < 300; ++i)
+    g.submits.push_back(submit_of("p"));
+  std::vector<int64_t> all;
+  for (int i = 0; i < 300; ++i)
+    all.push_back(-(i + 1));
+  g.submits.push_back(child_of("sink", all));
+  const auto ids = s.commit(g).submitted_ids;
+  const auto sink = ids.back();
+  journal_store::batch b;
+  b.transitions.push_back(start_of(ids[0])); // the oldest runs on
+  for (size_t i = 1; i < 300; ++i) {
+    b.transitions.push_back(start_of(ids[i]));
+    b.transitions.push_back(
+      transition_of(ids[i], transition_kind::succeed, task_state::running, 1, 1));
+  }
+  const auto r = s.commit(b);
+  CHECK(r.released.empty());
+  CHECK(r.settled.empty());
+  CHECK(state_of(s, sink) == task_state::waiting);
+  journal_store::batch last;
+  last.transitions.push_back(
+    transition_of(ids[0], transition_kind::succeed, task_state::running, 1, 1));
+  CHECK(ids_of(s.commit(last).released) == std::vector<int64_t>{sink});
+}
+
+TEST_CASE("a commit is given 1 ms more per edge it settles, found as it reads them",
+          "[pg][journal][graph][deadline]") {
+  // The window: a parent's end whose children are many. The commit learns
+  // how many only when the settling reads the edges (no count before it);
+  // from then its client-side deadline is the call deadline plus 1 ms per
+  // edge. A lock the test holds on one child makes the release wait 1.2 s:
+  // past the 0.4 s call deadline, within 0.4 + 2 s.
+  const auto dsn = fresh_schema_dsn("graph_deadline");
+  journal_store setup{dsn};
+  setup.migrate();
+  journal_store::batch g;
+  g.submits.push_back(submit_of("root"));
+  for (int i = 0; i < 2000; ++i)
+    g.submits.push_back(child_of("mid", {-1}));
+  const auto ids = setup.commit(g).submitted_ids;
+  journal_options o;
+  o.call_deadline_ms = 400;
+  o.statement_timeout_ms = 0;
+  journal_store store{dsn, o};
+
+  pqxx::connection c{dsn};
+  pqxx::work hold{c};
+  hold.exec_params("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", ids.back());
+  std::thread release{[&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    hold.commit();
+  }};
+  const auto t0 = std::chrono::steady_clock::now();
+  journal_store::batch_result r;
+  try {
+    r = finish(store, ids.front(), transition_kind::succeed);
+  } catch (const store_error& e) {
+    release.join();
+    FAIL("the commit was cut: " << e.what());
+  }
+  release.join();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("commit of a 2000-edge release behind a 1.2 s row lock: %.3f s\n", took);
+  CHECK(took >= 1.1);
+  CHECK(r.released.size() == 2000);
 }
 
 TEST_CASE("a child with parents still pending is decided from the parents that just ended",

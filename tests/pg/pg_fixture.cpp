@@ -37,11 +37,18 @@ struct schema_janitor {
   ~schema_janitor() {
     if (schemas.empty())
       return;
-    std::string sql = "SET client_min_messages = warning;";
+    // A script on stdin: one transaction per DROP (a single -c would be one
+    // transaction for all, past max_locks_per_transaction after ~100 schemas).
+    const auto cmd = "psql -X -q -v ON_ERROR_STOP=1 '" + dsn + "' >/dev/null";
+    FILE* p = ::popen(cmd.c_str(), "w");
+    if (!p) {
+      std::fprintf(stderr, "pg_fixture: could not drop the test schemas\n");
+      return;
+    }
+    std::fputs("SET client_min_messages = warning;\n", p);
     for (const auto& s : schemas)
-      sql += " DROP SCHEMA IF EXISTS \"" + s + "\" CASCADE;";
-    const auto cmd = "psql -X -q '" + dsn + "' -c '" + sql + "' >/dev/null";
-    if (std::system(cmd.c_str()) != 0)
+      std::fprintf(p, "DROP SCHEMA IF EXISTS \"%s\" CASCADE;\n", s.c_str());
+    if (::pclose(p) != 0)
       std::fprintf(stderr, "pg_fixture: could not drop the test schemas\n");
   }
 };
