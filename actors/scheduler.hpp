@@ -55,6 +55,12 @@ struct scheduler_config {
   /// QUEUED tasks scheduled further ahead than this stay in the journal and
   /// are read as the horizon moves (every QUEUED task due within it is held).
   double schedule_horizon_s = 300;
+  /// Dispatching pauses while this many transitions wait for their commit
+  /// (two group commits of persistence_options::max_batch_items): workers
+  /// faster than the journal then wait in the ready queue, not as ends
+  /// queued behind seconds of commits, so an end commits (and releases its
+  /// children) within about two commits of when it arrived.
+  size_t journal_backlog = 2000;
   const task_registry* registry = nullptr; ///< names known to the workers
   caf::actor persistence;
   caf::actor retry;

@@ -372,15 +372,33 @@ void start_attempt(scheduler_actor_t* self, live_task& t, sched::slot_id sid) {
   );
 }
 
+namespace {
+
+bool journal_full(const scheduler_state& st) {
+  return st.cfg.journal_backlog > 0 && st.journal_pending >= st.cfg.journal_backlog;
+}
+
+} // namespace
+
+void journal_answered(scheduler_actor_t* self, size_t n) {
+  auto& st = self->state;
+  const bool was_full = journal_full(st);
+  st.journal_pending -= std::min(n, st.journal_pending);
+  if (was_full && !journal_full(st))
+    try_dispatch(self);
+}
+
 /// Dispatches while a free slot (least loaded first) has a ready task it
-/// may run; a slot with none is parked for the rest of this round.
+/// may run and the journal is not cfg.journal_backlog transitions behind;
+/// a slot with no task it may run is parked for the rest of this round.
 void try_dispatch(scheduler_actor_t* self) {
   auto& st = self->state;
-  if (!st.recovered || st.draining || !st.journal_up || st.dispatch_deferred)
+  if (!st.recovered || st.draining || !st.journal_up || st.dispatch_deferred
+      || journal_full(st))
     return;
   st.queue.promote_due(to_micros(now()));
   feed_gate(st);
-  while (st.queue.has_ready()) {
+  while (st.queue.has_ready() && !journal_full(st)) {
     const auto sid = st.slots.next();
     if (sid == 0)
       break;

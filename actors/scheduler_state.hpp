@@ -150,6 +150,9 @@ struct scheduler_state {
   /// Set while the items of one node report are applied: dispatching waits
   /// for the end of the report, so the freed slots fill in one round.
   bool dispatch_deferred = false;
+  /// Transitions sent to the journal and not answered yet (dispatching
+  /// pauses at cfg.journal_backlog).
+  size_t journal_pending = 0;
   static inline const char* name = "taskrt.scheduler";
 };
 
@@ -163,14 +166,24 @@ using scheduler_actor_t = caf::stateful_actor<scheduler_state>;
 /// cancelled ones answered (scheduler_graph.cpp).
 void on_graph(scheduler_actor_t* self, journal_store::batch_result& r);
 
+/// `n` transitions sent to the journal were answered: dispatching resumes
+/// if they had paused it (scheduler_dispatch.cpp).
+void journal_answered(scheduler_actor_t* self, size_t n);
+
 template <class F, class E>
 void journal(scheduler_actor_t* self, journal_store::batch b, F then, E on_error) {
+  const auto n = b.transitions.size();
+  self->state.journal_pending += n;
   self->request(self->state.cfg.persistence, caf::infinite, std::move(b))
-    .then([self, then](journal_store::batch_result& r) mutable {
+    .then([self, then, n](journal_store::batch_result& r) mutable {
             on_graph(self, r);
             then(r);
+            journal_answered(self, n);
           },
-          [on_error](caf::error& e) mutable { on_error(e); });
+          [self, on_error, n](caf::error& e) mutable {
+            on_error(e);
+            journal_answered(self, n);
+          });
 }
 
 /// As above; a refusal is logged (notes and checkpoints: nothing else hangs

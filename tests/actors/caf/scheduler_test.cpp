@@ -31,6 +31,7 @@ struct fixture : caf_fixture {
   strategy_registry strategies;
   scheduler_config sc;
   caf::actor persistence, retry, sched, worker;
+  std::vector<caf::actor> puppets; ///< more workers than `worker`
 
   fixture() {
     registry.add("work", [](task_context&, const json&) { return json{}; });
@@ -40,6 +41,8 @@ struct fixture : caf_fixture {
   }
 
   ~fixture() override {
+    for (auto& p : puppets)
+      caf::anon_send_exit(p, caf::exit_reason::kill);
     for (auto* a : {&worker, &sched, &retry, &persistence})
       if (*a)
         caf::anon_send_exit(*a, caf::exit_reason::kill);
@@ -64,9 +67,14 @@ struct fixture : caf_fixture {
     sc.persistence = persistence;
     sc.retry = retry;
     sched = spawn_scheduler(sys, sc);
+    worker = puppet();
+  }
+
+  /// A worker puppet of the scheduler (see start()).
+  caf::actor puppet() {
     auto me = caf::actor_cast<caf::strong_actor_ptr>(self);
     auto me_actor = caf::actor_cast<caf::actor>(self);
-    worker = sys.spawn([me, me_actor, to = sched](caf::event_based_actor* a) -> caf::behavior {
+    return sys.spawn([me, me_actor, to = sched](caf::event_based_actor* a) -> caf::behavior {
       a->set_default_handler(
         [me, me_actor, to](caf::scheduled_actor* p, caf::message_view& x) -> caf::result<caf::message> {
           auto msg = x.move_content_to_message();
@@ -87,11 +95,36 @@ struct fixture : caf_fixture {
   }
 
   void worker_ready() {
+    send_ready(worker, 1);
+    run();
+  }
+
+  /// Puppet `w` (pid `pid`) tells the scheduler it is ready.
+  void send_ready(const caf::actor& w, int32_t pid) {
     worker_info info;
     info.node = "head";
-    info.pid = 1;
-    self->send(worker, ready_atom::value, info, worker);
+    info.pid = pid;
+    self->send(w, ready_atom::value, info, w);
+  }
+
+  /// Three tasks journaled before a start, three workers ready at
+  /// recovery: one round dispatches them. Returns the commits their starts
+  /// took.
+  int64_t start_commits_of_one_round() {
+    for (int i = 0; i < 3; ++i)
+      journaled();
+    spawn_all();
+    send_ready(worker, 1);
+    puppets = {puppet(), puppet()};
+    send_ready(puppets[0], 2);
+    send_ready(puppets[1], 3);
+    const auto before = journal->commits();
     run();
+    int dispatched = 0;
+    while (next<dispatch_msg>())
+      ++dispatched;
+    CAF_CHECK_EQUAL(dispatched, 3);
+    return journal->commits() - before;
   }
 
   int64_t submit_ok(const std::string& policy, int64_t run_at_us = 0) {
@@ -207,6 +240,18 @@ CAF_TEST(dispatch comes after the start commit and its lease carries the head ge
   CAF_CHECK(r.state == task_state::running);
   CAF_CHECK_EQUAL(r.lease_epoch, d->lease_epoch);
   CAF_CHECK_EQUAL(r.node, "head");
+}
+
+CAF_TEST(one dispatch round journals its starts in one group commit) {
+  CAF_CHECK_EQUAL(start_commits_of_one_round(), 1);
+}
+
+CAF_TEST(dispatching pauses while journal_backlog transitions wait for their commit) {
+  // A backlog of one: each start must commit before the next dispatch, so
+  // the round's three starts take three commits (workers faster than the
+  // journal wait in the ready queue instead of piling ends on it).
+  sc.journal_backlog = 1;
+  CAF_CHECK_EQUAL(start_commits_of_one_round(), 3);
 }
 
 CAF_TEST(a success is journaled and then answered to await) {
