@@ -290,6 +290,35 @@ TEST_CASE("fan-out 1 -> 2000 and fan-in 2000 -> 1 settle in one commit each",
   CHECK(ids_of(s.commit(b).released) == std::vector<int64_t>{sink});
 }
 
+TEST_CASE("a release's parents are stored lz4-compressed (schema 17)", "[pg][journal][graph]") {
+  // 200 parents: about 14 kB of ctx.parents(), past the size Postgres
+  // compresses at.
+  const auto dsn = fresh_schema_dsn("graph_lz4");
+  journal_store s{dsn};
+  s.migrate();
+  journal_store::batch g;
+  std::vector<int64_t> locals;
+  for (int i = 0; i < 200; ++i) {
+    g.submits.push_back(submit_of("p"));
+    locals.push_back(-(i + 1));
+  }
+  g.submits.push_back(child_of("sink", locals));
+  const auto ids = s.commit(g).submitted_ids;
+  journal_store::batch b;
+  for (size_t i = 0; i < 200; ++i) {
+    b.transitions.push_back(start_of(ids[i]));
+    b.transitions.push_back(transition_of(ids[i], transition_kind::succeed, task_state::running, 1, 1));
+  }
+  CHECK(ids_of(s.commit(b).released) == std::vector<int64_t>{ids.back()});
+  pqxx::connection c{dsn};
+  pqxx::read_transaction tx{c};
+  CHECK(tx.exec_params1("SELECT coalesce(pg_column_compression(parents), 'none') FROM tasks"
+                        " WHERE id = $1",
+                        ids.back())[0]
+          .as<std::string>()
+        == "lz4");
+}
+
 TEST_CASE("a child whose newest parents all ended still waits for an older pending one",
           "[pg][journal][graph]") {
   // The probe for a pending parent looks at the newest 256; past it the
