@@ -119,6 +119,8 @@ struct journal_store::impl {
     // answer in time (an outage; in doubt when it was the COMMIT).
     auto cut = [&] {
       const bool fired = deadline && deadline->fired();
+      if (deadline)
+        limit = deadline->limit(); // as extended, for no_answer()
       current = nullptr;
       deadline.reset();
       return fired;
