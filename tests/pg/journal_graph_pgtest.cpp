@@ -56,6 +56,25 @@ journal_store::batch_result finish(journal_store& s, int64_t id, transition_kind
   return s.commit(b);
 }
 
+/// Adds `id`'s start and success (QUEUED → RUNNING → SUCCEEDED) to `b`.
+void add_success(journal_store::batch& b, int64_t id) {
+  b.transitions.push_back(start_of(id));
+  b.transitions.push_back(transition_of(id, transition_kind::succeed, task_state::running, 1, 1));
+}
+
+/// A graph of `n` parents and a sink after all of them (local references),
+/// in one batch: the sink is its last submit.
+journal_store::batch fan_in(int n) {
+  journal_store::batch g;
+  std::vector<int64_t> parents;
+  for (int i = 0; i < n; ++i) {
+    g.submits.push_back(submit_of("p"));
+    parents.push_back(-(i + 1));
+  }
+  g.submits.push_back(child_of("sink", parents));
+  return g;
+}
+
 std::vector<int64_t> ids_of(const std::vector<task_record>& v) {
   std::vector<int64_t> out;
   for (const auto& t : v)
@@ -279,9 +298,7 @@ TEST_CASE("fan-out 1 -> 2000 and fan-in 2000 -> 1 settle in one commit each",
   CHECK(finish(s, root, transition_kind::succeed).released.size() == 2000);
   journal_store::batch b;
   for (size_t i = 1; i <= 2000; ++i) {
-    b.transitions.push_back(start_of(res.submitted_ids[i]));
-    b.transitions.push_back(
-      transition_of(res.submitted_ids[i], transition_kind::succeed, task_state::running, 1, 1));
+    add_success(b, res.submitted_ids[i]);
     if (i == 1000) { // half of them: the sink still waits
       CHECK(s.commit(b).released.empty());
       b = {};
@@ -296,19 +313,10 @@ TEST_CASE("a release's parents are stored lz4-compressed (schema 17)", "[pg][jou
   const auto dsn = fresh_schema_dsn("graph_lz4");
   journal_store s{dsn};
   s.migrate();
-  journal_store::batch g;
-  std::vector<int64_t> locals;
-  for (int i = 0; i < 200; ++i) {
-    g.submits.push_back(submit_of("p"));
-    locals.push_back(-(i + 1));
-  }
-  g.submits.push_back(child_of("sink", locals));
-  const auto ids = s.commit(g).submitted_ids;
+  const auto ids = s.commit(fan_in(200)).submitted_ids;
   journal_store::batch b;
-  for (size_t i = 0; i < 200; ++i) {
-    b.transitions.push_back(start_of(ids[i]));
-    b.transitions.push_back(transition_of(ids[i], transition_kind::succeed, task_state::running, 1, 1));
-  }
+  for (size_t i = 0; i < 200; ++i)
+    add_success(b, ids[i]);
   CHECK(ids_of(s.commit(b).released) == std::vector<int64_t>{ids.back()});
   pqxx::connection c{dsn};
   pqxx::read_transaction tx{c};
@@ -325,22 +333,12 @@ TEST_CASE("a child whose newest parents all ended still waits for an older pendi
   // child is decided from all its parents. Here the oldest of 300 is the
   // one still running when the other 299 end.
   auto s = make_store("graph_deep_pending");
-  journal_store::batch g;
-  for (int i = 0; i < 300; ++i)
-    g.submits.push_back(submit_of("p"));
-  std::vector<int64_t> all;
-  for (int i = 0; i < 300; ++i)
-    all.push_back(-(i + 1));
-  g.submits.push_back(child_of("sink", all));
-  const auto ids = s.commit(g).submitted_ids;
+  const auto ids = s.commit(fan_in(300)).submitted_ids;
   const auto sink = ids.back();
   journal_store::batch b;
   b.transitions.push_back(start_of(ids[0])); // the oldest runs on
-  for (size_t i = 1; i < 300; ++i) {
-    b.transitions.push_back(start_of(ids[i]));
-    b.transitions.push_back(
-      transition_of(ids[i], transition_kind::succeed, task_state::running, 1, 1));
-  }
+  for (size_t i = 1; i < 300; ++i)
+    add_success(b, ids[i]);
   const auto r = s.commit(b);
   CHECK(r.released.empty());
   CHECK(r.settled.empty());
