@@ -48,6 +48,8 @@ struct persistence_state {
   std::vector<std::tuple<caf::response_promise, int32_t, int64_t>> loads;
   std::vector<caf::actor> subscribers;
   bool flush_scheduled = false;
+  bool lingered = false; ///< the scheduled flush waits out opts.linger
+  caf::actor_clock::time_point last_commit_end; ///< on the actor's clock
   bool up = true;
   std::string reason;
   int64_t down_since_us = 0;
@@ -318,6 +320,7 @@ void open_lane(persistence_actor_t* self) {
     lane_store->fence_on(st.store->fence_generation()); // the lane's writes are fenced too
     journal_ports lane_journal; // submits only: no node rows, no reads
     lane_journal.transitions = std::move(lane_store);
+    opts.linger = {}; // a submit's commit is on the path from enqueue to start
     st.lane = spawn_journal_writer(self->system(), std::move(lane_journal), opts, nullptr);
   } catch (const std::exception& e) {
     spdlog::warn("journal: no submit lane ({}); submits share the one connection",
@@ -467,6 +470,29 @@ void work(persistence_actor_t* self, bool probe) {
   }
 }
 
+/// Whether the flush at hand waits: the writer is busy (its last commit
+/// ended less than opts.linger ago) and fewer than opts.linger_items items
+/// wait. Then the flush comes again once opts.linger has passed since that
+/// commit, and commits whatever waits by then.
+bool lingers(persistence_actor_t* self) {
+  auto& st = self->state;
+  if (st.lingered || st.opts.linger.count() <= 0 || !st.up) {
+    st.lingered = false;
+    return false;
+  }
+  const auto since = self->clock().now() - st.last_commit_end;
+  if (since >= st.opts.linger)
+    return false;
+  size_t items = 0;
+  for (const auto& r : st.pending)
+    items += r.items;
+  if (items >= st.opts.linger_items)
+    return false;
+  st.lingered = true;
+  self->delayed_send(self, st.opts.linger - since, flush_atom::value);
+  return true;
+}
+
 void schedule_flush(persistence_actor_t* self) {
   auto& st = self->state;
   if (st.flush_scheduled || !st.up)
@@ -501,9 +527,13 @@ caf::behavior journal_writer(persistence_actor_t* self, journal_ports journal,
       return rp;
     },
     [self](flush_atom) {
-      self->state.flush_scheduled = false;
-      if (self->state.up)
+      auto& st = self->state;
+      if (lingers(self))
+        return;
+      st.flush_scheduled = false;
+      if (st.up)
         work(self, false);
+      st.last_commit_end = self->clock().now();
     },
     [self](retry_atom) {
       self->state.retry_scheduled = false;

@@ -67,6 +67,9 @@ caf::expected<prepared_submit> prepare_submit(const scheduler_state& st, task_sp
                                         : default_queue;
   item.time_limit_s = item.spec.time_limit_s > 0 ? item.spec.time_limit_s : def->time_limit_s;
   item.now_us = to_micros(now());
+  // Said in the submit event itself: no row and no commit of its own.
+  if (item.spec.after.empty() && !st.nodes.runnable(item.spec.name))
+    item.waiting = "no ALIVE node runs " + item.spec.name;
   if (item.spec.run_at_us == 0)
     item.spec.run_at_us = item.now_us;
   auto& rec = p.rec;
@@ -108,7 +111,6 @@ void journal_submits(scheduler_actor_t* self, std::vector<prepared_submit> prepa
     self, std::move(b),
     [self, prepared = std::move(prepared), done](journal_store::batch_result& r) mutable {
       auto& st = self->state;
-      journal_store::batch waiting;
       const auto t_us = to_micros(now());
       for (size_t i = 0; i < prepared.size(); ++i) {
         if (i < r.existing.size() && r.existing[i])
@@ -123,10 +125,6 @@ void journal_submits(scheduler_actor_t* self, std::vector<prepared_submit> prepa
         auto& rec = prepared[i].rec;
         rec.id = r.submitted_ids.at(i);
         st.max_acked_id = std::max(st.max_acked_id, rec.id);
-        if (!st.nodes.runnable(rec.name))
-          waiting.notes.push_back({rec.id, 0, note_kind::waiting,
-                                   {{"reason", "no ALIVE node runs " + rec.name}},
-                                   t_us, st.cfg.node_id});
         metrics::record_transition(rec.name, task_state::queued);
         if (rec.run_at_us <= t_us) {
           // Due: held if its queue's window takes it, else read back from
@@ -146,8 +144,6 @@ void journal_submits(scheduler_actor_t* self, std::vector<prepared_submit> prepa
         push_ready(st, t, t_us);
       }
       done(std::move(r.submitted_ids));
-      if (!waiting.empty())
-        journal(self, std::move(waiting), [](journal_store::batch_result&) {});
       try_dispatch(self);
     },
     failed);

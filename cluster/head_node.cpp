@@ -169,6 +169,21 @@ http::probes starting_probes(bool standby) {
 
 /// Prints a line for people on stdout, or logs it (--log-format json: every
 /// line on stdout is a JSON object).
+/// What this head writes to its state file, listening on `port`.
+head_state_file state_file_of(const head_options& opts, uint16_t port, bool tls,
+                              const std::string& tls_dir) {
+  head_state_file sf;
+  sf.host = opts.host;
+  sf.port = port;
+  sf.pid = static_cast<int>(::getpid());
+  sf.dsn = opts.dsn;
+  sf.node_id = opts.node_id;
+  sf.started_at = to_rfc3339(now());
+  sf.tls = tls;
+  sf.tls_dir = tls_dir;
+  return sf;
+}
+
 void announce(const head_options& opts, const std::string& line) {
   if (opts.log_format == logging::log_format::json) {
     spdlog::info("{}", line);
@@ -212,8 +227,7 @@ std::unique_ptr<leader_lock> acquire_leadership(const head_options& opts, bool t
     }
     return nullptr;
   }
-  head_state_file sf{opts.host, opts.port, static_cast<int>(::getpid()), opts.dsn,
-                     opts.node_id, to_rfc3339(now()), tls, tls_dir};
+  auto sf = state_file_of(opts, opts.port, tls, tls_dir);
   sf.role = "standby";
   write_state_file(opts.data_dir, sf);
   const auto since = now();
@@ -537,9 +551,7 @@ int run_head(head_options opts, const task_registry& registry,
     http_server->set_probes(head_probes(sys, head));
   if (api)
     api->activate(sys, head);
-  head_state_file sf{opts.host, *port, static_cast<int>(::getpid()), opts.dsn,
-                     opts.node_id, to_rfc3339(now()), tls.has_value(),
-                     tls ? tls->dir : std::string{}};
+  auto sf = state_file_of(opts, *port, tls.has_value(), tls ? tls->dir : std::string{});
   sf.http_url = http_url;
   if (auto err = write_state_file(opts.data_dir, sf); !err.empty()) {
     // Without it no CLI command finds this head: refuse to run half-visible.

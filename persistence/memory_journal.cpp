@@ -303,6 +303,8 @@ memory_journal::batch_result memory_journal::commit(const batch& b,
       d["parent_id"] = s.parent_id;
     if (!s.key.empty())
       d["key"] = s.key;
+    if (!it.waiting.empty())
+      d["waiting"] = it.waiting;
     db.add_event(t.id, 0, transition_kind::submit, std::nullopt, task_state::queued, it.now_us, {}, d);
     if (!t.key.empty())
       keys.emplace(t.key, t.id);

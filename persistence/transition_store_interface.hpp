@@ -31,6 +31,9 @@ public:
     std::string queue;           ///< resolved queue; empty: spec.queue or "default"
     double time_limit_s = 0;     ///< resolved limit; 0: spec.time_limit_s
     int64_t now_us = 0;          ///< submit time; also run_at when spec has none
+    /// Why no node can run it yet ("no ALIVE node runs NAME"), written in
+    /// its submit event's detail as "waiting"; empty: a node can.
+    std::string waiting;
   };
 
   /// A guarded transition of an existing task.

@@ -24,7 +24,7 @@ enum class note_kind : uint8_t {
   progress = 6,         ///< progress reported by an attempt
   adopted = 7,          ///< a running attempt adopted by a restarted head
   fenced_attempt = 8,   ///< an attempt a re-registering node must drop
-  waiting = 9,          ///< no ALIVE node runs the task's name
+  waiting = 9,          ///< no ALIVE node runs the task's name (read only: written by earlier builds; now the submit event's "waiting")
 };
 
 /// "rejected", "cancel_requested", ...

@@ -102,6 +102,8 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
       d["parent_id"] = s.parent_id;
     if (!s.key.empty())
       d["key"] = s.key;
+    if (!it.waiting.empty())
+      d["waiting"] = it.waiting;
     if (!s.after.empty()) {
       d["after"] = s.after; // -N: the N-th submit of this batch
       d["trigger"] = to_string(s.trigger);

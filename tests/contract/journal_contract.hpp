@@ -121,6 +121,7 @@ TEST_CASE("contract: a submit is journaled QUEUED at attempt 0 with its resolved
   auto scheduled = submit("mail.later");
   scheduled.spec.run_at_us = t0 + 60 * sec;
   scheduled.queue = "slow";
+  scheduled.waiting = "no ALIVE node runs mail.later";
   b.submits.push_back(scheduled);
   auto r = j.ports.transitions->commit(b);
   REQUIRE(r.submitted_ids.size() == 2);
@@ -144,6 +145,11 @@ TEST_CASE("contract: a submit is journaled QUEUED at attempt 0 with its resolved
   CHECK(ev[0].kind == transition_kind::submit);
   CHECK(!ev[0].from_state);
   CHECK(ev[0].to_state == task_state::queued);
+  CHECK(!nlohmann::json::parse(ev[0].detail).contains("waiting"));
+  // Why it cannot run yet is in the submit event: no event of its own.
+  auto later_ev = j.ports.reads->events(r.submitted_ids[1]);
+  REQUIRE(later_ev.size() == 1);
+  CHECK(nlohmann::json::parse(later_ev[0].detail)["waiting"] == "no ALIVE node runs mail.later");
   CHECK(!j.ports.reads->get_task(r.submitted_ids[1] + 100));
 }
 

@@ -52,9 +52,17 @@ struct fixture : caf_fixture {
   std::shared_ptr<memory_journal> journal = std::make_shared<memory_journal>();
   caf::actor p;
 
+  /// This suite's options: commits at once, as its tests count commits, not
+  /// time (the linger has tests of its own).
+  static persistence_options at_once() {
+    persistence_options o;
+    o.linger = {};
+    return o;
+  }
+
   /// A persistence actor on the journal (scheduled, not detached), with the
   /// test actor subscribed to its state.
-  void start(persistence_options o = {}) {
+  void start(persistence_options o = at_once()) {
     o.detached = false;
     p = spawn_persistence(sys, journal_ports::of(journal), o);
     ask(p, journal_atom::value, caf::actor_cast<caf::actor>(self));
@@ -73,8 +81,7 @@ struct fixture : caf_fixture {
   int opened = 0;
 
   /// start() with a submit lane on `lane` (it opens after the first load).
-  void start_with_lane() {
-    persistence_options o;
+  void start_with_lane(persistence_options o = at_once()) {
     o.open_submit_lane = [this] {
       ++opened;
       return lane;
@@ -122,6 +129,41 @@ CAF_TEST(a batch is answered after its commit and requests waiting together shar
   CAF_CHECK(journal->get_task(3).has_value());
 }
 
+CAF_TEST(a busy writer lingers: the next commit waits until linger after the last one) {
+  persistence_options o;
+  o.linger = 3ms;
+  start(o);
+  submit_one("a"); // an idle writer commits at once
+  CAF_CHECK_EQUAL(journal->commits(), 1);
+  self->send(p, submits({"b"}));
+  pass(1ms);
+  self->send(p, submits({"c"}));
+  run();
+  CAF_CHECK(!next<batch_result>()); // nothing answered before its commit
+  CAF_CHECK_EQUAL(journal->commits(), 1);
+  pass(2ms); // 3 ms after the first commit: both in one
+  CAF_CHECK_EQUAL(ids(), (std::vector<int64_t>{2}));
+  CAF_CHECK_EQUAL(ids(), (std::vector<int64_t>{3}));
+  CAF_CHECK_EQUAL(journal->commits(), 2);
+  pass(10ms); // idle again: at once
+  self->send(p, submits({"d"}));
+  run();
+  CAF_CHECK_EQUAL(ids(), (std::vector<int64_t>{4}));
+  CAF_CHECK_EQUAL(journal->commits(), 3);
+}
+
+CAF_TEST(a busy writer does not linger once linger_items items wait) {
+  persistence_options o;
+  o.linger = 3ms;
+  o.linger_items = 2;
+  start(o);
+  submit_one("a");
+  self->send(p, submits({"b", "c"}));
+  run();
+  CAF_CHECK_EQUAL(ids(), (std::vector<int64_t>{2, 3}));
+  CAF_CHECK_EQUAL(journal->commits(), 2);
+}
+
 CAF_TEST(UP to DOWN: submits only are refused at once and the rest waits in order) {
   start();
   const auto id = submit_one("a");
@@ -131,7 +173,9 @@ CAF_TEST(UP to DOWN: submits only are refused at once and the rest waits in orde
   CAF_CHECK_EQUAL(next_error_code(), static_cast<uint8_t>(errc::unavailable));
   ask(p, caf::get_atom::value, id);
   CAF_CHECK_EQUAL(next_error_code(), static_cast<uint8_t>(errc::unavailable));
-  CAF_CHECK_EQUAL(journal->get_task(id)->state, task_state::queued);
+  const auto queued = journal->get_task(id);
+  CAF_REQUIRE(queued.has_value());
+  CAF_CHECK_EQUAL(queued->state, task_state::queued);
   CAF_CHECK_EQUAL(journal->list_tasks({}).size(), 1u);
 }
 
@@ -148,7 +192,9 @@ CAF_TEST(DOWN to UP: the retry after the backoff commits the kept unit and tells
   auto r = next<batch_result>();
   CAF_REQUIRE(r.has_value());
   CAF_CHECK_EQUAL(r->applied, std::vector<bool>{true});
-  CAF_CHECK_EQUAL(journal->get_task(id)->state, task_state::running);
+  const auto running = journal->get_task(id);
+  CAF_REQUIRE(running.has_value());
+  CAF_CHECK_EQUAL(running->state, task_state::running);
 }
 
 CAF_TEST(DOWN stays DOWN while retries fail and the backoff doubles) {
@@ -332,6 +378,18 @@ CAF_TEST(the submit lane opens after the first load and its outage is an outage 
   s = next_journal_state();
   CAF_REQUIRE(s.has_value());
   CAF_CHECK(s->first);
+}
+
+CAF_TEST(the submit lane never lingers: the commit of a submit is on the path to its start) {
+  persistence_options o;
+  o.linger = 3ms;
+  start_with_lane(o);
+  ask(p, load_atom::value);
+  CAF_REQUIRE(next<recovery_data>().has_value());
+  submit_one("a");
+  const auto before = lane->commits();
+  submit_one("b"); // right after: committed at once all the same
+  CAF_CHECK_EQUAL(lane->commits(), before + 1);
 }
 
 CAF_TEST(a submit sent after the lane opened commits after one the main writer still held) {

@@ -62,6 +62,7 @@ struct fixture : caf_fixture {
   void spawn_all() {
     persistence_options o;
     o.detached = false;
+    o.linger = {}; // commits at once: this suite counts commits, not time
     persistence = spawn_persistence(sys, journal_ports::of(journal), o);
     retry = spawn_retry_actor(sys, &strategies);
     sc.persistence = persistence;
@@ -125,6 +126,12 @@ struct fixture : caf_fixture {
       ++dispatched;
     CAF_CHECK_EQUAL(dispatched, 3);
     return journal->commits() - before;
+  }
+
+  static task_spec spec_of(const std::string& name) {
+    task_spec spec;
+    spec.name = name;
+    return spec;
   }
 
   int64_t submit_ok(const std::string& policy, int64_t run_at_us = 0) {
@@ -252,6 +259,24 @@ CAF_TEST(dispatching pauses while journal_backlog transitions wait for their com
   // journal wait in the ready queue instead of piling ends on it).
   sc.journal_backlog = 1;
   CAF_CHECK_EQUAL(start_commits_of_one_round(), 3);
+}
+
+CAF_TEST(a submit no ALIVE node can run says why in its submit event and in its one commit) {
+  sc.local_slots = 0; // the head knows "work" but runs no worker
+  start();
+  const auto before = journal->commits();
+  const auto id = submit_ok(R"({"retries":0})");
+  run(); // whatever the head journals after the answer
+  CAF_CHECK_EQUAL(journal->commits() - before, 1);
+  CAF_CHECK(kinds(id) == std::vector<std::string>{"submit"});
+  auto ev = last_event(id, "submit");
+  CAF_REQUIRE(ev.has_value());
+  CAF_CHECK_EQUAL(json::parse(ev->detail).value("waiting", ""), "no ALIVE node runs work");
+  register_node("n2", {}); // a node that runs it: the next submit is not waiting
+  const auto id2 = submit_ok(R"({"retries":0})");
+  auto ev2 = last_event(id2, "submit");
+  CAF_REQUIRE(ev2.has_value());
+  CAF_CHECK(!json::parse(ev2->detail).contains("waiting"));
 }
 
 CAF_TEST(a success is journaled and then answered to await) {
@@ -394,7 +419,7 @@ CAF_TEST(drain: a running attempt gets the grace and then the workers are stoppe
   self->monitor(sched);
   self->send(sched, stop_atom::value);
   run();
-  ask(sched, submit_atom::value, task_spec{"work"});
+  ask(sched, submit_atom::value, spec_of("work"));
   CAF_CHECK_EQUAL(next_error_code(), static_cast<uint8_t>(errc::shutting_down));
   pass(1999ms);
   CAF_CHECK(!next<stop_atom>()); // still within the grace
@@ -542,7 +567,7 @@ CAF_TEST(journal outage: submits are refused and dispatch waits until it is back
   start();
   const auto id = submit_ok(R"({"retries":0})");
   journal->fail_next({store_error{"connection refused", true}});
-  ask(sched, submit_atom::value, task_spec{"work"});
+  ask(sched, submit_atom::value, spec_of("work"));
   auto refused = next<caf::error>();
   CAF_REQUIRE(refused.has_value());
   CAF_CHECK_EQUAL(taskrt_code(*refused), static_cast<uint8_t>(errc::unavailable));
