@@ -470,23 +470,28 @@ void work(persistence_actor_t* self, bool probe) {
   }
 }
 
-/// Whether the flush at hand waits: the writer is busy (its last commit
-/// ended less than opts.linger ago) and fewer than opts.linger_items items
-/// wait. Then the flush comes again once opts.linger has passed since that
-/// commit, and commits whatever waits by then.
-bool lingers(persistence_actor_t* self) {
-  auto& st = self->state;
-  if (st.lingered || st.opts.linger.count() <= 0 || !st.up) {
-    st.lingered = false;
-    return false;
-  }
-  const auto since = self->clock().now() - st.last_commit_end;
-  if (since >= st.opts.linger)
-    return false;
+size_t pending_items(const persistence_state& st) {
   size_t items = 0;
   for (const auto& r : st.pending)
     items += r.items;
-  if (items >= st.opts.linger_items)
+  return items;
+}
+
+/// Whether the flush at hand waits: the writer is busy (its last commit
+/// ended less than opts.linger ago) and fewer than opts.linger_items items
+/// wait. Then the flush comes again once opts.linger has passed since that
+/// commit (or at once when linger_items items come first), and commits
+/// whatever waits by then.
+bool lingers(persistence_actor_t* self) {
+  auto& st = self->state;
+  if (st.lingered) { // its wait is over
+    st.lingered = false;
+    return false;
+  }
+  if (st.opts.linger.count() <= 0 || !st.up || st.pending.empty())
+    return false;
+  const auto since = self->clock().now() - st.last_commit_end;
+  if (since >= st.opts.linger || pending_items(st) >= st.opts.linger_items)
     return false;
   st.lingered = true;
   self->delayed_send(self, st.opts.linger - since, flush_atom::value);
@@ -524,6 +529,10 @@ caf::behavior journal_writer(persistence_actor_t* self, journal_ports journal,
       st.pending.push_back({std::move(b), self->make_response_promise(), n});
       auto rp = st.pending.back().promise;
       schedule_flush(self);
+      if (st.lingered && pending_items(st) >= st.opts.linger_items) {
+        st.lingered = false; // enough waits: commit now, not at the delayed flush
+        self->send(self, flush_atom::value);
+      }
       return rp;
     },
     [self](flush_atom) {
@@ -531,9 +540,11 @@ caf::behavior journal_writer(persistence_actor_t* self, journal_ports journal,
       if (lingers(self))
         return;
       st.flush_scheduled = false;
+      const auto commits = st.commits;
       if (st.up)
         work(self, false);
-      st.last_commit_end = self->clock().now();
+      if (st.commits != commits)
+        st.last_commit_end = self->clock().now();
     },
     [self](retry_atom) {
       self->state.retry_scheduled = false;

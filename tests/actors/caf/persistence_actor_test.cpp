@@ -162,6 +162,15 @@ CAF_TEST(a busy writer does not linger once linger_items items wait) {
   run();
   CAF_CHECK_EQUAL(ids(), (std::vector<int64_t>{2, 3}));
   CAF_CHECK_EQUAL(journal->commits(), 2);
+  // Lingering with one item, the second ends the wait.
+  self->send(p, submits({"d"}));
+  run();
+  CAF_CHECK_EQUAL(journal->commits(), 2);
+  self->send(p, submits({"e"}));
+  run();
+  CAF_CHECK_EQUAL(ids(), (std::vector<int64_t>{4}));
+  CAF_CHECK_EQUAL(ids(), (std::vector<int64_t>{5}));
+  CAF_CHECK_EQUAL(journal->commits(), 3);
 }
 
 CAF_TEST(UP to DOWN: submits only are refused at once and the rest waits in order) {
