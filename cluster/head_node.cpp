@@ -167,8 +167,6 @@ http::probes starting_probes(bool standby) {
   return p;
 }
 
-/// Prints a line for people on stdout, or logs it (--log-format json: every
-/// line on stdout is a JSON object).
 /// What this head writes to its state file, listening on `port`.
 head_state_file state_file_of(const head_options& opts, uint16_t port, bool tls,
                               const std::string& tls_dir) {
@@ -184,6 +182,8 @@ head_state_file state_file_of(const head_options& opts, uint16_t port, bool tls,
   return sf;
 }
 
+/// Prints a line for people on stdout, or logs it (--log-format json: every
+/// line on stdout is a JSON object).
 void announce(const head_options& opts, const std::string& line) {
   if (opts.log_format == logging::log_format::json) {
     spdlog::info("{}", line);
