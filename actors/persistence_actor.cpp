@@ -177,8 +177,14 @@ void form_unit(persistence_state& st) {
   st.units.push_back(std::move(u));
 }
 
+/// Answers each request of `u` with its part of `res`. The graph's moves
+/// (tasks released, settled, waiting again) go once, with the first request
+/// that wrote something: only the scheduler writes, and it takes them all.
+/// Never with an empty batch: a barrier (the router's, as the submit lane
+/// opens) may share the unit, and its answer reaches no scheduler.
 void deliver(unit& u, const batch_result& res) {
   size_t si = 0, ti = 0;
+  bool moves_given = false;
   for (auto& r : u.reqs) {
     batch_result part;
     for (size_t i = 0; i < r.b.submits.size(); ++i, ++si) {
@@ -187,7 +193,8 @@ void deliver(unit& u, const batch_result& res) {
     }
     for (size_t i = 0; i < r.b.transitions.size(); ++i)
       part.applied.push_back(res.applied.at(ti++));
-    if (&r == &u.reqs.front()) { // the graph's moves, once (the scheduler asked them all)
+    if (!moves_given && !r.b.empty()) {
+      moves_given = true;
       part.released = res.released;
       part.settled = res.settled;
       part.rewaited = res.rewaited;

@@ -235,6 +235,66 @@ TEST_CASE("persistence actor: a group commit holds at most max_batch_items items
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE("persistence actor: the children a commit releases reach the request that ended the "
+          "parent, not a barrier sharing its group",
+          "[pg][persistence][graph]") {
+  // Window: an empty batch (a barrier: the router sends one as the submit
+  // lane opens) and the success of a parent wait behind a blocked commit and
+  // commit as one group, the barrier first. The released child must come
+  // back with the success: the scheduler holds a released task only from
+  // that answer (e2e "results passed to collect ..." hung on it, 9 in 20).
+  const auto dsn = fresh_schema_dsn("actor_moves");
+  journal_options slow_ok;
+  slow_ok.call_deadline_ms = 30'000; // the lock below is held for about 1 s
+  auto store = std::make_shared<journal_store>(dsn, slow_ok);
+  store->migrate();
+  const auto held = store->commit(submit_batch("held")).submitted_ids[0];
+  const auto parent = store->commit(submit_batch("parent")).submitted_ids[0];
+  journal_store::batch child;
+  child.submits.push_back(submit_of("child"));
+  child.submits[0].spec.after = {parent};
+  const auto kid = store->commit(child).submitted_ids[0];
+  journal_store::batch started;
+  started.transitions.push_back(start_of(parent));
+  REQUIRE(store->commit(started).applied == std::vector<bool>{true});
+  system_fixture f;
+  auto p = spawn_persistence(*f.sys, store); // the default options: it lingers
+  struct stop_at_exit { // a failed REQUIRE must not leave the system waiting for it
+    caf::actor p;
+    ~stop_at_exit() { caf::anon_send_exit(p, caf::exit_reason::user_shutdown); }
+  } stop{p};
+  pqxx::connection holder{dsn};
+  pqxx::work lock{holder};
+  lock.exec("SELECT 1 FROM tasks WHERE id = " + std::to_string(held) + " FOR UPDATE");
+  journal_store::batch first;
+  first.transitions.push_back(start_of(held));
+  auto in_flight = async_batch(*f.sys, p, first);
+  REQUIRE(query_count(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
+                               " WHERE wait_event_type = 'Lock'") >= 1);
+  journal_store::batch success;
+  success.transitions.push_back(
+    transition_of(parent, transition_kind::succeed, task_state::running, 1, 1));
+  caf::scoped_actor self{*f.sys};
+  self->send(p, journal_store::batch{}); // one sender: the barrier comes first
+  self->send(p, success);
+  std::this_thread::sleep_for(500ms); // both in the mailbox
+  lock.commit();
+  CHECK(in_flight.get().ok);
+  std::vector<journal_store::batch_result> answers;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](journal_store::batch_result& r) { answers.push_back(std::move(r)); },
+                  caf::after(std::chrono::seconds(30)) >> [] { FAIL("no answer in 30 s"); });
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[0].applied.empty()); // the barrier's
+  CHECK(answers[0].released.empty());
+  REQUIRE(answers[1].applied == std::vector<bool>{true});
+  REQUIRE(answers[1].released.size() == 1);
+  CHECK(answers[1].released[0].id == kid);
+  CHECK(answers[1].released[0].state == task_state::queued);
+  // One group: the blocked commit, then the barrier with the success.
+  CHECK(query_count(dsn, "SELECT count(*) FROM commit_log") == 2);
+}
+
 TEST_CASE("group commit size: throughput and latency by items per transaction",
           "[.bench][pg][persistence]") {
   // Prints figures (no timed assertion): each commit submits N/2 tasks and
