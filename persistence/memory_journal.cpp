@@ -48,9 +48,13 @@ void validate(const transition_store_interface::batch& b) {
   auto json_ok = [](const std::string& s) {
     return s.empty() || !nlohmann::json::parse(s, nullptr, false).is_discarded();
   };
-  for (const auto& s : b.submits)
+  for (const auto& s : b.submits) {
     if (!json_ok(s.spec.args) || !json_ok(s.spec.policy) || !json_ok(s.resolved_policy))
       throw data_error("invalid input syntax for type json (task " + s.spec.name + ")");
+    if (!s.spec.after.empty()) // not modelled: never taken as a task without parents
+      throw data_error("memory_journal: dependencies (task " + s.spec.name
+                       + " after other tasks) are journal_store's only");
+  }
   for (const auto& t : b.transitions)
     if (!json_ok(t.result) || !json_ok(t.error))
       throw data_error("invalid input syntax for type json (task "
@@ -296,16 +300,8 @@ memory_journal::batch_result memory_journal::commit(const batch& b,
     t.parent_id = s.parent_id;
     t.created_us = t.updated_us = it.now_us;
     t.key = s.key;
-    nlohmann::json d = nlohmann::json::object();
-    if (!s.origin.empty())
-      d["origin"] = s.origin;
-    if (s.parent_id != 0)
-      d["parent_id"] = s.parent_id;
-    if (!s.key.empty())
-      d["key"] = s.key;
-    if (!it.waiting.empty())
-      d["waiting"] = it.waiting;
-    db.add_event(t.id, 0, transition_kind::submit, std::nullopt, task_state::queued, it.now_us, {}, d);
+    db.add_event(t.id, 0, transition_kind::submit, std::nullopt, task_state::queued, it.now_us, {},
+                 submit_detail(it));
     if (!t.key.empty())
       keys.emplace(t.key, t.id);
     out.submitted_ids.push_back(t.id);

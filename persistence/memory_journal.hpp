@@ -6,7 +6,8 @@
 /// fencing, recovery loads and windows, node rows, reads, purges, daily
 /// partitions and retention); tests/contract/journal_contract.hpp is the one
 /// suite both pass. What it does not model: SQL, statistics, timeouts,
-/// concurrency between transactions (calls are serialized by one mutex).
+/// concurrency between transactions (calls are serialized by one mutex),
+/// dependencies (a submit with parents is refused as bad data).
 ///
 /// Failures are scripted: fail_next() makes the next calls throw a
 /// store_error (an outage, a data error, a commit in doubt that did or did

@@ -204,4 +204,10 @@ public:
   virtual double ping_ms() = 0;
 };
 
+/// The detail of `it`'s submit event, the same in every store: its origin,
+/// parent_id (a spawned child), key, why it waits for a node ("waiting"),
+/// and its parents ("after"; -N: the N-th submit of the batch) with their
+/// trigger. Fields without a value are left out.
+nlohmann::json submit_detail(const transition_store_interface::submit_item& it);
+
 } // namespace taskrt

@@ -95,20 +95,7 @@ void write_submits(pqxx::work& tx, const batch& b, batch_result& out,
       rule.add_null();
     else
       rule.add(to_string(s.trigger));
-    nlohmann::json d = nlohmann::json::object();
-    if (!s.origin.empty())
-      d["origin"] = s.origin;
-    if (s.parent_id != 0)
-      d["parent_id"] = s.parent_id;
-    if (!s.key.empty())
-      d["key"] = s.key;
-    if (!it.waiting.empty())
-      d["waiting"] = it.waiting;
-    if (!s.after.empty()) {
-      d["after"] = s.after; // -N: the N-th submit of this batch
-      d["trigger"] = to_string(s.trigger);
-    }
-    detail.add(d.dump());
+    detail.add(submit_detail(it).dump());
   }
   // trigger_rule (schema 7) is written only by a batch with parents, so
   // plain submits also work on a journal not migrated yet.

@@ -145,11 +145,25 @@ TEST_CASE("contract: a submit is journaled QUEUED at attempt 0 with its resolved
   CHECK(ev[0].kind == transition_kind::submit);
   CHECK(!ev[0].from_state);
   CHECK(ev[0].to_state == task_state::queued);
-  CHECK(!nlohmann::json::parse(ev[0].detail).contains("waiting"));
+  CHECK(nlohmann::json::parse(ev[0].detail) == nlohmann::json::object());
   // Why it cannot run yet is in the submit event: no event of its own.
   auto later_ev = j.ports.reads->events(r.submitted_ids[1]);
   REQUIRE(later_ev.size() == 1);
-  CHECK(nlohmann::json::parse(later_ev[0].detail)["waiting"] == "no ALIVE node runs mail.later");
+  CHECK(nlohmann::json::parse(later_ev[0].detail)
+        == nlohmann::json{{"waiting", "no ALIVE node runs mail.later"}});
+  // Where it came from, its spawning parent and its key, in the same detail.
+  batch b2;
+  auto spawned = submit("mail.child");
+  spawned.spec.origin = "cli";
+  spawned.spec.parent_id = r.submitted_ids[0];
+  spawned.spec.key = "order-9";
+  b2.submits.push_back(spawned);
+  const auto child = j.ports.transitions->commit(b2).submitted_ids.at(0);
+  auto child_ev = j.ports.reads->events(child);
+  REQUIRE(child_ev.size() == 1);
+  CHECK(nlohmann::json::parse(child_ev[0].detail)
+        == (nlohmann::json{{"origin", "cli"}, {"parent_id", r.submitted_ids[0]},
+                           {"key", "order-9"}}));
   CHECK(!j.ports.reads->get_task(r.submitted_ids[1] + 100));
 }
 

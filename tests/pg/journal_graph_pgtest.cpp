@@ -133,6 +133,11 @@ TEST_CASE("a diamond in one commit: local references, released after both middle
   const auto& id = res.submitted_ids;
   CHECK(res.released.empty());
   CHECK(state_of(s, id[0]) == task_state::queued);
+  // Each submit event names its parents as given (local references) and the rule.
+  const auto bottom = s.events(id[3]);
+  REQUIRE_FALSE(bottom.empty());
+  CHECK(nlohmann::json::parse(bottom[0].detail)
+        == (nlohmann::json{{"after", {-2, -3}}, {"trigger", "all_success"}}));
   CHECK(ids_of(finish(s, id[0], transition_kind::succeed).released)
         == std::vector<int64_t>{id[1], id[2]});
   CHECK(finish(s, id[1], transition_kind::succeed).released.empty());
