@@ -167,6 +167,13 @@ TEST_CASE("tls cluster - a node of the cluster CA runs tasks - other-CA - impost
     }, 10'000));
     CHECK(plain.running());
     CHECK_FALSE(has(node_ids(dsn), "plain"));
+    // While it keeps knocking, a client's task still runs on the good node
+    // and is awaited to its end over TLS: a refusal drops nobody else.
+    auto during = run_cli({"submit", "echo", "--args", R"({"during":1})", "--wait", "-o", "json",
+                           "--data-dir", head.data_dir()});
+    INFO("submit during the refusals: " << during.out << during.err);
+    CHECK(during.exit_code == 0);
+    REQUIRE(eventually([&] { return refusals() >= before + 4; }, 30'000));
   }
 
   SECTION("CLI commands: TLS from the flag, the environment or [openssl] of --config") {
@@ -188,8 +195,9 @@ TEST_CASE("tls cluster - a node of the cluster CA runs tasks - other-CA - impost
     CHECK(by_config.exit_code == 0);
   }
 
-  // The good node was never disturbed.
+  // The good node was never disturbed: not even its connection dropped.
   CHECK(good.running());
+  CHECK_THAT(good.output(), !Catch::Contains("lost the head"));
   auto ids = node_ids(dsn);
   CHECK(has(ids, "node-1"));
   CHECK_FALSE(has(ids, "rogue"));
