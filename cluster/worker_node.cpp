@@ -483,6 +483,13 @@ int run_worker_node(worker_node_options opts, const task_registry& registry) {
 
   caf::actor_system_config cfg;
   configure_network(cfg, opts.net);
+  // One scheduler thread: a node's actors only pass messages between the
+  // head and its worker processes (the tasks run in those), and CAF's idle
+  // work-stealing threads poll 50 µs at a time after every message, taking
+  // the CPU from the task processes and from a Postgres on the same machine
+  // (docs/performance.md, "Worker nodes": node CPU per task halved, 2-node
+  // throughput up by about half on 2 cores).
+  cfg.set("scheduler.max-threads", size_t{1});
   if (tls)
     configure_tls(cfg, *tls);
   caf::actor_system sys{cfg};
