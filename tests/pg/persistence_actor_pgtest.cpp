@@ -59,6 +59,29 @@ journal_store::batch submit_batch(const std::string& name, const std::string& ar
   return b;
 }
 
+/// The window these tests queue requests in: the start of task `held` sent
+/// to `p`, its commit blocked on a row lock of that task the test holds.
+/// release() commits the lock and returns the blocked request's answer.
+struct blocked_commit {
+  pqxx::connection holder;
+  pqxx::work lock;
+  std::future<reply> in_flight;
+
+  blocked_commit(caf::actor_system& sys, const caf::actor& p, const std::string& dsn,
+                 int64_t held)
+    : holder{dsn}, lock{holder} {
+    lock.exec("SELECT 1 FROM tasks WHERE id = " + std::to_string(held) + " FOR UPDATE");
+    journal_store::batch first;
+    first.transitions.push_back(start_of(held));
+    in_flight = async_batch(sys, p, first);
+  }
+
+  reply release() {
+    lock.commit();
+    return in_flight.get();
+  }
+};
+
 } // namespace
 
 TEST_CASE("persistence actor: a NUL character in a JSON value of a group commit fails only its request",
@@ -71,22 +94,15 @@ TEST_CASE("persistence actor: a NUL character in a JSON value of a group commit 
   auto p = spawn_persistence(*f.sys, store);
   // Window: a commit in flight (blocked on a row lock the test holds) while
   // good and bad requests queue up behind it; they commit as the next group.
-  pqxx::connection holder{dsn};
-  pqxx::work lock{holder};
-  lock.exec("SELECT 1 FROM tasks WHERE id = " + std::to_string(held) + " FOR UPDATE");
-  journal_store::batch first;
-  first.transitions.push_back(start_of(held));
-  auto in_flight = async_batch(*f.sys, p, first);
-  REQUIRE(query_count(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
-                               " WHERE wait_event_type = 'Lock'") >= 1);
+  blocked_commit blocked{*f.sys, p, dsn, held};
+  REQUIRE(someone_waits_on_a_lock());
   auto good1 = async_batch(*f.sys, p, submit_batch("good1"));
   auto bad = async_batch(*f.sys, p, submit_batch("bad", R"({"s":"x\u0000y"})"));
   journal_store::batch note;
   note.notes.push_back({held, 1, note_kind::progress, {{"pct", 50}}, 1'700'000'000'000'000, ""});
   auto good2 = async_batch(*f.sys, p, note);
   std::this_thread::sleep_for(500ms); // all three in the mailbox
-  lock.commit();
-  auto r0 = in_flight.get();
+  auto r0 = blocked.release();
   auto r1 = good1.get();
   auto rb = bad.get();
   auto r2 = good2.get();
@@ -201,8 +217,9 @@ TEST_CASE("persistence actor: Postgres crash-stopped and back on the same port",
 TEST_CASE("persistence actor: a group commit holds at most max_batch_items items",
           "[pg][persistence]") {
   const auto dsn = fresh_schema_dsn("actor_bound");
-  // The window below holds a row lock for about 1.5 s: longer than the
-  // default call deadline, which would count the blocked commit as an outage.
+  // The window below holds a row lock for over 1 s: too close to the
+  // default call deadline (1.5 s), which would count the blocked commit as
+  // an outage.
   journal_options slow_ok;
   slow_ok.call_deadline_ms = 30'000;
   auto store = std::make_shared<journal_store>(dsn, slow_ok);
@@ -213,20 +230,13 @@ TEST_CASE("persistence actor: a group commit holds at most max_batch_items items
   o.max_batch_items = 10;
   auto p = spawn_persistence(*f.sys, store, o);
   // Window: 35 one-item requests queue up behind a commit blocked on a lock.
-  pqxx::connection holder{dsn};
-  pqxx::work lock{holder};
-  lock.exec("SELECT 1 FROM tasks WHERE id = " + std::to_string(held) + " FOR UPDATE");
-  journal_store::batch first;
-  first.transitions.push_back(start_of(held));
-  auto in_flight = async_batch(*f.sys, p, first);
-  REQUIRE(query_count(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
-                               " WHERE wait_event_type = 'Lock'") >= 1);
+  blocked_commit blocked{*f.sys, p, dsn, held};
+  REQUIRE(someone_waits_on_a_lock());
   std::vector<std::future<reply>> queued;
   for (int i = 0; i < 35; ++i)
     queued.push_back(async_batch(*f.sys, p, submit_batch("t" + std::to_string(i))));
   std::this_thread::sleep_for(1s);
-  lock.commit();
-  CHECK(in_flight.get().ok);
+  CHECK(blocked.release().ok);
   for (auto& q : queued)
     CHECK(q.get().ok);
   // Every group commit logs one row: the blocked one, then 10 + 10 + 10 + 5.
@@ -263,14 +273,8 @@ TEST_CASE("persistence actor: the children a commit releases reach the request t
     caf::actor p;
     ~stop_at_exit() { caf::anon_send_exit(p, caf::exit_reason::user_shutdown); }
   } stop{p};
-  pqxx::connection holder{dsn};
-  pqxx::work lock{holder};
-  lock.exec("SELECT 1 FROM tasks WHERE id = " + std::to_string(held) + " FOR UPDATE");
-  journal_store::batch first;
-  first.transitions.push_back(start_of(held));
-  auto in_flight = async_batch(*f.sys, p, first);
-  REQUIRE(query_count(test_dsn(), "SELECT count(*) FROM (SELECT pg_sleep(0.5)) s, pg_stat_activity"
-                               " WHERE wait_event_type = 'Lock'") >= 1);
+  blocked_commit blocked{*f.sys, p, dsn, held};
+  REQUIRE(someone_waits_on_a_lock());
   journal_store::batch success;
   success.transitions.push_back(
     transition_of(parent, transition_kind::succeed, task_state::running, 1, 1));
@@ -278,8 +282,7 @@ TEST_CASE("persistence actor: the children a commit releases reach the request t
   self->send(p, journal_store::batch{}); // one sender: the barrier comes first
   self->send(p, success);
   std::this_thread::sleep_for(500ms); // both in the mailbox
-  lock.commit();
-  CHECK(in_flight.get().ok);
+  CHECK(blocked.release().ok);
   std::vector<journal_store::batch_result> answers;
   for (int i = 0; i < 2; ++i)
     self->receive([&](journal_store::batch_result& r) { answers.push_back(std::move(r)); },

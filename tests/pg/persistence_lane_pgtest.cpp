@@ -62,27 +62,10 @@ void load(caf::actor_system& sys, const caf::actor& p) {
   REQUIRE(loaded);
 }
 
-int64_t count_in(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c{dsn};
-  pqxx::nontransaction tx{c};
-  return tx.exec1(sql)[0].as<int64_t>();
-}
-
 journal_store::batch one_submit(const std::string& name) {
   journal_store::batch b;
   b.submits.push_back(submit_of(name));
   return b;
-}
-
-/// Waits (bounded) until a backend of the test's server waits on a lock.
-bool someone_waits_on_a_lock() {
-  for (int i = 0; i < 600; ++i) {
-    if (count_in(test_dsn(), "SELECT count(*) FROM pg_stat_activity"
-                             " WHERE wait_event_type = 'Lock'") >= 1)
-      return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
 }
 
 } // namespace
@@ -117,7 +100,7 @@ TEST_CASE("persistence actor: with a submit lane a submit commits while the main
   auto beside = ask(*f.sys, p, one_submit("beside"));
   REQUIRE(beside.ok); // answered while the lock is still held
   REQUIRE(beside.result.submitted_ids.size() == 1);
-  CHECK(count_in(dsn, "SELECT count(*) FROM tasks WHERE name = 'beside'") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks WHERE name = 'beside'") == 1);
   // The barrier waits for the blocked commit (and the lane).
   auto barrier = ask_async(*f.sys, p, journal_store::batch{});
   CHECK(barrier.wait_for(300ms) == std::future_status::timeout);
@@ -126,7 +109,7 @@ TEST_CASE("persistence actor: with a submit lane a submit commits while the main
   REQUIRE(r.ok);
   CHECK(r.result.applied == std::vector<bool>{true});
   CHECK(barrier.get().ok);
-  CHECK(count_in(dsn, "SELECT count(*) FROM tasks WHERE id = " + std::to_string(held)
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks WHERE id = " + std::to_string(held)
                         + " AND state = 'RUNNING'") == 1);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }
@@ -157,11 +140,11 @@ TEST_CASE("persistence actor: without a lane, or one that cannot open, a submit 
   auto behind = ask_async(*f.sys, p, one_submit("behind"));
   // One connection: the submit cannot commit while the lock is held.
   CHECK(behind.wait_for(500ms) == std::future_status::timeout);
-  CHECK(count_in(dsn, "SELECT count(*) FROM tasks WHERE name = 'behind'") == 0);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks WHERE name = 'behind'") == 0);
   lock.commit();
   CHECK(blocked.get().ok);
   auto r = behind.get();
   REQUIRE(r.ok);
-  CHECK(count_in(dsn, "SELECT count(*) FROM tasks WHERE name = 'behind'") == 1);
+  CHECK(query_count(dsn, "SELECT count(*) FROM tasks WHERE name = 'behind'") == 1);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
 }

@@ -4,7 +4,9 @@
 #include "taskrt/persistence/journal_store.hpp"
 #include "tests/pg/pg_fixture.hpp"
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace taskrt::test {
 
@@ -55,6 +57,18 @@ inline journal_store::transition_item start_of(int64_t id,
   auto t = transition_of(id, transition_kind::start, task_state::queued, 0, 1);
   t.node = node;
   return t;
+}
+
+/// Waits (bounded, 30 s) until a backend of the test's server waits on a
+/// lock: the window of a commit blocked on a row lock the test holds.
+inline bool someone_waits_on_a_lock() {
+  for (int i = 0; i < 600; ++i) {
+    if (query_count(test_dsn(), "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE wait_event_type = 'Lock'") >= 1)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 } // namespace taskrt::test
